@@ -1,0 +1,478 @@
+//! The `chartgate` command line: keygen, token, sign-url, inspect, verify. Arguments are parsed by
+//! clap, turned into engine types, and the engine decides; exit 0 allowed/valid, 1 denied/invalid,
+//! 2 usage or configuration error.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::{
+    dangerous_decode, decide, find_token, human_duration, verify, BoringVerifier, Denial, Depth, KeySet, MintRequest,
+    NormalizedPath, PathBinding, Policy, RepoName, Request, Route, Scope, ScopeSet, SigningKey, UnverifiedToken,
+    DEFAULT_URL_TTL,
+};
+
+const EXAMPLES: &str = "\
+Examples:
+  chartgate keygen --out .state/keys
+  chartgate token --key .state/keys/private.pem --scope artifact-repository:org1/repo1:pull
+  chartgate sign-url --key .state/keys/private.pem https://charts.example.com/org1/repo1/charts/app-0.1.0.tgz
+  chartgate inspect \"$TOKEN\"
+  chartgate verify --keys .state/keys/jwks.json --request \"GET /org1/repo1/index.yaml\" \"$TOKEN\"";
+
+/// Mint, sign, inspect and verify chartgate tokens for Helm chart repositories.
+#[derive(Parser, Debug)]
+#[command(name = "chartgate", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate an RSA signing key: private.pem, public.pem and jwks.json (RFC 7638 kid).
+    #[command(after_help = "Example:\n  chartgate keygen --out .state/keys")]
+    Keygen {
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Modulus size: 2048, 3072 or 4096.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Mint a token and print it.
+    #[command(
+        after_help = "Example:\n  chartgate token --key private.pem --scope artifact-repository:org1/repo1:pull --ttl 10m"
+    )]
+    Token {
+        #[command(flatten)]
+        mint: MintArgs,
+        /// Scope to grant (repeatable): artifact-repository:NAME:pull[,push]
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Bind the token to these paths (exact, or a prefix ending in /*); repeatable.
+        #[arg(long = "path")]
+        paths: Vec<String>,
+        /// Lifetime, e.g. 90s, 5m, 1h.
+        #[arg(long, default_value = "5m")]
+        ttl: humantime::Duration,
+    },
+    /// Print a download URL carrying a short-lived token bound to that one path.
+    #[command(
+        name = "sign-url",
+        after_help = "Example:\n  chartgate sign-url --key private.pem --ttl 10m https://h/org1/repo1/charts/app-0.1.0.tgz"
+    )]
+    SignUrl {
+        #[command(flatten)]
+        mint: MintArgs,
+        /// Lifetime of the link.
+        #[arg(long, default_value = "10m")]
+        ttl: humantime::Duration,
+        /// Repository depth of the URL's routes (0, 1 or 2).
+        #[arg(long, default_value_t = 2)]
+        depth: u8,
+        /// Repository name for depth 0.
+        #[arg(long, default_value = "repo")]
+        default_repo: String,
+        /// The artifact URL.
+        url: String,
+    },
+    /// Decode a token without verifying it: header, claims, times.
+    #[command(after_help = "Example:\n  chartgate inspect \"https://h/org1/repo1/index.yaml?token=$TOKEN\"")]
+    Inspect {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Judge times at this UNIX time instead of now.
+        #[arg(long)]
+        at: Option<u64>,
+        /// A token, a URL with ?token= or user:token@, an Authorization header line, or - for stdin.
+        input: String,
+    },
+    /// Verify a token (and optionally decide a request) with the engine the edge runs.
+    #[command(
+        after_help = "Exit status: 0 valid/allowed, 1 invalid/denied, 2 usage or configuration error.\n\nExample:\n  chartgate verify --keys jwks.json --request \"GET /org1/repo1/index.yaml\" \"$TOKEN\""
+    )]
+    Verify {
+        /// Trusted keys: PEM public key(s), a JWK or a JWKS file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// Judge times at this UNIX time instead of now.
+        #[arg(long)]
+        at: Option<u64>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Decide this request: "METHOD /path". Defaults to GET of the input URL when the input
+        /// is a URL.
+        #[arg(long)]
+        request: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// A token, a URL with ?token= or user:token@, an Authorization header line, or - for stdin.
+        input: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct MintArgs {
+    /// Private key PEM (PKCS#1 or PKCS#8).
+    #[arg(long)]
+    key: PathBuf,
+    /// Subject (`sub`).
+    #[arg(long)]
+    sub: Option<String>,
+    /// Issuer (`iss`).
+    #[arg(long)]
+    iss: Option<String>,
+    /// Audience (`aud`).
+    #[arg(long)]
+    aud: Option<String>,
+    /// Issue as of this UNIX time instead of now.
+    #[arg(long)]
+    now: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+struct PolicyArgs {
+    /// Clock leeway in seconds (at most 300).
+    #[arg(long, default_value_t = crate::DEFAULT_LEEWAY)]
+    leeway: u64,
+    /// Required issuer.
+    #[arg(long)]
+    iss: Option<String>,
+    /// Required audience.
+    #[arg(long)]
+    aud: Option<String>,
+    /// Realm named in challenges.
+    #[arg(long)]
+    realm: Option<String>,
+    /// Service named in challenges.
+    #[arg(long)]
+    service: Option<String>,
+    /// Repository depth (0, 1 or 2).
+    #[arg(long, default_value_t = 2)]
+    depth: u8,
+    /// Default namespace for depth 0 and single-tenant tokens.
+    #[arg(long, default_value = "repo")]
+    default_repo: String,
+}
+
+/// A failure that is the caller's to fix: exit status 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl<E: std::fmt::Display> From<E> for UsageError {
+    fn from(e: E) -> Self {
+        UsageError(e.to_string())
+    }
+}
+
+type CliResult = Result<ExitCode, UsageError>;
+
+/// Runs the CLI with the process arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(UsageError(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn read_file(path: &Path, what: &str) -> Result<String, UsageError> {
+    std::fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+fn read_input(input: &str) -> Result<String, UsageError> {
+    if input != "-" {
+        return Ok(input.to_owned());
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(s.trim().to_owned())
+}
+
+fn load_signing_key(path: &Path) -> Result<SigningKey, UsageError> {
+    SigningKey::from_pem(&read_file(path, "private key")?).map_err(|e| UsageError(format!("{}: {e}", path.display())))
+}
+
+fn run(command: Command) -> CliResult {
+    match command {
+        Command::Keygen { out, bits, force } => keygen(&out, bits, force),
+        Command::Token { mint, scopes, paths, ttl } => {
+            let key = load_signing_key(&mint.key)?;
+            let scopes = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<ScopeSet, _>>()?;
+            let paths = if paths.is_empty() {
+                None
+            } else {
+                Some(PathBinding::parse(&paths).map_err(|e| UsageError(format!("--path: {e}")))?)
+            };
+            let request = mint.request(scopes, Some(ttl.as_secs()), paths);
+            println!("{}", key.sign(&request.claims(mint.now.unwrap_or_else(now)))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SignUrl { mint, ttl, depth, default_repo, url } => {
+            let key = load_signing_key(&mint.key)?;
+            let depth = Depth::from_number(depth).ok_or_else(|| UsageError("--depth must be 0, 1 or 2".into()))?;
+            let default_repo = RepoName::parse(&default_repo)?;
+            let (base, path) = split_url(&url).ok_or_else(|| UsageError(format!("{url:?} is not an http(s) URL")))?;
+            let normalized = NormalizedPath::parse(path).map_err(|e| UsageError(format!("URL path: {e}")))?;
+            let route = Route::parse("GET", &normalized, depth, &default_repo)
+                .map_err(|e| UsageError(format!("URL is not a chart artifact route: {e}")))?;
+            let scope = route.required().ok_or_else(|| UsageError("URL needs no token".into()))?;
+            let paths = PathBinding::parse(&[normalized.as_str()]).map_err(UsageError)?;
+            let ttl = Some(ttl.as_secs()).filter(|t| *t > 0).unwrap_or(DEFAULT_URL_TTL);
+            let request = mint.request(std::iter::once(scope).collect(), Some(ttl), Some(paths));
+            let token = key.sign(&request.claims(mint.now.unwrap_or_else(now)))?;
+            println!("{base}{path}?token={token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { json, at, input } => inspect(&read_input(&input)?, at.unwrap_or_else(now), json),
+        Command::Verify { keys, at, policy, request, json, input } => {
+            let keyset = KeySet::parse(&read_file(&keys, "keys")?)
+                .map_err(|e| UsageError(format!("{}: {e}", keys.display())))?;
+            let input = read_input(&input)?;
+            verify_cmd(&keyset, &policy.into_policy()?, at.unwrap_or_else(now), request.as_deref(), &input, json)
+        }
+    }
+}
+
+impl MintArgs {
+    fn request(&self, scopes: ScopeSet, ttl: Option<u64>, paths: Option<PathBinding>) -> MintRequest {
+        MintRequest {
+            scopes,
+            ttl,
+            sub: self.sub.clone(),
+            iss: self.iss.clone(),
+            aud: self.aud.clone(),
+            jti: Some(crate::random_id()),
+            paths,
+        }
+    }
+}
+
+impl PolicyArgs {
+    fn into_policy(self) -> Result<Policy, UsageError> {
+        let mut policy = Policy::default();
+        policy.set_leeway(self.leeway).map_err(UsageError)?;
+        policy.issuer = self.iss;
+        policy.audience = self.aud;
+        if let Some(r) = self.realm {
+            policy.realm = r;
+        }
+        if let Some(s) = self.service {
+            policy.service = s;
+        }
+        policy.depth = Depth::from_number(self.depth).ok_or_else(|| UsageError("--depth must be 0, 1 or 2".into()))?;
+        policy.default_repo = RepoName::parse(&self.default_repo)?;
+        Ok(policy)
+    }
+}
+
+/// `https://host:port/path?query` → (`https://host:port`, `/path`).
+fn split_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let scheme_len = url.len() - rest.len();
+    let without_query = url.split(['?', '#']).next()?;
+    let path_start = rest.find('/').map(|i| scheme_len + i)?;
+    (path_start < without_query.len()).then(|| (&url[..path_start], &without_query[path_start..]))
+}
+
+fn keygen(out: &Path, bits: usize, force: bool) -> CliResult {
+    std::fs::create_dir_all(out)?;
+    let files = ["private.pem", "public.pem", "jwks.json"].map(|f| out.join(f));
+    if !force {
+        if let Some(existing) = files.iter().find(|f| f.exists()) {
+            return Err(UsageError(format!("{} exists (use --force to replace)", existing.display())));
+        }
+    }
+    let key = SigningKey::generate(bits)?;
+    write_private(&files[0], &key.private_pem()?)?;
+    std::fs::write(&files[1], key.public_pem()?)?;
+    let jwks = KeySet::new(vec![key.public()])?.to_jwks();
+    std::fs::write(&files[2], serde_json::to_string_pretty(&jwks)? + "\n")?;
+    println!("kid {}", key.kid());
+    for f in &files {
+        println!("wrote {}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(pem.as_bytes())
+}
+
+fn utc(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+fn relative(at: u64, now: u64) -> String {
+    if at >= now {
+        format!("in {}", human_duration(at - now))
+    } else {
+        format!("{} ago", human_duration(now - at))
+    }
+}
+
+fn inspect(input: &str, now: u64, as_json: bool) -> CliResult {
+    let credential = find_token(input).map_err(|e| UsageError(e.to_string()))?;
+    let token = credential.token.as_str();
+    let (header, claims) = match dangerous_decode(token) {
+        Ok(parts) => parts,
+        Err(reason) => {
+            if as_json {
+                println!("{}", json!({"error": reason.code(), "error_description": reason.to_string()}));
+            } else {
+                println!("not a decodable token: {reason}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let engine_view = UnverifiedToken::parse(token).err().map(|r| (r.code(), r.to_string()));
+    let times: Vec<(&str, u64)> =
+        ["iat", "nbf", "exp"].iter().filter_map(|k| Some((*k, claims.get(*k)?.as_u64()?))).collect();
+    if as_json {
+        let times: serde_json::Map<_, _> = times
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!({"unix": v, "utc": utc(*v), "relative": relative(*v, now)})))
+            .collect();
+        let out = json!({
+            "via": credential.via.as_str(),
+            "header": header,
+            "claims": claims,
+            "times": times,
+            "verified": false,
+            "refused_before_signature": engine_view.as_ref().map(|(c, d)| json!({"reason": c, "error_description": d})),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("NOT VERIFIED (inspect decodes only; use `chartgate verify` to check the signature)");
+    println!("found in: {}", credential.via.as_str());
+    println!("header: {}", serde_json::to_string_pretty(&header)?);
+    println!("claims: {}", serde_json::to_string_pretty(&claims)?);
+    for (k, v) in times {
+        println!("{k}: {v} = {} ({})", utc(v), relative(v, now));
+    }
+    if let Some((code, description)) = engine_view {
+        println!("the edge would refuse this token before checking its signature: {code}: {description}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_cmd(
+    keys: &KeySet,
+    policy: &Policy,
+    now: u64,
+    request: Option<&str>,
+    input: &str,
+    as_json: bool,
+) -> CliResult {
+    let credential = find_token(input).map_err(|e| UsageError(e.to_string()))?;
+    let backend = BoringVerifier::new(keys);
+    let line;
+    let request_line = match request {
+        Some(r) => Some(r),
+        None => match split_url(input.trim()) {
+            Some((_, path)) => {
+                line = format!("GET {path}");
+                Some(line.as_str())
+            }
+            None => None,
+        },
+    };
+    let Some(request_line) = request_line else {
+        // Token only: signature, time, issuer, audience.
+        let result = verify(&credential.token, keys, &backend)
+            .and_then(|t| crate::check_claims(&t.claims, policy, now).map(|()| t));
+        return Ok(match result {
+            Ok(token) => {
+                report(as_json, json!({"valid": true, "kid": token.kid, "claims": token.claims.to_json()}), "valid")
+            }
+            Err(reason) => report_denial(as_json, &Denial::new(reason), policy),
+        });
+    };
+    let mut req = Request::from_line(request_line)
+        .ok_or_else(|| UsageError(format!("--request {request_line:?} is not \"METHOD /path\"")))?;
+    let header = format!("Bearer {}", credential.token);
+    req.authorization = Some(&header);
+    req.query = None;
+    Ok(match decide(&req, keys, policy, now, &backend) {
+        Ok(grant) => {
+            let scope = grant.scope.map(|s| s.to_string());
+            let text = format!("allowed: {} needs {}", request_line, scope.as_deref().unwrap_or("nothing"));
+            report(as_json, json!({"valid": true, "allowed": true, "scope": scope, "sub": grant.sub}), &text)
+        }
+        Err(denial) => report_denial(as_json, &denial, policy),
+    })
+}
+
+fn report(as_json: bool, value: serde_json::Value, text: &str) -> ExitCode {
+    if as_json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn report_denial(as_json: bool, denial: &Denial, policy: &Policy) -> ExitCode {
+    let challenge = denial.www_authenticate(policy);
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "valid": !denial.reason.is_token_failure(),
+                "allowed": false,
+                "status": denial.status(),
+                "reason": denial.reason.code(),
+                "error_description": denial.reason.to_string(),
+                "www_authenticate": challenge,
+            })
+        );
+    } else {
+        println!("denied ({}): {}: {}", denial.status(), denial.reason.code(), denial.reason);
+        if let Some(c) = challenge {
+            println!("WWW-Authenticate: {c}");
+        }
+    }
+    ExitCode::from(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_urls() {
+        assert_eq!(split_url("https://h:8/a/b?token=x"), Some(("https://h:8", "/a/b")));
+        assert_eq!(split_url("http://h/a#f"), Some(("http://h", "/a")));
+        assert_eq!(split_url("http://h"), None);
+        assert_eq!(split_url("ftp://h/a"), None);
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,190 @@
+//! Where a token travels: `Authorization: Bearer`, the password of `Authorization: Basic` (what
+//! helm sends), or the `token` query parameter (signed download links). Also finds the token in
+//! anything a person pastes (a URL, a header line) for `inspect` and the inspector page.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+/// How the token arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Bearer,
+    Basic,
+    Query,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Bearer => "bearer",
+            Via::Basic => "basic",
+            Via::Query => "query",
+        }
+    }
+}
+
+/// A token and how it arrived.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub via: Via,
+    pub token: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("Credential").field("via", &self.via).field("token", &"<redacted>").finish()
+    }
+}
+
+/// Why the credential could not be read. Never contains the credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("more than one credential in the request (use one of: Authorization header, token query parameter)")]
+    Multiple,
+    #[error("authorization scheme {0:?} is not supported (use Bearer or Basic)")]
+    UnsupportedScheme(String),
+    #[error("Basic credentials are not valid base64 of user:password")]
+    BadBasic,
+    #[error("Basic credentials need a non-empty username (any value) and the token as password")]
+    EmptyBasicUser,
+    #[error("the credential is empty")]
+    Empty,
+    #[error("no token found in the input")]
+    NotFound,
+}
+
+/// Reads the credential from the `Authorization` header value and the raw query string.
+///
+/// Several methods at once, or several `token` parameters, are refused (RFC 6750 §2).
+pub fn extract(authorization: Option<&str>, query: Option<&str>) -> Result<Option<Credential>, CredentialError> {
+    let from_header = authorization.map(parse_authorization).transpose()?;
+    let mut from_query = None;
+    for pair in query.unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "token" || key == "access_token" {
+            if from_query.is_some() {
+                return Err(CredentialError::Multiple);
+            }
+            let value =
+                percent_encoding::percent_decode_str(value).decode_utf8().map_err(|_| CredentialError::Empty)?;
+            if value.is_empty() {
+                return Err(CredentialError::Empty);
+            }
+            from_query = Some(Credential { via: Via::Query, token: value.into_owned() });
+        }
+    }
+    match (from_header, from_query) {
+        (Some(_), Some(_)) => Err(CredentialError::Multiple),
+        (h, q) => Ok(h.or(q)),
+    }
+}
+
+/// Parses one `Authorization` header value.
+pub fn parse_authorization(value: &str) -> Result<Credential, CredentialError> {
+    let value = value.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        if rest.is_empty() {
+            return Err(CredentialError::Empty);
+        }
+        return Ok(Credential { via: Via::Bearer, token: rest.to_owned() });
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD.decode(rest).map_err(|_| CredentialError::BadBasic)?;
+        let decoded = String::from_utf8(decoded).map_err(|_| CredentialError::BadBasic)?;
+        let (user, password) = decoded.split_once(':').ok_or(CredentialError::BadBasic)?;
+        if user.is_empty() {
+            return Err(CredentialError::EmptyBasicUser);
+        }
+        if password.is_empty() {
+            return Err(CredentialError::Empty);
+        }
+        return Ok(Credential { via: Via::Basic, token: password.to_owned() });
+    }
+    Err(CredentialError::UnsupportedScheme(scheme.chars().take(20).collect()))
+}
+
+/// Finds a token in pasted text: a raw token, a URL with `?token=`, a `user:token@host` URL, or
+/// an `Authorization: Bearer|Basic …` header line.
+pub fn find_token(input: &str) -> Result<Credential, CredentialError> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(CredentialError::NotFound);
+    }
+    if let Some((name, value)) = input.split_once(':') {
+        if name.trim().eq_ignore_ascii_case("authorization") {
+            return parse_authorization(value);
+        }
+    }
+    let first_word = input.split(' ').next().unwrap_or("");
+    if first_word.eq_ignore_ascii_case("bearer") || first_word.eq_ignore_ascii_case("basic") {
+        return parse_authorization(input);
+    }
+    if let Some((_, after_scheme)) = input.split_once("://") {
+        let (before_query, query) = after_scheme.split_once('?').unwrap_or((after_scheme, ""));
+        let query = query.split('#').next().unwrap_or("");
+        let authority = before_query.split('/').next().unwrap_or("");
+        let userinfo = authority.rsplit_once('@').map(|(u, _)| u);
+        let from_userinfo = userinfo.and_then(|u| u.split_once(':')).map(|(_, password)| password);
+        return match (from_userinfo, extract(None, Some(query))?) {
+            (Some(_), Some(_)) => Err(CredentialError::Multiple),
+            (Some(p), None) => {
+                let token = percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned();
+                Ok(Credential { via: Via::Basic, token })
+            }
+            (None, Some(c)) => Ok(c),
+            (None, None) => Err(CredentialError::NotFound),
+        };
+    }
+    Ok(Credential { via: Via::Bearer, token: input.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(s: &str) -> String {
+        format!("Basic {}", STANDARD.encode(s))
+    }
+
+    #[test]
+    fn the_three_methods() {
+        assert_eq!(extract(Some("Bearer abc"), None).unwrap().unwrap().token, "abc");
+        let c = extract(Some(&basic("token:abc")), None).unwrap().unwrap();
+        assert_eq!((c.via, c.token.as_str()), (Via::Basic, "abc"));
+        let c = extract(None, Some("x=1&token=a%2Eb")).unwrap().unwrap();
+        assert_eq!((c.via, c.token.as_str()), (Via::Query, "a.b"));
+        assert_eq!(extract(None, Some("x=1")).unwrap(), None);
+        assert_eq!(extract(None, None).unwrap(), None);
+    }
+
+    #[test]
+    fn refuses_ambiguous_or_broken_credentials() {
+        assert_eq!(extract(Some("Bearer a"), Some("token=b")), Err(CredentialError::Multiple));
+        assert_eq!(extract(None, Some("token=a&token=b")), Err(CredentialError::Multiple));
+        assert_eq!(extract(Some(&basic(":abc")), None), Err(CredentialError::EmptyBasicUser));
+        assert_eq!(extract(Some(&basic("u:")), None), Err(CredentialError::Empty));
+        assert_eq!(extract(Some("Basic !!!"), None), Err(CredentialError::BadBasic));
+        assert!(matches!(extract(Some("Digest x"), None), Err(CredentialError::UnsupportedScheme(_))));
+        assert_eq!(extract(Some("Bearer "), None), Err(CredentialError::Empty));
+    }
+
+    #[test]
+    fn errors_never_echo_the_token() {
+        let e = extract(Some("Bearer secret"), Some("token=secret")).unwrap_err();
+        assert!(!e.to_string().contains("secret"));
+        assert!(!format!("{:?}", find_token("secret").unwrap()).contains("secret"));
+    }
+
+    #[test]
+    fn finds_tokens_in_pasted_text() {
+        assert_eq!(find_token(" a.b.c ").unwrap().token, "a.b.c");
+        assert_eq!(find_token("https://h/org1/repo1/x.tgz?token=a.b.c").unwrap().token, "a.b.c");
+        assert_eq!(find_token("https://user:a.b.c@h/org1/repo1").unwrap().token, "a.b.c");
+        assert_eq!(find_token("Authorization: Bearer a.b.c").unwrap().token, "a.b.c");
+        assert_eq!(find_token(&format!("authorization: {}", basic("u:a.b.c"))).unwrap().token, "a.b.c");
+        assert_eq!(find_token("https://h/org1/repo1/index.yaml"), Err(CredentialError::NotFound));
+    }
+}

@@ -1,0 +1,325 @@
+//! The one decision every front end takes: (request, credential, keys, policy, now) → allow with
+//! the grant, or deny with a typed reason rendered the way ChartMuseum does (`WWW-Authenticate`
+//! challenge, RFC 6750 error, JSON body). No I/O and no clock: `now` is a parameter.
+
+use crate::credential::{self, Credential, Via};
+use crate::error::Reason;
+use crate::keys::KeySet;
+use crate::path::NormalizedPath;
+use crate::route::{Depth, Route};
+use crate::scope::{RepoName, Scope};
+use crate::verify::{self, SignatureVerifier, VerifiedToken};
+
+/// Largest accepted clock leeway, in seconds.
+pub const MAX_LEEWAY: u64 = 300;
+/// Default clock leeway, in seconds.
+pub const DEFAULT_LEEWAY: u64 = 60;
+
+/// What the verifier trusts and how it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Token endpoint named in challenges. Default `http://127.0.0.1:8788/oauth/token`.
+    pub realm: String,
+    /// Service named in challenges. Default `chartgate`.
+    pub service: String,
+    /// Required `iss`, when set. Default none.
+    pub issuer: Option<String>,
+    /// Audience `aud` must contain, when set. Default none.
+    pub audience: Option<String>,
+    /// Clock leeway for `exp`, `nbf`, `iat`, in seconds. Default 60, at most [`MAX_LEEWAY`].
+    leeway: u64,
+    /// Repository depth of the routes. Default 2 (`/:org/:repo/...`).
+    pub depth: Depth,
+    /// Repository used by depth 0 and by single-tenant `access: ["pull"]` tokens. Default `repo`.
+    pub default_repo: RepoName,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            realm: "http://127.0.0.1:8788/oauth/token".into(),
+            service: "chartgate".into(),
+            issuer: None,
+            audience: None,
+            leeway: DEFAULT_LEEWAY,
+            depth: Depth::Two,
+            default_repo: RepoName::parse("repo").expect("constant is a valid name"),
+        }
+    }
+}
+
+impl Policy {
+    /// Sets the leeway, refusing values above [`MAX_LEEWAY`].
+    pub fn set_leeway(&mut self, secs: u64) -> Result<(), String> {
+        if secs > MAX_LEEWAY {
+            return Err(format!("leeway {secs} s is above the maximum of {MAX_LEEWAY} s"));
+        }
+        self.leeway = secs;
+        Ok(())
+    }
+    pub fn leeway(&self) -> u64 {
+        self.leeway
+    }
+}
+
+/// The parts of an HTTP request the decision reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Raw (percent-encoded) path, without query.
+    pub path: &'a str,
+    /// Raw query string, without `?`.
+    pub query: Option<&'a str>,
+    /// `Authorization` header value.
+    pub authorization: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// Splits `"GET /org1/repo1/index.yaml?token=…"` (a request line, as the CLI takes it).
+    pub fn from_line(line: &'a str) -> Option<Request<'a>> {
+        let (method, target) = line.trim().split_once(' ')?;
+        let (path, query) = match target.trim().split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target.trim(), None),
+        };
+        Some(Request { method, path, query, authorization: None })
+    }
+}
+
+/// A request whose route and credential have been read: everything decided without a key.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub path: NormalizedPath,
+    pub route: Route,
+    pub credential: Option<Credential>,
+}
+
+impl Prepared {
+    /// The access the route needs (`None`: public route).
+    pub fn required(&self) -> Option<Scope> {
+        self.route.required()
+    }
+}
+
+/// An allowed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub route: Route,
+    /// The access that was needed and granted (`None` for public routes).
+    pub scope: Option<Scope>,
+    pub via: Option<Via>,
+    pub sub: Option<String>,
+    pub jti: Option<String>,
+    /// Expiry of the token used.
+    pub exp: Option<u64>,
+}
+
+/// A refused request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: Reason,
+    /// The access the request needed, named in the challenge.
+    pub scope: Option<Scope>,
+    pub via: Option<Via>,
+    /// Who held a verified token refused for scope, path or revocation (for audit logs).
+    pub holder: Option<Box<Holder>>,
+}
+
+/// `sub` and `jti` of a verified token.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Holder {
+    pub sub: Option<String>,
+    pub jti: Option<String>,
+}
+
+impl Denial {
+    pub fn new(reason: Reason) -> Self {
+        Denial { reason, scope: None, via: None, holder: None }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.reason.status()
+    }
+
+    /// The `WWW-Authenticate` value, for 400 credential errors, 401 and 403.
+    pub fn www_authenticate(&self, policy: &Policy) -> Option<String> {
+        let oauth = match (&self.reason, self.reason.status()) {
+            (Reason::InvalidRequest(_), _) | (_, 401 | 403) => self.reason.oauth_error(),
+            _ => return None,
+        };
+        let mut v = format!(r#"Bearer realm="{}",service="{}""#, quote(&policy.realm), quote(&policy.service));
+        if let Some(scope) = &self.scope {
+            v.push_str(&format!(r#",scope="{scope}""#));
+        }
+        if let Some(error) = oauth {
+            v.push_str(&format!(r#",error="{error}",error_description="{}""#, quote(&self.reason.to_string())));
+        }
+        Some(v)
+    }
+
+    /// The JSON body: `{"error": …, "reason": …, "error_description": …}`.
+    pub fn body(&self) -> String {
+        let error = self.reason.oauth_error().map_or(self.reason.code().to_owned(), |e| e.to_string());
+        serde_json::json!({"error": error, "reason": self.reason.code(), "error_description": self.reason.to_string()})
+            .to_string()
+    }
+}
+
+/// Makes text safe inside a quoted-string of a challenge.
+fn quote(s: &str) -> String {
+    s.chars().map(|c| if c == '"' || c == '\\' || c.is_control() { '\'' } else { c }).collect()
+}
+
+impl From<Reason> for Denial {
+    fn from(reason: Reason) -> Self {
+        Denial::new(reason)
+    }
+}
+
+/// Step 1, no key needed: normalise the path, match the route, read the credential.
+pub fn prepare(req: &Request<'_>, policy: &Policy) -> Result<Prepared, Denial> {
+    let path = NormalizedPath::parse(req.path).map_err(Reason::from)?;
+    let route = Route::parse(req.method, &path, policy.depth, &policy.default_repo)?;
+    let scope = route.required();
+    let credential = credential::extract(req.authorization, req.query)
+        .map_err(|e| Denial { scope: scope.clone(), ..Denial::new(e.into()) })?;
+    if scope.is_some() && credential.is_none() {
+        return Err(Denial { scope, ..Denial::new(Reason::MissingCredential) });
+    }
+    Ok(Prepared { path, route, credential })
+}
+
+/// Step 3, after the signature: time, issuer, audience, access and path binding.
+pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, now: u64) -> Result<Grant, Denial> {
+    let claims = &token.claims;
+    let scope = prepared.required();
+    let via = prepared.credential.as_ref().map(|c| c.via);
+    let holder = Holder { sub: claims.sub.clone(), jti: claims.jti.clone() };
+    let deny = |reason| Denial { reason, scope: scope.clone(), via, holder: Some(Box::new(holder.clone())) };
+    check_claims(claims, policy, now).map_err(deny)?;
+    if let Some(required) = &scope {
+        if !claims.access.grants(required, &policy.default_repo) {
+            return Err(deny(Reason::InsufficientScope(required.clone())));
+        }
+    }
+    if let Some(paths) = &claims.paths {
+        if !paths.allows(&prepared.path) {
+            return Err(deny(Reason::PathNotBound));
+        }
+    }
+    Ok(Grant {
+        route: prepared.route.clone(),
+        scope,
+        via,
+        sub: claims.sub.clone(),
+        jti: claims.jti.clone(),
+        exp: Some(claims.exp),
+    })
+}
+
+/// Time, issuer and audience checks of verified claims.
+pub fn check_claims(claims: &crate::claims::Claims, policy: &Policy, now: u64) -> Result<(), Reason> {
+    let leeway = policy.leeway;
+    if now > claims.exp.saturating_add(leeway) {
+        return Err(Reason::Expired { exp: claims.exp, now });
+    }
+    if let Some(nbf) = claims.nbf {
+        if nbf > now.saturating_add(leeway) {
+            return Err(Reason::NotYetValid { nbf, now });
+        }
+    }
+    if let Some(iat) = claims.iat {
+        if iat > now.saturating_add(leeway) {
+            return Err(Reason::IssuedInFuture { iat, now });
+        }
+    }
+    if let Some(expected) = &policy.issuer {
+        match &claims.iss {
+            None => return Err(Reason::MissingClaim("iss")),
+            Some(found) if found != expected => {
+                return Err(Reason::WrongIssuer { expected: expected.clone(), found: found.chars().take(64).collect() })
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(expected) = &policy.audience {
+        match &claims.aud {
+            None => return Err(Reason::MissingClaim("aud")),
+            Some(aud) if !aud.contains(expected) => return Err(Reason::WrongAudience { expected: expected.clone() }),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The whole decision with a synchronous signature backend.
+pub fn decide(
+    req: &Request<'_>,
+    keys: &KeySet,
+    policy: &Policy,
+    now: u64,
+    backend: &impl SignatureVerifier,
+) -> Result<Grant, Denial> {
+    let prepared = prepare(req, policy)?;
+    let Some(credential) = &prepared.credential else {
+        return Ok(Grant { route: prepared.route, scope: None, via: None, sub: None, jti: None, exp: None });
+    };
+    let token = verify::verify(&credential.token, keys, backend).map_err(|reason| Denial {
+        scope: prepared.required(),
+        via: Some(credential.via),
+        ..Denial::new(reason)
+    })?;
+    authorize(&token, &prepared, policy, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_without_credential_has_no_error() {
+        let policy = Policy::default();
+        let req = Request { method: "GET", path: "/org1/repo1/index.yaml", query: None, authorization: None };
+        let d = prepare(&req, &policy).unwrap_err();
+        assert_eq!(d.status(), 401);
+        assert_eq!(
+            d.www_authenticate(&policy).unwrap(),
+            r#"Bearer realm="http://127.0.0.1:8788/oauth/token",service="chartgate",scope="artifact-repository:org1/repo1:pull""#
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&d.body()).unwrap()["error"], "missing_credential");
+    }
+
+    #[test]
+    fn public_routes_need_no_token() {
+        let req = Request { method: "GET", path: "/health", query: None, authorization: None };
+        struct Never;
+        impl SignatureVerifier for Never {
+            fn verify(&self, _: &crate::keys::PublicKey, _: &[u8], _: &[u8]) -> bool {
+                unreachable!()
+            }
+        }
+        let g = decide(&req, &KeySet::default(), &Policy::default(), 0, &Never).unwrap();
+        assert_eq!(g.route, Route::Health);
+    }
+
+    #[test]
+    fn hostile_paths_are_refused_before_credentials() {
+        let req =
+            Request { method: "GET", path: "/org1/%2e%2e/index.yaml", query: Some("token=x"), authorization: None };
+        let d = prepare(&req, &Policy::default()).unwrap_err();
+        assert_eq!((d.status(), d.reason.code()), (400, "bad_path"));
+        assert_eq!(d.www_authenticate(&Policy::default()), None);
+    }
+
+    #[test]
+    fn leeway_is_capped() {
+        let mut p = Policy::default();
+        assert!(p.set_leeway(MAX_LEEWAY + 1).is_err());
+        assert!(p.set_leeway(0).is_ok());
+    }
+
+    #[test]
+    fn quotes_are_neutralised() {
+        assert_eq!(quote("a\"b\\c\n"), "a'b'c'");
+    }
+}

@@ -1,0 +1,164 @@
+//! The failure vocabulary every front end shares: why a request was refused, its stable machine
+//! code, and its HTTP status. The edge, the issuer, the CLI and the page all print these codes.
+
+use std::fmt;
+
+/// Why the engine refused a request or a token.
+///
+/// Display is a lower-case description without a trailing period that never contains the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The request path is hostile or not canonical; refused before authorization.
+    #[error("bad path: {0}")]
+    BadPath(#[from] crate::path::PathError),
+    /// No chart route matches the path.
+    #[error("no such route")]
+    NotFound,
+    /// The route exists but not for this method.
+    #[error("method {0} not allowed here")]
+    MethodNotAllowed(String),
+    /// The credential could not be read (several methods at once, broken Basic auth, …).
+    #[error("{0}")]
+    InvalidRequest(#[from] crate::credential::CredentialError),
+    /// The route needs a token and none was sent.
+    #[error("a token is required")]
+    MissingCredential,
+    /// The token is not a well-formed JWS/JWT of the accepted shape.
+    #[error("malformed token: {0}")]
+    Malformed(#[from] crate::jws::MalformedToken),
+    /// The header names an algorithm outside the allow-list (`none`, HS*, …).
+    #[error("algorithm {0:?} is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// The header carries a `crit` extension this engine does not implement.
+    #[error("unsupported critical header {0:?}")]
+    UnsupportedCritical(String),
+    /// No trusted key has the token's `kid`.
+    #[error("no trusted key with kid {0:?}")]
+    UnknownKid(String),
+    /// The token has no `kid` and more than one key is trusted.
+    #[error("token has no kid and {0} keys are trusted")]
+    KidRequired(usize),
+    /// The signature does not verify under the selected key.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// A registered claim is absent.
+    #[error("claim {0:?} is missing")]
+    MissingClaim(&'static str),
+    /// A claim is present but has the wrong type or value range.
+    #[error("claim {claim:?} is invalid: {why}")]
+    InvalidClaim { claim: &'static str, why: String },
+    /// `exp` (plus leeway) is in the past.
+    #[error("token expired {}", ago(*.now, *.exp))]
+    Expired { exp: u64, now: u64 },
+    /// `nbf` (minus leeway) is in the future.
+    #[error("token not valid until {} from now", ago(*.nbf, *.now))]
+    NotYetValid { nbf: u64, now: u64 },
+    /// `iat` (minus leeway) is in the future.
+    #[error("token issued in the future ({} from now)", ago(*.iat, *.now))]
+    IssuedInFuture { iat: u64, now: u64 },
+    /// `iss` differs from the configured issuer.
+    #[error("issuer {found:?} is not trusted (expected {expected:?})")]
+    WrongIssuer { expected: String, found: String },
+    /// `aud` does not contain the configured audience.
+    #[error("audience does not include {expected:?}")]
+    WrongAudience { expected: String },
+    /// The token's `jti` or `sub` is on the revocation list.
+    #[error("token has been revoked")]
+    Revoked,
+    /// A valid token that does not grant the required action on the repository.
+    #[error("token does not grant {0}")]
+    InsufficientScope(crate::scope::Scope),
+    /// A valid, path-bound token used on a path it is not bound to.
+    #[error("token is bound to other paths")]
+    PathNotBound,
+}
+
+/// Duration between two instants, `later - earlier`, for humans: "3 s", "4 min", "2 h", "5 d".
+pub fn ago(later: u64, earlier: u64) -> String {
+    human_duration(later.saturating_sub(earlier))
+}
+
+/// A duration in seconds for humans, rounded down to its largest unit.
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+impl Reason {
+    /// The stable machine code, identical on every front end.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::BadPath(_) => "bad_path",
+            Reason::NotFound => "not_found",
+            Reason::MethodNotAllowed(_) => "method_not_allowed",
+            Reason::InvalidRequest(_) => "invalid_request",
+            Reason::MissingCredential => "missing_credential",
+            Reason::Malformed(_) => "malformed_token",
+            Reason::AlgorithmNotAllowed(_) => "alg_not_allowed",
+            Reason::UnsupportedCritical(_) => "unsupported_crit",
+            Reason::UnknownKid(_) => "unknown_kid",
+            Reason::KidRequired(_) => "kid_required",
+            Reason::BadSignature => "bad_signature",
+            Reason::MissingClaim(_) => "missing_claim",
+            Reason::InvalidClaim { .. } => "invalid_claim",
+            Reason::Expired { .. } => "expired",
+            Reason::NotYetValid { .. } => "not_yet_valid",
+            Reason::IssuedInFuture { .. } => "issued_in_future",
+            Reason::WrongIssuer { .. } => "wrong_issuer",
+            Reason::WrongAudience { .. } => "wrong_audience",
+            Reason::Revoked => "revoked",
+            Reason::InsufficientScope(_) => "insufficient_scope",
+            Reason::PathNotBound => "path_not_bound",
+        }
+    }
+
+    /// The HTTP status a front end answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Reason::BadPath(_) | Reason::InvalidRequest(_) => 400,
+            Reason::NotFound => 404,
+            Reason::MethodNotAllowed(_) => 405,
+            Reason::InsufficientScope(_) | Reason::PathNotBound => 403,
+            _ => 401,
+        }
+    }
+
+    /// The RFC 6750 `error` value, or `None` when none applies (no credential was sent, or the
+    /// refusal is not about a bearer token at all).
+    pub fn oauth_error(&self) -> Option<OAuthError> {
+        match self.status() {
+            400 => Some(OAuthError::InvalidRequest),
+            403 => Some(OAuthError::InsufficientScope),
+            401 if *self != Reason::MissingCredential => Some(OAuthError::InvalidToken),
+            _ => None,
+        }
+    }
+
+    /// True when the refusal is about the token itself (as opposed to the request).
+    pub fn is_token_failure(&self) -> bool {
+        self.status() == 401 && *self != Reason::MissingCredential
+    }
+}
+
+/// The RFC 6750 §3.1 error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthError {
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OAuthError::InvalidRequest => "invalid_request",
+            OAuthError::InvalidToken => "invalid_token",
+            OAuthError::InsufficientScope => "insufficient_scope",
+        })
+    }
+}

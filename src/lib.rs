@@ -1,0 +1,42 @@
+//! chartgate decides whether a request for a Helm chart artifact may be served, from an RS256
+//! token and a policy. One engine serves the edge worker, the issuer, the CLI and the inspector
+//! page, so they never disagree about a token.
+//!
+//! The engine does no I/O and reads no clock: keys, policy and `now` are parameters, and the RSA
+//! signature check is a seam ([`SignatureVerifier`]) that each platform fills with its own
+//! native crypto. It never logs, stores or echoes a token.
+#![forbid(unsafe_code)]
+
+mod claims;
+mod credential;
+mod decision;
+mod error;
+mod jws;
+mod keys;
+mod mint;
+mod path;
+mod route;
+mod scope;
+mod verify;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod native_crypto;
+
+pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};
+pub use credential::{extract as extract_credential, find_token, Credential, CredentialError, Via};
+pub use decision::{
+    authorize, check_claims, decide, prepare, Denial, Grant, Holder, Policy, Prepared, Request, DEFAULT_LEEWAY,
+    MAX_LEEWAY,
+};
+pub use error::{human_duration, OAuthError, Reason};
+pub use jws::{dangerous_decode, Alg, Header, MalformedToken, Part, UnverifiedToken, MAX_KID_LEN, MAX_TOKEN_LEN};
+pub use keys::{KeyError, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use mint::{MintRequest, DEFAULT_TTL, DEFAULT_URL_TTL};
+#[cfg(not(target_arch = "wasm32"))]
+pub use native_crypto::{random_id, BoringVerifier, SigningError, SigningKey};
+pub use path::{NormalizedPath, PathError, MAX_PATH};
+pub use route::{Depth, Route};
+pub use scope::{Action, Actions, RepoName, Scope, ScopeError, ScopeSet, RESOURCE_TYPE};
+pub use verify::{begin, verify, PendingSignature, SignatureVerifier, VerifiedToken};

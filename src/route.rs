@@ -1,0 +1,189 @@
+//! ChartMuseum's routes: which repository and action a (method, normalised path) needs, and
+//! where its object lives in storage, for repository depth 0, 1 or 2.
+
+use crate::error::Reason;
+use crate::path::NormalizedPath;
+use crate::scope::{Action, RepoName, Scope};
+
+/// How many path segments name a repository (ChartMuseum's `--depth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Single tenant: every route uses the default namespace.
+    Zero,
+    /// `/:repo/...`
+    One,
+    /// `/:org/:repo/...`
+    #[default]
+    Two,
+}
+
+impl Depth {
+    pub fn from_number(n: u8) -> Option<Depth> {
+        match n {
+            0 => Some(Depth::Zero),
+            1 => Some(Depth::One),
+            2 => Some(Depth::Two),
+            _ => None,
+        }
+    }
+    pub fn segments(self) -> usize {
+        match self {
+            Depth::Zero => 0,
+            Depth::One => 1,
+            Depth::Two => 2,
+        }
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/health`: needs nothing.
+    Health,
+    /// `index.yaml` of a repository.
+    Index { repo: RepoName },
+    /// A chart archive (`.tgz`) or provenance file (`.prov`).
+    Artifact { repo: RepoName, file: String },
+    /// A read route of the ChartMuseum API (`GET /api/:repo/charts...`).
+    ApiRead { repo: RepoName },
+    /// A write route of the ChartMuseum API (upload, provenance upload, delete).
+    ApiWrite { repo: RepoName },
+}
+
+impl Route {
+    /// Matches a request against ChartMuseum's routes.
+    pub fn parse(method: &str, path: &NormalizedPath, depth: Depth, default_repo: &RepoName) -> Result<Route, Reason> {
+        let segments: Vec<&str> = path.segments().collect();
+        let read = matches!(method, "GET" | "HEAD");
+        let method_error = || Reason::MethodNotAllowed(method.chars().take(16).collect());
+        if segments == ["health"] {
+            return if read { Ok(Route::Health) } else { Err(method_error()) };
+        }
+        let n = depth.segments();
+        let repo_of = |parts: &[&str]| -> Result<RepoName, Reason> {
+            if n == 0 {
+                return Ok(default_repo.clone());
+            }
+            RepoName::parse(&parts.join("/")).map_err(|_| Reason::NotFound)
+        };
+        if segments.first() == Some(&"api") {
+            let rest = &segments[1..];
+            if rest.len() < n + 1 {
+                return Err(Reason::NotFound);
+            }
+            let (repo_parts, tail) = rest.split_at(n);
+            let repo = repo_of(repo_parts)?;
+            return match (tail, method) {
+                (["charts"] | ["charts", _] | ["charts", _, _], "GET" | "HEAD") => Ok(Route::ApiRead { repo }),
+                (["charts"] | ["prov"], "POST") | (["charts", _, _], "DELETE") => Ok(Route::ApiWrite { repo }),
+                (["charts"] | ["charts", _] | ["charts", _, _] | ["prov"], _) => Err(method_error()),
+                _ => Err(Reason::NotFound),
+            };
+        }
+        if segments.len() < n + 1 {
+            return Err(Reason::NotFound);
+        }
+        let (repo_parts, tail) = segments.split_at(n);
+        let route = match tail {
+            ["index.yaml"] => Route::Index { repo: repo_of(repo_parts)? },
+            ["charts", file] | [file] if is_artifact(file) => {
+                Route::Artifact { repo: repo_of(repo_parts)?, file: (*file).to_owned() }
+            }
+            _ => return Err(Reason::NotFound),
+        };
+        if read {
+            Ok(route)
+        } else {
+            Err(method_error())
+        }
+    }
+
+    /// The access this route needs, or `None` for public routes.
+    pub fn required(&self) -> Option<Scope> {
+        match self {
+            Route::Health => None,
+            Route::Index { repo } | Route::Artifact { repo, .. } | Route::ApiRead { repo } => {
+                Some(Scope::new(repo.clone(), Action::Pull))
+            }
+            Route::ApiWrite { repo } => Some(Scope::new(repo.clone(), Action::Push)),
+        }
+    }
+
+    /// The repository the route concerns.
+    pub fn repo(&self) -> Option<&RepoName> {
+        match self {
+            Route::Health => None,
+            Route::Index { repo }
+            | Route::Artifact { repo, .. }
+            | Route::ApiRead { repo }
+            | Route::ApiWrite { repo } => Some(repo),
+        }
+    }
+
+    /// The storage key of a servable object (`org1/repo1/index.yaml`, `org1/repo1/x-0.1.0.tgz`):
+    /// both `/:repo/charts/x.tgz` and `/:repo/x.tgz` name the same object.
+    pub fn object_key(&self) -> Option<String> {
+        match self {
+            Route::Index { repo } => Some(format!("{repo}/index.yaml")),
+            Route::Artifact { repo, file } => Some(format!("{repo}/{file}")),
+            _ => None,
+        }
+    }
+}
+
+fn is_artifact(file: &str) -> bool {
+    [".tgz", ".prov"].iter().any(|ext| file.len() > ext.len() && file.ends_with(ext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, path: &str, depth: Depth) -> Result<Route, Reason> {
+        let repo = RepoName::parse("repo").unwrap();
+        Route::parse(method, &NormalizedPath::parse(path).unwrap(), depth, &repo)
+    }
+
+    fn need(method: &str, path: &str, depth: Depth) -> String {
+        match route(method, path, depth) {
+            Ok(r) => r.required().map_or("none".into(), |s| s.to_string()),
+            Err(e) => e.code().into(),
+        }
+    }
+
+    #[test]
+    fn chartmuseum_routes_depth_two() {
+        let d = Depth::Two;
+        assert_eq!(need("GET", "/org1/repo1/index.yaml", d), "artifact-repository:org1/repo1:pull");
+        assert_eq!(need("HEAD", "/org1/repo1/charts/x-0.1.0.tgz", d), "artifact-repository:org1/repo1:pull");
+        assert_eq!(need("GET", "/org1/repo1/x-0.1.0.tgz.prov", d), "artifact-repository:org1/repo1:pull");
+        assert_eq!(need("GET", "/api/org1/repo1/charts", d), "artifact-repository:org1/repo1:pull");
+        assert_eq!(need("GET", "/api/org1/repo1/charts/x/0.1.0", d), "artifact-repository:org1/repo1:pull");
+        assert_eq!(need("POST", "/api/org1/repo1/charts", d), "artifact-repository:org1/repo1:push");
+        assert_eq!(need("POST", "/api/org1/repo1/prov", d), "artifact-repository:org1/repo1:push");
+        assert_eq!(need("DELETE", "/api/org1/repo1/charts/x/0.1.0", d), "artifact-repository:org1/repo1:push");
+        assert_eq!(need("GET", "/health", d), "none");
+        assert_eq!(need("PUT", "/org1/repo1/index.yaml", d), "method_not_allowed");
+        assert_eq!(need("DELETE", "/api/org1/repo1/charts", d), "method_not_allowed");
+        assert_eq!(need("GET", "/org1/index.yaml", d), "not_found");
+        assert_eq!(need("GET", "/org1/repo1/x.zip", d), "not_found");
+        assert_eq!(need("GET", "/ORG1/repo1/index.yaml", d), "not_found");
+    }
+
+    #[test]
+    fn single_tenant_and_depth_one() {
+        assert_eq!(need("GET", "/index.yaml", Depth::Zero), "artifact-repository:repo:pull");
+        assert_eq!(need("GET", "/charts/x-1.0.0.tgz", Depth::Zero), "artifact-repository:repo:pull");
+        assert_eq!(need("POST", "/api/charts", Depth::Zero), "artifact-repository:repo:push");
+        assert_eq!(need("GET", "/team/index.yaml", Depth::One), "artifact-repository:team:pull");
+        assert_eq!(need("GET", "/api/team/charts", Depth::One), "artifact-repository:team:pull");
+    }
+
+    #[test]
+    fn both_chart_url_forms_share_one_object() {
+        let a = route("GET", "/org1/repo1/charts/x-0.1.0.tgz", Depth::Two).unwrap();
+        let b = route("GET", "/org1/repo1/x-0.1.0.tgz", Depth::Two).unwrap();
+        assert_eq!(a.object_key().as_deref(), Some("org1/repo1/x-0.1.0.tgz"));
+        assert_eq!(a.object_key(), b.object_key());
+    }
+}
