@@ -326,7 +326,9 @@ fn utc(secs: u64) -> String {
 }
 
 fn relative(at: u64, now: u64) -> String {
-    if at >= now {
+    if at == now {
+        "now".to_owned()
+    } else if at > now {
         format!("in {}", human_duration(at - now))
     } else {
         format!("{} ago", human_duration(now - at))

@@ -1,0 +1,53 @@
+# Shared set-up for scripts/*: installs what is missing, idempotently. Source it; do not run it.
+# Everything the project needs on a fresh machine is installed from here.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+
+WORKER_BUILD_VERSION=0.8.7
+# Must equal the wasm-bindgen version pinned in Cargo.toml (=0.2.129).
+WASM_BINDGEN_VERSION=0.2.129
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+APT_UPDATED=
+apt_install() { # apt_install PACKAGE... : installs the Debian packages that are missing
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  local sudo=; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  if [ -z "$APT_UPDATED" ]; then $sudo apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_native_deps() { # BoringSSL (jwt-simple's native backend) builds with cmake and clang
+  apt_install cmake clang
+}
+
+ensure_wasm_target() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+}
+
+cargo_tool() { # cargo_tool CRATE VERSION BINARY [--locked]
+  local crate=$1 version=$2 bin=$3; shift 3
+  if command -v "$bin" >/dev/null && "$bin" --version 2>/dev/null | grep -q "$version"; then return 0; fi
+  log "cargo install $crate $version"
+  cargo install "$crate" --version "$version" "$@"
+}
+
+ensure_worker_tools() {
+  ensure_wasm_target
+  cargo_tool worker-build "$WORKER_BUILD_VERSION" worker-build --locked
+  # --locked fails for wasm-bindgen-cli (a locked dependency is gone from the registry).
+  cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+}
+
+ensure_npm() { # node packages from the committed lockfile
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}

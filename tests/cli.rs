@@ -1,0 +1,138 @@
+//! The `chartgate` binary: exit codes, output, and the README walkthrough.
+
+use std::process::{Command, Output};
+
+use crate::util::*;
+
+fn chartgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chartgate")).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn keygen_token_verify_walkthrough() {
+    let dir = tempdir("walk");
+    let out = chartgate(&["keygen", "--out", &dir]);
+    assert!(out.status.success(), "{out:?}");
+    let private = format!("{dir}/private.pem");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // keygen refuses to overwrite.
+    assert_eq!(chartgate(&["keygen", "--out", &dir]).status.code(), Some(2));
+
+    let out = chartgate(&["token", "--key", &private, "--scope", "artifact-repository:org1/repo1:pull", "--sub", "ci"]);
+    assert!(out.status.success(), "{out:?}");
+    let token = stdout(&out).trim().to_owned();
+    assert_eq!(token.split('.').count(), 3);
+
+    for keys in ["jwks.json", "public.pem"] {
+        let keys = format!("{dir}/{keys}");
+        let ok = chartgate(&["verify", "--keys", &keys, "--request", "GET /org1/repo1/index.yaml", &token]);
+        assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+        assert!(stdout(&ok).starts_with("allowed"));
+        let denied = chartgate(&["verify", "--keys", &keys, "--request", "GET /org2/repo1/index.yaml", &token]);
+        assert_eq!(denied.status.code(), Some(1));
+        assert!(stdout(&denied).contains("insufficient_scope"));
+        assert!(!stdout(&denied).contains(&token));
+    }
+    let json = chartgate(&["verify", "--json", "--keys", &format!("{dir}/jwks.json"), &token]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["claims"]["sub"], "ci");
+}
+
+#[test]
+fn verify_exit_codes() {
+    let dir = key_dir();
+    let jwks = dir.join("jwks.json");
+    let jwks = jwks.to_str().unwrap();
+    let token = mint("artifact-repository:org1/repo1:pull", 300);
+    let at = NOW.to_string();
+    assert_eq!(chartgate(&["verify", "--keys", jwks, "--at", &at, &token]).status.code(), Some(0));
+    let later = (NOW + 1000).to_string();
+    let expired = chartgate(&["verify", "--keys", jwks, "--at", &later, &token]);
+    assert_eq!(expired.status.code(), Some(1));
+    assert!(stdout(&expired).contains("expired"), "{}", stdout(&expired));
+    let json = chartgate(&["verify", "--json", "--keys", jwks, "--at", &later, &token]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!((v["reason"].as_str(), v["status"].as_u64()), (Some("expired"), Some(401)));
+    // Usage and configuration errors: 2, with a message naming the problem.
+    let missing = chartgate(&["verify", "--keys", "/nonexistent/keys.json", &token]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/keys.json"));
+    let broken = tempdir("broken");
+    std::fs::write(format!("{broken}/k.json"), "{\"keys\": [").unwrap();
+    let out = chartgate(&["verify", "--keys", &format!("{broken}/k.json"), &token]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JSON is malformed"));
+    assert_eq!(chartgate(&["verify", "--keys", jwks, "--leeway", "999", &token]).status.code(), Some(2));
+    assert_eq!(chartgate(&["verify", "--keys", jwks, "--request", "nonsense", &token]).status.code(), Some(2));
+    assert_eq!(chartgate(&["token", "--key", jwks, "--scope", "artifact-repository:a:pull"]).status.code(), Some(2));
+}
+
+#[test]
+fn sign_url_binds_one_path() {
+    let dir = key_dir();
+    let private = dir.join("private.pem");
+    let jwks = dir.join("jwks.json");
+    let (private, jwks) = (private.to_str().unwrap(), jwks.to_str().unwrap());
+    let out = chartgate(&["sign-url", "--key", private, "https://charts.example.com/org1/repo1/charts/app-0.1.0.tgz"]);
+    assert!(out.status.success(), "{out:?}");
+    let url = stdout(&out).trim().to_owned();
+    assert!(url.starts_with("https://charts.example.com/org1/repo1/charts/app-0.1.0.tgz?token="));
+    assert_eq!(chartgate(&["verify", "--keys", jwks, &url]).status.code(), Some(0));
+    let other = chartgate(&["verify", "--keys", jwks, "--request", "GET /org1/repo1/charts/app-0.2.0.tgz", &url]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(stdout(&other).contains("path_not_bound"));
+    let inspect = chartgate(&["inspect", "--json", &url]);
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let ttl = v["claims"]["exp"].as_u64().unwrap() - v["claims"]["iat"].as_u64().unwrap();
+    assert_eq!(ttl, 600, "default signed URL lifetime is 10 minutes");
+    assert_eq!(v["claims"]["paths"][0], "/org1/repo1/charts/app-0.1.0.tgz");
+    // Not an artifact route: refused with a reason.
+    let bad = chartgate(&["sign-url", "--key", private, "https://h/org1/../x.tgz"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn inspect_reads_every_input_form() {
+    let token = mint("artifact-repository:org1/repo1:pull", 300);
+    for input in [
+        token.clone(),
+        format!("http://h/org1/repo1/index.yaml?token={token}"),
+        format!("https://helm:{token}@h/org1/repo1"),
+        format!("Authorization: Bearer {token}"),
+    ] {
+        let out = chartgate(&["inspect", "--json", "--at", &NOW.to_string(), &input]);
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["claims"]["access"][0]["name"], "org1/repo1");
+        assert_eq!(v["times"]["exp"]["relative"], "in 5 min");
+        assert_eq!(v["verified"], false);
+    }
+    let garbage = chartgate(&["inspect", "not-a-token"]);
+    assert_eq!(garbage.status.code(), Some(1));
+    assert!(stdout(&garbage).contains("not a decodable token"));
+}
+
+#[test]
+fn help_has_examples() {
+    let out = chartgate(&["--help"]);
+    assert!(stdout(&out).contains("Examples:"));
+    for cmd in ["keygen", "token", "sign-url", "inspect", "verify"] {
+        assert!(stdout(&chartgate(&[cmd, "--help"])).contains("chartgate "), "{cmd} --help has no example");
+    }
+}
+
+fn tempdir(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("chartgate-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.to_str().unwrap().to_owned()
+}

@@ -1,0 +1,77 @@
+//! Property tests: the scope algebra, path normalisation, claims round trip, and mutation of
+//! valid tokens.
+
+use chartgate::{Actions, Claims, NormalizedPath, RepoName, Scope, ScopeSet};
+use proptest::prelude::*;
+
+use crate::util::*;
+
+fn repo_name() -> impl Strategy<Value = String> {
+    let component = "[a-z0-9]{1,6}([._-][a-z0-9]{1,4}){0,2}";
+    prop::collection::vec(component, 1..4).prop_map(|c| c.join("/"))
+}
+
+fn actions() -> impl Strategy<Value = Actions> {
+    prop_oneof![Just(Actions::PULL), Just(Actions::PUSH), Just(Actions::ALL)]
+}
+
+fn scope_set() -> impl Strategy<Value = ScopeSet> {
+    prop::collection::vec((repo_name(), actions()), 0..6)
+        .prop_map(|v| v.into_iter().map(|(n, a)| Scope::new(RepoName::parse(&n).unwrap(), a)).collect())
+}
+
+proptest! {
+    #[test]
+    fn scope_round_trip(name in repo_name(), a in actions()) {
+        let scope = Scope::new(RepoName::parse(&name).unwrap(), a);
+        prop_assert_eq!(Scope::parse(&scope.to_string()).unwrap(), scope);
+    }
+
+    #[test]
+    fn scope_set_round_trip(set in scope_set()) {
+        prop_assert_eq!(ScopeSet::parse(&set.to_string()).unwrap(), set);
+    }
+
+    #[test]
+    fn intersection_is_within_both(a in scope_set(), b in scope_set()) {
+        let i = a.intersect(&b);
+        prop_assert!(a.contains(&i));
+        prop_assert!(b.contains(&i));
+        prop_assert_eq!(i.clone(), b.intersect(&a));
+        prop_assert!(a.contains(&a.intersect(&a)) && a.intersect(&a) == a);
+    }
+
+    #[test]
+    fn normalisation_is_idempotent_and_never_yields_dot_dot(raw in "/[a-zA-Z0-9%./_~+;:\\\\-]{0,40}") {
+        if let Ok(p) = NormalizedPath::parse(&raw) {
+            prop_assert_eq!(NormalizedPath::parse(p.as_str()).unwrap(), p.clone());
+            prop_assert!(p.segments().all(|s| s != ".." && s != "." && !s.is_empty() || p.as_str() == "/"));
+            prop_assert!(!p.as_str().contains('%') && !p.as_str().contains('\\'));
+        }
+    }
+
+    #[test]
+    fn claims_round_trip(set in scope_set(), exp in 0u64..chartgate::MAX_DATE, sub in "[a-z]{0,8}") {
+        let req = chartgate::MintRequest { scopes: set, sub: Some(sub), jti: Some("j".into()), ..Default::default() };
+        let mut claims = req.claims(0);
+        claims.exp = exp;
+        let again = Claims::from_json(claims.to_json().to_string().as_bytes()).unwrap();
+        prop_assert_eq!(again, claims);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    /// No change of one byte of a valid token is accepted.
+    #[test]
+    fn mutated_tokens_are_refused(position in any::<prop::sample::Index>(), byte in 0x20u8..0x7f) {
+        static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let token = TOKEN.get_or_init(|| mint("artifact-repository:org1/repo1:pull", 300));
+        let i = position.index(token.len());
+        prop_assume!(token.as_bytes()[i] != byte);
+        let mut bytes = token.clone().into_bytes();
+        bytes[i] = byte;
+        let mutated = String::from_utf8(bytes).unwrap();
+        prop_assert!(decide_bearer("GET", "/org1/repo1/index.yaml", &mutated).is_err(), "accepted a mutation at {}", i);
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the engine and the CLI, one binary with a module per topic.
+
+mod cli;
+mod engine;
+mod interop;
+mod props;
+mod util;
