@@ -7,16 +7,21 @@
 //! native crypto. It never logs, stores or echoes a token.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod claims;
 mod credential;
 mod decision;
+mod edge_config;
 mod error;
 mod jws;
+mod key_refresh;
 mod keys;
 mod mint;
 mod path;
 mod route;
 mod scope;
+mod serving;
+mod token_cache;
 mod verify;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -24,14 +29,17 @@ pub mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod native_crypto;
 
+pub use audit::AuditLine;
 pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};
 pub use credential::{extract as extract_credential, find_token, Credential, CredentialError, Via};
 pub use decision::{
     authorize, check_claims, decide, prepare, Denial, Grant, Holder, Policy, Prepared, Request, DEFAULT_LEEWAY,
     MAX_LEEWAY,
 };
+pub use edge_config::{ConfigError, EdgeConfig, Mode};
 pub use error::{human_duration, OAuthError, Reason};
 pub use jws::{dangerous_decode, Alg, Header, MalformedToken, Part, UnverifiedToken, MAX_KID_LEN, MAX_TOKEN_LEN};
+pub use key_refresh::{Plan, RefreshRules, RemoteKeys};
 pub use keys::{KeyError, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use mint::{MintRequest, DEFAULT_TTL, DEFAULT_URL_TTL};
 #[cfg(not(target_arch = "wasm32"))]
@@ -39,4 +47,9 @@ pub use native_crypto::{random_id, BoringVerifier, SigningError, SigningKey};
 pub use path::{NormalizedPath, PathError, MAX_PATH};
 pub use route::{Depth, Route};
 pub use scope::{Action, Actions, RepoName, Scope, ScopeError, ScopeSet, RESOURCE_TYPE};
+pub use serving::{
+    client_cache_control, content_type, edge_cache_control, etag_matches, parse_range, ByteRange, CacheStatus,
+    CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+};
+pub use token_cache::{hash as token_hash, TokenCache, TokenHash, DEFAULT_CAPACITY as TOKEN_CACHE_CAPACITY};
 pub use verify::{begin, verify, PendingSignature, SignatureVerifier, VerifiedToken};

@@ -1,0 +1,64 @@
+//! The audit record: one JSON line per request with the decision, its reason, who, what, where
+//! the response came from, and the time spent in auth. It has no field that could hold a token.
+
+use serde::Serialize;
+
+use crate::decision::{Denial, Grant};
+
+/// One audit line.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct AuditLine<'a> {
+    /// `allow`, `deny`, or `report-only-deny` (denied by the engine, served in report-only mode).
+    pub decision: &'a str,
+    pub reason: &'a str,
+    pub status: u16,
+    pub method: &'a str,
+    /// The normalised path (no query), or `null` when the path was refused.
+    pub path: Option<&'a str>,
+    pub via: Option<&'a str>,
+    pub sub: Option<&'a str>,
+    pub jti: Option<&'a str>,
+    pub repo: Option<String>,
+    pub action: Option<String>,
+    pub cache: Option<&'a str>,
+    /// Microseconds spent deciding.
+    pub auth_us: u64,
+    /// True when the signature check was skipped thanks to the verified-token cache.
+    pub token_cache_hit: bool,
+}
+
+impl<'a> AuditLine<'a> {
+    /// An allowed request.
+    pub fn allowed(grant: &'a Grant) -> Self {
+        AuditLine {
+            decision: "allow",
+            reason: "ok",
+            via: grant.via.map(|v| v.as_str()),
+            sub: grant.sub.as_deref(),
+            jti: grant.jti.as_deref(),
+            repo: grant.scope.as_ref().map(|s| s.repo.to_string()),
+            action: grant.scope.as_ref().map(|s| s.actions.to_string()),
+            ..Default::default()
+        }
+    }
+
+    /// A denied request.
+    pub fn denied(denial: &'a Denial) -> Self {
+        let holder = denial.holder.as_deref();
+        AuditLine {
+            decision: "deny",
+            reason: denial.reason.code(),
+            status: denial.status(),
+            via: denial.via.map(|v| v.as_str()),
+            sub: holder.and_then(|h| h.sub.as_deref()),
+            jti: holder.and_then(|h| h.jti.as_deref()),
+            repo: denial.scope.as_ref().map(|s| s.repo.to_string()),
+            action: denial.scope.as_ref().map(|s| s.actions.to_string()),
+            ..Default::default()
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,202 @@
+//! The edge worker's configuration, read from `wrangler.toml` `[vars]` and secrets through a
+//! lookup function, validated into typed settings. A broken value is an error naming the
+//! variable, so the worker answers 500 instead of opening a door.
+
+use crate::decision::Policy;
+use crate::keys::KeySet;
+use crate::route::Depth;
+use crate::scope::RepoName;
+
+/// Enforce decisions, or only log them (gradual rollout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Deny what the engine denies.
+    Enforce,
+    /// Serve what a valid route asks for, and log the decision the engine would have taken.
+    ReportOnly,
+}
+
+/// Why the configuration is unusable. Never contains a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration variable {var}: {why}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub why: String,
+}
+
+/// Settings of the edge worker.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    pub policy: Policy,
+    pub mode: Mode,
+    /// Keys from the `JWKS` secret (JWKS, JWK or PEM).
+    pub static_keys: Option<KeySet>,
+    /// `JWKS_URL`: keys fetched and cached.
+    pub jwks_url: Option<String>,
+    /// `JWKS_TTL`: seconds a fetched JWKS is fresh. Default 300.
+    pub jwks_ttl: u64,
+    /// `JWKS_MAX_STALE`: seconds past freshness that keys are still used while the endpoint
+    /// fails. Default 3600, at most 86400. After that, requests fail closed with 503.
+    pub jwks_max_stale: u64,
+    /// `JWKS_REFETCH_INTERVAL`: least seconds between two fetches triggered by an unknown `kid`
+    /// or a failure. Default 10.
+    pub jwks_refetch_interval: u64,
+    /// `ORIGIN_URL`: chart server for cache and R2 misses and for uploads.
+    pub origin: Option<String>,
+    /// `FORWARD_CREDENTIALS`: send the client's `Authorization` to the origin. Default false.
+    pub forward_credentials: bool,
+    /// `R2_WRITE_THROUGH`: store origin responses in R2. Default false.
+    pub write_through: bool,
+    /// `INDEX_TTL`: seconds `index.yaml` stays in the edge cache. Default 60.
+    pub index_ttl: u64,
+}
+
+fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        other => Err(ConfigError { var, why: format!("{other:?} is not true or false") }),
+    }
+}
+
+fn parse_secs(var: &'static str, v: &str, max: u64) -> Result<u64, ConfigError> {
+    let n: u64 = v.trim().parse().map_err(|_| ConfigError { var, why: format!("{v:?} is not a number of seconds") })?;
+    if n > max {
+        return Err(ConfigError { var, why: format!("{n} is above the maximum of {max}") });
+    }
+    Ok(n)
+}
+
+fn parse_url(var: &'static str, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim().trim_end_matches('/');
+    if !(v.starts_with("https://") || v.starts_with("http://")) || v.len() < 10 {
+        return Err(ConfigError { var, why: format!("{v:?} is not an http(s) URL") });
+    }
+    Ok(v.to_owned())
+}
+
+impl EdgeConfig {
+    /// Reads every variable through `get` (which returns `None` for unset or empty ones).
+    pub fn from_lookup(get: impl Fn(&'static str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name| get(name).filter(|v: &String| !v.trim().is_empty());
+        let mut policy = Policy::default();
+        if let Some(v) = get("REALM") {
+            policy.realm = v;
+        }
+        if let Some(v) = get("SERVICE") {
+            policy.service = v;
+        }
+        policy.issuer = get("ISSUER");
+        policy.audience = get("AUDIENCE");
+        if let Some(v) = get("LEEWAY") {
+            let secs = parse_secs("LEEWAY", &v, crate::MAX_LEEWAY)?;
+            policy.set_leeway(secs).map_err(|why| ConfigError { var: "LEEWAY", why })?;
+        }
+        if let Some(v) = get("DEPTH") {
+            policy.depth = v
+                .trim()
+                .parse()
+                .ok()
+                .and_then(Depth::from_number)
+                .ok_or_else(|| ConfigError { var: "DEPTH", why: format!("{v:?} is not 0, 1 or 2") })?;
+        }
+        if let Some(v) = get("DEFAULT_NAMESPACE") {
+            policy.default_repo =
+                RepoName::parse(v.trim()).map_err(|e| ConfigError { var: "DEFAULT_NAMESPACE", why: e.to_string() })?;
+        }
+        let mode = match get("MODE").as_deref().map(str::trim) {
+            None | Some("enforce") => Mode::Enforce,
+            Some("report-only") => Mode::ReportOnly,
+            Some(other) => {
+                return Err(ConfigError { var: "MODE", why: format!("{other:?} is not enforce or report-only") })
+            }
+        };
+        let static_keys = get("JWKS")
+            .map(|text| KeySet::parse(&text).map_err(|e| ConfigError { var: "JWKS", why: e.to_string() }))
+            .transpose()?;
+        let jwks_url = get("JWKS_URL").map(|v| parse_url("JWKS_URL", &v)).transpose()?;
+        if static_keys.is_none() && jwks_url.is_none() {
+            return Err(ConfigError { var: "JWKS", why: "no keys: set the JWKS secret and/or JWKS_URL".into() });
+        }
+        let secs = |var, default, max| get(var).map_or(Ok(default), |v| parse_secs(var, &v, max));
+        Ok(EdgeConfig {
+            policy,
+            mode,
+            static_keys,
+            jwks_url,
+            jwks_ttl: secs("JWKS_TTL", 300, 86_400)?,
+            jwks_max_stale: secs("JWKS_MAX_STALE", 3600, 86_400)?,
+            jwks_refetch_interval: secs("JWKS_REFETCH_INTERVAL", 10, 3600)?,
+            origin: get("ORIGIN_URL").map(|v| parse_url("ORIGIN_URL", &v)).transpose()?,
+            forward_credentials: get("FORWARD_CREDENTIALS")
+                .map_or(Ok(false), |v| parse_bool("FORWARD_CREDENTIALS", &v))?,
+            write_through: get("R2_WRITE_THROUGH").map_or(Ok(false), |v| parse_bool("R2_WRITE_THROUGH", &v))?,
+            index_ttl: secs("INDEX_TTL", 60, 86_400)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const JWK: &str = r#"{"kty":"RSA","kid":"k","e":"AQAB","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"}"#;
+
+    fn load(vars: &[(&'static str, &str)]) -> Result<EdgeConfig, ConfigError> {
+        let map: HashMap<&str, String> = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        EdgeConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load(&[("JWKS", JWK)]).unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.policy, Policy::default());
+        assert_eq!((c.jwks_ttl, c.jwks_max_stale, c.index_ttl), (300, 3600, 60));
+        assert!(!c.forward_credentials && !c.write_through && c.origin.is_none());
+    }
+
+    #[test]
+    fn every_variable() {
+        let c = load(&[
+            ("JWKS_URL", "https://issuer.example/.well-known/jwks.json"),
+            ("REALM", "https://auth.example/oauth/token"),
+            ("SERVICE", "charts"),
+            ("ISSUER", "https://auth.example"),
+            ("AUDIENCE", "charts"),
+            ("LEEWAY", "30"),
+            ("DEPTH", "0"),
+            ("DEFAULT_NAMESPACE", "main"),
+            ("MODE", "report-only"),
+            ("ORIGIN_URL", "http://127.0.0.1:9000/"),
+            ("FORWARD_CREDENTIALS", "true"),
+            ("R2_WRITE_THROUGH", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::ReportOnly);
+        assert_eq!(c.policy.leeway(), 30);
+        assert_eq!(c.policy.depth, Depth::Zero);
+        assert_eq!(c.policy.default_repo.as_str(), "main");
+        assert_eq!(c.origin.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(c.forward_credentials && c.write_through);
+    }
+
+    #[test]
+    fn broken_values_name_the_variable() {
+        let cases: &[(&[(&'static str, &str)], &str)] = &[
+            (&[], "JWKS"),
+            (&[("JWKS", "not a key")], "JWKS"),
+            (&[("JWKS", JWK), ("LEEWAY", "9999")], "LEEWAY"),
+            (&[("JWKS", JWK), ("LEEWAY", "soon")], "LEEWAY"),
+            (&[("JWKS", JWK), ("DEPTH", "3")], "DEPTH"),
+            (&[("JWKS", JWK), ("MODE", "off")], "MODE"),
+            (&[("JWKS", JWK), ("ORIGIN_URL", "ftp://x")], "ORIGIN_URL"),
+            (&[("JWKS", JWK), ("FORWARD_CREDENTIALS", "maybe")], "FORWARD_CREDENTIALS"),
+            (&[("JWKS", JWK), ("DEFAULT_NAMESPACE", "A B")], "DEFAULT_NAMESPACE"),
+        ];
+        for (vars, var) in cases {
+            assert_eq!(load(vars).unwrap_err().var, *var, "{vars:?}");
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! When to fetch a JWKS URL again, and what to trust meanwhile: fresh keys within the TTL, stale
+//! keys for a bounded time while the endpoint fails, then nothing (fail closed). An unknown `kid`
+//! triggers one refetch, rate limited. Pure state: the caller does the fetching and passes `now`.
+
+use std::rc::Rc;
+
+use crate::keys::KeySet;
+
+/// Timing rules, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshRules {
+    pub ttl: u64,
+    pub max_stale: u64,
+    pub min_interval: u64,
+}
+
+/// What to do before deciding a request.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Keys are fresh: use them.
+    Use(Rc<KeySet>),
+    /// Fetch now; on failure fall back to [`RemoteKeys::fallback`].
+    Fetch,
+}
+
+/// Keys fetched from a JWKS URL, and when.
+#[derive(Debug, Default)]
+pub struct RemoteKeys {
+    keys: Option<Rc<KeySet>>,
+    fetched_at: u64,
+    last_attempt: Option<u64>,
+}
+
+impl RemoteKeys {
+    fn may_attempt(&self, now: u64, rules: &RefreshRules) -> bool {
+        self.last_attempt.is_none_or(|t| now >= t.saturating_add(rules.min_interval))
+    }
+
+    /// Fresh keys, or a fetch when they are missing or old (rate limited: a recent failed
+    /// attempt falls back instead).
+    pub fn plan(&self, now: u64, rules: &RefreshRules) -> Plan {
+        match &self.keys {
+            Some(keys) if now < self.fetched_at.saturating_add(rules.ttl) => Plan::Use(keys.clone()),
+            _ if self.may_attempt(now, rules) => Plan::Fetch,
+            _ => self.fallback(now, rules).map_or(Plan::Fetch, Plan::Use),
+        }
+    }
+
+    /// The keys to use when a fetch is not possible: stale ones within `ttl + max_stale`.
+    pub fn fallback(&self, now: u64, rules: &RefreshRules) -> Option<Rc<KeySet>> {
+        let limit = self.fetched_at.saturating_add(rules.ttl).saturating_add(rules.max_stale);
+        self.keys.clone().filter(|_| now < limit)
+    }
+
+    /// True when a token's unknown `kid` may trigger a refetch now.
+    pub fn may_refetch_for_unknown_kid(&self, now: u64, rules: &RefreshRules) -> bool {
+        self.may_attempt(now, rules)
+    }
+
+    /// Records an attempt that is about to start.
+    pub fn attempting(&mut self, now: u64) {
+        self.last_attempt = Some(now);
+    }
+
+    /// Records fetched keys. Returns true when they differ from the previous ones.
+    pub fn fetched(&mut self, keys: KeySet, now: u64) -> bool {
+        let changed = self.keys.as_deref() != Some(&keys);
+        self.keys = Some(Rc::new(keys));
+        self.fetched_at = now;
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: RefreshRules = RefreshRules { ttl: 300, max_stale: 600, min_interval: 10 };
+
+    fn keys() -> KeySet {
+        KeySet::default()
+    }
+
+    #[test]
+    fn fresh_stale_then_closed() {
+        let mut r = RemoteKeys::default();
+        assert!(matches!(r.plan(0, &RULES), Plan::Fetch));
+        r.attempting(0);
+        r.fetched(keys(), 0);
+        assert!(matches!(r.plan(299, &RULES), Plan::Use(_)));
+        assert!(matches!(r.plan(300, &RULES), Plan::Fetch));
+        // The endpoint fails from now on.
+        r.attempting(300);
+        assert!(r.fallback(300, &RULES).is_some());
+        assert!(matches!(r.plan(305, &RULES), Plan::Use(_)), "rate limited: stale keys, no new fetch");
+        assert!(matches!(r.plan(311, &RULES), Plan::Fetch));
+        r.attempting(899);
+        assert!(r.fallback(899, &RULES).is_some());
+        assert!(r.fallback(900, &RULES).is_none(), "past max-stale: fail closed");
+        assert!(matches!(r.plan(901, &RULES), Plan::Fetch));
+    }
+
+    #[test]
+    fn unknown_kid_refetch_is_rate_limited() {
+        let mut r = RemoteKeys::default();
+        r.attempting(100);
+        r.fetched(keys(), 100);
+        assert!(!r.may_refetch_for_unknown_kid(105, &RULES));
+        assert!(r.may_refetch_for_unknown_kid(110, &RULES));
+    }
+
+    #[test]
+    fn reports_key_changes() {
+        let mut r = RemoteKeys::default();
+        assert!(r.fetched(keys(), 0));
+        assert!(!r.fetched(keys(), 1));
+    }
+}

@@ -1,0 +1,153 @@
+//! HTTP serving rules for allowed chart requests, independent of the platform: content types,
+//! cache lifetimes (edge copy and client), byte ranges, `If-None-Match`, the cache status header,
+//! and which request headers may travel to the origin.
+
+use crate::route::Route;
+
+/// Header that tells where a response came from.
+pub const CACHE_STATUS_HEADER: &str = "X-Chartgate-Cache";
+
+/// Headers on every response to a client.
+pub const SECURITY_HEADERS: [(&str, &str); 2] =
+    [("Referrer-Policy", "no-referrer"), ("X-Content-Type-Options", "nosniff")];
+
+/// Request headers forwarded to the origin (plus `Authorization` when configured).
+pub const ORIGIN_SAFE_HEADERS: [&str; 5] = ["accept", "content-type", "content-length", "if-none-match", "user-agent"];
+
+/// Where a served response came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// The edge cache.
+    Hit,
+    /// Not served from a store (pass-through API routes, not found).
+    Miss,
+    /// The R2 bucket (then stored in the edge cache).
+    R2,
+    /// The origin (then stored in the edge cache).
+    Origin,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::R2 => "R2",
+            CacheStatus::Origin => "ORIGIN",
+        }
+    }
+}
+
+/// `Content-Type` of a servable object.
+pub fn content_type(route: &Route) -> &'static str {
+    match route {
+        Route::Index { .. } => "application/x-yaml; charset=utf-8",
+        Route::Artifact { file, .. } if file.ends_with(".prov") => "application/pgp-signature",
+        _ => "application/gzip",
+    }
+}
+
+/// `Cache-Control` of the copy kept in the edge cache: the index briefly, archives for long.
+pub fn edge_cache_control(route: &Route, index_ttl: u64) -> String {
+    match route {
+        Route::Index { .. } => format!("public, max-age={index_ttl}"),
+        _ => "public, max-age=31536000, immutable".to_owned(),
+    }
+}
+
+/// `Cache-Control` sent to clients: never shared caches; the index revalidates by `ETag`.
+pub fn client_cache_control(route: &Route) -> &'static str {
+    match route {
+        Route::Index { .. } => "private, no-cache",
+        _ => "private, max-age=31536000, immutable",
+    }
+}
+
+/// A satisfiable byte range, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl ByteRange {
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// `Content-Range` value.
+    pub fn content_range(&self, size: u64) -> String {
+        format!("bytes {}-{}/{size}", self.start, self.end)
+    }
+}
+
+/// Parses a single-range `Range` header against an object of `size` bytes.
+/// `Ok(None)`: serve the whole object (no header, or a form we do not serve partially);
+/// `Err(())`: 416.
+#[allow(clippy::result_unit_err)]
+pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<ByteRange>, ()> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None); // multiple ranges: the whole object is a valid answer
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| ());
+    let range = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, false) => {
+            let n = num(b)?;
+            if n == 0 || size == 0 {
+                return Err(());
+            }
+            ByteRange { start: size.saturating_sub(n), end: size - 1 }
+        }
+        (false, true) => ByteRange { start: num(a)?, end: size.saturating_sub(1) },
+        (false, false) => ByteRange { start: num(a)?, end: num(b)?.min(size.saturating_sub(1)) },
+        (true, true) => return Err(()),
+    };
+    if range.start >= size || range.start > range.end {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+/// True when `If-None-Match` matches `etag` (weak comparison, lists and `*`).
+pub fn etag_matches(if_none_match: Option<&str>, etag: &str) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    let Some(header) = if_none_match else { return false };
+    let etag = strip(etag);
+    header.split(',').any(|candidate| candidate.trim() == "*" || strip(candidate) == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let r = |h: &str| parse_range(Some(h), 100);
+        assert_eq!(r("bytes=0-9"), Ok(Some(ByteRange { start: 0, end: 9 })));
+        assert_eq!(r("bytes=90-"), Ok(Some(ByteRange { start: 90, end: 99 })));
+        assert_eq!(r("bytes=-10"), Ok(Some(ByteRange { start: 90, end: 99 })));
+        assert_eq!(r("bytes=50-500"), Ok(Some(ByteRange { start: 50, end: 99 })));
+        assert_eq!(r("bytes=0-1,5-6"), Ok(None));
+        assert_eq!(r("bytes=100-"), Err(()));
+        assert_eq!(r("bytes=9-1"), Err(()));
+        assert_eq!(r("bytes=x-1"), Err(()));
+        assert_eq!(parse_range(None, 100), Ok(None));
+        assert_eq!(parse_range(Some("items=0-1"), 100), Ok(None));
+        assert_eq!(ByteRange { start: 0, end: 9 }.content_range(100), "bytes 0-9/100");
+    }
+
+    #[test]
+    fn etags() {
+        assert!(etag_matches(Some("\"abc\""), "\"abc\""));
+        assert!(etag_matches(Some("W/\"abc\", \"x\""), "\"abc\""));
+        assert!(etag_matches(Some("*"), "\"abc\""));
+        assert!(!etag_matches(Some("\"abd\""), "\"abc\""));
+        assert!(!etag_matches(None, "\"abc\""));
+    }
+}
