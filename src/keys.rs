@@ -273,6 +273,17 @@ impl KeySet {
         self.keys.is_empty()
     }
 
+    /// This set plus the keys of `other` whose ids are not taken, up to [`MAX_KEYS`].
+    pub fn merged(&self, other: &KeySet) -> KeySet {
+        let mut keys = self.keys.clone();
+        for k in &other.keys {
+            if keys.len() < MAX_KEYS && !keys.iter().any(|o| o.kid == k.kid) {
+                keys.push(k.clone());
+            }
+        }
+        KeySet { keys }
+    }
+
     /// The set as a JWKS document.
     pub fn to_jwks(&self) -> serde_json::Value {
         serde_json::json!({"keys": self.keys.iter().map(|k| k.rsa.to_jwk(&k.kid)).collect::<Vec<_>>()})

@@ -26,8 +26,12 @@ mod verify;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
+#[cfg(target_arch = "wasm32")]
+mod edge;
 #[cfg(not(target_arch = "wasm32"))]
 mod native_crypto;
+#[cfg(target_arch = "wasm32")]
+pub mod webcrypto;
 
 pub use audit::AuditLine;
 pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};

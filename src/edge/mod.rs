@@ -1,0 +1,338 @@
+//! The Cloudflare Worker: turns a request into calls on the engine, then serves what it allows
+//! from the edge cache, R2 or the origin (see [`serve`]). It keeps per-isolate state
+//! (configuration, fetched JWKS, verified tokens) and has no authorization rules of its own.
+
+mod serve;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::{console_error, console_log, event, Context, Date, Env, Fetch, Headers, Request, Response, Result};
+
+use crate::{
+    authorize, prepare, token_hash, webcrypto, AuditLine, CacheStatus, Denial, EdgeConfig, Grant, KeySet, Mode,
+    NormalizedPath, Plan, Prepared, Reason, RefreshRules, RemoteKeys, Route, TokenCache, VerifiedToken,
+    SECURITY_HEADERS, TOKEN_CACHE_CAPACITY,
+};
+
+/// How long a JWKS fetch may take before it counts as failed, in milliseconds.
+const JWKS_TIMEOUT_MS: u32 = 3000;
+
+/// Per-isolate state.
+struct Isolate {
+    config: EdgeConfig,
+    rules: RefreshRules,
+    remote: RefCell<RemoteKeys>,
+    /// Static keys merged with the latest remote keys.
+    keys: RefCell<Option<Rc<KeySet>>>,
+    tokens: RefCell<TokenCache>,
+}
+
+thread_local! {
+    static ISOLATE: RefCell<Option<std::result::Result<Rc<Isolate>, String>>> = const { RefCell::new(None) };
+}
+
+fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
+    ISOLATE.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| {
+                let lookup = |name: &'static str| {
+                    env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()))
+                };
+                EdgeConfig::from_lookup(lookup)
+                    .map(|config| {
+                        let rules = RefreshRules {
+                            ttl: config.jwks_ttl,
+                            max_stale: config.jwks_max_stale,
+                            min_interval: config.jwks_refetch_interval,
+                        };
+                        let keys =
+                            config.jwks_url.is_none().then(|| Rc::new(config.static_keys.clone().unwrap_or_default()));
+                        Rc::new(Isolate {
+                            config,
+                            rules,
+                            remote: RefCell::default(),
+                            keys: RefCell::new(keys),
+                            tokens: RefCell::new(TokenCache::new(TOKEN_CACHE_CAPACITY)),
+                        })
+                    })
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    })
+}
+
+fn now_secs() -> u64 {
+    Date::now().as_millis() / 1000
+}
+
+fn now_micros() -> f64 {
+    // performance.now() where the runtime has it; Date otherwise.
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map_or(Date::now().as_millis() as f64, |p| p.now())
+        * 1000.0
+}
+
+use wasm_bindgen::JsCast as _;
+
+/// The JWKS endpoint is down past max-stale: requests fail closed.
+struct KeysUnavailable;
+
+impl Isolate {
+    /// The keys to verify with, fetching the JWKS URL when its copy is missing or old.
+    async fn keys(&self, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
+        let Some(url) = &self.config.jwks_url else {
+            return self.keys.borrow().clone().ok_or(KeysUnavailable);
+        };
+        let plan = self.remote.borrow().plan(now, &self.rules);
+        match plan {
+            Plan::Use(_) => self.keys.borrow().clone().ok_or(KeysUnavailable),
+            Plan::Fetch => self.refetch(url, now).await,
+        }
+    }
+
+    async fn refetch(&self, url: &str, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
+        self.remote.borrow_mut().attempting(now);
+        match fetch_jwks(url).await {
+            Ok(remote) => {
+                let changed = self.remote.borrow_mut().fetched(remote.clone(), now);
+                if changed || self.keys.borrow().is_none() {
+                    let merged = match &self.config.static_keys {
+                        Some(s) => s.merged(&remote),
+                        None => remote,
+                    };
+                    *self.keys.borrow_mut() = Some(Rc::new(merged));
+                    self.tokens.borrow_mut().clear();
+                    webcrypto::forget_keys();
+                }
+            }
+            Err(why) => {
+                console_error!("chartgate: JWKS fetch from {url} failed: {why}");
+                if self.remote.borrow().fallback(now, &self.rules).is_none() {
+                    // Past max-stale: only static keys, if any, remain trusted.
+                    let fallback = self.config.static_keys.clone().map(Rc::new);
+                    *self.keys.borrow_mut() = fallback.clone();
+                    self.tokens.borrow_mut().clear();
+                    return fallback.ok_or(KeysUnavailable);
+                }
+            }
+        }
+        self.keys.borrow().clone().ok_or(KeysUnavailable)
+    }
+}
+
+async fn fetch_jwks(url: &str) -> std::result::Result<KeySet, String> {
+    let signal = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(JWKS_TIMEOUT_MS));
+    let request = Request::new(url, worker::Method::Get).map_err(|e| e.to_string())?;
+    let mut response = Fetch::Request(request).send_with_signal(&signal).await.map_err(|e| e.to_string())?;
+    if response.status_code() != 200 {
+        return Err(format!("status {}", response.status_code()));
+    }
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    KeySet::from_json(&text).map_err(|e| e.to_string())
+}
+
+/// The outcome of authorization at the edge.
+enum Outcome {
+    Allowed(Grant, Prepared),
+    Denied(Denial),
+    Unavailable,
+}
+
+/// Runs the engine for one request; `token_cache_hit` reports whether the signature was skipped.
+async fn decide(isolate: &Isolate, env: &Env, request: &crate::Request<'_>, token_cache_hit: &mut bool) -> Outcome {
+    let policy = &isolate.config.policy;
+    let prepared = match prepare(request, policy) {
+        Ok(p) => p,
+        Err(d) => return Outcome::Denied(d),
+    };
+    let Some(credential) = &prepared.credential else {
+        let grant = Grant { route: prepared.route.clone(), scope: None, via: None, sub: None, jti: None, exp: None };
+        return Outcome::Allowed(grant, prepared);
+    };
+    let now = now_secs();
+    let Ok(keys) = isolate.keys(now).await else { return Outcome::Unavailable };
+    let hash = token_hash(&credential.token);
+    let cached = isolate.tokens.borrow_mut().get(&hash, now).filter(|t| keys.has(&t.kid));
+    let verified: Rc<VerifiedToken> = match cached {
+        Some(token) => {
+            *token_cache_hit = true;
+            token
+        }
+        None => {
+            let mut result = webcrypto::verify_token(&credential.token, &keys).await;
+            if let (Err(Reason::UnknownKid(_)), Some(url)) = (&result, &isolate.config.jwks_url) {
+                // Key rotation: one rate-limited refetch.
+                if isolate.remote.borrow().may_refetch_for_unknown_kid(now, &isolate.rules) {
+                    if let Ok(fresh) = isolate.refetch(url, now).await {
+                        result = webcrypto::verify_token(&credential.token, &fresh).await;
+                    }
+                }
+            }
+            match result {
+                Ok(token) => {
+                    let token = Rc::new(token);
+                    isolate.tokens.borrow_mut().insert(hash, token.clone());
+                    token
+                }
+                Err(reason) => {
+                    let denial =
+                        Denial { scope: prepared.required(), via: Some(credential.via), ..Denial::new(reason) };
+                    return Outcome::Denied(denial);
+                }
+            }
+        }
+    };
+    let grant = match authorize(&verified, &prepared, policy, now) {
+        Ok(g) => g,
+        Err(d) => return Outcome::Denied(d),
+    };
+    if is_revoked(env, &grant).await {
+        let holder = crate::Holder { sub: grant.sub.clone(), jti: grant.jti.clone() };
+        let denial = Denial {
+            scope: grant.scope.clone(),
+            via: grant.via,
+            holder: Some(Box::new(holder)),
+            ..Denial::new(Reason::Revoked)
+        };
+        return Outcome::Denied(denial);
+    }
+    Outcome::Allowed(grant, prepared)
+}
+
+/// Looks up `jti:<jti>` and `sub:<sub>` in the optional `REVOCATIONS` KV namespace.
+async fn is_revoked(env: &Env, grant: &Grant) -> bool {
+    let Ok(kv) = env.kv("REVOCATIONS") else { return false };
+    let keys = [grant.jti.as_ref().map(|j| format!("jti:{j}")), grant.sub.as_ref().map(|s| format!("sub:{s}"))];
+    for key in keys.into_iter().flatten() {
+        match kv.get(&key).text().await {
+            Ok(Some(_)) => return true,
+            Ok(None) => {}
+            Err(e) => {
+                // Fail closed: a revocation list that cannot be read refuses the token.
+                console_error!("chartgate: revocation lookup failed: {e}");
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn json_response(status: u16, body: &str) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    headers.set("Cache-Control", "no-store")?;
+    for (k, v) in SECURITY_HEADERS {
+        headers.set(k, v)?;
+    }
+    Ok(Response::from_bytes(body.as_bytes().to_vec())?.with_status(status).with_headers(headers))
+}
+
+fn denial_response(denial: &Denial, config: &EdgeConfig) -> Result<Response> {
+    let response = json_response(denial.status(), &denial.body())?;
+    if let Some(challenge) = denial.www_authenticate(&config.policy) {
+        response.headers().set("WWW-Authenticate", &challenge)?;
+    }
+    Ok(response)
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let isolate = match isolate(&env) {
+        Ok(i) => i,
+        Err(message) => {
+            console_error!("chartgate: {message}");
+            return json_response(500, r#"{"error":"server_error","error_description":"chartgate is misconfigured"}"#);
+        }
+    };
+    let started = now_micros();
+    let url = req.url()?;
+    let method = req.method().to_string();
+    let authorization = req.headers().get("Authorization")?;
+    let request = crate::Request {
+        method: &method,
+        path: url.path(),
+        query: url.query(),
+        authorization: authorization.as_deref(),
+    };
+    let mut token_cache_hit = false;
+    let outcome = decide(&isolate, &env, &request, &mut token_cache_hit).await;
+    let auth_us = (now_micros() - started).max(0.0) as u64;
+    let config = &isolate.config;
+    let normalized = NormalizedPath::parse(url.path()).ok();
+    let log = |line: AuditLine<'_>, status: u16, cache: Option<CacheStatus>| {
+        let path = normalized.as_ref().map(|p| p.as_str());
+        let line = AuditLine {
+            method: &method,
+            path,
+            status,
+            cache: cache.map(CacheStatus::as_str),
+            auth_us,
+            token_cache_hit,
+            ..line
+        };
+        console_log!("{}", line.to_json());
+    };
+    let (route, grant_line) = match &outcome {
+        Outcome::Allowed(grant, prepared) => (prepared.route.clone(), Some(AuditLine::allowed(grant))),
+        Outcome::Denied(denial) => {
+            // Report-only serves a valid route whatever the token; request errors still answer.
+            let route = (config.mode == Mode::ReportOnly && matches!(denial.status(), 401 | 403))
+                .then(|| {
+                    normalized
+                        .as_ref()
+                        .and_then(|p| Route::parse(&method, p, config.policy.depth, &config.policy.default_repo).ok())
+                })
+                .flatten();
+            match route {
+                Some(route) => {
+                    let mut line = AuditLine::denied(denial);
+                    line.decision = "report-only-deny";
+                    (route, Some(line))
+                }
+                None => {
+                    let line = AuditLine::denied(denial);
+                    log(line, denial.status(), None);
+                    return denial_response(denial, config);
+                }
+            }
+        }
+        Outcome::Unavailable => {
+            let route = (config.mode == Mode::ReportOnly)
+                .then(|| {
+                    normalized
+                        .as_ref()
+                        .and_then(|p| Route::parse(&method, p, config.policy.depth, &config.policy.default_repo).ok())
+                })
+                .flatten();
+            let line = AuditLine { decision: "deny", reason: "keys_unavailable", ..Default::default() };
+            match route {
+                Some(route) => (route, Some(AuditLine { decision: "report-only-deny", ..line })),
+                None => {
+                    log(line, 503, None);
+                    return json_response(
+                        503,
+                        r#"{"error":"temporarily_unavailable","error_description":"signing keys cannot be fetched; refusing to decide"}"#,
+                    );
+                }
+            }
+        }
+    };
+    let path = normalized.as_ref().map_or("/", |p| p.as_str());
+    let (response, cache) = match serve::serve(req, &env, config, &route, path, &url).await {
+        Ok(r) => r,
+        Err(e) => {
+            console_error!("chartgate: serving failed: {e}");
+            (
+                json_response(502, r#"{"error":"bad_gateway","error_description":"the chart store failed"}"#)?,
+                CacheStatus::Miss,
+            )
+        }
+    };
+    if let Some(line) = grant_line {
+        log(line, response.status_code(), Some(cache));
+    }
+    Ok(response)
+}

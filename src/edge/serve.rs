@@ -1,0 +1,258 @@
+//! Serving allowed requests at the edge: chart objects from the edge cache, then R2, then the
+//! origin (stored in the cache on the way back); ChartMuseum API routes passed through to the
+//! origin. Headers, ranges and conditional requests follow [`crate::serving`]. Nothing here is
+//! reached by a denied request, and credentials never enter a cache key.
+
+use sha2::{Digest, Sha256};
+use worker::{
+    AbortSignal, Cache, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody, Result, Url,
+};
+
+use crate::{
+    client_cache_control, content_type, edge_cache_control, etag_matches, parse_range, CacheStatus, EdgeConfig, Route,
+    CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+};
+
+/// How long an origin request may take, in milliseconds.
+const ORIGIN_TIMEOUT_MS: u32 = 15_000;
+
+/// Serves an allowed request.
+pub async fn serve(
+    req: Request,
+    env: &Env,
+    config: &EdgeConfig,
+    route: &Route,
+    path: &str,
+    url: &Url,
+) -> Result<(Response, CacheStatus)> {
+    match route {
+        Route::Health => Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss)),
+        Route::Index { .. } | Route::Artifact { .. } => serve_object(req, env, config, route, path, url).await,
+        Route::ApiRead { .. } | Route::ApiWrite { .. } => pass_through(req, config, route, path, url).await,
+    }
+}
+
+fn error(status: u16, error: &str, description: &str) -> Result<Response> {
+    let body = serde_json::json!({"error": error, "error_description": description}).to_string();
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    headers.set("Cache-Control", "no-store")?;
+    with_client_headers(
+        Response::from_bytes(body.into_bytes())?.with_status(status).with_headers(headers),
+        None,
+        CacheStatus::Miss,
+    )
+}
+
+fn with_client_headers(response: Response, route: Option<&Route>, cache: CacheStatus) -> Result<Response> {
+    let headers = response.headers();
+    for (k, v) in SECURITY_HEADERS {
+        headers.set(k, v)?;
+    }
+    headers.set(CACHE_STATUS_HEADER, cache.as_str())?;
+    match route {
+        Some(route) => headers.set("Cache-Control", client_cache_control(route))?,
+        None if !headers.has("Cache-Control")? => headers.set("Cache-Control", "private, no-store")?,
+        None => {}
+    }
+    Ok(response)
+}
+
+/// The copy kept in the edge cache (no client-specific headers).
+fn stored_response(body: ResponseBody, etag: Option<&str>, route: &Route, config: &EdgeConfig) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("Content-Type", content_type(route))?;
+    headers.set("Cache-Control", &edge_cache_control(route, config.index_ttl))?;
+    if let Some(etag) = etag {
+        headers.set("ETag", etag)?;
+    }
+    Ok(Response::from_body(body)?.with_headers(headers))
+}
+
+async fn serve_object(
+    req: Request,
+    env: &Env,
+    config: &EdgeConfig,
+    route: &Route,
+    path: &str,
+    url: &Url,
+) -> Result<(Response, CacheStatus)> {
+    let key = route.object_key().unwrap_or_default();
+    // The cache key is the canonical object URL: no query, so no credential, ever.
+    let cache_key = format!("{}/{key}", url.origin().ascii_serialization());
+    let cache = Cache::default();
+    if let Some(hit) = cache.get(cache_key.as_str(), true).await? {
+        return finish(&req, hit, route, CacheStatus::Hit).await;
+    }
+    let bucket = env.bucket("CHARTS").ok();
+    if let Some(bucket) = &bucket {
+        if let Some(object) = bucket.get(key.as_str()).execute().await? {
+            let etag = object.http_etag();
+            let body = object.body().ok_or_else(|| worker::Error::RustError("R2 object without body".into()))?;
+            let mut stored = stored_response(body.response_body()?, Some(&etag), route, config)?;
+            cache.put(cache_key.as_str(), stored.cloned()?).await?;
+            return finish(&req, stored, route, CacheStatus::R2).await;
+        }
+    }
+    let Some(origin) = &config.origin else {
+        return Ok((error(404, "not_found", "no such chart object")?, CacheStatus::Miss));
+    };
+    let mut upstream = match origin_fetch(&req, config, Method::Get, &format!("{origin}{path}"), None).await {
+        Ok(r) => r,
+        Err(response) => return Ok((response, CacheStatus::Miss)),
+    };
+    match upstream.status_code() {
+        200 => {}
+        404 => return Ok((error(404, "not_found", "no such chart object")?, CacheStatus::Miss)),
+        status => {
+            worker::console_error!("chartgate: origin answered {status} for {path}");
+            let description = format!("the origin answered {status}");
+            return Ok((error(502, "bad_gateway", &description)?, CacheStatus::Miss));
+        }
+    }
+    let bytes = upstream.bytes().await?;
+    let etag = match upstream.headers().get("ETag")? {
+        Some(e) => e,
+        None => format!("\"{}\"", Sha256::digest(&bytes)[..16].iter().map(|b| format!("{b:02x}")).collect::<String>()),
+    };
+    if config.write_through {
+        if let Some(bucket) = &bucket {
+            if let Err(e) = bucket.put(key.as_str(), bytes.clone()).execute().await {
+                worker::console_error!("chartgate: R2 write-through of {key} failed: {e}");
+            }
+        }
+    }
+    let mut stored = stored_response(ResponseBody::Body(bytes), Some(&etag), route, config)?;
+    cache.put(cache_key.as_str(), stored.cloned()?).await?;
+    finish(&req, stored, route, CacheStatus::Origin).await
+}
+
+/// Builds the client response from a full stored response: 304, 206/416 for ranges on archives,
+/// or 200 (empty for HEAD).
+async fn finish(
+    req: &Request,
+    mut stored: Response,
+    route: &Route,
+    cache: CacheStatus,
+) -> Result<(Response, CacheStatus)> {
+    let etag = stored.headers().get("ETag")?;
+    let headers = Headers::new();
+    headers.set("Content-Type", content_type(route))?;
+    if let Some(etag) = &etag {
+        headers.set("ETag", etag)?;
+    }
+    let archive = matches!(route, Route::Artifact { .. });
+    if archive {
+        headers.set("Accept-Ranges", "bytes")?;
+    }
+    let if_none_match = req.headers().get("If-None-Match")?;
+    let head = req.method() == Method::Head;
+    let respond = |response: Response| with_client_headers(response.with_headers(headers.clone()), Some(route), cache);
+    if etag.as_deref().is_some_and(|e| etag_matches(if_none_match.as_deref(), e)) {
+        return Ok((respond(Response::empty()?.with_status(304))?, cache));
+    }
+    let range_header = if archive { req.headers().get("Range")? } else { None };
+    if let Some(range_header) = range_header {
+        let bytes = stored.bytes().await?;
+        let size = bytes.len() as u64;
+        return Ok(match parse_range(Some(&range_header), size) {
+            Err(()) => {
+                headers.set("Content-Range", &format!("bytes */{size}"))?;
+                (respond(Response::empty()?.with_status(416))?, cache)
+            }
+            Ok(Some(r)) => {
+                headers.set("Content-Range", &r.content_range(size))?;
+                let part = if head { Vec::new() } else { bytes[r.start as usize..=r.end as usize].to_vec() };
+                (respond(Response::from_bytes(part)?.with_status(206))?, cache)
+            }
+            Ok(None) => (respond(Response::from_bytes(if head { Vec::new() } else { bytes })?)?, cache),
+        });
+    }
+    let (_, body) = stored.into_parts();
+    let body = if head { ResponseBody::Empty } else { body };
+    Ok((respond(Response::from_body(body)?)?, cache))
+}
+
+/// Sends a request to the origin with only safe headers (and the client's credential when
+/// configured). `Err` carries the 502/504 response to send instead.
+async fn origin_fetch(
+    req: &Request,
+    config: &EdgeConfig,
+    method: Method,
+    url: &str,
+    body: Option<wasm_bindgen::JsValue>,
+) -> std::result::Result<Response, Response> {
+    let fail = |status, text: &str| error(status, if status == 504 { "gateway_timeout" } else { "bad_gateway" }, text);
+    let build = || -> Result<Request> {
+        let headers = Headers::new();
+        for name in ORIGIN_SAFE_HEADERS {
+            if let Some(v) = req.headers().get(name)? {
+                headers.set(name, &v)?;
+            }
+        }
+        if config.forward_credentials {
+            if let Some(v) = req.headers().get("Authorization")? {
+                headers.set("Authorization", &v)?;
+            }
+        }
+        let mut init = RequestInit::new();
+        init.with_method(method.clone()).with_headers(headers).with_body(body.clone());
+        Request::new_with_init(url, &init)
+    };
+    let request = build().map_err(|e| {
+        worker::console_error!("chartgate: cannot build origin request: {e}");
+        fail(502, "the origin request could not be built").unwrap_or_else(|_| Response::empty().unwrap())
+    })?;
+    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(ORIGIN_TIMEOUT_MS));
+    Fetch::Request(request).send_with_signal(&signal).await.map_err(|e| {
+        let timed_out = signal.aborted();
+        worker::console_error!("chartgate: origin fetch failed (timed out: {timed_out}): {e}");
+        let response = if timed_out {
+            fail(504, "the origin did not answer in time")
+        } else {
+            fail(502, "the origin is unreachable")
+        };
+        response.unwrap_or_else(|_| Response::empty().unwrap())
+    })
+}
+
+/// ChartMuseum API routes: forwarded to the origin without caching; without an origin, reads
+/// answer 404 and writes 405.
+async fn pass_through(
+    req: Request,
+    config: &EdgeConfig,
+    route: &Route,
+    path: &str,
+    url: &Url,
+) -> Result<(Response, CacheStatus)> {
+    let Some(origin) = &config.origin else {
+        let response = match route {
+            Route::ApiWrite { .. } => error(405, "method_not_allowed", "uploads and deletes need ORIGIN_URL")?,
+            _ => error(404, "not_found", "the chart API needs ORIGIN_URL")?,
+        };
+        return Ok((response, CacheStatus::Miss));
+    };
+    let mut target = Url::parse(&format!("{origin}{path}"))?;
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "token" && k != "access_token")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if !pairs.is_empty() {
+        target.query_pairs_mut().extend_pairs(pairs);
+    }
+    let body = req.inner().body().map(wasm_bindgen::JsValue::from);
+    let upstream = match origin_fetch(&req, config, req.method(), target.as_str(), body).await {
+        Ok(r) => r,
+        Err(response) => return Ok((response, CacheStatus::Miss)),
+    };
+    let status = upstream.status_code();
+    let content_type = upstream.headers().get("Content-Type")?;
+    let (_, body) = upstream.into_parts();
+    let headers = Headers::new();
+    if let Some(ct) = content_type {
+        headers.set("Content-Type", &ct)?;
+    }
+    let response = Response::from_body(body)?.with_status(status).with_headers(headers);
+    Ok((with_client_headers(response, None, CacheStatus::Miss)?, CacheStatus::Miss))
+}

@@ -1,0 +1,71 @@
+//! The signature backend of the wasm builds: RS256 through the runtime's WebCrypto
+//! (`crypto.subtle`, native code in workerd and in browsers), keys imported once per isolate
+//! or page and remembered by `kid`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, SubtleCrypto};
+
+use crate::keys::{b64, PublicKey};
+
+const ALGORITHM: &str = "RSASSA-PKCS1-v1_5";
+
+thread_local! {
+    static IMPORTED: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
+}
+
+fn subtle() -> Result<SubtleCrypto, JsValue> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
+    Ok(crypto.unchecked_into::<web_sys::Crypto>().subtle())
+}
+
+fn object(pairs: &[(&str, &str)]) -> Result<Object, JsValue> {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &JsValue::from_str(k), &JsValue::from_str(v))?;
+    }
+    Ok(o)
+}
+
+async fn import(key: &PublicKey) -> Result<CryptoKey, JsValue> {
+    let n = b64(key.rsa.n());
+    let e = b64(key.rsa.e());
+    let jwk = object(&[("kty", "RSA"), ("alg", "RS256"), ("n", &n), ("e", &e)])?;
+    let algorithm = object(&[("name", ALGORITHM), ("hash", "SHA-256")])?;
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let promise = subtle()?.import_key_with_object("jwk", &jwk, &algorithm, false, &usages)?;
+    Ok(JsFuture::from(promise).await?.unchecked_into())
+}
+
+/// Forgets imported keys (the key set changed).
+pub fn forget_keys() {
+    IMPORTED.with(|m| m.borrow_mut().clear());
+}
+
+/// True when `signature` over `message` verifies under `key`. Errors are runtime failures
+/// (no WebCrypto, key import refused), not invalid signatures.
+pub async fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<bool, JsValue> {
+    let cached = IMPORTED.with(|m| m.borrow().get(&key.kid).cloned());
+    let crypto_key = match cached {
+        Some(k) => k,
+        None => {
+            let k = import(key).await?;
+            IMPORTED.with(|m| m.borrow_mut().insert(key.kid.clone(), k.clone()));
+            k
+        }
+    };
+    let promise = subtle()?.verify_with_str_and_u8_array_and_u8_array(ALGORITHM, &crypto_key, signature, message)?;
+    Ok(JsFuture::from(promise).await?.as_bool().unwrap_or(false))
+}
+
+/// Parses, selects the key, checks the signature with WebCrypto, and parses the claims.
+pub async fn verify_token(token: &str, keys: &crate::KeySet) -> Result<crate::VerifiedToken, crate::Reason> {
+    let pending = crate::begin(token, keys)?;
+    let valid = !pending.signature_has_wrong_length()
+        && verify(pending.key(), pending.message(), pending.signature()).await.unwrap_or(false);
+    pending.finish(valid)
+}

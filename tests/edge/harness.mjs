@@ -1,0 +1,127 @@
+// Test harness for the edge worker in workerd (miniflare 4): keys and tokens from the chartgate
+// CLI, a real chart made by `helm package`, a local origin and a local JWKS server.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Miniflare, Log, LogLevel } from "miniflare";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const CHARTGATE = process.env.CHARTGATE_BIN ?? join(ROOT, "target/debug/chartgate");
+export const HELM = process.env.HELM_BIN ?? join(ROOT, ".state/bin/helm");
+
+export const tmp = (name) => mkdtempSync(join(tmpdir(), `chartgate-${name}-`));
+
+export function chartgate(...args) {
+  return execFileSync(CHARTGATE, args, { encoding: "utf8" }).trim();
+}
+
+/** A fresh signing key: { dir, private, jwks (text), kid }. */
+export function keygen() {
+  const dir = tmp("keys");
+  const out = chartgate("keygen", "--out", dir);
+  return {
+    dir,
+    private: join(dir, "private.pem"),
+    jwks: readFileSync(join(dir, "jwks.json"), "utf8"),
+    kid: out.match(/^kid (\S+)/m)[1],
+  };
+}
+
+/** Mints a token with the CLI. */
+export function mint(key, scope, { ttl = "5m", now, sub = "tester", extra = [] } = {}) {
+  const args = ["token", "--key", key.private, "--scope", scope, "--ttl", ttl, "--sub", sub, ...extra];
+  if (now !== undefined) args.push("--now", String(now));
+  return chartgate(...args);
+}
+
+/** Helm environment isolated in a temp dir. */
+export function helmEnv() {
+  const home = tmp("helm");
+  return {
+    ...process.env,
+    HELM_CACHE_HOME: join(home, "cache"),
+    HELM_CONFIG_HOME: join(home, "config"),
+    HELM_DATA_HOME: join(home, "data"),
+  };
+}
+
+export function helm(args, { env = helmEnv(), input, cwd } = {}) {
+  return execFileSync(HELM, args, { env, input, cwd, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** A real chart repository made with helm: { dir, tgz (bytes), index (text), file }. */
+export function makeChartRepo(name = "hello", version = "0.1.0") {
+  const dir = tmp("chart");
+  helm(["create", name], { cwd: dir });
+  const out = join(dir, "repo");
+  mkdirSync(out);
+  helm(["package", join(dir, name), "--version", version, "--destination", out]);
+  helm(["repo", "index", out]);
+  const file = `${name}-${version}.tgz`;
+  return { dir: out, file, tgz: readFileSync(join(out, file)), index: readFileSync(join(out, "index.yaml"), "utf8") };
+}
+
+/** A local HTTP server; `handler(req, res)` may be swapped at runtime. Counts requests by path. */
+export async function localServer(handler) {
+  const state = { handler, hits: new Map() };
+  const server = createServer((req, res) => {
+    const path = req.url.split("?")[0];
+    state.hits.set(path, (state.hits.get(path) ?? 0) + 1);
+    state.handler(req, res);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  state.url = `http://127.0.0.1:${server.address().port}`;
+  state.close = () => new Promise((r) => server.close(r));
+  return state;
+}
+
+/** Starts the built worker in workerd. Captures its log lines in `logs`. */
+export async function startWorker(bindings, { port } = {}) {
+  const logs = [];
+  const collect = (stream) => {
+    let buf = "";
+    stream.on("data", (chunk) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        logs.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+  };
+  const mf = new Miniflare({
+    scriptPath: join(ROOT, "build/index.js"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: "2026-04-20",
+    bindings,
+    r2Buckets: ["CHARTS"],
+    kvNamespaces: ["REVOCATIONS"],
+    cf: false,
+    log: new Log(LogLevel.WARN),
+    handleRuntimeStdio(stdout, stderr) {
+      collect(stdout);
+      collect(stderr);
+    },
+    ...(port !== undefined ? { host: "127.0.0.1", port } : {}),
+  });
+  const url = await mf.ready;
+  return { mf, logs, url: url.toString().replace(/\/$/, "") };
+}
+
+/** Audit lines (parsed JSON) from captured logs. */
+export function auditLines(logs) {
+  return logs
+    .map((l) => l.slice(l.indexOf("{")))
+    .filter((l) => l.startsWith('{"decision"'))
+    .map((l) => JSON.parse(l));
+}
+
+export const basic = (user, password) => "Basic " + Buffer.from(`${user}:${password}`).toString("base64");
+
+export function writeFile(dir, name, text) {
+  writeFileSync(join(dir, name), text);
+  return join(dir, name);
+}
