@@ -113,3 +113,31 @@ test("a broken configuration answers 500 with a clear log line, never an open do
     assert.ok(w.logs.some((l) => l.includes(`configuration variable ${variable}`)), w.logs.join("\n"));
   }
 });
+
+test("R2 write-through stores origin responses; without an origin, uploads answer 405", async () => {
+  const key = keygen();
+  const origin = await localServer((req, res) => {
+    res.writeHead(200, { "Content-Type": "application/gzip" });
+    res.end("chart-bytes");
+  });
+  started.push(origin);
+  const w = await worker({ JWKS: key.jwks, ORIGIN_URL: origin.url, R2_WRITE_THROUGH: "true" });
+  const token = mint(key, "artifact-repository:org5/r:pull");
+  const res = await w.get("/org5/r/charts/x-1.0.0.tgz", token);
+  assert.equal(res.headers.get("x-chartgate-cache"), "ORIGIN");
+  assert.equal(await res.text(), "chart-bytes");
+  const stored = await (await w.mf.getR2Bucket("CHARTS")).get("org5/r/x-1.0.0.tgz");
+  assert.equal(await stored.text(), "chart-bytes");
+
+  const noOrigin = await worker({ JWKS: key.jwks });
+  const push = mint(key, "artifact-repository:org1/repo1:push");
+  const up = await noOrigin.mf.dispatchFetch("http://charts.test/api/org1/repo1/charts", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${push}` },
+    body: "x",
+  });
+  assert.equal(up.status, 405);
+  assert.equal((await up.json()).error, "method_not_allowed");
+  const missing = await noOrigin.get("/org1/repo1/charts/none-1.0.0.tgz", mint(key, PULL));
+  assert.equal(missing.status, 404);
+});
