@@ -67,3 +67,7 @@ os.chmod(sys.argv[2], 0o755)
 PY
   "$HELM" version --short >&2
 }
+
+ensure_chromium() { # Debian's Chromium for the inspector tests (playwright-core drives it)
+  apt_install chromium
+}

@@ -26,8 +26,10 @@ mod verify;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "edge"))]
 mod edge;
+#[cfg(all(target_arch = "wasm32", feature = "inspector"))]
+mod inspector;
 #[cfg(not(target_arch = "wasm32"))]
 mod native_crypto;
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,129 @@
+//! The inspector page's bindings (`www/`): decode a pasted token, verify it with WebCrypto, and
+//! answer "would the edge let this through?" with the engine and the settings the edge uses.
+//! Results cross to JavaScript as JSON text; the page only renders them.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::wasm_bindgen;
+
+use crate::{
+    authorize, dangerous_decode, find_token, human_duration, prepare, webcrypto, Claims, Denial, EdgeConfig, Policy,
+    Request, UnverifiedToken,
+};
+
+fn error(message: impl std::fmt::Display) -> String {
+    json!({ "error": message.to_string() }).to_string()
+}
+
+/// "in 4 min", "2 h ago", "now": the CLI's phrasing.
+#[wasm_bindgen]
+pub fn relative(at: f64, now: f64) -> String {
+    let (at, now) = (at as u64, now as u64);
+    match at.cmp(&now) {
+        std::cmp::Ordering::Equal => "now".into(),
+        std::cmp::Ordering::Greater => format!("in {}", human_duration(at - now)),
+        std::cmp::Ordering::Less => format!("{} ago", human_duration(now - at)),
+    }
+}
+
+/// The edge's default settings, named like its variables.
+#[wasm_bindgen]
+pub fn defaults() -> String {
+    let p = Policy::default();
+    json!({
+        "REALM": p.realm, "SERVICE": p.service, "ISSUER": "", "AUDIENCE": "",
+        "LEEWAY": p.leeway().to_string(), "DEPTH": "2", "DEFAULT_NAMESPACE": p.default_repo.as_str(),
+    })
+    .to_string()
+}
+
+/// Decodes the token found in `input` without verifying it.
+#[wasm_bindgen]
+pub fn inspect(input: &str) -> String {
+    let credential = match find_token(input) {
+        Ok(c) => c,
+        Err(e) => return error(e),
+    };
+    let (header, claims) = match dangerous_decode(&credential.token) {
+        Ok(parts) => parts,
+        Err(reason) => return json!({"error": reason.to_string(), "reason": reason.code()}).to_string(),
+    };
+    let refused = UnverifiedToken::parse(&credential.token).err();
+    let payload = serde_json::to_vec(&claims).unwrap_or_default();
+    let (access, claims_error) = match Claims::from_json(&payload) {
+        Ok(c) => {
+            let mut rows: Vec<Value> = c
+                .access
+                .repos
+                .iter()
+                .map(|s| json!({"repo": s.repo.as_str(), "actions": s.actions.to_string()}))
+                .collect();
+            if !c.access.default_repo.is_empty() {
+                rows.push(json!({"repo": "(default namespace)", "actions": c.access.default_repo.to_string()}));
+            }
+            let paths = c.paths.map(|p| p.entries());
+            (json!({"rows": rows, "paths": paths}), None)
+        }
+        Err(reason) => (Value::Null, Some(json!({"reason": reason.code(), "error_description": reason.to_string()}))),
+    };
+    json!({
+        "via": credential.via.as_str(),
+        "header": header,
+        "claims": claims,
+        "access": access,
+        "claims_error": claims_error,
+        "refused_before_signature": refused.map(|r| json!({"reason": r.code(), "error_description": r.to_string()})),
+    })
+    .to_string()
+}
+
+/// Verifies the token in `input` against `keys` (PEM, JWK or JWKS text) and decides `request`
+/// ("GET /org1/repo1/index.yaml") under `settings` (a JSON object of edge variables) at `now`.
+#[wasm_bindgen]
+pub async fn check(input: String, keys: String, settings: String, request: String, now: f64) -> String {
+    let vars: HashMap<String, String> = match serde_json::from_str(&settings) {
+        Ok(v) => v,
+        Err(e) => return error(format!("settings: {e}")),
+    };
+    let config =
+        match EdgeConfig::from_lookup(|name| if name == "JWKS" { Some(keys.clone()) } else { vars.get(name).cloned() })
+        {
+            Ok(c) => c,
+            Err(e) => return error(e),
+        };
+    let Some(keyset) = config.static_keys else { return error("keys: paste a PEM, JWK or JWKS") };
+    let credential = match find_token(&input) {
+        Ok(c) => c,
+        Err(e) => return error(e),
+    };
+    let Some(line) = Request::from_line(&request) else {
+        return error("request: write it as \"GET /org1/repo1/index.yaml\"");
+    };
+    let now = now as u64;
+    let verified = webcrypto::verify_token(&credential.token, &keyset).await;
+    let signature = match &verified {
+        Ok(t) => json!({"valid": true, "kid": t.kid}),
+        Err(r) => json!({"valid": false, "reason": r.code(), "error_description": r.to_string()}),
+    };
+    let authorization = format!("Bearer {}", credential.token);
+    let req = Request { query: None, authorization: Some(&authorization), ..line };
+    let policy = &config.policy;
+    let decision = prepare(&req, policy).and_then(|prepared| match &verified {
+        Ok(token) => authorize(token, &prepared, policy, now),
+        Err(reason) => {
+            Err(Denial { scope: prepared.required(), via: Some(credential.via), ..Denial::new(reason.clone()) })
+        }
+    });
+    let decision = match decision {
+        Ok(grant) => json!({"allowed": true, "status": 200, "scope": grant.scope.map(|s| s.to_string())}),
+        Err(d) => json!({
+            "allowed": false,
+            "status": d.status(),
+            "reason": d.reason.code(),
+            "error_description": d.reason.to_string(),
+            "www_authenticate": d.www_authenticate(policy),
+        }),
+    };
+    json!({"signature": signature, "decision": decision}).to_string()
+}

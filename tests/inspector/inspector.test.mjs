@@ -1,0 +1,144 @@
+// The inspector page in headless Chromium (Debian's, driven by playwright-core): decoding,
+// WebCrypto verification, the edge's verdict, bad input, file:// use, and no request carrying
+// the token. Saves a screenshot to tests/out/inspector.png.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { basic, keygen, localServer, mint, ROOT } from "../edge/harness.mjs";
+
+const PAGE = join(ROOT, "www/dist/_chartgate/inspect/index.html");
+const PULL = "artifact-repository:org1/repo1:pull";
+let browser, server, key, other;
+const requests = [];
+
+before(async () => {
+  key = keygen();
+  other = keygen();
+  const html = readFileSync(PAGE);
+  server = await localServer((req, res) => {
+    if (req.url === "/jwks.json") {
+      res.writeHead(200, { "Content-Type": "application/json", "Access-Control-Allow-Origin": "*" });
+      return res.end(key.jwks);
+    }
+    res.writeHead(200, { "Content-Type": "text/html" });
+    res.end(html);
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function open(url = `${server.url}/_chartgate/inspect/`) {
+  const page = await browser.newPage();
+  const log = { requests: [], errors: [] };
+  page.on("request", (r) => {
+    log.requests.push({ url: r.url(), body: r.postData() ?? "", headers: r.headers() });
+    requests.push(r.url());
+  });
+  page.on("pageerror", (e) => log.errors.push(e.message));
+  await page.goto(url);
+  await page.waitForSelector("body[data-ready='1']", { timeout: 15000 });
+  return { page, log };
+}
+
+async function run(page, { token, keys, request }) {
+  await page.fill("#token", token);
+  if (keys !== undefined) await page.fill("#keys", keys);
+  if (request) await page.fill("#request", request);
+  await page.click("#check");
+  await page.waitForFunction(() => !document.getElementById("verdict").hidden || !document.getElementById("error").hidden);
+  const text = async (id) => (await page.textContent(`#${id}`)) ?? "";
+  return { signature: await text("signature"), decision: await text("decision"), error: await text("error"), challenge: await text("challenge") };
+}
+
+test("valid token and matching key: signature valid, allowed for its path", async () => {
+  const { page, log } = await open();
+  const token = mint(key, PULL, { sub: "page" });
+  const r = await run(page, { token, keys: key.jwks });
+  assert.match(r.signature, /signature valid/);
+  assert.match(r.decision, /would allow GET \/org1\/repo1\/index\.yaml/);
+  assert.match(await page.textContent("#access"), /org1\/repo1\s*pull/);
+  assert.match(await page.textContent("#times"), /exp.*in 5 min/s);
+  mkdirSync(join(ROOT, "tests/out"), { recursive: true });
+  await page.screenshot({ path: join(ROOT, "tests/out/inspector.png"), fullPage: true });
+  assert.deepEqual(log.errors, []);
+  await page.close();
+});
+
+test("expired, wrong key, wrong repo: denied with the edge's reason and challenge", async () => {
+  const { page } = await open();
+  const expired = mint(key, PULL, { now: Math.floor(Date.now() / 1000) - 7200 });
+  let r = await run(page, { token: expired, keys: key.jwks });
+  assert.match(r.signature, /signature valid/);
+  assert.match(r.decision, /would deny .*401 expired/);
+  assert.match(r.challenge, /error="invalid_token"/);
+
+  r = await run(page, { token: mint(other, PULL), keys: key.jwks });
+  assert.match(r.signature, /invalid: unknown_kid/);
+  assert.match(r.decision, /401 unknown_kid/);
+
+  r = await run(page, { token: mint(key, PULL), keys: key.jwks, request: "GET /org2/repo1/index.yaml" });
+  assert.match(r.decision, /403 insufficient_scope/);
+  assert.match(r.challenge, /scope="artifact-repository:org2\/repo1:pull",error="insufficient_scope"/);
+  await page.close();
+});
+
+test("URL and Basic inputs; the request follows a pasted URL", async () => {
+  const { page } = await open();
+  const token = mint(key, PULL);
+  let r = await run(page, { token: `https://charts.example.com/org1/repo1/charts/x-0.1.0.tgz?token=${token}`, keys: key.jwks });
+  assert.match(await page.textContent("#found"), /query/);
+  assert.equal(await page.inputValue("#request"), "GET /org1/repo1/charts/x-0.1.0.tgz");
+  assert.match(r.decision, /would allow/);
+  r = await run(page, { token: `Authorization: ${basic("helm", token)}`, keys: key.jwks });
+  assert.match(await page.textContent("#found"), /basic/);
+  assert.match(r.signature, /signature valid/);
+  await page.close();
+});
+
+test("garbage input shows an error and nothing crashes", async () => {
+  const { page, log } = await open();
+  for (const garbage of ["not-a-token", "a.b.c", "Authorization: Digest x", "\u0000\u0001"]) {
+    const r = await run(page, { token: garbage, keys: key.jwks });
+    assert.ok(r.error.length > 0, `${JSON.stringify(garbage)} gave no error`);
+  }
+  const r = await run(page, { token: mint(key, PULL), keys: "not a key" });
+  assert.match(r.error, /JWKS/);
+  assert.deepEqual(log.errors, []);
+  await page.close();
+});
+
+test("a JWKS URL fetch carries no token, and no other request is made", async () => {
+  const { page, log } = await open();
+  const token = mint(key, PULL);
+  await page.fill("#token", token);
+  await page.fill("#jwks-url", `${server.url}/jwks.json`);
+  await page.click("#fetch-jwks");
+  await page.waitForFunction(() => !document.getElementById("verdict").hidden);
+  assert.match(await page.textContent("#signature"), /signature valid/);
+  const after = log.requests.slice(1); // the first request loads the page itself
+  assert.deepEqual(after.map((r) => r.url), [`${server.url}/jwks.json`]);
+  const [sig] = token.split(".").slice(2);
+  for (const r of log.requests) {
+    const all = `${r.url} ${r.body} ${JSON.stringify(r.headers)}`;
+    assert.ok(!all.includes(token) && !all.includes(sig), `request ${r.url} carried the token`);
+  }
+  await page.close();
+});
+
+test("works from file://", async () => {
+  const { page, log } = await open(`file://${PAGE}`);
+  const r = await run(page, { token: mint(key, PULL), keys: key.jwks });
+  assert.match(r.signature, /signature valid/);
+  assert.deepEqual(log.requests.map((q) => q.url), [`file://${PAGE}`]);
+  await page.close();
+});
