@@ -79,6 +79,12 @@ impl PathBinding {
         self.exact.iter().any(|p| p == path) || self.prefixes.iter().any(|p| path.as_str().starts_with(p.as_str()))
     }
 
+    /// True when everything this binding allows, `parent` allows too.
+    pub fn within(&self, parent: &PathBinding) -> bool {
+        self.exact.iter().all(|p| parent.allows(p))
+            && self.prefixes.iter().all(|p| parent.prefixes.iter().any(|q| p.starts_with(q.as_str())))
+    }
+
     /// The entries in claim form.
     pub fn entries(&self) -> Vec<String> {
         let exact = self.exact.iter().map(|p| p.as_str().to_owned());
@@ -115,6 +121,9 @@ pub struct Claims {
     pub jti: Option<String>,
     pub access: Access,
     pub paths: Option<PathBinding>,
+    /// `jti`s of the tokens this one was derived from, oldest first (downscoping); revoking any
+    /// of them revokes this token.
+    pub lineage: Vec<String>,
 }
 
 /// One `access` entry as found on the wire.
@@ -146,6 +155,7 @@ struct RawClaims {
     jti: Option<String>,
     access: Option<Vec<AccessEntry>>,
     paths: Option<Vec<String>>,
+    lineage: Option<Vec<String>>,
 }
 
 /// A NumericDate: whole seconds, 0 ..= MAX_DATE. Strings, fractions and negatives are refused.
@@ -168,7 +178,12 @@ impl Claims {
             .map(|p| PathBinding::parse(&p))
             .transpose()
             .map_err(|why| Reason::InvalidClaim { claim: "paths", why })?;
+        let lineage = raw.lineage.unwrap_or_default();
+        if lineage.len() > MAX_PATHS {
+            return Err(Reason::InvalidClaim { claim: "lineage", why: format!("more than {MAX_PATHS} entries") });
+        }
         Ok(Claims {
+            lineage,
             iss: raw.iss,
             sub: raw.sub,
             aud: raw.aud,
@@ -220,6 +235,9 @@ impl Claims {
         put("access", serde_json::to_value(entries).unwrap_or_default());
         if let Some(p) = &self.paths {
             put("paths", p.entries().into());
+        }
+        if !self.lineage.is_empty() {
+            put("lineage", self.lineage.clone().into());
         }
         serde_json::Value::Object(map)
     }
@@ -329,7 +347,7 @@ mod tests {
         let c = parse(
             r#"{"iss":"i","sub":"s","aud":["a","b"],"exp":10,"nbf":1,"iat":1,"jti":"j",
                 "access":[{"type":"artifact-repository","name":"o/r","actions":["pull","push"]},"pull"],
-                "paths":["/o/r/*"]}"#,
+                "paths":["/o/r/*"],"lineage":["a","b"]}"#,
         )
         .unwrap();
         let again = Claims::from_json(c.to_json().to_string().as_bytes()).unwrap();

@@ -261,6 +261,7 @@ impl MintArgs {
             aud: self.aud.clone(),
             jti: Some(crate::random_id()),
             paths,
+            lineage: Vec::new(),
         }
     }
 }

@@ -112,6 +112,8 @@ pub struct Grant {
     pub jti: Option<String>,
     /// Expiry of the token used.
     pub exp: Option<u64>,
+    /// `jti`s of the tokens the token used was derived from.
+    pub lineage: Vec<String>,
 }
 
 /// A refused request.
@@ -214,6 +216,7 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
         sub: claims.sub.clone(),
         jti: claims.jti.clone(),
         exp: Some(claims.exp),
+        lineage: claims.lineage.clone(),
     })
 }
 
@@ -262,7 +265,15 @@ pub fn decide(
 ) -> Result<Grant, Denial> {
     let prepared = prepare(req, policy)?;
     let Some(credential) = &prepared.credential else {
-        return Ok(Grant { route: prepared.route, scope: None, via: None, sub: None, jti: None, exp: None });
+        return Ok(Grant {
+            route: prepared.route,
+            scope: None,
+            via: None,
+            sub: None,
+            jti: None,
+            exp: None,
+            lineage: vec![],
+        });
     };
     let token = verify::verify(&credential.token, keys, backend).map_err(|reason| Denial {
         scope: prepared.required(),

@@ -20,6 +20,7 @@ pub struct MintRequest {
     pub aud: Option<String>,
     pub jti: Option<String>,
     pub paths: Option<PathBinding>,
+    pub lineage: Vec<String>,
 }
 
 impl MintRequest {
@@ -35,6 +36,7 @@ impl MintRequest {
             jti: self.jti.clone(),
             access: Access { repos: self.scopes.clone(), ..Access::default() },
             paths: self.paths.clone(),
+            lineage: self.lineage.clone(),
         }
     }
 }

@@ -149,7 +149,15 @@ async fn decide(isolate: &Isolate, env: &Env, request: &crate::Request<'_>, toke
         Err(d) => return Outcome::Denied(d),
     };
     let Some(credential) = &prepared.credential else {
-        let grant = Grant { route: prepared.route.clone(), scope: None, via: None, sub: None, jti: None, exp: None };
+        let grant = Grant {
+            route: prepared.route.clone(),
+            scope: None,
+            via: None,
+            sub: None,
+            jti: None,
+            exp: None,
+            lineage: vec![],
+        };
         return Outcome::Allowed(grant, prepared);
     };
     let now = now_secs();
@@ -205,8 +213,8 @@ async fn decide(isolate: &Isolate, env: &Env, request: &crate::Request<'_>, toke
 /// Looks up `jti:<jti>` and `sub:<sub>` in the optional `REVOCATIONS` KV namespace.
 async fn is_revoked(env: &Env, grant: &Grant) -> bool {
     let Ok(kv) = env.kv("REVOCATIONS") else { return false };
-    let keys = [grant.jti.as_ref().map(|j| format!("jti:{j}")), grant.sub.as_ref().map(|s| format!("sub:{s}"))];
-    for key in keys.into_iter().flatten() {
+    let jtis = grant.jti.iter().chain(grant.lineage.iter()).map(|j| format!("jti:{j}"));
+    for key in jtis.chain(grant.sub.as_ref().map(|s| format!("sub:{s}"))) {
         match kv.get(&key).text().await {
             Ok(Some(_)) => return true,
             Ok(None) => {}
