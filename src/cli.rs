@@ -54,15 +54,39 @@ enum Command {
     Token {
         #[command(flatten)]
         mint: MintArgs,
-        /// Scope to grant (repeatable): artifact-repository:NAME:pull[,push]
-        #[arg(long = "scope", required = true)]
+        /// Scope to grant (repeatable): artifact-repository:NAME:pull[,push]. With --from,
+        /// defaults to everything the parent grants.
+        #[arg(long = "scope", required_unless_present = "from")]
         scopes: Vec<String>,
+        /// Derive a narrower, shorter-lived child of this token (offline downscoping; the parent
+        /// must verify under --key's public key).
+        #[arg(long)]
+        from: Option<String>,
         /// Bind the token to these paths (exact, or a prefix ending in /*); repeatable.
         #[arg(long = "path")]
         paths: Vec<String>,
         /// Lifetime, e.g. 90s, 5m, 1h.
         #[arg(long, default_value = "5m")]
         ttl: humantime::Duration,
+    },
+    /// Run the token service (OAuth 2 client credentials, Docker /token, token exchange, JWKS).
+    #[command(
+        after_help = "Examples:\n  chartgate serve                      # embedded dev defaults (client dev / dev-secret)\n  chartgate serve --config chartgate.toml"
+    )]
+    Serve {
+        /// Configuration file (TOML). Without it, embedded development defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding the configuration.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Hash a client secret for the issuer configuration (PBKDF2-HMAC-SHA256).
+    #[command(name = "hash-secret", after_help = "Example:\n  printf %s \"$SECRET\" | chartgate hash-secret -")]
+    HashSecret {
+        /// The secret, or - to read it from stdin.
+        #[arg(default_value = "-")]
+        secret: String,
     },
     /// Print a download URL carrying a short-lived token bound to that one path.
     #[command(
@@ -213,7 +237,7 @@ fn load_signing_key(path: &Path) -> Result<SigningKey, UsageError> {
 fn run(command: Command) -> CliResult {
     match command {
         Command::Keygen { out, bits, force } => keygen(&out, bits, force),
-        Command::Token { mint, scopes, paths, ttl } => {
+        Command::Token { mint, scopes, from, paths, ttl } => {
             let key = load_signing_key(&mint.key)?;
             let scopes = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<ScopeSet, _>>()?;
             let paths = if paths.is_empty() {
@@ -221,8 +245,33 @@ fn run(command: Command) -> CliResult {
             } else {
                 Some(PathBinding::parse(&paths).map_err(|e| UsageError(format!("--path: {e}")))?)
             };
-            let request = mint.request(scopes, Some(ttl.as_secs()), paths);
+            let mut request = mint.request(scopes, Some(ttl.as_secs()), paths);
+            if let Some(parent) = from {
+                let parent = read_input(&parent)?;
+                let keys = KeySet::new(vec![key.public()])?;
+                let parent = verify(&find_token(&parent)?.token, &keys, &BoringVerifier::new(&keys))
+                    .map_err(|r| UsageError(format!("--from: {r}")))?;
+                let requested = (!request.scopes.is_empty()).then_some(&request.scopes);
+                let plan =
+                    crate::issuer::offline_child(&parent.claims, requested, ttl.as_secs(), request.paths.clone())
+                        .map_err(|e| UsageError(format!("--from: {e}")))?;
+                request.scopes = plan.scopes;
+                request.ttl = Some(plan.ttl);
+                request.paths = plan.paths;
+                request.lineage = plan.lineage;
+                request.sub = request.sub.or(parent.claims.sub);
+                request.iss = request.iss.or(parent.claims.iss);
+            }
             println!("{}", key.sign(&request.claims(mint.now.unwrap_or_else(now)))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { config, listen } => serve(config.as_deref(), listen),
+        Command::HashSecret { secret } => {
+            let secret = read_input(&secret)?;
+            if secret.is_empty() {
+                return Err(UsageError("the secret is empty".into()));
+            }
+            println!("{}", crate::issuer::secret::SecretHash::new(&secret));
             Ok(ExitCode::SUCCESS)
         }
         Command::SignUrl { mint, ttl, depth, default_repo, url } => {
@@ -291,6 +340,39 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
     let without_query = url.split(['?', '#']).next()?;
     let path_start = rest.find('/').map(|i| scheme_len + i)?;
     (path_start < without_query.len()).then(|| (&url[..path_start], &without_query[path_start..]))
+}
+
+fn serve(config: Option<&Path>, listen: Option<String>) -> CliResult {
+    use crate::issuer::{Issuer, IssuerConfig};
+    let mut config = match config {
+        Some(path) => IssuerConfig::load(path)?,
+        None => IssuerConfig::dev(Path::new(".state/keys")).map_err(UsageError)?,
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if config.dev {
+        eprintln!("WARNING: no --config: running on embedded DEVELOPMENT defaults.");
+        eprintln!("WARNING: client `dev` with secret `dev-secret` may pull and push every repository;");
+        eprintln!("WARNING: signing key .state/keys/private.pem. Never expose this to a network.");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| UsageError(format!("cannot listen on {}: {e}", config.listen)))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "chartgate issuer {} listening on http://{addr} (signing kid {}, {} keys published, {} clients, {} SSO providers)",
+            config.issuer,
+            config.signing.kid(),
+            config.published.len(),
+            config.clients.len(),
+            config.sso.len()
+        );
+        crate::issuer::serve(std::sync::Arc::new(Issuer::new(config)), listener).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn keygen(out: &Path, bits: usize, force: bool) -> CliResult {

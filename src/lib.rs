@@ -31,6 +31,8 @@ mod edge;
 #[cfg(all(target_arch = "wasm32", feature = "inspector"))]
 mod inspector;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod issuer;
+#[cfg(not(target_arch = "wasm32"))]
 mod native_crypto;
 #[cfg(target_arch = "wasm32")]
 pub mod webcrypto;

@@ -1,0 +1,375 @@
+//! The issuer's TOML configuration: issuer and audience, lifetimes, keys (one active signing key,
+//! retiring public keys still published), clients (hashed secrets, allowed scope patterns) and
+//! SSO providers with their rules. Every error names the file, the line and the key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::grant::{Allowance, ScopePattern};
+use super::secret::SecretHash;
+use crate::{KeySet, PublicKey, SigningKey};
+
+/// A configuration error: where, which key, why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {key}: {why}")]
+pub struct ConfigFileError {
+    pub file: String,
+    pub line: usize,
+    pub key: String,
+    pub why: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    issuer: Spanned<String>,
+    audience: Option<String>,
+    listen: Option<Spanned<String>>,
+    default_ttl: Option<Spanned<String>>,
+    max_ttl: Option<Spanned<String>>,
+    url_ttl: Option<Spanned<String>>,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    #[serde(default)]
+    clients: Vec<RawClient>,
+    #[serde(default)]
+    sso: Vec<RawSso>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    private: Option<Spanned<String>>,
+    public: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    id: Spanned<String>,
+    secret_hash: Spanned<String>,
+    scopes: Vec<Spanned<String>>,
+    max_ttl: Option<Spanned<String>>,
+    #[serde(default)]
+    bearer: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSso {
+    issuer: String,
+    jwks_url: Spanned<String>,
+    audience: Option<String>,
+    ca: Option<Spanned<String>>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(rename = "match")]
+    conditions: Vec<RawCondition>,
+    scopes: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    claim: String,
+    pattern: Spanned<String>,
+}
+
+/// A client of the token endpoint.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub secret: SecretHash,
+    pub allowance: Allowance,
+    pub max_ttl: u64,
+    /// May authenticate with `Authorization: Bearer <secret>` (the ChartMuseum example's master key).
+    pub bearer: bool,
+}
+
+/// One SSO rule: every condition must match; first matching rule wins.
+#[derive(Debug, Clone)]
+pub struct SsoRule {
+    pub conditions: Vec<(String, regex::Regex)>,
+    pub allowance: Allowance,
+}
+
+/// An external OIDC provider whose tokens can be exchanged.
+#[derive(Debug, Clone)]
+pub struct SsoProvider {
+    pub issuer: String,
+    pub jwks_url: String,
+    pub audience: Option<String>,
+    /// Extra trusted CA (PEM) for the JWKS URL.
+    pub ca_pem: Option<Vec<u8>>,
+    pub rules: Vec<SsoRule>,
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct IssuerConfig {
+    pub issuer: String,
+    pub audience: Option<String>,
+    pub listen: String,
+    pub default_ttl: u64,
+    pub max_ttl: u64,
+    pub url_ttl: u64,
+    pub signing: SigningKey,
+    /// Active and retiring public keys: the JWKS.
+    pub published: KeySet,
+    pub clients: Vec<Client>,
+    pub sso: Vec<SsoProvider>,
+    /// True for the embedded development configuration.
+    pub dev: bool,
+}
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8788";
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    dir: PathBuf,
+}
+
+impl Ctx<'_> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: impl Into<String>,
+        why: impl Into<String>,
+    ) -> Result<T, ConfigFileError> {
+        let line = self.text[..span.start.min(self.text.len())].matches('\n').count() + 1;
+        Err(ConfigFileError { file: self.file.to_owned(), line, key: key.into(), why: why.into() })
+    }
+
+    fn ttl(&self, v: &Option<Spanned<String>>, key: &str, default: u64) -> Result<u64, ConfigFileError> {
+        let Some(v) = v else { return Ok(default) };
+        match humantime::parse_duration(v.get_ref()) {
+            Ok(d) if d >= Duration::from_secs(1) => Ok(d.as_secs()),
+            Ok(_) => self.err(v.span(), key, "must be at least 1s"),
+            Err(e) => self.err(v.span(), key, format!("{:?} is not a duration like 5m: {e}", v.get_ref())),
+        }
+    }
+
+    fn read(&self, v: &Spanned<String>, key: &str) -> Result<String, ConfigFileError> {
+        let path = self.dir.join(v.get_ref());
+        std::fs::read_to_string(&path)
+            .or_else(|e| self.err(v.span(), key, format!("cannot read {}: {e}", path.display())))
+    }
+
+    fn patterns(&self, list: &[Spanned<String>], key: &str) -> Result<Allowance, ConfigFileError> {
+        let mut out = Vec::new();
+        for (i, s) in list.iter().enumerate() {
+            match ScopePattern::parse(s.get_ref()) {
+                Ok(p) => out.push(p),
+                Err(e) => return self.err(s.span(), format!("{key}[{i}]"), e.to_string()),
+            }
+        }
+        Ok(Allowance(out))
+    }
+}
+
+impl IssuerConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError {
+            file: file.clone(),
+            line: 0,
+            key: String::new(),
+            why: e.to_string(),
+        })?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&file, &text, dir)
+    }
+
+    /// Validates configuration text; relative paths are taken from `dir`.
+    pub fn parse(file: &str, text: &str, dir: PathBuf) -> Result<Self, ConfigFileError> {
+        let ctx = Ctx { file, text, dir };
+        let raw: RawConfig = toml::from_str(text).or_else(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let why = e.message().to_owned();
+            ctx.err(span, "toml", why)
+        })?;
+        if !raw.issuer.get_ref().starts_with("http") {
+            return ctx.err(raw.issuer.span(), "issuer", "must be an http(s) URL");
+        }
+        let default_ttl = ctx.ttl(&raw.default_ttl, "default_ttl", crate::DEFAULT_TTL)?;
+        let max_ttl = ctx.ttl(&raw.max_ttl, "max_ttl", 3600)?;
+        let url_ttl = ctx.ttl(&raw.url_ttl, "url_ttl", crate::DEFAULT_URL_TTL)?;
+        if default_ttl > max_ttl {
+            let span = raw.default_ttl.as_ref().map_or(0..0, |s| s.span());
+            return ctx.err(span, "default_ttl", "is longer than max_ttl");
+        }
+        let mut signing = None;
+        let mut published = Vec::new();
+        for (i, k) in raw.keys.iter().enumerate() {
+            let key = format!("keys[{i}]");
+            match (&k.private, &k.public) {
+                (Some(p), None) => {
+                    if signing.is_some() {
+                        return ctx.err(
+                            p.span(),
+                            format!("{key}.private"),
+                            "only one key may sign (the others are public)",
+                        );
+                    }
+                    let s = SigningKey::from_pem(&ctx.read(p, &format!("{key}.private"))?)
+                        .or_else(|e| ctx.err(p.span(), format!("{key}.private"), e.to_string()))?;
+                    published.insert(0, s.public());
+                    signing = Some(s);
+                }
+                (None, Some(p)) => {
+                    let set = KeySet::parse(&ctx.read(p, &format!("{key}.public"))?)
+                        .or_else(|e| ctx.err(p.span(), format!("{key}.public"), e.to_string()))?;
+                    published.extend(set.keys().iter().cloned());
+                }
+                _ => return ctx.err(0..0, key, "set exactly one of private or public"),
+            }
+        }
+        let Some(signing) = signing else {
+            return ctx.err(0..0, "keys", "no signing key: add [[keys]] private = \"private.pem\"");
+        };
+        let published = dedup(published);
+        let published = KeySet::new(published).or_else(|e| ctx.err(0..0, "keys", e.to_string()))?;
+        let mut clients: Vec<Client> = Vec::new();
+        for (i, c) in raw.clients.iter().enumerate() {
+            let key = format!("clients[{i}]");
+            if c.id.get_ref().is_empty() || clients.iter().any(|o| o.id == *c.id.get_ref()) {
+                return ctx.err(c.id.span(), format!("{key}.id"), "must be non-empty and unique");
+            }
+            let secret = c
+                .secret_hash
+                .get_ref()
+                .parse()
+                .or_else(|e| ctx.err(c.secret_hash.span(), format!("{key}.secret_hash"), e))?;
+            let max_ttl = ctx.ttl(&c.max_ttl, &format!("{key}.max_ttl"), max_ttl)?.min(max_ttl);
+            let allowance = ctx.patterns(&c.scopes, &format!("{key}.scopes"))?;
+            clients.push(Client { id: c.id.get_ref().clone(), secret, allowance, max_ttl, bearer: c.bearer });
+        }
+        let mut sso = Vec::new();
+        for (i, p) in raw.sso.iter().enumerate() {
+            let key = format!("sso[{i}]");
+            if !p.jwks_url.get_ref().starts_with("http") {
+                return ctx.err(p.jwks_url.span(), format!("{key}.jwks_url"), "must be an http(s) URL");
+            }
+            let ca_pem =
+                p.ca.as_ref().map(|ca| ctx.read(ca, &format!("{key}.ca")).map(String::into_bytes)).transpose()?;
+            if let (Some(ca), Some(pem)) = (&p.ca, &ca_pem) {
+                if reqwest::Certificate::from_pem(pem).is_err() {
+                    return ctx.err(ca.span(), format!("{key}.ca"), "not a PEM certificate");
+                }
+            }
+            let mut rules = Vec::new();
+            for (j, r) in p.rules.iter().enumerate() {
+                let rkey = format!("{key}.rules[{j}]");
+                let mut conditions = Vec::new();
+                for (k, c) in r.conditions.iter().enumerate() {
+                    let re = regex::Regex::new(c.pattern.get_ref())
+                        .or_else(|e| ctx.err(c.pattern.span(), format!("{rkey}.match[{k}].pattern"), e.to_string()))?;
+                    conditions.push((c.claim.clone(), re));
+                }
+                rules.push(SsoRule { conditions, allowance: ctx.patterns(&r.scopes, &format!("{rkey}.scopes"))? });
+            }
+            sso.push(SsoProvider {
+                issuer: p.issuer.clone(),
+                jwks_url: p.jwks_url.get_ref().clone(),
+                audience: p.audience.clone(),
+                ca_pem,
+                rules,
+            });
+        }
+        let listen = raw.listen.map_or(DEFAULT_LISTEN.to_owned(), Spanned::into_inner);
+        Ok(IssuerConfig {
+            issuer: raw.issuer.into_inner(),
+            audience: raw.audience,
+            listen,
+            default_ttl,
+            max_ttl,
+            url_ttl,
+            signing,
+            published,
+            clients,
+            sso,
+            dev: false,
+        })
+    }
+
+    /// The embedded development configuration: the key in `key_dir` (made if missing), and a
+    /// client `dev` with secret `dev-secret` that may pull and push everything.
+    pub fn dev(key_dir: &Path) -> Result<Self, String> {
+        let private = key_dir.join("private.pem");
+        let signing = if private.exists() {
+            SigningKey::from_pem(&std::fs::read_to_string(&private).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?
+        } else {
+            let key = SigningKey::generate(2048).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(key_dir).map_err(|e| e.to_string())?;
+            std::fs::write(&private, key.private_pem().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            key
+        };
+        let published = KeySet::new(vec![signing.public()]).map_err(|e| e.to_string())?;
+        let allowance =
+            Allowance(vec![ScopePattern::parse("artifact-repository:*:pull,push").map_err(|e| e.to_string())?]);
+        Ok(IssuerConfig {
+            issuer: format!("http://{DEFAULT_LISTEN}"),
+            audience: None,
+            listen: DEFAULT_LISTEN.to_owned(),
+            default_ttl: crate::DEFAULT_TTL,
+            max_ttl: 3600,
+            url_ttl: crate::DEFAULT_URL_TTL,
+            signing,
+            published,
+            clients: vec![Client {
+                id: "dev".into(),
+                secret: SecretHash::new("dev-secret"),
+                allowance,
+                max_ttl: 3600,
+                bearer: true,
+            }],
+            sso: Vec::new(),
+            dev: true,
+        })
+    }
+}
+
+fn dedup(keys: Vec<PublicKey>) -> Vec<PublicKey> {
+    let mut out: Vec<PublicKey> = Vec::new();
+    for k in keys {
+        if !out.iter().any(|o| o.kid == k.kid) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<IssuerConfig, ConfigFileError> {
+        IssuerConfig::parse("chartgate.toml", text, PathBuf::from("/nonexistent"))
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = parse("issuer = \"http://x\"\nbogus = 1\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (2, "toml"));
+        assert!(e.to_string().starts_with("chartgate.toml:2: toml: unknown field `bogus`"), "{e}");
+        let e = parse("issuer = \"http://x\"\n\ndefault_ttl = \"soon\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (3, "default_ttl"));
+        let e = parse("issuer = \"http://x\"\n[[keys]]\nprivate = \"missing.pem\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (3, "keys[0].private"));
+        assert!(e.why.contains("cannot read /nonexistent/missing.pem"));
+        let e = parse("issuer = \"ftp://x\"").unwrap_err();
+        assert_eq!(e.key, "issuer");
+    }
+}

@@ -1,0 +1,242 @@
+//! The issuer's HTTP layer (axum): OAuth 2 token endpoint, Docker `/token`, `/sign-url`, JWKS,
+//! RFC 8414 metadata, health and metrics. Handlers translate requests into [`Issuer`] calls;
+//! errors become responses in one place ([`TokenError`]'s `IntoResponse`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::json;
+
+use super::{Issued, Issuer, TokenError};
+
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+type Shared = State<Arc<Issuer>>;
+
+/// The router.
+pub fn app(issuer: Arc<Issuer>) -> Router {
+    Router::new()
+        .route("/oauth/token", post(oauth_token))
+        .route("/token", get(docker_token))
+        .route("/sign-url", post(sign_url))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(issuer.clone(), timed))
+        .with_state(issuer)
+}
+
+/// Serves until Ctrl-C.
+pub async fn serve(issuer: Arc<Issuer>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let service = app(issuer).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+async fn timed(State(issuer): Shared, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    issuer.metrics.observe(started.elapsed());
+    response
+}
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = json!({
+            "error": self.code(),
+            "error_description": self.to_string(),
+            // Docker distribution clients read this form.
+            "errors": [{"code": self.code().to_uppercase(), "message": self.to_string()}],
+        });
+        let mut response = (status, no_store(), Json(body)).into_response();
+        if self == TokenError::InvalidClient {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"chartgate\""));
+        }
+        response
+    }
+}
+
+fn no_store() -> [(header::HeaderName, &'static str); 2] {
+    [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")]
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+fn form_pairs(s: &str) -> Vec<(String, String)> {
+    let decode = |v: &str| percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned();
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// Query and form body parameters (the body wins for a name in both).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn new(query: Option<&str>, body: &[u8]) -> Self {
+        let mut pairs = form_pairs(query.unwrap_or(""));
+        pairs.extend(form_pairs(std::str::from_utf8(body).unwrap_or("")));
+        Params(pairs)
+    }
+    fn one(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+    }
+    fn seconds(&self, name: &str) -> Result<Option<u64>, TokenError> {
+        self.one(name)
+            .map(|v| v.parse().map_err(|_| TokenError::InvalidRequest(format!("{name} must be a number of seconds"))))
+            .transpose()
+    }
+}
+
+/// Client credentials: Basic `id:secret`, `Bearer <secret>` (master key), or `client_id` and
+/// `client_secret` parameters.
+fn client_secret(headers: &HeaderMap, params: &Params) -> Result<(Option<String>, String), TokenError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = STANDARD.decode(rest.trim()).ok().and_then(|b| String::from_utf8(b).ok());
+            let (id, secret) = decoded.as_deref().and_then(|d| d.split_once(':')).ok_or(TokenError::InvalidClient)?;
+            let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            return Ok((Some(decode(id)), decode(secret)));
+        }
+        if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() {
+            return Ok((None, rest.trim().to_owned()));
+        }
+        return Err(TokenError::InvalidClient);
+    }
+    match (params.one("client_id"), params.one("client_secret")) {
+        (Some(id), Some(secret)) => Ok((Some(id.to_owned()), secret.to_owned())),
+        _ => Err(TokenError::InvalidClient),
+    }
+}
+
+fn issued_response(issued: &Issued, exchange: bool) -> Response {
+    let mut body = json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope.to_string(),
+    });
+    if exchange {
+        body["issued_token_type"] = ACCESS_TOKEN_TYPE.into();
+    }
+    (no_store(), Json(body)).into_response()
+}
+
+async fn oauth_token(
+    State(issuer): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, TokenError> {
+    let params = Params::new(query.as_deref(), &body);
+    let grant_type =
+        params.one("grant_type").ok_or_else(|| TokenError::InvalidRequest("grant_type is required".into()))?;
+    match grant_type {
+        "client_credentials" => {
+            let (id, secret) = client_secret(&headers, &params)?;
+            let client = issuer.authenticate(id.as_deref(), &secret, addr.ip())?;
+            let issued = issuer.client_credentials(client, params.one("scope"), params.seconds("expires_in")?)?;
+            Ok(issued_response(&issued, false))
+        }
+        TOKEN_EXCHANGE => {
+            let subject = params
+                .one("subject_token")
+                .ok_or_else(|| TokenError::InvalidRequest("subject_token is required".into()))?;
+            let issued = issuer
+                .exchange(subject, params.one("scope"), params.seconds("expires_in")?, &params.all("path"))
+                .await?;
+            Ok(issued_response(&issued, true))
+        }
+        other => {
+            issuer.metrics.denied("unsupported_grant_type");
+            Err(TokenError::UnsupportedGrantType(other.chars().take(64).collect()))
+        }
+    }
+}
+
+async fn docker_token(
+    State(issuer): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, TokenError> {
+    let params = Params::new(query.as_deref(), b"");
+    let (id, secret) = client_secret(&headers, &params)?;
+    let client = issuer.authenticate(id.as_deref(), &secret, addr.ip())?;
+    let issued = issuer.docker(client, &params.all("scope"))?;
+    let issued_at =
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(issued.issued_at));
+    let body = json!({
+        "token": issued.token,
+        "access_token": issued.token,
+        "expires_in": issued.expires_in,
+        "issued_at": issued_at.to_string(),
+    });
+    Ok((no_store(), Json(body)).into_response())
+}
+
+async fn sign_url(State(issuer): Shared, headers: HeaderMap, body: Bytes) -> Result<Response, TokenError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .ok_or_else(|| TokenError::InvalidRequest("send your chartgate token as Authorization: Bearer".into()))?;
+    let (url, ttl) = if body.first() == Some(&b'{') {
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| TokenError::InvalidRequest(format!("body: {e}")))?;
+        (v["url"].as_str().map(str::to_owned), v["ttl"].as_u64())
+    } else {
+        let params = Params::new(None, &body);
+        (params.one("url").map(str::to_owned), params.seconds("ttl")?)
+    };
+    let url = url.ok_or_else(|| TokenError::InvalidRequest("url is required".into()))?;
+    let signed = issuer.sign_url(bearer.trim(), &url, ttl)?;
+    Ok((no_store(), Json(json!({"url": signed}))).into_response())
+}
+
+async fn jwks(State(issuer): Shared) -> Response {
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(issuer.jwks())).into_response()
+}
+
+async fn metadata(State(issuer): Shared) -> Json<serde_json::Value> {
+    let base = issuer.config().issuer.trim_end_matches('/').to_owned();
+    Json(json!({
+        "issuer": issuer.config().issuer,
+        "token_endpoint": format!("{base}/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": ["token"],
+        "scopes_supported": [],
+    }))
+}
+
+async fn metrics(State(issuer): Shared) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], issuer.metrics.render()).into_response()
+}

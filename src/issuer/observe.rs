@@ -1,0 +1,145 @@
+//! Issuer bookkeeping: Prometheus metrics (tokens issued by grant type, denials by reason,
+//! request latency) and the limiter of failed client authentication per client and per address.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Latency histogram bucket bounds, in seconds.
+const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
+
+#[derive(Default)]
+struct Counts {
+    issued: HashMap<&'static str, u64>,
+    denied: HashMap<String, u64>,
+    latency: [u64; BUCKETS.len() + 1],
+    latency_sum: f64,
+    requests: u64,
+}
+
+/// Counters, exported in the Prometheus text format.
+#[derive(Default)]
+pub struct Metrics(Mutex<Counts>);
+
+impl Metrics {
+    pub fn issued(&self, grant: &'static str) {
+        if let Ok(mut c) = self.0.lock() {
+            *c.issued.entry(grant).or_default() += 1;
+        }
+    }
+    pub fn denied(&self, reason: &str) {
+        if let Ok(mut c) = self.0.lock() {
+            *c.denied.entry(reason.to_owned()).or_default() += 1;
+        }
+    }
+    pub fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        if let Ok(mut c) = self.0.lock() {
+            let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+            c.latency[i] += 1;
+            c.latency_sum += secs;
+            c.requests += 1;
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let Ok(c) = self.0.lock() else { return String::new() };
+        let mut out = String::new();
+        out.push_str("# HELP chartgate_tokens_issued_total Tokens issued, by grant type.\n# TYPE chartgate_tokens_issued_total counter\n");
+        let mut issued: Vec<_> = c.issued.iter().collect();
+        issued.sort();
+        for (grant, n) in issued {
+            let _ = writeln!(out, "chartgate_tokens_issued_total{{grant=\"{grant}\"}} {n}");
+        }
+        out.push_str(
+            "# HELP chartgate_denials_total Refused requests, by reason.\n# TYPE chartgate_denials_total counter\n",
+        );
+        let mut denied: Vec<_> = c.denied.iter().collect();
+        denied.sort();
+        for (reason, n) in denied {
+            let _ = writeln!(out, "chartgate_denials_total{{reason=\"{reason}\"}} {n}");
+        }
+        out.push_str("# HELP chartgate_request_duration_seconds Request latency.\n# TYPE chartgate_request_duration_seconds histogram\n");
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += c.latency[i];
+            let _ = writeln!(out, "chartgate_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "chartgate_request_duration_seconds_bucket{{le=\"+Inf\"}} {}", c.requests);
+        let _ = writeln!(out, "chartgate_request_duration_seconds_sum {}", c.latency_sum);
+        let _ = writeln!(out, "chartgate_request_duration_seconds_count {}", c.requests);
+        out
+    }
+}
+
+/// Failures allowed per client and per address within [`WINDOW`].
+pub const MAX_FAILURES: u32 = 10;
+/// The failure-counting window.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Counts failed authentications; refuses further attempts past the limit until the window ends.
+#[derive(Default)]
+pub struct Limiter(Mutex<HashMap<String, (Instant, u32)>>);
+
+impl Limiter {
+    fn keys(client: &str, addr: IpAddr) -> [String; 2] {
+        [format!("client:{client}"), format!("addr:{addr}")]
+    }
+
+    pub fn allowed(&self, client: &str, addr: IpAddr) -> bool {
+        let Ok(map) = self.0.lock() else { return false };
+        Self::keys(client, addr)
+            .iter()
+            .all(|k| map.get(k).is_none_or(|(start, n)| start.elapsed() >= WINDOW || *n < MAX_FAILURES))
+    }
+
+    pub fn failed(&self, client: &str, addr: IpAddr) {
+        let Ok(mut map) = self.0.lock() else { return };
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| start.elapsed() < WINDOW);
+        }
+        for k in Self::keys(client, addr) {
+            let entry = map.entry(k).or_insert((Instant::now(), 0));
+            if entry.0.elapsed() >= WINDOW {
+                *entry = (Instant::now(), 0);
+            }
+            entry.1 += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_blocks_after_max_failures() {
+        let l = Limiter::default();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(l.allowed("ci", a));
+            l.failed("ci", a);
+        }
+        assert!(!l.allowed("ci", a));
+        assert!(!l.allowed("ci", b), "per client");
+        assert!(!l.allowed("other", a), "per address");
+        assert!(l.allowed("other", b));
+    }
+
+    #[test]
+    fn metrics_text() {
+        let m = Metrics::default();
+        m.issued("client_credentials");
+        m.denied("invalid_client");
+        m.observe(Duration::from_micros(700));
+        let text = m.render();
+        assert!(text.contains("chartgate_tokens_issued_total{grant=\"client_credentials\"} 1"));
+        assert!(text.contains("chartgate_denials_total{reason=\"invalid_client\"} 1"));
+        assert!(text.contains("chartgate_request_duration_seconds_bucket{le=\"0.001\"} 1"));
+        assert!(text.contains("chartgate_request_duration_seconds_count 1"));
+    }
+}
