@@ -122,10 +122,51 @@ fn inspect_reads_every_input_form() {
 }
 
 #[test]
+fn token_from_parent_downscopes_offline() {
+    let dir = key_dir();
+    let private = dir.join("private.pem");
+    let private = private.to_str().unwrap();
+    let parent = stdout(&chartgate(&[
+        "token",
+        "--key",
+        private,
+        "--scope",
+        "artifact-repository:org1/a:pull,push",
+        "--scope",
+        "artifact-repository:org1/b:pull",
+        "--ttl",
+        "10m",
+    ]))
+    .trim()
+    .to_owned();
+    let child = chartgate(&[
+        "token",
+        "--key",
+        private,
+        "--from",
+        &parent,
+        "--scope",
+        "artifact-repository:org1/a:pull",
+        "--ttl",
+        "1h",
+    ]);
+    assert!(child.status.success(), "{child:?}");
+    let child = stdout(&child).trim().to_owned();
+    let (p, c) = (chartgate::dangerous_decode(&parent).unwrap().1, chartgate::dangerous_decode(&child).unwrap().1);
+    assert!(c["exp"].as_u64() <= p["exp"].as_u64(), "the child never outlives its parent");
+    assert_eq!(c["lineage"][0], p["jti"]);
+    assert_eq!(c["access"].as_array().unwrap().len(), 1);
+    let broader =
+        chartgate(&["token", "--key", private, "--from", &parent, "--scope", "artifact-repository:org2/x:pull"]);
+    assert_eq!(broader.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&broader.stderr).contains("not granted by the subject token"));
+}
+
+#[test]
 fn help_has_examples() {
     let out = chartgate(&["--help"]);
     assert!(stdout(&out).contains("Examples:"));
-    for cmd in ["keygen", "token", "sign-url", "inspect", "verify"] {
+    for cmd in ["keygen", "token", "sign-url", "inspect", "verify", "serve", "hash-secret"] {
         assert!(stdout(&chartgate(&[cmd, "--help"])).contains("chartgate "), "{cmd} --help has no example");
     }
 }

@@ -75,3 +75,44 @@ proptest! {
         prop_assert!(decide_bearer("GET", "/org1/repo1/index.yaml", &mutated).is_err(), "accepted a mutation at {}", i);
     }
 }
+
+fn pattern() -> impl Strategy<Value = String> {
+    let glob = prop_oneof![
+        repo_name(),
+        repo_name().prop_map(|n| format!("{}/*", n.split('/').next().unwrap())),
+        Just("*".to_owned()),
+    ];
+    (glob, actions()).prop_map(|(g, a)| format!("artifact-repository:{g}:{a}"))
+}
+
+proptest! {
+    /// The issuer grants requested ∩ allowed: never more than either.
+    #[test]
+    fn issued_is_within_requested_and_allowed(patterns in prop::collection::vec(pattern(), 0..4), requested in scope_set()) {
+        use chartgate::issuer::grant::{Allowance, ScopePattern};
+        let allowance = Allowance(patterns.iter().map(|p| ScopePattern::parse(p).unwrap()).collect());
+        let granted = allowance.grant(&requested);
+        prop_assert!(requested.contains(&granted));
+        for scope in granted.iter() {
+            prop_assert!(allowance.actions_for(&scope.repo).contains(scope.actions));
+        }
+    }
+
+    /// A child token never has more scope, more paths or a later expiry than its parent.
+    #[test]
+    fn children_never_escalate(parent_set in scope_set(), requested in scope_set(), ttl in 1u64..100_000, life in 1u64..10_000) {
+        use chartgate::issuer::grant::downscope;
+        let now = 1_000_000;
+        let mut claims = chartgate::MintRequest { scopes: parent_set, jti: Some("p".into()), ..Default::default() }.claims(now);
+        claims.exp = now + life;
+        let ns = RepoName::parse("repo").unwrap();
+        match downscope(&claims, Some(&requested), ttl, None, now, &ns) {
+            Ok(child) => {
+                prop_assert!(claims.access.scopes(&ns).contains(&child.scopes));
+                prop_assert!(now + child.ttl <= claims.exp);
+                prop_assert_eq!(child.lineage, vec!["p".to_owned()]);
+            }
+            Err(_) => prop_assert!(!claims.access.scopes(&ns).contains(&requested)),
+        }
+    }
+}

@@ -3,5 +3,6 @@
 mod cli;
 mod engine;
 mod interop;
+mod issuer;
 mod props;
 mod util;

@@ -1,0 +1,373 @@
+//! The issuer over real sockets: every endpoint, the RFC 6749 errors, the ChartMuseum example's
+//! exact request, tokens accepted by the core verifier, JWKS across a rotation, downscoping,
+//! signed URLs, rate limiting, and an SSO exchange against a locally served JWKS.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use chartgate::issuer::secret::SecretHash;
+use chartgate::issuer::{Issuer, IssuerConfig};
+use chartgate::{BoringVerifier, KeySet, Policy, Request, SigningKey};
+use serde_json::{json, Value};
+
+use crate::util::{key, other_key};
+
+const MASTER_KEY: &str = "master-key-0123";
+
+fn secret_hash(secret: &str) -> String {
+    SecretHash::new(secret).to_string()
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+/// Starts an issuer on 127.0.0.1:0 with `extra` TOML appended; returns its base URL.
+fn start(dir_name: &str, extra: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("chartgate-issuer-{dir_name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("active.pem"), key().private_pem().unwrap()).unwrap();
+    std::fs::write(dir.join("retiring.pem"), other_key().public_pem().unwrap()).unwrap();
+    let listener = runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let toml = format!(
+        r#"
+issuer = "{base}"
+audience = "charts"
+default_ttl = "5m"
+max_ttl = "1h"
+
+[[keys]]
+private = "active.pem"
+[[keys]]
+public = "retiring.pem"
+
+[[clients]]
+id = "ci"
+secret_hash = "{ci}"
+scopes = ["artifact-repository:org1/*:pull", "artifact-repository:org1/app:push"]
+max_ttl = "10m"
+
+[[clients]]
+id = "chartmuseum"
+secret_hash = "{master}"
+scopes = ["artifact-repository:*:pull,push"]
+bearer = true
+{extra}"#,
+        ci = secret_hash("ci-secret"),
+        master = secret_hash(MASTER_KEY),
+    );
+    let path = dir.join("chartgate.toml");
+    std::fs::write(&path, toml).unwrap();
+    let config = IssuerConfig::load(&path).unwrap();
+    let issuer = Arc::new(Issuer::new(config));
+    runtime().spawn(chartgate::issuer::serve(issuer, listener));
+    base
+}
+
+fn base() -> &'static str {
+    static BASE: OnceLock<String> = OnceLock::new();
+    BASE.get_or_init(|| start("main", ""))
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+fn call(req: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
+    runtime().block_on(async {
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    })
+}
+
+fn token_for(scope: &str) -> String {
+    let url = format!("{}/oauth/token", base());
+    let (status, body, _) = call(
+        http()
+            .post(url)
+            .basic_auth("ci", Some("ci-secret"))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)]),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Decides `GET path` with `token` using the JWKS the issuer publishes.
+fn edge_decides(token: &str, path: &str) -> Result<(), String> {
+    let (_, jwks, _) = call(http().get(format!("{}/.well-known/jwks.json", base())));
+    let keys = KeySet::from_json(&jwks.to_string()).unwrap();
+    let mut policy = Policy::default();
+    policy.issuer = Some(base().to_owned());
+    policy.audience = Some("charts".into());
+    let auth = format!("Bearer {token}");
+    let req = Request { method: "GET", path, query: None, authorization: Some(&auth) };
+    chartgate::decide(&req, &keys, &policy, chartgate::issuer::now(), &BoringVerifier::new(&keys))
+        .map(|_| ())
+        .map_err(|d| d.reason.code().to_owned())
+}
+
+#[test]
+fn client_credentials_with_basic_auth() {
+    let token = token_for("artifact-repository:org1/repo1:pull");
+    assert_eq!(edge_decides(&token, "/org1/repo1/index.yaml"), Ok(()));
+    assert_eq!(edge_decides(&token, "/org2/repo1/index.yaml"), Err("insufficient_scope".into()));
+    let url = format!("{}/oauth/token", base());
+    let (status, body, headers) = call(http().post(&url).basic_auth("ci", Some("ci-secret")).form(&[
+        ("grant_type", "client_credentials"),
+        ("scope", "artifact-repository:org1/app:pull,push artifact-repository:org2/x:pull"),
+    ]));
+    assert_eq!(status, 200);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "artifact-repository:org1/app:pull,push", "requested ∩ allowed");
+    assert_eq!(body["expires_in"], 300);
+    assert_eq!(headers["cache-control"], "no-store");
+}
+
+#[test]
+fn chartmuseum_example_request_with_curl() {
+    // The seed's request, verbatim in shape: curl -X POST -H "Authorization: Bearer MASTERKEY" "$REALM?grant_type=…&scope=…"
+    let realm = format!("{}/oauth/token", base());
+    let scope = "artifact-repository:org1/repo1:pull";
+    let out = Command::new("curl")
+        .args(["-sS", "-X", "POST", "-H", &format!("Authorization: Bearer {MASTER_KEY}")])
+        .arg(format!("{realm}?grant_type=client_credentials&scope={scope}"))
+        .output()
+        .expect("curl");
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let token = body["access_token"].as_str().expect("access_token");
+    assert_eq!(edge_decides(token, "/org1/repo1/index.yaml"), Ok(()));
+}
+
+#[test]
+fn rfc6749_errors() {
+    let url = format!("{}/oauth/token", base());
+    let (status, body, headers) = call(
+        http()
+            .post(&url)
+            .basic_auth("ci", Some("wrong"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "artifact-repository:org1/a:pull")]),
+    );
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"chartgate\"");
+    let (status, body, _) = call(
+        http()
+            .post(&url)
+            .basic_auth("ci", Some("ci-secret"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "artifact-repository:org2/x:pull")]),
+    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body, _) =
+        call(http().post(&url).basic_auth("ci", Some("ci-secret")).form(&[("grant_type", "password")]));
+    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    let (status, body, _) = call(http().post(&url).basic_auth("ci", Some("ci-secret")).form(&[("scope", "x")]));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    let (status, body, _) = call(
+        http()
+            .post(&url)
+            .basic_auth("ci", Some("ci-secret"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "not-a-scope")]),
+    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body, _) = call(http().post(&url).form(&[("grant_type", "client_credentials"), ("scope", "x")]));
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+}
+
+#[test]
+fn docker_token_partial_grant() {
+    let url = format!(
+        "{}/token?service=chartgate&scope=artifact-repository:org1/r:pull,push&scope=artifact-repository:org9/x:pull",
+        base()
+    );
+    let (status, body, _) = call(http().get(&url).basic_auth("ci", Some("ci-secret")));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token"], body["access_token"]);
+    assert!(body["issued_at"].as_str().unwrap().ends_with('Z'));
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(edge_decides(token, "/org1/r/index.yaml"), Ok(()));
+    assert_eq!(edge_decides(token, "/org9/x/index.yaml"), Err("insufficient_scope".into()));
+}
+
+fn exchange(form: &[(&str, &str)]) -> (u16, Value) {
+    let mut all = vec![("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange")];
+    all.extend_from_slice(form);
+    let (status, body, _) = call(http().post(format!("{}/oauth/token", base())).form(&all));
+    (status, body)
+}
+
+fn claims_of(token: &str) -> Value {
+    chartgate::dangerous_decode(token).unwrap().1
+}
+
+#[test]
+fn downscoping_never_broadens_or_outlives() {
+    let parent = token_for("artifact-repository:org1/a:pull artifact-repository:org1/b:pull");
+    let (status, body) =
+        exchange(&[("subject_token", &parent), ("scope", "artifact-repository:org1/a:pull"), ("expires_in", "60")]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+    let child = body["access_token"].as_str().unwrap();
+    assert_eq!(edge_decides(child, "/org1/a/index.yaml"), Ok(()));
+    assert_eq!(edge_decides(child, "/org1/b/index.yaml"), Err("insufficient_scope".into()));
+    let (p, c) = (claims_of(&parent), claims_of(child));
+    assert!(c["exp"].as_u64() <= p["exp"].as_u64());
+    assert_eq!(c["lineage"], json!([p["jti"]]));
+    let (status, body) = exchange(&[("subject_token", &parent), ("expires_in", "86400")]);
+    assert_eq!(status, 200);
+    assert!(claims_of(body["access_token"].as_str().unwrap())["exp"].as_u64() <= p["exp"].as_u64(), "never outlives");
+    let (status, body) = exchange(&[("subject_token", &parent), ("scope", "artifact-repository:org1/a:push")]);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body) = exchange(&[("subject_token", &parent), ("path", "/org1/a/charts/x-1.0.0.tgz")]);
+    assert_eq!(status, 200);
+    let bound = body["access_token"].as_str().unwrap();
+    assert_eq!(edge_decides(bound, "/org1/a/charts/x-1.0.0.tgz"), Ok(()));
+    assert_eq!(edge_decides(bound, "/org1/a/index.yaml"), Err("path_not_bound".into()));
+    let mut forged = parent.clone();
+    forged.push('A');
+    let (status, body) = exchange(&[("subject_token", &forged)]);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[test]
+fn sign_url_for_a_pull_holder() {
+    let token = token_for("artifact-repository:org1/repo1:pull");
+    let url = format!("{}/sign-url", base());
+    let chart = "https://charts.example.com/org1/repo1/charts/app-0.1.0.tgz";
+    let (status, body, _) = call(http().post(&url).bearer_auth(&token).json(&json!({"url": chart, "ttl": 120})));
+    assert_eq!(status, 200, "{body}");
+    let signed = body["url"].as_str().unwrap();
+    let link_token = signed.split_once("?token=").unwrap().1;
+    assert_eq!(edge_decides(link_token, "/org1/repo1/charts/app-0.1.0.tgz"), Ok(()));
+    assert_eq!(edge_decides(link_token, "/org1/repo1/charts/app-0.2.0.tgz"), Err("path_not_bound".into()));
+    let c = claims_of(link_token);
+    assert!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap() <= 120);
+    let other = "https://charts.example.com/org2/x/charts/app-0.1.0.tgz";
+    let (status, body, _) = call(http().post(&url).bearer_auth(&token).json(&json!({"url": other})));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+}
+
+#[test]
+fn jwks_metadata_health_metrics_and_rotation() {
+    let (_, jwks, headers) = call(http().get(format!("{}/.well-known/jwks.json", base())));
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids, [key().kid(), other_key().kid()], "active first, retiring still published");
+    assert!(headers["cache-control"].to_str().unwrap().contains("max-age"));
+    // A token of the retiring key (issued before the rotation) still verifies at the edge.
+    let old = SigningKey::from_pem(&other_key().private_pem().unwrap()).unwrap();
+    let req = chartgate::MintRequest {
+        scopes: chartgate::ScopeSet::parse("artifact-repository:org1/repo1:pull").unwrap(),
+        iss: Some(base().to_owned()),
+        aud: Some("charts".into()),
+        ..Default::default()
+    };
+    let old_token = old.sign(&req.claims(chartgate::issuer::now())).unwrap();
+    assert_eq!(edge_decides(&old_token, "/org1/repo1/index.yaml"), Ok(()));
+    let new_token = token_for("artifact-repository:org1/repo1:pull");
+    assert_eq!(chartgate::dangerous_decode(&new_token).unwrap().0["kid"], key().kid());
+
+    let (_, meta, _) = call(http().get(format!("{}/.well-known/oauth-authorization-server", base())));
+    assert_eq!(meta["issuer"], base());
+    assert_eq!(meta["token_endpoint"], format!("{}/oauth/token", base()));
+    let health = runtime()
+        .block_on(async { http().get(format!("{}/healthz", base())).send().await.unwrap().text().await.unwrap() });
+    assert_eq!(health, "ok");
+    let metrics = runtime()
+        .block_on(async { http().get(format!("{}/metrics", base())).send().await.unwrap().text().await.unwrap() });
+    assert!(metrics.contains("chartgate_tokens_issued_total{grant=\"client_credentials\"}"), "{metrics}");
+    assert!(metrics.contains("chartgate_request_duration_seconds_count"));
+}
+
+#[test]
+fn failed_client_auth_is_rate_limited() {
+    let base = start("limits", "");
+    let url = format!("{base}/oauth/token");
+    let form = [("grant_type", "client_credentials"), ("scope", "artifact-repository:org1/a:pull")];
+    for _ in 0..10 {
+        let (status, _, _) = call(http().post(&url).basic_auth("ci", Some("nope")).form(&form));
+        assert_eq!(status, 401);
+    }
+    let (status, body, _) = call(http().post(&url).basic_auth("ci", Some("ci-secret")).form(&form));
+    assert_eq!((status, body["error"].as_str()), (429, Some("too_many_requests")), "even the right secret waits");
+}
+
+#[test]
+fn sso_exchange_with_local_jwks() {
+    let sso_key = SigningKey::generate(2048).unwrap();
+    let jwks = KeySet::new(vec![sso_key.public()]).unwrap().to_jwks().to_string();
+    let listener = runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let router = axum::Router::new().route("/jwks", axum::routing::get(move || async move { jwks.clone() }));
+    runtime().spawn(async move { axum::serve(listener, router).await });
+    let base = start(
+        "sso",
+        &format!(
+            r#"
+[[sso]]
+issuer = "https://sso.test"
+jwks_url = "{jwks_url}"
+audience = "chartgate"
+[[sso.rules]]
+match = [{{ claim = "groups", pattern = "^platform$" }}]
+scopes = ["artifact-repository:*:pull"]
+[[sso.rules]]
+match = [{{ claim = "email", pattern = "@example\\.com$" }}]
+scopes = ["artifact-repository:public/*:pull"]
+"#
+        ),
+    );
+    let now = chartgate::issuer::now();
+    let sso_token = |claims: Value, signer: &SigningKey| {
+        let header = json!({"alg": "RS256", "kid": signer.kid()}).to_string();
+        signer.sign_raw(header.as_bytes(), claims.to_string().as_bytes()).unwrap()
+    };
+    let url = format!("{base}/oauth/token");
+    let ask = |token: &str, scope: &str| {
+        let (status, body, _) = call(http().post(&url).form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", token),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+            ("scope", scope),
+        ]));
+        (status, body)
+    };
+    let platform = json!({"iss": "https://sso.test", "aud": "chartgate", "sub": "alice", "exp": now + 300, "groups": ["dev", "platform"]});
+    let (status, body) = ask(&sso_token(platform.clone(), &sso_key), "artifact-repository:org1/repo1:pull,push");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "artifact-repository:org1/repo1:pull", "first rule: pull only");
+    assert_eq!(claims_of(body["access_token"].as_str().unwrap())["sub"], "alice");
+    let outsider = json!({"iss": "https://sso.test", "aud": "chartgate", "sub": "bob", "exp": now + 300, "email": "bob@example.com"});
+    let (status, body) = ask(&sso_token(outsider.clone(), &sso_key), "artifact-repository:org1/repo1:pull");
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "second rule does not cover org1");
+    let (status, _) = ask(&sso_token(outsider, &sso_key), "artifact-repository:public/charts:pull");
+    assert_eq!(status, 200);
+    let nobody = json!({"iss": "https://sso.test", "aud": "chartgate", "sub": "eve", "exp": now + 300});
+    assert_eq!(ask(&sso_token(nobody, &sso_key), "artifact-repository:public/x:pull").1["error"], "invalid_scope");
+    let forged = sso_token(platform.clone(), other_key());
+    assert_eq!(ask(&forged, "artifact-repository:org1/repo1:pull").1["error"], "invalid_grant");
+    let mut wrong_aud = platform;
+    wrong_aud["aud"] = "other".into();
+    assert_eq!(ask(&sso_token(wrong_aud, &sso_key), "artifact-repository:org1/repo1:pull").1["error"], "invalid_grant");
+}
+
+#[test]
+fn cli_serve_refuses_a_broken_config_and_hash_secret_round_trips() {
+    let dir = std::env::temp_dir().join(format!("chartgate-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path: PathBuf = dir.join("chartgate.toml");
+    std::fs::write(&path, "issuer = \"http://x\"\n\n[[clients]]\nid = \"a\"\nsecret_hash = \"plain\"\nscopes = []\n")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chartgate")).args(["serve", "--config"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("chartgate.toml:") && stderr.contains("keys"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_chartgate")).args(["hash-secret", "s3cret"]).output().unwrap();
+    let hash: SecretHash = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
+    assert!(hash.verify("s3cret") && !hash.verify("s3cret2"));
+}
