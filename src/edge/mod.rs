@@ -75,6 +75,7 @@ fn now_micros() -> f64 {
         * 1000.0
 }
 
+use sha2::Digest as _;
 use wasm_bindgen::JsCast as _;
 
 /// The JWKS endpoint is down past max-stale: requests fail closed.
@@ -197,7 +198,8 @@ async fn decide(isolate: &Isolate, env: &Env, request: &crate::Request<'_>, toke
         Ok(g) => g,
         Err(d) => return Outcome::Denied(d),
     };
-    if is_revoked(env, &grant).await {
+    let Ok(revoked) = is_revoked(env, &grant).await else { return Outcome::Unavailable };
+    if revoked {
         let holder = crate::Holder { sub: grant.sub.clone(), jti: grant.jti.clone() };
         let denial = Denial {
             scope: grant.scope.clone(),
@@ -210,22 +212,32 @@ async fn decide(isolate: &Isolate, env: &Env, request: &crate::Request<'_>, toke
     Outcome::Allowed(grant, prepared)
 }
 
-/// Looks up `jti:<jti>` and `sub:<sub>` in the optional `REVOCATIONS` KV namespace.
-async fn is_revoked(env: &Env, grant: &Grant) -> bool {
-    let Ok(kv) = env.kv("REVOCATIONS") else { return false };
-    let jtis = grant.jti.iter().chain(grant.lineage.iter()).map(|j| format!("jti:{j}"));
-    for key in jtis.chain(grant.sub.as_ref().map(|s| format!("sub:{s}"))) {
+/// KV keys are at most 512 bytes: longer values are looked up by their SHA-256 (`sub-sha256:<hex>`).
+fn revocation_key(kind: &str, value: &str) -> String {
+    let key = format!("{kind}:{value}");
+    if key.len() <= 512 {
+        return key;
+    }
+    let digest = sha2::Sha256::digest(value.as_bytes());
+    format!("{kind}-sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Looks up `jti:<jti>` (the token's and its ancestors') and `sub:<sub>` in the optional
+/// `REVOCATIONS` KV namespace. `Err` when the list cannot be read (the caller fails closed).
+async fn is_revoked(env: &Env, grant: &Grant) -> std::result::Result<bool, ()> {
+    let Ok(kv) = env.kv("REVOCATIONS") else { return Ok(false) };
+    let jtis = grant.jti.iter().chain(grant.lineage.iter()).map(|j| revocation_key("jti", j));
+    for key in jtis.chain(grant.sub.as_deref().map(|s| revocation_key("sub", s))) {
         match kv.get(&key).text().await {
-            Ok(Some(_)) => return true,
+            Ok(Some(_)) => return Ok(true),
             Ok(None) => {}
             Err(e) => {
-                // Fail closed: a revocation list that cannot be read refuses the token.
                 console_error!("chartgate: revocation lookup failed: {e}");
-                return true;
+                return Err(());
             }
         }
     }
-    false
+    Ok(false)
 }
 
 fn json_response(status: u16, body: &str) -> Result<Response> {
@@ -315,14 +327,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                         .and_then(|p| Route::parse(&method, p, config.policy.depth, &config.policy.default_repo).ok())
                 })
                 .flatten();
-            let line = AuditLine { decision: "deny", reason: "keys_unavailable", ..Default::default() };
+            let line = AuditLine { decision: "deny", reason: "unavailable", ..Default::default() };
             match route {
                 Some(route) => (route, Some(AuditLine { decision: "report-only-deny", ..line })),
                 None => {
                     log(line, 503, None);
                     return json_response(
                         503,
-                        r#"{"error":"temporarily_unavailable","error_description":"signing keys cannot be fetched; refusing to decide"}"#,
+                        r#"{"error":"temporarily_unavailable","error_description":"signing keys or the revocation list cannot be read; refusing to decide"}"#,
                     );
                 }
             }

@@ -199,6 +199,13 @@ test("revoked jti and sub are refused", async () => {
   await kv.put("sub:leaker", "offboarded");
   const fresh = mint(key, PULL, { sub: "leaker" });
   assert.equal((await denial(await get("/org1/repo1/index.yaml", bearer(fresh)))).reason, "revoked");
+  // A subject longer than a KV key is looked up by its SHA-256, not refused.
+  const longSub = "s".repeat(600);
+  const long = mint(key, PULL, { sub: longSub });
+  assert.equal((await get("/org1/repo1/index.yaml", bearer(long))).status, 200);
+  const { createHash } = await import("node:crypto");
+  await kv.put(`sub-sha256:${createHash("sha256").update(longSub).digest("hex")}`, "offboarded");
+  assert.equal((await denial(await get("/org1/repo1/index.yaml", bearer(mint(key, PULL, { sub: longSub }))))).reason, "revoked");
 });
 
 test("audit log: one JSON line per request, repeat tokens skip the signature, never the token", async () => {

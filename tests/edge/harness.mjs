@@ -78,7 +78,7 @@ export async function localServer(handler) {
 }
 
 /** Starts the built worker in workerd. Captures its log lines in `logs`. */
-export async function startWorker(bindings, { port } = {}) {
+export async function startWorker(bindings, { port, kv = true } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -98,7 +98,7 @@ export async function startWorker(bindings, { port } = {}) {
     compatibilityDate: "2026-04-20",
     bindings,
     r2Buckets: ["CHARTS"],
-    kvNamespaces: ["REVOCATIONS"],
+    kvNamespaces: kv ? ["REVOCATIONS"] : [],
     cf: false,
     log: new Log(LogLevel.WARN),
     handleRuntimeStdio(stdout, stderr) {
