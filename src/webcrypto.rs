@@ -16,11 +16,18 @@ const ALGORITHM: &str = "RSASSA-PKCS1-v1_5";
 
 thread_local! {
     static IMPORTED: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
+    static SUBTLE: RefCell<Option<SubtleCrypto>> = const { RefCell::new(None) };
 }
 
+/// `crypto.subtle`, looked up once.
 fn subtle() -> Result<SubtleCrypto, JsValue> {
+    if let Some(s) = SUBTLE.with(|s| s.borrow().clone()) {
+        return Ok(s);
+    }
     let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
-    Ok(crypto.unchecked_into::<web_sys::Crypto>().subtle())
+    let subtle = crypto.unchecked_into::<web_sys::Crypto>().subtle();
+    SUBTLE.with(|s| *s.borrow_mut() = Some(subtle.clone()));
+    Ok(subtle)
 }
 
 fn object(pairs: &[(&str, &str)]) -> Result<Object, JsValue> {

@@ -78,7 +78,7 @@ export async function localServer(handler) {
 }
 
 /** Starts the built worker in workerd. Captures its log lines in `logs`. */
-export async function startWorker(bindings, { port, kv = true } = {}) {
+export async function startWorker(bindings, { port, kv = true, build = "build" } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -92,7 +92,7 @@ export async function startWorker(bindings, { port, kv = true } = {}) {
     });
   };
   const mf = new Miniflare({
-    scriptPath: join(ROOT, "build/index.js"),
+    scriptPath: join(ROOT, build, "index.js"),
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-20",
