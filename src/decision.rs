@@ -99,6 +99,11 @@ impl Prepared {
     pub fn required(&self) -> Option<Scope> {
         self.route.required()
     }
+
+    /// The denial for a token that failed verification on this request.
+    pub fn token_denial(&self, reason: Reason) -> Denial {
+        Denial { scope: self.required(), via: self.credential.as_ref().map(|c| c.via), ..Denial::new(reason) }
+    }
 }
 
 /// An allowed request.
@@ -114,6 +119,13 @@ pub struct Grant {
     pub exp: Option<u64>,
     /// `jti`s of the tokens the token used was derived from.
     pub lineage: Vec<String>,
+}
+
+impl Grant {
+    /// A public route (no token needed).
+    pub fn public(route: Route) -> Self {
+        Grant { route, scope: None, via: None, sub: None, jti: None, exp: None, lineage: Vec::new() }
+    }
 }
 
 /// A refused request.
@@ -264,22 +276,8 @@ pub fn decide(
     backend: &impl SignatureVerifier,
 ) -> Result<Grant, Denial> {
     let prepared = prepare(req, policy)?;
-    let Some(credential) = &prepared.credential else {
-        return Ok(Grant {
-            route: prepared.route,
-            scope: None,
-            via: None,
-            sub: None,
-            jti: None,
-            exp: None,
-            lineage: vec![],
-        });
-    };
-    let token = verify::verify(&credential.token, keys, backend).map_err(|reason| Denial {
-        scope: prepared.required(),
-        via: Some(credential.via),
-        ..Denial::new(reason)
-    })?;
+    let Some(credential) = &prepared.credential else { return Ok(Grant::public(prepared.route)) };
+    let token = verify::verify(&credential.token, keys, backend).map_err(|reason| prepared.token_denial(reason))?;
     authorize(&token, &prepared, policy, now)
 }
 

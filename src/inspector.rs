@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::{
-    authorize, dangerous_decode, find_token, human_duration, prepare, webcrypto, Claims, Denial, EdgeConfig, Policy,
-    Request, UnverifiedToken,
+    authorize, dangerous_decode, find_token, human_duration, prepare, webcrypto, Claims, EdgeConfig, Policy, Request,
+    UnverifiedToken,
 };
 
 fn error(message: impl std::fmt::Display) -> String {
@@ -111,9 +111,7 @@ pub async fn check(input: String, keys: String, settings: String, request: Strin
     let policy = &config.policy;
     let decision = prepare(&req, policy).and_then(|prepared| match &verified {
         Ok(token) => authorize(token, &prepared, policy, now),
-        Err(reason) => {
-            Err(Denial { scope: prepared.required(), via: Some(credential.via), ..Denial::new(reason.clone()) })
-        }
+        Err(reason) => Err(prepared.token_denial(reason.clone())),
     });
     let decision = match decision {
         Ok(grant) => json!({"allowed": true, "status": 200, "scope": grant.scope.map(|s| s.to_string())}),

@@ -153,16 +153,7 @@ async fn decide(isolate: &Isolate, env: &Env, request: &crate::Request<'_>, toke
         Err(d) => return Outcome::Denied(d),
     };
     let Some(credential) = &prepared.credential else {
-        let grant = Grant {
-            route: prepared.route.clone(),
-            scope: None,
-            via: None,
-            sub: None,
-            jti: None,
-            exp: None,
-            lineage: vec![],
-        };
-        return Outcome::Allowed(grant, prepared);
+        return Outcome::Allowed(Grant::public(prepared.route.clone()), prepared);
     };
     let now = now_secs();
     let Ok(keys) = isolate.keys(now).await else { return Outcome::Unavailable };
