@@ -67,7 +67,7 @@ test("valid token and matching key: signature valid, allowed for its path", asyn
   assert.match(r.signature, /signature valid/);
   assert.match(r.decision, /would allow GET \/org1\/repo1\/index\.yaml/);
   assert.match(await page.textContent("#access"), /org1\/repo1\s*pull/);
-  assert.match(await page.textContent("#times"), /exp.*in 5 min/s);
+  assert.match(await page.textContent("#times"), /exp.*in [45] min/s); // floor of the seconds left
   mkdirSync(join(ROOT, "tests/out"), { recursive: true });
   await page.screenshot({ path: join(ROOT, "tests/out/inspector.png"), fullPage: true });
   assert.deepEqual(log.errors, []);
