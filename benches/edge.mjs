@@ -46,9 +46,9 @@ async function worker(bindings, build = "build-bench") {
   return w;
 }
 
-/** Microseconds per decision inside the isolate. */
-async function decisions(w, tokens) {
-  const res = await fetch(`${w.url}/_chartgate/bench`, { method: "POST", body: tokens.join("\n") });
+/** Microseconds per decision (or per `step` of it) inside the isolate. */
+async function decisions(w, tokens, step = "full") {
+  const res = await fetch(`${w.url}/_chartgate/bench?step=${step}`, { method: "POST", body: tokens.join("\n") });
   const out = await res.json();
   if (out.allowed !== tokens.length) throw new Error(`only ${out.allowed} of ${tokens.length} allowed`);
   return (out.elapsed_ms * 1000) / tokens.length;
@@ -82,6 +82,13 @@ for (let round = 0; round < 5; round++) {
   fresh.push(await decisions(gated, Array.from({ length: N / 5 }, () => mint())));
   repeat.push(await decisions(gated, Array(N * 2).fill(repeatToken))); // many: the isolate's clock ticks in ms
 }
+// Where a fresh decision's time goes: each step alone, on fresh tokens.
+const steps = {};
+for (const step of ["prepare", "hash", "parse", "signature", "claims", "full"]) {
+  const runs = [];
+  for (let r = 0; r < 3; r++) runs.push(await decisions(gated, Array.from({ length: N / 2 }, () => mint()), step));
+  steps[step] = median(runs);
+}
 const sizes = {};
 for (const kib of [1, 2, 4, 8]) sizes[kib] = await decisions(gated, Array.from({ length: 100 }, () => mintSized(kib * 1024)));
 
@@ -107,6 +114,7 @@ console.log(JSON.stringify({
   decisions: N,
   fresh_decision_us: median(fresh),
   repeat_decision_us: median(repeat),
+  steps_us: steps,
   token_size_us: sizes,
   throughput_rps: throughput,
   cold_start_ms: median(cold),

@@ -98,6 +98,17 @@ pays parse + WebCrypto RS256 + claims + access); the repeat token hits the verif
 throughput baseline is the same worker build in report-only mode with no token. The revocation list
 (KV) is not bound: its reads are Cloudflare's cost, not this code's.
 
+## Where a fresh decision's time goes (inside workerd, each step alone on fresh tokens)
+
+| step | µs |
+| --- | --- |
+{chr(10).join(f"| {k} | {v:.1f} |" for k, v in edge['steps_us'].items())}
+
+`prepare` is path normalisation, route matching and credential extraction; `hash` the SHA-256 of the
+token (the verified-token cache key); `parse` the JWS parse and key selection; `signature` parse, key
+selection and the WebCrypto RS256 verify; `claims` the claims JSON; `full` the whole decision
+(including the verified-token cache insert, claims checks, access and the grant).
+
 ## How cost grows
 
 | fresh decision in workerd vs token size | µs |

@@ -59,5 +59,5 @@ pub use serving::{
     client_cache_control, content_type, edge_cache_control, etag_matches, parse_range, ByteRange, CacheStatus,
     CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
-pub use token_cache::{hash as token_hash, TokenCache, TokenHash, DEFAULT_CAPACITY as TOKEN_CACHE_CAPACITY};
+pub use token_cache::{TokenCache, TokenHash, DEFAULT_CAPACITY as TOKEN_CACHE_CAPACITY};
 pub use verify::{begin, verify, PendingSignature, SignatureVerifier, VerifiedToken};

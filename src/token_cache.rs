@@ -1,36 +1,44 @@
-//! A bounded memory of tokens whose signature already verified, keyed by a SHA-256 of the token
-//! (the token itself is never stored) and expiring no later than the token. Repeat requests
+//! A bounded memory of tokens whose signature already verified, keyed by a keyed 128-bit hash of
+//! the token (SipHash-1-3 under a random per-isolate key, so collisions cannot be aimed; the token
+//! itself is never stored) and expiring no later than the token. Repeat requests
 //! (helm fetches the index, then each chart, with one token) skip the signature check; time,
 //! issuer, audience and access are still checked on every request.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use sha2::{Digest, Sha256};
+use std::hash::Hasher as _;
+
+use siphasher::sip128::{Hasher128 as _, SipHasher13};
 
 use crate::verify::VerifiedToken;
 
 /// Default number of entries.
 pub const DEFAULT_CAPACITY: usize = 4096;
 
-/// SHA-256 of a token.
-pub type TokenHash = [u8; 32];
-
-/// Hashes a token for lookup.
-pub fn hash(token: &str) -> TokenHash {
-    Sha256::digest(token.as_bytes()).into()
-}
+/// Keyed hash of a token.
+pub type TokenHash = [u8; 16];
 
 /// The cache. Not thread-safe by design: one per isolate.
 pub struct TokenCache {
+    key: [u8; 16],
     capacity: usize,
     entries: HashMap<TokenHash, (Rc<VerifiedToken>, u64)>,
     order: VecDeque<TokenHash>,
 }
 
 impl TokenCache {
-    pub fn new(capacity: usize) -> Self {
-        TokenCache { capacity: capacity.max(1), entries: HashMap::new(), order: VecDeque::new() }
+    /// An empty cache whose hash is keyed by `key` (random per isolate). Capacity 0 is a cache
+    /// that remembers nothing.
+    pub fn new(capacity: usize, key: [u8; 16]) -> Self {
+        TokenCache { key, capacity, entries: HashMap::new(), order: VecDeque::new() }
+    }
+
+    /// The keyed hash of a token, for [`get`](Self::get) and [`insert`](Self::insert).
+    pub fn hash(&self, token: &str) -> TokenHash {
+        let mut h = SipHasher13::new_with_key(&self.key);
+        h.write(token.as_bytes());
+        h.finish128().as_bytes()
     }
 
     /// The verified token for `hash`, unless it expired (at `exp`) by `now`.
@@ -47,6 +55,9 @@ impl TokenCache {
 
     /// Remembers a verified token until its `exp`. Evicts the oldest entry when full.
     pub fn insert(&mut self, hash: TokenHash, token: Rc<VerifiedToken>) {
+        if self.capacity == 0 {
+            return;
+        }
         let until = token.claims.exp;
         if self.entries.insert(hash, (token, until)).is_some() {
             return;
@@ -86,6 +97,10 @@ mod tests {
     use super::*;
     use crate::claims::Claims;
 
+    fn cache(capacity: usize) -> TokenCache {
+        TokenCache::new(capacity, [7; 16])
+    }
+
     fn token(exp: u64) -> Rc<VerifiedToken> {
         let claims = Claims::from_json(format!(r#"{{"exp":{exp}}}"#).as_bytes()).unwrap();
         Rc::new(VerifiedToken { kid: "k".into(), claims })
@@ -93,8 +108,8 @@ mod tests {
 
     #[test]
     fn expires_with_the_token() {
-        let mut c = TokenCache::new(8);
-        let h = hash("a.b.c");
+        let mut c = cache(8);
+        let h = c.hash("a.b.c");
         c.insert(h, token(100));
         assert!(c.get(&h, 100).is_some());
         assert!(c.get(&h, 101).is_none());
@@ -103,19 +118,28 @@ mod tests {
 
     #[test]
     fn stays_bounded() {
-        let mut c = TokenCache::new(16);
+        let mut c = cache(16);
         for i in 0..10_000 {
-            c.insert(hash(&i.to_string()), token(crate::claims::MAX_DATE));
+            c.insert(c.hash(&i.to_string()), token(crate::claims::MAX_DATE));
             assert!(c.len() <= 16);
             assert!(c.order.len() <= 32);
         }
-        assert!(c.get(&hash("9999"), 0).is_some());
-        assert!(c.get(&hash("0"), 0).is_none());
+        assert!(c.get(&c.hash("9999"), 0).is_some());
+        assert!(c.get(&c.hash("0"), 0).is_none());
     }
 
     #[test]
-    fn keys_by_hash_not_token() {
-        assert_ne!(hash("a"), hash("b"));
-        assert_eq!(hash("a").len(), 32);
+    fn capacity_zero_remembers_nothing() {
+        let mut c = cache(0);
+        c.insert(c.hash("t"), token(100));
+        assert!(c.get(&c.hash("t"), 0).is_none() && c.is_empty());
+    }
+
+    #[test]
+    fn keyed_hash() {
+        let (a, b) = (cache(1), TokenCache::new(1, [8; 16]));
+        assert_ne!(a.hash("t"), a.hash("u"));
+        assert_ne!(a.hash("t"), b.hash("t"), "another key, another hash");
+        assert_eq!(a.hash("t"), a.hash("t"));
     }
 }

@@ -10,9 +10,9 @@ use std::rc::Rc;
 use worker::{console_error, console_log, event, Context, Date, Env, Fetch, Headers, Request, Response, Result};
 
 use crate::{
-    authorize, prepare, token_hash, webcrypto, AuditLine, CacheStatus, Denial, EdgeConfig, Grant, KeySet, Mode,
-    NormalizedPath, Plan, Prepared, Reason, RefreshRules, RemoteKeys, Route, TokenCache, VerifiedToken,
-    SECURITY_HEADERS, TOKEN_CACHE_CAPACITY,
+    authorize, prepare, webcrypto, AuditLine, CacheStatus, Denial, EdgeConfig, Grant, KeySet, Mode, NormalizedPath,
+    Plan, Prepared, Reason, RefreshRules, RemoteKeys, Route, TokenCache, VerifiedToken, SECURITY_HEADERS,
+    TOKEN_CACHE_CAPACITY,
 };
 
 /// How long a JWKS fetch may take before it counts as failed, in milliseconds.
@@ -55,7 +55,10 @@ fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
                             rules,
                             remote: RefCell::default(),
                             keys: RefCell::new(keys),
-                            tokens: RefCell::new(TokenCache::new(TOKEN_CACHE_CAPACITY)),
+                            tokens: RefCell::new(match random_key() {
+                                Some(key) => TokenCache::new(TOKEN_CACHE_CAPACITY, key),
+                                None => TokenCache::new(0, [0; 16]),
+                            }),
                             revocations: env.kv("REVOCATIONS").is_ok(),
                         })
                     })
@@ -63,6 +66,20 @@ fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
             })
             .clone()
     })
+}
+
+/// 16 random bytes from the runtime's CSPRNG (`crypto.getRandomValues`) for the token-cache key;
+/// `None` without one, and then the cache is off (a guessable key would let collisions be aimed).
+fn random_key() -> Option<[u8; 16]> {
+    let mut key = [0u8; 16];
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).ok()?.unchecked_into::<web_sys::Crypto>();
+    match crypto.get_random_values_with_u8_array(&mut key) {
+        Ok(_) => Some(key),
+        Err(_) => {
+            console_error!("chartgate: crypto.getRandomValues failed; the verified-token cache is off");
+            None
+        }
+    }
 }
 
 fn now_secs() -> u64 {
@@ -157,7 +174,7 @@ async fn decide(isolate: &Isolate, env: &Env, request: &crate::Request<'_>, toke
     };
     let now = now_secs();
     let Ok(keys) = isolate.keys(now).await else { return Outcome::Unavailable };
-    let hash = token_hash(&credential.token);
+    let hash = isolate.tokens.borrow().hash(&credential.token);
     let cached = isolate.tokens.borrow_mut().get(&hash, now).filter(|t| keys.has(&t.kid));
     let verified: Rc<VerifiedToken> = match cached {
         Some(token) => {
@@ -357,23 +374,43 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     Ok(response)
 }
 
-/// Benchmark builds only: decides `GET /org1/repo1/index.yaml` once per token in the body (one per
-/// line) and answers how long that took inside the isolate, with how many were allowed.
+/// Benchmark builds only: runs one step of the decision (`?step=`, default `full`) once per token
+/// in the body (one per line) for `GET /org1/repo1/index.yaml`, and answers how long that took
+/// inside the isolate. Steps: `full` (the whole decision), `prepare` (path, route, credential),
+/// `hash` (SHA-256 for the verified-token cache), `parse` (JWS parse and key selection),
+/// `signature` (parse, key selection and the WebCrypto verify), `claims` (claims JSON).
 #[cfg(feature = "bench")]
 async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Result<Response> {
+    let url = req.url()?;
+    let step = url.query_pairs().find(|(k, _)| k == "step").map_or("full".into(), |(_, v)| v.into_owned());
     let body = req.text().await?;
     let tokens: Vec<&str> = body.lines().filter(|l| !l.is_empty()).collect();
+    let Ok(keys) = isolate.keys(now_secs()).await else { return Response::error("no keys", 503) };
     let started = Date::now().as_millis();
-    let mut allowed = 0;
+    let mut ok = 0;
     for token in &tokens {
         let auth = format!("Bearer {token}");
         let request =
             crate::Request { method: "GET", path: "/org1/repo1/index.yaml", query: None, authorization: Some(&auth) };
-        let mut hit = false;
-        if let Outcome::Allowed(..) = decide(isolate, env, &request, &mut hit).await {
-            allowed += 1;
-        }
+        let passed = match step.as_str() {
+            "prepare" => prepare(&request, &isolate.config.policy).is_ok(),
+            "hash" => std::hint::black_box(isolate.tokens.borrow().hash(token)).len() == 16,
+            "parse" => crate::begin(token, &keys).is_ok(),
+            "signature" => match crate::begin(token, &keys) {
+                Ok(p) => webcrypto::verify(p.key(), p.message(), p.signature()).await.unwrap_or(false),
+                Err(_) => false,
+            },
+            "claims" => crate::UnverifiedToken::parse(token)
+                .and_then(|u| u.dangerous_payload())
+                .and_then(|p| crate::Claims::from_json(&p))
+                .is_ok(),
+            _ => {
+                let mut hit = false;
+                matches!(decide(isolate, env, &request, &mut hit).await, Outcome::Allowed(..))
+            }
+        };
+        ok += usize::from(passed);
     }
     let elapsed_ms = Date::now().as_millis() - started;
-    Response::ok(format!(r#"{{"n":{},"allowed":{allowed},"elapsed_ms":{elapsed_ms}}}"#, tokens.len()))
+    Response::ok(format!(r#"{{"n":{},"allowed":{ok},"elapsed_ms":{elapsed_ms}}}"#, tokens.len()))
 }
