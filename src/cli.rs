@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
+use crate::issuer::split_url;
 use crate::{
-    dangerous_decode, decide, find_token, human_duration, verify, BoringVerifier, Denial, Depth, KeySet, MintRequest,
+    dangerous_decode, decide, find_token, relative, verify, BoringVerifier, Denial, Depth, KeySet, MintRequest,
     NormalizedPath, PathBinding, Policy, RepoName, Request, Route, Scope, ScopeSet, SigningKey, UnverifiedToken,
     DEFAULT_URL_TTL,
 };
@@ -333,15 +334,6 @@ impl PolicyArgs {
     }
 }
 
-/// `https://host:port/path?query` → (`https://host:port`, `/path`).
-fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
-    let scheme_len = url.len() - rest.len();
-    let without_query = url.split(['?', '#']).next()?;
-    let path_start = rest.find('/').map(|i| scheme_len + i)?;
-    (path_start < without_query.len()).then(|| (&url[..path_start], &without_query[path_start..]))
-}
-
 fn serve(config: Option<&Path>, listen: Option<String>) -> CliResult {
     use crate::issuer::{Issuer, IssuerConfig};
     let mut config = match config {
@@ -406,16 +398,6 @@ fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
 
 fn utc(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-}
-
-fn relative(at: u64, now: u64) -> String {
-    if at == now {
-        "now".to_owned()
-    } else if at > now {
-        format!("in {}", human_duration(at - now))
-    } else {
-        format!("{} ago", human_duration(now - at))
-    }
 }
 
 fn inspect(input: &str, now: u64, as_json: bool) -> CliResult {

@@ -79,6 +79,15 @@ pub fn ago(later: u64, earlier: u64) -> String {
     human_duration(later.saturating_sub(earlier))
 }
 
+/// `at` relative to `now` for humans: "in 4 min", "2 h ago", "now".
+pub fn relative(at: u64, now: u64) -> String {
+    match at.cmp(&now) {
+        std::cmp::Ordering::Equal => "now".to_owned(),
+        std::cmp::Ordering::Greater => format!("in {}", human_duration(at - now)),
+        std::cmp::Ordering::Less => format!("{} ago", human_duration(now - at)),
+    }
+}
+
 /// A duration in seconds for humans, rounded down to its largest unit.
 pub fn human_duration(secs: u64) -> String {
     match secs {

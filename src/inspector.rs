@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::{
-    authorize, dangerous_decode, find_token, human_duration, prepare, webcrypto, Claims, EdgeConfig, Policy, Request,
-    UnverifiedToken,
+    authorize, dangerous_decode, find_token, prepare, webcrypto, Claims, EdgeConfig, Policy, Request, UnverifiedToken,
 };
 
 fn error(message: impl std::fmt::Display) -> String {
@@ -19,12 +18,7 @@ fn error(message: impl std::fmt::Display) -> String {
 /// "in 4 min", "2 h ago", "now": the CLI's phrasing.
 #[wasm_bindgen]
 pub fn relative(at: f64, now: f64) -> String {
-    let (at, now) = (at as u64, now as u64);
-    match at.cmp(&now) {
-        std::cmp::Ordering::Equal => "now".into(),
-        std::cmp::Ordering::Greater => format!("in {}", human_duration(at - now)),
-        std::cmp::Ordering::Less => format!("{} ago", human_duration(now - at)),
-    }
+    crate::relative(at as u64, now as u64)
 }
 
 /// The edge's default settings, named like its variables.

@@ -45,7 +45,7 @@ pub use decision::{
     MAX_LEEWAY,
 };
 pub use edge_config::{ConfigError, EdgeConfig, Mode};
-pub use error::{human_duration, OAuthError, Reason};
+pub use error::{human_duration, relative, OAuthError, Reason};
 pub use jws::{dangerous_decode, Alg, Header, MalformedToken, Part, UnverifiedToken, MAX_KID_LEN, MAX_TOKEN_LEN};
 pub use key_refresh::{Plan, RefreshRules, RemoteKeys};
 pub use keys::{KeyError, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS};
