@@ -23,7 +23,9 @@ Examples:
   chartgate token --key .state/keys/private.pem --scope artifact-repository:org1/repo1:pull
   chartgate sign-url --key .state/keys/private.pem https://charts.example.com/org1/repo1/charts/app-0.1.0.tgz
   chartgate inspect \"$TOKEN\"
-  chartgate verify --keys .state/keys/jwks.json --request \"GET /org1/repo1/index.yaml\" \"$TOKEN\"";
+  chartgate verify --keys .state/keys/jwks.json --request \"GET /org1/repo1/index.yaml\" \"$TOKEN\"
+  chartgate serve --config chartgate.toml
+  printf %s \"$SECRET\" | chartgate hash-secret -";
 
 /// Mint, sign, inspect and verify chartgate tokens for Helm chart repositories.
 #[derive(Parser, Debug)]
