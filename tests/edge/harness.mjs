@@ -8,7 +8,9 @@ import { join, resolve } from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-export const CHARTGATE = process.env.CHARTGATE_BIN ?? join(ROOT, "target/debug/chartgate");
+// The debug binary `cargo test` builds, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
+export const CHARTGATE =
+  process.env.CHARTGATE_BIN ?? join(resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target"), "debug/chartgate");
 export const HELM = process.env.HELM_BIN ?? join(ROOT, ".state/bin/helm");
 
 export const tmp = (name) => mkdtempSync(join(tmpdir(), `chartgate-${name}-`));
