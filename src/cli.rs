@@ -13,8 +13,8 @@ use serde_json::json;
 use crate::issuer::split_url;
 use crate::{
     dangerous_decode, decide, find_token, relative, verify, BoringVerifier, Denial, Depth, KeySet, MintRequest,
-    NormalizedPath, PathBinding, Policy, RepoName, Request, Route, Scope, ScopeSet, SigningKey, UnverifiedToken,
-    DEFAULT_URL_TTL,
+    NormalizedPath, Pasted, PathBinding, Policy, RepoName, Request, Route, Scope, ScopeSet, SigningKey,
+    UnverifiedToken, DEFAULT_URL_TTL,
 };
 
 const EXAMPLES: &str = "\
@@ -456,7 +456,6 @@ fn verify_cmd(
     input: &str,
     as_json: bool,
 ) -> CliResult {
-    let credential = find_token(input).map_err(|e| UsageError(e.to_string()))?;
     let backend = BoringVerifier::new(keys);
     let line;
     let request_line = match request {
@@ -471,6 +470,7 @@ fn verify_cmd(
     };
     let Some(request_line) = request_line else {
         // Token only: signature, time, issuer, audience.
+        let credential = find_token(input).map_err(|e| UsageError(e.to_string()))?;
         let result = verify(&credential.token, keys, &backend)
             .and_then(|t| crate::check_claims(&t.claims, policy, now).map(|()| t));
         return Ok(match result {
@@ -482,9 +482,10 @@ fn verify_cmd(
     };
     let mut req = Request::from_line(request_line)
         .ok_or_else(|| UsageError(format!("--request {request_line:?} is not \"METHOD /path\"")))?;
-    let header = format!("Bearer {}", credential.token);
-    req.authorization = Some(&header);
-    req.query = None;
+    // The credential travels as it was pasted (header, Basic, ?token=), so it is read as the edge reads it.
+    let pasted = Pasted::parse(input);
+    req.authorization = pasted.authorization.as_deref();
+    req.query = pasted.query.as_deref();
     Ok(match decide(&req, keys, policy, now, &backend) {
         Ok(grant) => {
             let scope = grant.scope.map(|s| s.to_string());

@@ -50,6 +50,8 @@ pub enum CredentialError {
     EmptyBasicUser,
     #[error("the credential is empty")]
     Empty,
+    #[error("the token parameter is not UTF-8 once percent-decoded")]
+    NotUtf8,
     #[error("no token found in the input")]
     NotFound,
 }
@@ -67,7 +69,7 @@ pub fn extract(authorization: Option<&str>, query: Option<&str>) -> Result<Optio
                 return Err(CredentialError::Multiple);
             }
             let value =
-                percent_encoding::percent_decode_str(value).decode_utf8().map_err(|_| CredentialError::Empty)?;
+                percent_encoding::percent_decode_str(value).decode_utf8().map_err(|_| CredentialError::NotUtf8)?;
             if value.is_empty() {
                 return Err(CredentialError::Empty);
             }
@@ -106,39 +108,50 @@ pub fn parse_authorization(value: &str) -> Result<Credential, CredentialError> {
     Err(CredentialError::UnsupportedScheme(scheme.chars().take(20).collect()))
 }
 
-/// Finds a token in pasted text: a raw token, a URL with `?token=`, a `user:token@host` URL, or
-/// an `Authorization: Bearer|Basic …` header line.
-pub fn find_token(input: &str) -> Result<Credential, CredentialError> {
-    let input = input.trim();
-    if input.is_empty() {
-        return Err(CredentialError::NotFound);
-    }
-    if let Some((name, value)) = input.split_once(':') {
-        if name.trim().eq_ignore_ascii_case("authorization") {
-            return parse_authorization(value);
+/// What a pasted input puts on the wire: the `Authorization` value and the query string a client
+/// would send. A raw token becomes a bearer header; a URL's `user:password@` becomes Basic, as
+/// curl and helm send it. Feeding these to [`extract`] (or [`crate::prepare`]) reads the
+/// credential exactly as the edge does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pasted {
+    pub authorization: Option<String>,
+    pub query: Option<String>,
+}
+
+impl Pasted {
+    /// Reads a raw token, a URL with `?token=` or `user:token@`, or an `Authorization: …` line.
+    pub fn parse(input: &str) -> Pasted {
+        let input = input.trim();
+        if input.is_empty() {
+            return Pasted::default();
         }
-    }
-    let first_word = input.split(' ').next().unwrap_or("");
-    if first_word.eq_ignore_ascii_case("bearer") || first_word.eq_ignore_ascii_case("basic") {
-        return parse_authorization(input);
-    }
-    if let Some((_, after_scheme)) = input.split_once("://") {
+        if let Some((name, value)) = input.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("authorization") {
+                return Pasted { authorization: Some(value.trim().to_owned()), query: None };
+            }
+        }
+        let first_word = input.split(' ').next().unwrap_or("");
+        if first_word.eq_ignore_ascii_case("bearer") || first_word.eq_ignore_ascii_case("basic") {
+            return Pasted { authorization: Some(input.to_owned()), query: None };
+        }
+        let Some((_, after_scheme)) = input.split_once("://") else {
+            return Pasted { authorization: Some(format!("Bearer {input}")), query: None };
+        };
         let (before_query, query) = after_scheme.split_once('?').unwrap_or((after_scheme, ""));
         let query = query.split('#').next().unwrap_or("");
         let authority = before_query.split('/').next().unwrap_or("");
-        let userinfo = authority.rsplit_once('@').map(|(u, _)| u);
-        let from_userinfo = userinfo.and_then(|u| u.split_once(':')).map(|(_, password)| password);
-        return match (from_userinfo, extract(None, Some(query))?) {
-            (Some(_), Some(_)) => Err(CredentialError::Multiple),
-            (Some(p), None) => {
-                let token = percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned();
-                Ok(Credential { via: Via::Basic, token })
-            }
-            (None, Some(c)) => Ok(c),
-            (None, None) => Err(CredentialError::NotFound),
-        };
+        let authorization = authority.rsplit_once('@').map(|(userinfo, _)| {
+            let userinfo = percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy();
+            format!("Basic {}", STANDARD.encode(userinfo.as_bytes()))
+        });
+        Pasted { authorization, query: (!query.is_empty()).then(|| query.to_owned()) }
     }
-    Ok(Credential { via: Via::Bearer, token: input.to_owned() })
+}
+
+/// Finds a token in pasted text (see [`Pasted::parse`]).
+pub fn find_token(input: &str) -> Result<Credential, CredentialError> {
+    let pasted = Pasted::parse(input);
+    extract(pasted.authorization.as_deref(), pasted.query.as_deref())?.ok_or(CredentialError::NotFound)
 }
 
 #[cfg(test)]
@@ -169,6 +182,7 @@ mod tests {
         assert_eq!(extract(Some("Basic !!!"), None), Err(CredentialError::BadBasic));
         assert!(matches!(extract(Some("Digest x"), None), Err(CredentialError::UnsupportedScheme(_))));
         assert_eq!(extract(Some("Bearer "), None), Err(CredentialError::Empty));
+        assert_eq!(extract(None, Some("token=%FF%FE")), Err(CredentialError::NotUtf8));
     }
 
     #[test]
@@ -186,5 +200,8 @@ mod tests {
         assert_eq!(find_token("Authorization: Bearer a.b.c").unwrap().token, "a.b.c");
         assert_eq!(find_token(&format!("authorization: {}", basic("u:a.b.c"))).unwrap().token, "a.b.c");
         assert_eq!(find_token("https://h/org1/repo1/index.yaml"), Err(CredentialError::NotFound));
+        assert_eq!(find_token(""), Err(CredentialError::NotFound));
+        assert_eq!(find_token("https://:a.b.c@h/org1/repo1"), Err(CredentialError::EmptyBasicUser));
+        assert_eq!(find_token("https://u:a@h/x?token=b"), Err(CredentialError::Multiple));
     }
 }

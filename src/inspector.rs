@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::{
-    authorize, dangerous_decode, find_token, prepare, webcrypto, Claims, EdgeConfig, Policy, Request, UnverifiedToken,
+    authorize, dangerous_decode, find_token, prepare, webcrypto, Claims, EdgeConfig, Pasted, Policy, Request,
+    UnverifiedToken,
 };
 
 fn error(message: impl std::fmt::Display) -> String {
@@ -87,26 +88,30 @@ pub async fn check(input: String, keys: String, settings: String, request: Strin
             Err(e) => return error(e),
         };
     let Some(keyset) = config.static_keys else { return error("keys: paste a PEM, JWK or JWKS") };
-    let credential = match find_token(&input) {
-        Ok(c) => c,
-        Err(e) => return error(e),
-    };
     let Some(line) = Request::from_line(&request) else {
         return error("request: write it as \"GET /org1/repo1/index.yaml\"");
     };
-    let now = now as u64;
-    let verified = webcrypto::verify_token(&credential.token, &keyset).await;
-    let signature = match &verified {
-        Ok(t) => json!({"valid": true, "kid": t.kid}),
-        Err(r) => json!({"valid": false, "reason": r.code(), "error_description": r.to_string()}),
-    };
-    let authorization = format!("Bearer {}", credential.token);
-    let req = Request { query: None, authorization: Some(&authorization), ..line };
+    // The input goes on the request as a client would send it, so the credential is read
+    // exactly as the edge reads it (a broken one is the edge's 400, not a page error).
+    let pasted = Pasted::parse(&input);
+    let req = Request { authorization: pasted.authorization.as_deref(), query: pasted.query.as_deref(), ..line };
     let policy = &config.policy;
-    let decision = prepare(&req, policy).and_then(|prepared| match &verified {
-        Ok(token) => authorize(token, &prepared, policy, now),
-        Err(reason) => Err(prepared.token_denial(reason.clone())),
-    });
+    let (signature, decision) = match prepare(&req, policy) {
+        Err(denial) => (json!({"checked": false}), Err(denial)),
+        Ok(prepared) => match &prepared.credential {
+            None => (json!({"checked": false}), Ok(crate::Grant::public(prepared.route.clone()))),
+            Some(credential) => match webcrypto::verify_token(&credential.token, &keyset).await {
+                Ok(token) => (
+                    json!({"checked": true, "valid": true, "kid": token.kid}),
+                    authorize(&token, &prepared, policy, now as u64),
+                ),
+                Err(r) => (
+                    json!({"checked": true, "valid": false, "reason": r.code(), "error_description": r.to_string()}),
+                    Err(prepared.token_denial(r)),
+                ),
+            },
+        },
+    };
     let decision = match decision {
         Ok(grant) => json!({"allowed": true, "status": 200, "scope": grant.scope.map(|s| s.to_string())}),
         Err(d) => json!({

@@ -98,6 +98,11 @@ impl<'t> UnverifiedToken<'t> {
         let raw: RawHeader = json_object(&header_bytes, Part::Header)?;
         let header = check_header(raw)?;
         let signature = decode(signature_b64, Part::Signature)?;
+        // The payload is decoded only once the signature verifies, but its alphabet is checked now
+        // so a mangled token is reported as malformed rather than as a bad signature.
+        if !payload_b64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(MalformedToken::Base64(Part::Payload).into());
+        }
         let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
         Ok(UnverifiedToken { header, signing_input, payload_b64, signature })
     }

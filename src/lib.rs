@@ -39,7 +39,7 @@ pub mod webcrypto;
 
 pub use audit::AuditLine;
 pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};
-pub use credential::{extract as extract_credential, find_token, Credential, CredentialError, Via};
+pub use credential::{extract as extract_credential, find_token, Credential, CredentialError, Pasted, Via};
 pub use decision::{
     authorize, check_claims, decide, prepare, Denial, Grant, Holder, Policy, Prepared, Request, DEFAULT_LEEWAY,
     MAX_LEEWAY,

@@ -22,6 +22,8 @@ pub enum PathError {
     EdgeDot,
     #[error("percent-encoded {0} is not allowed")]
     EncodedReserved(&'static str),
+    #[error("percent-encoded {0:?} is not canonical: send letters and digits unencoded")]
+    EncodedAlphanumeric(char),
     #[error("malformed percent escape")]
     BadEscape,
     #[error("character {0:?} is not allowed in a path")]
@@ -72,6 +74,7 @@ impl NormalizedPath {
                         b'\\' => return Err(PathError::EncodedReserved("'\\'")),
                         b'.' => return Err(PathError::EncodedReserved("'.'")),
                         b'%' => return Err(PathError::EncodedReserved("'%' (double encoding)")),
+                        d if d.is_ascii_alphanumeric() => return Err(PathError::EncodedAlphanumeric(d as char)),
                         d if plain(d) => d,
                         d if d.is_ascii_graphic() => return Err(PathError::Forbidden(d as char)),
                         d => return Err(PathError::ForbiddenByte(d)),
@@ -159,6 +162,8 @@ mod tests {
             "/org1/repo1/%g0",
             "/org1/repo1/a b",
             "/org1/repo1/index.yaml?x",
+            "/%6frg1/repo1/index.yaml",
+            "/org1/repo%31/index.yaml",
         ] {
             assert!(NormalizedPath::parse(bad).is_err(), "{bad:?} should be refused");
         }

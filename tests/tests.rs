@@ -5,4 +5,5 @@ mod engine;
 mod interop;
 mod issuer;
 mod props;
+mod security;
 mod util;

@@ -72,7 +72,8 @@
     if (out.error) { show($("verdict"), false); fail(out.error); return; }
     const sig = out.signature;
     $("signature").className = sig.valid ? "ok" : "bad";
-    $("signature").textContent = sig.valid ? `✔ signature valid (key ${sig.kid})` : `✘ signature invalid: ${sig.reason}: ${sig.error_description}`;
+    $("signature").textContent = !sig.checked ? "signature not checked: the request is refused before it"
+      : sig.valid ? `✔ signature valid (key ${sig.kid})` : `✘ signature invalid: ${sig.reason}: ${sig.error_description}`;
     const d = out.decision;
     $("decision").className = d.allowed ? "ok" : "bad";
     $("decision").textContent = d.allowed
