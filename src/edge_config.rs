@@ -49,6 +49,10 @@ pub struct EdgeConfig {
     pub write_through: bool,
     /// `INDEX_TTL`: seconds `index.yaml` stays in the edge cache. Default 60.
     pub index_ttl: u64,
+    /// `ORIGIN_TIMEOUT`: seconds to wait for the origin before answering 504. Default 15.
+    pub origin_timeout: u64,
+    /// `JWKS_TIMEOUT`: seconds to wait for `JWKS_URL` before treating it as down. Default 3.
+    pub jwks_timeout: u64,
 }
 
 fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
@@ -65,6 +69,13 @@ fn parse_secs(var: &'static str, v: &str, max: u64) -> Result<u64, ConfigError> 
         return Err(ConfigError { var, why: format!("{n} is above the maximum of {max}") });
     }
     Ok(n)
+}
+
+fn parse_timeout(var: &'static str, v: &str, max: u64) -> Result<u64, ConfigError> {
+    match parse_secs(var, v, max)? {
+        0 => Err(ConfigError { var, why: "a timeout must be at least 1 second".into() }),
+        n => Ok(n),
+    }
 }
 
 fn parse_url(var: &'static str, v: &str) -> Result<String, ConfigError> {
@@ -132,6 +143,8 @@ impl EdgeConfig {
                 .map_or(Ok(false), |v| parse_bool("FORWARD_CREDENTIALS", &v))?,
             write_through: get("R2_WRITE_THROUGH").map_or(Ok(false), |v| parse_bool("R2_WRITE_THROUGH", &v))?,
             index_ttl: secs("INDEX_TTL", 60, 86_400)?,
+            origin_timeout: get("ORIGIN_TIMEOUT").map_or(Ok(15), |v| parse_timeout("ORIGIN_TIMEOUT", &v, 300))?,
+            jwks_timeout: get("JWKS_TIMEOUT").map_or(Ok(3), |v| parse_timeout("JWKS_TIMEOUT", &v, 30))?,
         })
     }
 }
@@ -154,6 +167,7 @@ mod tests {
         assert_eq!(c.mode, Mode::Enforce);
         assert_eq!(c.policy, Policy::default());
         assert_eq!((c.jwks_ttl, c.jwks_max_stale, c.index_ttl), (300, 3600, 60));
+        assert_eq!((c.origin_timeout, c.jwks_timeout), (15, 3));
         assert!(!c.forward_credentials && !c.write_through && c.origin.is_none());
     }
 
@@ -172,6 +186,8 @@ mod tests {
             ("ORIGIN_URL", "http://127.0.0.1:9000/"),
             ("FORWARD_CREDENTIALS", "true"),
             ("R2_WRITE_THROUGH", "1"),
+            ("ORIGIN_TIMEOUT", "5"),
+            ("JWKS_TIMEOUT", "1"),
         ])
         .unwrap();
         assert_eq!(c.mode, Mode::ReportOnly);
@@ -180,6 +196,7 @@ mod tests {
         assert_eq!(c.policy.default_repo.as_str(), "main");
         assert_eq!(c.origin.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(c.forward_credentials && c.write_through);
+        assert_eq!((c.origin_timeout, c.jwks_timeout), (5, 1));
     }
 
     #[test]
@@ -194,6 +211,8 @@ mod tests {
             (&[("JWKS", JWK), ("ORIGIN_URL", "ftp://x")], "ORIGIN_URL"),
             (&[("JWKS", JWK), ("FORWARD_CREDENTIALS", "maybe")], "FORWARD_CREDENTIALS"),
             (&[("JWKS", JWK), ("DEFAULT_NAMESPACE", "A B")], "DEFAULT_NAMESPACE"),
+            (&[("JWKS", JWK), ("ORIGIN_TIMEOUT", "0")], "ORIGIN_TIMEOUT"),
+            (&[("JWKS", JWK), ("JWKS_TIMEOUT", "31")], "JWKS_TIMEOUT"),
         ];
         for (vars, var) in cases {
             assert_eq!(load(vars).unwrap_err().var, *var, "{vars:?}");

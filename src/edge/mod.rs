@@ -15,9 +15,6 @@ use crate::{
     TOKEN_CACHE_CAPACITY,
 };
 
-/// How long a JWKS fetch may take before it counts as failed, in milliseconds.
-const JWKS_TIMEOUT_MS: u32 = 3000;
-
 /// Per-isolate state.
 struct Isolate {
     config: EdgeConfig,
@@ -26,6 +23,9 @@ struct Isolate {
     /// Static keys merged with the latest remote keys.
     keys: RefCell<Option<Rc<KeySet>>>,
     tokens: RefCell<TokenCache>,
+    /// When the JWKS fetch in flight started, in ms (0: none). One fetch at a time per isolate;
+    /// a fetch whose request was cancelled counts as over once its timeout has passed.
+    fetch_started: std::cell::Cell<u64>,
     /// Whether the optional `REVOCATIONS` binding exists (looked up once, not per request).
     revocations: bool,
 }
@@ -55,6 +55,7 @@ fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
                             rules,
                             remote: RefCell::default(),
                             keys: RefCell::new(keys),
+                            fetch_started: std::cell::Cell::new(0),
                             tokens: RefCell::new(match random_key() {
                                 Some(key) => TokenCache::new(TOKEN_CACHE_CAPACITY, key),
                                 None => TokenCache::new(0, [0; 16]),
@@ -101,6 +102,10 @@ use wasm_bindgen::JsCast as _;
 /// The JWKS endpoint is down past max-stale: requests fail closed.
 struct KeysUnavailable;
 
+/// How often a request waiting for another request's JWKS fetch looks again. Workers cannot
+/// await a promise that belongs to another request, so the wait is a timer in its own.
+const JOIN_POLL_MS: u64 = 5;
+
 impl Isolate {
     /// The keys to verify with, fetching the JWKS URL when its copy is missing or old.
     async fn keys(&self, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
@@ -114,9 +119,30 @@ impl Isolate {
         }
     }
 
+    /// Fetches the JWKS, or waits for the fetch already in flight, so that a rotation seen by
+    /// many requests at once costs one fetch and none of them is refused while it runs.
     async fn refetch(&self, url: &str, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
+        if self.fetching() {
+            while self.fetching() {
+                worker::Delay::from(std::time::Duration::from_millis(JOIN_POLL_MS)).await;
+            }
+            return self.keys.borrow().clone().ok_or(KeysUnavailable);
+        }
+        self.fetch_started.set(Date::now().as_millis().max(1));
+        let keys = self.fetch_and_store(url, now).await;
+        self.fetch_started.set(0);
+        keys
+    }
+
+    /// Whether a JWKS fetch is in flight.
+    fn fetching(&self) -> bool {
+        let started = self.fetch_started.get();
+        started != 0 && Date::now().as_millis() < started + self.config.jwks_timeout * 1000 + 1000
+    }
+
+    async fn fetch_and_store(&self, url: &str, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
         self.remote.borrow_mut().attempting(now);
-        match fetch_jwks(url).await {
+        match fetch_jwks(url, self.config.jwks_timeout).await {
             Ok(remote) => {
                 let changed = self.remote.borrow_mut().fetched(remote.clone(), now);
                 if changed || self.keys.borrow().is_none() {
@@ -144,8 +170,8 @@ impl Isolate {
     }
 }
 
-async fn fetch_jwks(url: &str) -> std::result::Result<KeySet, String> {
-    let signal = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(JWKS_TIMEOUT_MS));
+async fn fetch_jwks(url: &str, timeout_secs: u64) -> std::result::Result<KeySet, String> {
+    let signal = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(timeout_secs as u32 * 1000));
     let request = Request::new(url, worker::Method::Get).map_err(|e| e.to_string())?;
     let mut response = Fetch::Request(request).send_with_signal(&signal).await.map_err(|e| e.to_string())?;
     if response.status_code() != 200 {
@@ -184,11 +210,20 @@ async fn decide(isolate: &Isolate, env: &Env, request: &crate::Request<'_>, toke
         None => {
             let mut result = webcrypto::verify_token(&credential.token, &keys).await;
             if let (Err(Reason::UnknownKid(_)), Some(url)) = (&result, &isolate.config.jwks_url) {
-                // Key rotation: one rate-limited refetch.
-                if isolate.remote.borrow().may_refetch_for_unknown_kid(now, &isolate.rules) {
-                    if let Ok(fresh) = isolate.refetch(url, now).await {
-                        result = webcrypto::verify_token(&credential.token, &fresh).await;
+                // Key rotation: newer keys than this request started with, the fetch in flight,
+                // or one rate-limited refetch.
+                let newer = isolate.keys.borrow().clone().filter(|current| !Rc::ptr_eq(current, &keys));
+                let fresh = match newer {
+                    Some(current) => Ok(current),
+                    None if isolate.fetching()
+                        || isolate.remote.borrow().may_refetch_for_unknown_kid(now, &isolate.rules) =>
+                    {
+                        isolate.refetch(url, now).await
                     }
+                    None => Err(KeysUnavailable),
+                };
+                if let Ok(fresh) = fresh {
+                    result = webcrypto::verify_token(&credential.token, &fresh).await;
                 }
             }
             match result {
@@ -284,6 +319,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if req.path() == "/_chartgate/bench" {
         return bench(req, &env, &isolate).await;
     }
+    #[cfg(feature = "bench")]
+    if req.path() == "/_chartgate/stats" {
+        // scripts/load: the verified-token cache must never grow past its bound.
+        let len = isolate.tokens.borrow().len();
+        return Response::ok(format!(r#"{{"token_cache_len":{len},"token_cache_capacity":{TOKEN_CACHE_CAPACITY}}}"#));
+    }
     let started = now_micros();
     let url = req.url()?;
     let method = req.method().to_string();
@@ -374,7 +415,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     Ok(response)
 }
 
-/// Benchmark builds only: runs one step of the decision (`?step=`, default `full`) once per token
+/// Benchmark builds only (`/_chartgate/bench`; `/_chartgate/stats` reports the token cache's
+/// size): runs one step of the decision (`?step=`, default `full`) once per token
 /// in the body (one per line) for `GET /org1/repo1/index.yaml`, and answers how long that took
 /// inside the isolate. Steps: `full` (the whole decision), `prepare` (path, route, credential),
 /// `hash` (SHA-256 for the verified-token cache), `parse` (JWS parse and key selection),

@@ -13,9 +13,6 @@ use crate::{
     CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
 
-/// How long an origin request may take, in milliseconds.
-const ORIGIN_TIMEOUT_MS: u32 = 15_000;
-
 /// Serves an allowed request.
 pub async fn serve(
     req: Request,
@@ -86,12 +83,22 @@ async fn serve_object(
     }
     let bucket = env.bucket("CHARTS").ok();
     if let Some(bucket) = &bucket {
-        if let Some(object) = bucket.get(key.as_str()).execute().await? {
-            let etag = object.http_etag();
-            let body = object.body().ok_or_else(|| worker::Error::RustError("R2 object without body".into()))?;
-            let mut stored = stored_response(body.response_body()?, Some(&etag), route, config)?;
-            cache.put(cache_key.as_str(), stored.cloned()?).await?;
-            return finish(&req, stored, route, CacheStatus::R2).await;
+        match bucket.get(key.as_str()).execute().await {
+            Ok(Some(object)) => {
+                let etag = object.http_etag();
+                let body = object.body().ok_or_else(|| worker::Error::RustError("R2 object without body".into()))?;
+                let mut stored = stored_response(body.response_body()?, Some(&etag), route, config)?;
+                cache.put(cache_key.as_str(), stored.cloned()?).await?;
+                return finish(&req, stored, route, CacheStatus::R2).await;
+            }
+            Ok(None) => {}
+            // A failing bucket is a miss when there is an origin to ask, a 502 otherwise.
+            Err(e) => {
+                worker::console_error!("chartgate: R2 read of {key} failed: {e}");
+                if config.origin.is_none() {
+                    return Ok((error(502, "bad_gateway", "the chart store (R2) failed")?, CacheStatus::Miss));
+                }
+            }
         }
     }
     let Some(origin) = &config.origin else {
@@ -203,7 +210,7 @@ async fn origin_fetch(
         worker::console_error!("chartgate: cannot build origin request: {e}");
         fail(502, "the origin request could not be built").unwrap_or_else(|_| Response::empty().unwrap())
     })?;
-    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(ORIGIN_TIMEOUT_MS));
+    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(config.origin_timeout as u32 * 1000));
     Fetch::Request(request).send_with_signal(&signal).await.map_err(|e| {
         let timed_out = signal.aborted();
         worker::console_error!("chartgate: origin fetch failed (timed out: {timed_out}): {e}");

@@ -79,8 +79,11 @@ export async function localServer(handler) {
   return state;
 }
 
-/** Starts the built worker in workerd. Captures its log lines in `logs`. */
-export async function startWorker(bindings, { port, kv = true, build = "build" } = {}) {
+/**
+ * Starts the built worker in workerd. Captures its log lines in `logs`. `others` are extra
+ * workers (e.g. a wrapped binding standing in for a failing R2 bucket), `worker` extra options.
+ */
+export async function startWorker(bindings, { port, kv = true, build = "build", worker = {}, others = [] } = {}) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -93,14 +96,19 @@ export async function startWorker(bindings, { port, kv = true, build = "build" }
       }
     });
   };
-  const mf = new Miniflare({
+  const main = {
+    name: "chartgate",
     scriptPath: join(ROOT, build, "index.js"),
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2026-04-20",
     bindings,
-    r2Buckets: ["CHARTS"],
+    r2Buckets: worker.wrappedBindings?.CHARTS ? [] : ["CHARTS"],
     kvNamespaces: kv ? ["REVOCATIONS"] : [],
+    ...worker,
+  };
+  const mf = new Miniflare({
+    workers: [main, ...others],
     cf: false,
     log: new Log(LogLevel.WARN),
     handleRuntimeStdio(stdout, stderr) {
