@@ -119,11 +119,10 @@ impl Issuer {
     }
 
     /// Authenticates a client by id and secret, or, with no id, by secret alone among clients
-    /// allowed to use `Authorization: Bearer <secret>`. Failures are rate limited per client and
-    /// per address.
+    /// allowed to use `Authorization: Bearer <secret>`. Failures are rate limited per source
+    /// address.
     pub fn authenticate(&self, id: Option<&str>, secret: &str, addr: IpAddr) -> Result<&Client, TokenError> {
-        let limit_key = id.unwrap_or("(bearer)");
-        if !self.limiter.allowed(limit_key, addr) {
+        if !self.limiter.allowed(addr) {
             self.metrics.denied("too_many_requests");
             return Err(TokenError::TooManyRequests);
         }
@@ -145,7 +144,7 @@ impl Issuer {
                 return Ok(client);
             }
         }
-        self.limiter.failed(limit_key, addr);
+        self.limiter.failed(addr);
         self.metrics.denied("invalid_client");
         Err(TokenError::InvalidClient)
     }

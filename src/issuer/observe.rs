@@ -75,39 +75,33 @@ impl Metrics {
     }
 }
 
-/// Failures allowed per client and per address within [`WINDOW`].
+/// Failures allowed per source address within [`WINDOW`].
 pub const MAX_FAILURES: u32 = 10;
 /// The failure-counting window.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
-/// Counts failed authentications; refuses further attempts past the limit until the window ends.
+/// Counts failed authentications per source address; refuses further attempts from that address
+/// past the limit until the window ends. There is deliberately no per-client lockout: it would let
+/// anyone who knows a client id lock that client out from everywhere.
 #[derive(Default)]
-pub struct Limiter(Mutex<HashMap<String, (Instant, u32)>>);
+pub struct Limiter(Mutex<HashMap<IpAddr, (Instant, u32)>>);
 
 impl Limiter {
-    fn keys(client: &str, addr: IpAddr) -> [String; 2] {
-        [format!("client:{client}"), format!("addr:{addr}")]
-    }
-
-    pub fn allowed(&self, client: &str, addr: IpAddr) -> bool {
+    pub fn allowed(&self, addr: IpAddr) -> bool {
         let Ok(map) = self.0.lock() else { return false };
-        Self::keys(client, addr)
-            .iter()
-            .all(|k| map.get(k).is_none_or(|(start, n)| start.elapsed() >= WINDOW || *n < MAX_FAILURES))
+        map.get(&addr).is_none_or(|(start, n)| start.elapsed() >= WINDOW || *n < MAX_FAILURES)
     }
 
-    pub fn failed(&self, client: &str, addr: IpAddr) {
+    pub fn failed(&self, addr: IpAddr) {
         let Ok(mut map) = self.0.lock() else { return };
         if map.len() > 100_000 {
             map.retain(|_, (start, _)| start.elapsed() < WINDOW);
         }
-        for k in Self::keys(client, addr) {
-            let entry = map.entry(k).or_insert((Instant::now(), 0));
-            if entry.0.elapsed() >= WINDOW {
-                *entry = (Instant::now(), 0);
-            }
-            entry.1 += 1;
+        let entry = map.entry(addr).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= WINDOW {
+            *entry = (Instant::now(), 0);
         }
+        entry.1 += 1;
     }
 }
 
@@ -121,13 +115,11 @@ mod tests {
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert!(l.allowed("ci", a));
-            l.failed("ci", a);
+            assert!(l.allowed(a));
+            l.failed(a);
         }
-        assert!(!l.allowed("ci", a));
-        assert!(!l.allowed("ci", b), "per client");
-        assert!(!l.allowed("other", a), "per address");
-        assert!(l.allowed("other", b));
+        assert!(!l.allowed(a), "the guessing address waits");
+        assert!(l.allowed(b), "everyone else, for any client, does not");
     }
 
     #[test]
