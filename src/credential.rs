@@ -44,6 +44,9 @@ pub enum CredentialError {
     Multiple,
     #[error("authorization scheme {0:?} is not supported (use Bearer or Basic)")]
     UnsupportedScheme(String),
+    /// The header is not `scheme credentials`: it is not echoed, since it may be a bare secret.
+    #[error("the Authorization header has no scheme (use Bearer <token> or Basic <user:token>)")]
+    NoScheme,
     #[error("Basic credentials are not valid base64 of user:password")]
     BadBasic,
     #[error("Basic credentials need a non-empty username (any value) and the token as password")]
@@ -105,7 +108,15 @@ pub fn parse_authorization(value: &str) -> Result<Credential, CredentialError> {
         }
         return Ok(Credential { via: Via::Basic, token: password.to_owned() });
     }
-    Err(CredentialError::UnsupportedScheme(scheme.chars().take(20).collect()))
+    // Name the scheme only when it looks like one: a bare word may be a secret sent without one.
+    let looks_like_scheme = !rest.is_empty()
+        && scheme.len() <= 20
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if looks_like_scheme {
+        Err(CredentialError::UnsupportedScheme(scheme.to_owned()))
+    } else {
+        Err(CredentialError::NoScheme)
+    }
 }
 
 /// What a pasted input puts on the wire: the `Authorization` value and the query string a client
@@ -181,6 +192,8 @@ mod tests {
         assert_eq!(extract(Some(&basic("u:")), None), Err(CredentialError::Empty));
         assert_eq!(extract(Some("Basic !!!"), None), Err(CredentialError::BadBasic));
         assert!(matches!(extract(Some("Digest x"), None), Err(CredentialError::UnsupportedScheme(_))));
+        assert_eq!(extract(Some("s3cr3t-without-scheme"), None), Err(CredentialError::NoScheme));
+        assert_eq!(extract(Some(":\u{5fd6}1\u{479f} x"), None), Err(CredentialError::NoScheme));
         assert_eq!(extract(Some("Bearer "), None), Err(CredentialError::Empty));
         assert_eq!(extract(None, Some("token=%FF%FE")), Err(CredentialError::NotUtf8));
     }
