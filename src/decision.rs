@@ -193,6 +193,11 @@ impl From<Reason> for Denial {
 /// Step 1, no key needed: normalise the path, match the route, read the credential.
 pub fn prepare(req: &Request<'_>, policy: &Policy) -> Result<Prepared, Denial> {
     let path = NormalizedPath::parse(req.path).map_err(Reason::from)?;
+    prepare_path(path, req, policy)
+}
+
+/// [`prepare`] for a path the caller has already normalised (from `req.path`).
+pub fn prepare_path(path: NormalizedPath, req: &Request<'_>, policy: &Policy) -> Result<Prepared, Denial> {
     let route = Route::parse(req.method, &path, policy.depth, &policy.default_repo)?;
     let scope = route.required();
     let credential = credential::extract(req.authorization, req.query)
@@ -208,8 +213,12 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
     let claims = &token.claims;
     let scope = prepared.required();
     let via = prepared.credential.as_ref().map(|c| c.via);
-    let holder = Holder { sub: claims.sub.clone(), jti: claims.jti.clone() };
-    let deny = |reason| Denial { reason, scope: scope.clone(), via, holder: Some(Box::new(holder.clone())) };
+    let deny = |reason| Denial {
+        reason,
+        scope: scope.clone(),
+        via,
+        holder: Some(Box::new(Holder { sub: claims.sub.clone(), jti: claims.jti.clone() })),
+    };
     check_claims(claims, policy, now).map_err(deny)?;
     if let Some(required) = &scope {
         if !claims.access.grants(required, &policy.default_repo) {

@@ -41,8 +41,8 @@ pub use audit::AuditLine;
 pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};
 pub use credential::{extract as extract_credential, find_token, Credential, CredentialError, Pasted, Via};
 pub use decision::{
-    authorize, check_claims, decide, prepare, Denial, Grant, Holder, Policy, Prepared, Request, DEFAULT_LEEWAY,
-    MAX_LEEWAY,
+    authorize, check_claims, decide, prepare, prepare_path, Denial, Grant, Holder, Policy, Prepared, Request,
+    DEFAULT_LEEWAY, MAX_LEEWAY,
 };
 pub use edge_config::{ConfigError, EdgeConfig, Mode};
 pub use error::{human_duration, relative, OAuthError, Reason};

@@ -5,6 +5,9 @@ use crate::error::Reason;
 use crate::path::NormalizedPath;
 use crate::scope::{Action, RepoName, Scope};
 
+/// The most segments any route has (`/api/:org/:repo/charts/:name/:version`).
+const MAX_SEGMENTS: usize = 6;
+
 /// How many path segments name a repository (ChartMuseum's `--depth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Depth {
@@ -53,26 +56,36 @@ pub enum Route {
 impl Route {
     /// Matches a request against ChartMuseum's routes.
     pub fn parse(method: &str, path: &NormalizedPath, depth: Depth, default_repo: &RepoName) -> Result<Route, Reason> {
-        let segments: Vec<&str> = path.segments().collect();
+        // No route has more than MAX_SEGMENTS segments: collect them without allocating.
+        let mut buf = [""; MAX_SEGMENTS];
+        let mut len = 0;
+        for segment in path.segments() {
+            *buf.get_mut(len).ok_or(Reason::NotFound)? = segment;
+            len += 1;
+        }
+        let segments = &buf[..len];
         let read = matches!(method, "GET" | "HEAD");
         let method_error = || Reason::MethodNotAllowed(method.chars().take(16).collect());
         if segments == ["health"] {
             return if read { Ok(Route::Health) } else { Err(method_error()) };
         }
         let n = depth.segments();
-        let repo_of = |parts: &[&str]| -> Result<RepoName, Reason> {
+        // The repository is the `n` segments after the first `skip`, named by the text spanning them.
+        let repo_of = |skip: usize| -> Result<RepoName, Reason> {
             if n == 0 {
                 return Ok(default_repo.clone());
             }
-            RepoName::parse(&parts.join("/")).map_err(|_| Reason::NotFound)
+            let start = 1 + segments[..skip].iter().map(|s| s.len() + 1).sum::<usize>();
+            let len = segments[skip..skip + n].iter().map(|s| s.len()).sum::<usize>() + n - 1;
+            RepoName::parse(&path.as_str()[start..start + len]).map_err(|_| Reason::NotFound)
         };
         if segments.first() == Some(&"api") {
             let rest = &segments[1..];
             if rest.len() < n + 1 {
                 return Err(Reason::NotFound);
             }
-            let (repo_parts, tail) = rest.split_at(n);
-            let repo = repo_of(repo_parts)?;
+            let tail = &rest[n..];
+            let repo = repo_of(1)?;
             return match (tail, method) {
                 (["charts"] | ["charts", _] | ["charts", _, _], "GET" | "HEAD") => Ok(Route::ApiRead { repo }),
                 (["charts"] | ["prov"], "POST") | (["charts", _, _], "DELETE") => Ok(Route::ApiWrite { repo }),
@@ -83,11 +96,11 @@ impl Route {
         if segments.len() < n + 1 {
             return Err(Reason::NotFound);
         }
-        let (repo_parts, tail) = segments.split_at(n);
+        let tail = &segments[n..];
         let route = match tail {
-            ["index.yaml"] => Route::Index { repo: repo_of(repo_parts)? },
+            ["index.yaml"] => Route::Index { repo: repo_of(0)? },
             ["charts", file] | [file] if is_artifact(file) => {
-                Route::Artifact { repo: repo_of(repo_parts)?, file: (*file).to_owned() }
+                Route::Artifact { repo: repo_of(0)?, file: (*file).to_owned() }
             }
             _ => return Err(Reason::NotFound),
         };

@@ -10,9 +10,9 @@ use std::rc::Rc;
 use worker::{console_error, console_log, event, Context, Date, Env, Fetch, Headers, Request, Response, Result};
 
 use crate::{
-    authorize, prepare, webcrypto, AuditLine, CacheStatus, Denial, EdgeConfig, Grant, KeySet, Mode, NormalizedPath,
-    Plan, Prepared, Reason, RefreshRules, RemoteKeys, Route, TokenCache, VerifiedToken, SECURITY_HEADERS,
-    TOKEN_CACHE_CAPACITY,
+    authorize, prepare_path, webcrypto, AuditLine, CacheStatus, Denial, EdgeConfig, Grant, KeySet, Mode,
+    NormalizedPath, Plan, Prepared, Reason, RefreshRules, RemoteKeys, Route, TokenCache, VerifiedToken,
+    SECURITY_HEADERS, TOKEN_CACHE_CAPACITY,
 };
 
 /// Per-isolate state.
@@ -189,9 +189,15 @@ enum Outcome {
 }
 
 /// Runs the engine for one request; `token_cache_hit` reports whether the signature was skipped.
-async fn decide(isolate: &Isolate, env: &Env, request: &crate::Request<'_>, token_cache_hit: &mut bool) -> Outcome {
+async fn decide(
+    isolate: &Isolate,
+    env: &Env,
+    path: Result<NormalizedPath, crate::PathError>,
+    request: &crate::Request<'_>,
+    token_cache_hit: &mut bool,
+) -> Outcome {
     let policy = &isolate.config.policy;
-    let prepared = match prepare(request, policy) {
+    let prepared = match path.map_err(|e| Denial::new(e.into())).and_then(|p| prepare_path(p, request, policy)) {
         Ok(p) => p,
         Err(d) => return Outcome::Denied(d),
     };
@@ -336,10 +342,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         authorization: authorization.as_deref(),
     };
     let mut token_cache_hit = false;
-    let outcome = decide(&isolate, &env, &request, &mut token_cache_hit).await;
+    let path = NormalizedPath::parse(url.path());
+    let normalized = path.as_ref().ok().cloned();
+    let outcome = decide(&isolate, &env, path, &request, &mut token_cache_hit).await;
     let auth_us = (now_micros() - started).max(0.0) as u64;
     let config = &isolate.config;
-    let normalized = NormalizedPath::parse(url.path()).ok();
     let log = |line: AuditLine<'_>, status: u16, cache: Option<CacheStatus>| {
         let path = normalized.as_ref().map(|p| p.as_str());
         let line = AuditLine {
@@ -435,7 +442,7 @@ async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Result<Respons
         let request =
             crate::Request { method: "GET", path: "/org1/repo1/index.yaml", query: None, authorization: Some(&auth) };
         let passed = match step.as_str() {
-            "prepare" => prepare(&request, &isolate.config.policy).is_ok(),
+            "prepare" => crate::prepare(&request, &isolate.config.policy).is_ok(),
             "hash" => std::hint::black_box(isolate.tokens.borrow().hash(token)).len() == 16,
             "parse" => crate::begin(token, &keys).is_ok(),
             "signature" => match crate::begin(token, &keys) {
@@ -448,7 +455,8 @@ async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Result<Respons
                 .is_ok(),
             _ => {
                 let mut hit = false;
-                matches!(decide(isolate, env, &request, &mut hit).await, Outcome::Allowed(..))
+                let path = NormalizedPath::parse(request.path);
+                matches!(decide(isolate, env, path, &request, &mut hit).await, Outcome::Allowed(..))
             }
         };
         ok += usize::from(passed);
