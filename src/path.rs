@@ -43,6 +43,15 @@ fn plain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+')
 }
 
+/// The error for a byte outside the path alphabet.
+fn forbidden(b: u8) -> PathError {
+    if b.is_ascii_graphic() {
+        PathError::Forbidden(b as char)
+    } else {
+        PathError::ForbiddenByte(b)
+    }
+}
+
 fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
@@ -56,6 +65,13 @@ impl NormalizedPath {
         }
         if bytes.first() != Some(&b'/') {
             return Err(PathError::NotAbsolute);
+        }
+        // The common case has no escape: the checked input is the output.
+        if !bytes.contains(&b'%') {
+            if let Some(&b) = bytes.iter().find(|&&b| b != b'/' && !plain(b)) {
+                return Err(forbidden(b));
+            }
+            return NormalizedPath(raw.to_owned()).checked();
         }
         let mut out = String::with_capacity(bytes.len());
         let mut i = 0;
@@ -76,19 +92,22 @@ impl NormalizedPath {
                         b'%' => return Err(PathError::EncodedReserved("'%' (double encoding)")),
                         d if d.is_ascii_alphanumeric() => return Err(PathError::EncodedAlphanumeric(d as char)),
                         d if plain(d) => d,
-                        d if d.is_ascii_graphic() => return Err(PathError::Forbidden(d as char)),
-                        d => return Err(PathError::ForbiddenByte(d)),
+                        d => return Err(forbidden(d)),
                     }
                 }
                 b'/' => b'/',
                 b if plain(b) => b,
-                b if b.is_ascii_graphic() => return Err(PathError::Forbidden(b as char)),
-                b => return Err(PathError::ForbiddenByte(b)),
+                b => return Err(forbidden(b)),
             };
             out.push(decoded as char);
             i += 1;
         }
-        let path = NormalizedPath(out);
+        NormalizedPath(out).checked()
+    }
+
+    /// Checks the segments of a decoded path.
+    fn checked(self) -> Result<Self, PathError> {
+        let path = self;
         if path.0.len() > 1 {
             for segment in path.segments() {
                 if segment.is_empty() {

@@ -74,6 +74,26 @@ proptest! {
         let mutated = String::from_utf8(bytes).unwrap();
         prop_assert!(decide_bearer("GET", "/org1/repo1/index.yaml", &mutated).is_err(), "accepted a mutation at {}", i);
     }
+
+    /// No sequence of byte replacements, insertions and deletions of a valid token is accepted.
+    #[test]
+    fn edited_tokens_are_refused(edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..8)) {
+        static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let token = TOKEN.get_or_init(|| mint("artifact-repository:org1/repo1:pull", 300));
+        let mut bytes = token.clone().into_bytes();
+        for (position, op, byte) in edits {
+            let i = position.index(bytes.len());
+            match op {
+                0 => bytes[i] = byte,
+                1 => bytes.insert(i, byte),
+                _ if bytes.len() > 1 => { bytes.remove(i); }
+                _ => {}
+            }
+        }
+        prop_assume!(bytes != token.as_bytes());
+        let mutated = String::from_utf8_lossy(&bytes);
+        prop_assert!(decide_bearer("GET", "/org1/repo1/index.yaml", &mutated).is_err(), "accepted an edited token");
+    }
 }
 
 fn pattern() -> impl Strategy<Value = String> {

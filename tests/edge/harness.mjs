@@ -31,11 +31,26 @@ export function keygen() {
   };
 }
 
+// Secrets hygiene for every test file that uses this harness: each token minted here and each
+// worker's log lines are remembered, and the file fails if any log line carries a token.
+const minted = [];
+const workerLogs = [];
+process.on("exit", () => {
+  const text = workerLogs.flat().join("\n");
+  const leaked = minted.filter((t) => t.split(".").some((part) => part.length >= 40 && text.includes(part)));
+  if (leaked.length) {
+    console.error(`secrets hygiene: ${leaked.length} minted token(s) appear in worker logs`);
+    process.exitCode = 1;
+  }
+});
+
 /** Mints a token with the CLI. */
 export function mint(key, scope, { ttl = "5m", now, sub = "tester", extra = [] } = {}) {
   const args = ["token", "--key", key.private, "--scope", scope, "--ttl", ttl, "--sub", sub, ...extra];
   if (now !== undefined) args.push("--now", String(now));
-  return chartgate(...args);
+  const token = chartgate(...args);
+  minted.push(token);
+  return token;
 }
 
 /** Helm environment isolated in a temp dir. */
@@ -85,6 +100,7 @@ export async function localServer(handler) {
  */
 export async function startWorker(bindings, { port, kv = true, build = "build", worker = {}, others = [] } = {}) {
   const logs = [];
+  workerLogs.push(logs);
   const collect = (stream) => {
     let buf = "";
     stream.on("data", (chunk) => {
