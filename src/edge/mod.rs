@@ -329,7 +329,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if req.path() == "/_chartgate/stats" {
         // scripts/load: the verified-token cache must never grow past its bound.
         let len = isolate.tokens.borrow().len();
-        return Response::ok(format!(r#"{{"token_cache_len":{len},"token_cache_capacity":{TOKEN_CACHE_CAPACITY}}}"#));
+        let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>();
+        let wasm_bytes = memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
+        return Response::ok(format!(
+            r#"{{"token_cache_len":{len},"token_cache_capacity":{TOKEN_CACHE_CAPACITY},"wasm_memory_bytes":{wasm_bytes}}}"#
+        ));
     }
     let started = now_micros();
     let url = req.url()?;
