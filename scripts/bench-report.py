@@ -62,7 +62,7 @@ rows = [
         f"same worker, no token work {edge['throughput_rps']['baseline']:.0f} req/s",
         f"{edge['throughput_rps']['gated'] / edge['throughput_rps']['baseline']:.2f}x", "≥ 0.9x",
         edge["throughput_rps"]["gated"] / edge["throughput_rps"]["baseline"] >= 0.9),
-    row("cold start", "first request on a fresh workerd minus its steady latency", f"{edge['cold_start_ms']:.1f} ms", "—", "—",
+    row("cold start", "first decision (403, no storage) on a fresh workerd minus the same request warm", f"{edge['cold_start_ms']:.1f} ms", "—", "—",
         "≤ 20 ms", edge["cold_start_ms"] <= 20),
     row("bundle", "worker upload, gzip (wrangler deploy --dry-run)", f"{bundle_kib:.0f} KiB", "free plan 3 MB",
         f"{bundle_kib / 3072:.2f}x", "≤ 400 KiB", bundle_kib <= 400),
