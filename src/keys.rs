@@ -58,7 +58,8 @@ impl RsaPublicKey {
     pub fn from_components(n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
         let n = strip_zeros(n);
         let e = strip_zeros(e);
-        let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+        // `strip_zeros` leaves a non-zero first byte, or nothing (a zero or empty modulus: 0 bits).
+        let bits = n.first().map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
         if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
             return Err(KeyError::ModulusSize(bits));
         }
@@ -326,6 +327,13 @@ mod tests {
     fn refuses_weak_or_broken_keys() {
         assert_eq!(RsaPublicKey::from_components(&[0xff; 128], &[1, 0, 1]), Err(KeyError::ModulusSize(1024)));
         assert_eq!(RsaPublicKey::from_components(&[0xff; 256], &[2]), Err(KeyError::Exponent));
+        // Found by `scripts/fuzz` (config): an empty or all-zero modulus once underflowed.
+        assert_eq!(RsaPublicKey::from_components(&[], &[1, 0, 1]), Err(KeyError::ModulusSize(0)));
+        assert_eq!(RsaPublicKey::from_components(&[0; 256], &[1, 0, 1]), Err(KeyError::ModulusSize(0)));
+        assert!(matches!(
+            KeySet::parse(r#"{"kty":"RSA","n":"","e":"AQAB","kid":"k"}"#),
+            Err(KeyError::ModulusSize(0) | KeyError::JwkField(_) | KeyError::NoUsableKey)
+        ));
         assert!(KeySet::parse("hello").is_err());
         assert!(KeySet::parse("{\"keys\":[]}").is_err());
         assert!(KeySet::parse("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());

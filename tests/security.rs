@@ -105,7 +105,16 @@ fn fuzz_regressions() {
                 assert!(authorization.trim().len() > scheme.len() + 1, "{name}: the error echoes the credential");
             }
             replayed += 1;
+        } else if name.starts_with("config-") {
+            // config: a broken key set or variable is an error, never a panic.
+            let vars: std::collections::HashMap<&str, &str> =
+                text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim(), v)).collect();
+            assert!(chartgate::KeySet::parse(text).is_err(), "{name}: parsed as a key set");
+            if let Some(jwks) = vars.get("JWKS") {
+                assert!(chartgate::KeySet::parse(jwks).is_err(), "{name}: its JWKS parsed");
+            }
+            replayed += 1;
         }
     }
-    assert!(replayed > 0);
+    assert!(replayed > 1);
 }
