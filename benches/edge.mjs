@@ -8,13 +8,17 @@
 //    worker with a token (gated) against the same worker in report-only mode without a token
 //    (the decision does no token work), in the same run;
 //  - cold start: first decision (a 403, no storage) on a freshly started workerd minus the same
-//    request once warm.
+//    request once warm;
+//  - the platform's floor, in the same run: a plain JavaScript worker in the same workerd that only
+//    calls crypto.subtle.verify on the same kind of tokens (what any RS256 check at the edge pays),
+//    and the same worker's cold start (what any worker pays before its first answer).
 // Prints one JSON object. Bounded: fixed counts and durations, loopback only.
-import { createSign, randomUUID } from "node:crypto";
+import { createSign, generateKeyPairSync, randomUUID } from "node:crypto";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { readFileSync } from "node:fs";
-import { keygen, makeChartRepo, startWorker } from "../tests/edge/harness.mjs";
+import { Miniflare, Log, LogLevel } from "miniflare";
+import { auditLines, keygen, makeChartRepo, startWorker } from "../tests/edge/harness.mjs";
 
 const N = Number(process.env.BENCH_DECISIONS ?? 2000);
 const key = keygen();
@@ -47,12 +51,12 @@ async function worker(bindings, build = "build-bench") {
   return w;
 }
 
-/** Microseconds per decision (or per `step` of it) inside the isolate. */
-async function decisions(w, tokens, step = "full") {
-  const res = await fetch(`${w.url}/_chartgate/bench?step=${step}`, { method: "POST", body: tokens.join("\n") });
+/** Microseconds per decision (or per `step` of it) inside the isolate, each token `rounds` times. */
+async function decisions(w, tokens, step = "full", rounds = 1) {
+  const res = await fetch(`${w.url}/_chartgate/bench?step=${step}&rounds=${rounds}`, { method: "POST", body: tokens.join("\n") });
   const out = await res.json();
-  if (out.allowed !== tokens.length) throw new Error(`only ${out.allowed} of ${tokens.length} allowed`);
-  return (out.elapsed_ms * 1000) / tokens.length;
+  if (out.allowed !== tokens.length * rounds) throw new Error(`${step}: only ${out.allowed} of ${tokens.length * rounds} allowed`);
+  return (out.elapsed_ms * 1000) / (tokens.length * rounds);
 }
 
 async function timeOne(url, token, status = 200) {
@@ -74,6 +78,38 @@ async function wrk(url, token, connections = 8, seconds = 8) {
   return Number(out.match(/Requests\/sec:\s+([\d.]+)/)[1]);
 }
 
+// The floor: WebCrypto alone, from JavaScript, in the same workerd. Decoding happens before the clock.
+const FLOOR_SCRIPT = `
+let key;
+const bytes = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+export default {
+  async fetch(req) {
+    if (req.method !== "POST") return new Response("forbidden", { status: 403 });
+    const { jwk, tokens } = await req.json();
+    key ??= await crypto.subtle.importKey("jwk", jwk, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"]);
+    const enc = new TextEncoder();
+    const items = tokens.map((t) => [enc.encode(t.slice(0, t.lastIndexOf("."))), bytes(t.slice(t.lastIndexOf(".") + 1))]);
+    const started = Date.now();
+    let ok = 0;
+    for (const [message, signature] of items) ok += (await crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, signature, message)) ? 1 : 0;
+    return Response.json({ ok, elapsed_ms: Date.now() - started });
+  },
+};`;
+const floorWorker = async () => {
+  const mf = new Miniflare({
+    modules: true, script: FLOOR_SCRIPT, compatibilityDate: "2026-04-20", cf: false,
+    log: new Log(LogLevel.WARN), host: "127.0.0.1", port: 0,
+  });
+  return { mf, url: (await mf.ready).toString().replace(/\/$/, "") };
+};
+async function floorVerify(w, tokens) {
+  const jwk = JSON.parse(key.jwks).keys[0];
+  const res = await fetch(w.url, { method: "POST", body: JSON.stringify({ jwk, tokens }) });
+  const out = await res.json();
+  if (out.ok !== tokens.length) throw new Error(`floor: only ${out.ok} of ${tokens.length} verified`);
+  return (out.elapsed_ms * 1000) / tokens.length;
+}
+
 const gated = await worker({ JWKS: key.jwks });
 const baseline = await worker({ JWKS: key.jwks, MODE: "report-only" });
 const repeatToken = mint();
@@ -84,17 +120,53 @@ await decisions(gated, Array(N * 2).fill(repeatToken));
 const fresh = [], repeat = [];
 for (let round = 0; round < 5; round++) {
   fresh.push(await decisions(gated, Array.from({ length: N / 5 }, () => mint())));
-  repeat.push(await decisions(gated, Array(N * 2).fill(repeatToken))); // many: the isolate's clock ticks in ms
+  repeat.push(await decisions(gated, Array(N).fill(repeatToken), "full", 10)); // many: the clock ticks in ms
 }
-// Where a fresh decision's time goes: each step alone, on fresh tokens.
+// Where a decision's time goes: each step alone, median of 3 runs. Steps that cost microseconds run
+// many rounds so the loop lasts well over the clock's 1 ms tick.
+const ROUNDS = { prepare: 20, cache: 20, parse: 20, claims: 20, authorize: 20 };
 const steps = {};
-for (const step of ["prepare", "hash", "parse", "signature", "claims", "full"]) {
+for (const step of ["prepare", "parse", "webcrypto", "signature", "claims", "authorize", "full"]) {
   const runs = [];
-  for (let r = 0; r < 3; r++) runs.push(await decisions(gated, Array.from({ length: N / 2 }, () => mint()), step));
+  for (let r = 0; r < 3; r++) {
+    runs.push(await decisions(gated, Array.from({ length: N / 4 }, () => mint()), step, ROUNDS[step] ?? 1));
+  }
   steps[step] = median(runs);
 }
+// A repeat token: the same steps on a token the cache already holds.
+const repeatSteps = {};
+for (const step of ["prepare", "cache", "authorize", "full"]) {
+  const runs = [];
+  for (let r = 0; r < 3; r++) runs.push(await decisions(gated, Array(N / 4).fill(repeatToken), step, 20));
+  repeatSteps[step] = median(runs);
+}
+const floor = await floorWorker();
+for (let i = 0; i < 3; i++) await floorVerify(floor, Array.from({ length: N / 2 }, () => mint()));
+const floorRuns = [];
+for (let round = 0; round < 5; round++) floorRuns.push(await floorVerify(floor, Array.from({ length: N / 5 }, () => mint())));
+await floor.mf.dispose();
 const sizes = {};
-for (const kib of [1, 2, 4, 8]) sizes[kib] = await decisions(gated, Array.from({ length: 100 }, () => mintSized(kib * 1024)));
+for (const kib of [1, 2, 4, 8]) {
+  const runs = [];
+  for (let r = 0; r < 3; r++) runs.push(await decisions(gated, Array.from({ length: 200 }, () => mintSized(kib * 1024))));
+  sizes[kib] = median(runs);
+}
+
+// Fresh decisions against a JWKS of 1, 10 and 50 keys, the token's key last.
+const ours = JSON.parse(key.jwks).keys;
+const others = Array.from({ length: 49 }, (_, i) => ({
+  ...generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" }),
+  kid: `other-${i}`, alg: "RS256", use: "sig",
+}));
+const keyCount = {};
+for (const n of [1, 10, 50]) {
+  const w = await worker({ JWKS: JSON.stringify({ keys: [...others.slice(0, n - 1), ...ours] }) });
+  for (let i = 0; i < 2; i++) await decisions(w, Array.from({ length: N / 2 }, () => mint()));
+  const runs = [];
+  for (let r = 0; r < 3; r++) runs.push(await decisions(w, Array.from({ length: N / 4 }, () => mint())));
+  keyCount[n] = median(runs);
+  await w.mf.dispose();
+}
 
 for (let i = 0; i < 50; i++) {
   await timeOne(gated.url + PATH, repeatToken);
@@ -106,15 +178,35 @@ await baseline.mf.dispose();
 
 // Cold start: a decision that touches no storage (a valid token on a repository it does not grant:
 // 403 after the signature check), first on a fresh isolate, then steady with the same token.
-const cold = [];
+const cold = [], coldDecision = [], startup = [];
 const OTHER = "/org2/other/index.yaml";
 for (let i = 0; i < 3; i++) {
-  const w = await worker({ JWKS: key.jwks }, "build");
+  const t0 = process.hrtime.bigint();
+  const w = await startWorker({ JWKS: key.jwks }, { port: 0, kv: false, build: "build" }); // no storage needed
+  startup.push(Number(process.hrtime.bigint() - t0) / 1e6);
   const token = mint();
   const first = await timeOne(w.url + OTHER, token, 403);
   const steady = [];
   for (let j = 0; j < 50; j++) steady.push(await timeOne(w.url + OTHER, token, 403));
   cold.push((first - median(steady)) / 1000);
+  // The decision's own share (the audit line's auth_us: from the request to the verdict).
+  await new Promise((r) => setTimeout(r, 200));
+  const audit = auditLines(w.logs).map((l) => l.auth_us);
+  if (audit.length !== 51) throw new Error(`expected 51 audit lines, got ${audit.length}`);
+  coldDecision.push((audit[0] - median(audit.slice(1))) / 1000);
+  await w.mf.dispose();
+}
+
+// The floor's cold start: the plain JavaScript worker's first answer (a 403) minus its steady one.
+const coldFloor = [], startupFloor = [];
+for (let i = 0; i < 3; i++) {
+  const t0 = process.hrtime.bigint();
+  const w = await floorWorker();
+  startupFloor.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  const first = await timeOne(w.url + OTHER, null, 403);
+  const steady = [];
+  for (let j = 0; j < 50; j++) steady.push(await timeOne(w.url + OTHER, null, 403));
+  coldFloor.push((first - median(steady)) / 1000);
   await w.mf.dispose();
 }
 
@@ -123,7 +215,12 @@ console.log(JSON.stringify({
   fresh_decision_us: median(fresh),
   repeat_decision_us: median(repeat),
   steps_us: steps,
+  repeat_steps_us: repeatSteps,
   token_size_us: sizes,
+  jwks_keys_us: keyCount,
   throughput_rps: throughput,
   cold_start_ms: median(cold),
+  cold_start_decision_ms: median(coldDecision),
+  startup_ms: median(startup),
+  floor: { webcrypto_verify_us: median(floorRuns), cold_start_ms: median(coldFloor), startup_ms: median(startupFloor) },
 }));

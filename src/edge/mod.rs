@@ -427,44 +427,78 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 /// Benchmark builds only (`/_chartgate/bench`; `/_chartgate/stats` reports the token cache's
-/// size): runs one step of the decision (`?step=`, default `full`) once per token
-/// in the body (one per line) for `GET /org1/repo1/index.yaml`, and answers how long that took
-/// inside the isolate. Steps: `full` (the whole decision), `prepare` (path, route, credential),
-/// `hash` (SHA-256 for the verified-token cache), `parse` (JWS parse and key selection),
-/// `signature` (parse, key selection and the WebCrypto verify), `claims` (claims JSON).
+/// size): runs one step of the decision (`?step=`, default `full`) for each token of the body
+/// (one per line), `?rounds=` times over (default 1), as `GET /org1/repo1/index.yaml` with a
+/// bearer header, and answers how long the loop took inside the isolate. Inputs each step needs
+/// (headers, parsed tokens, verified tokens) are made before the clock starts. Steps:
+/// `full` (the whole decision), `prepare` (path, route, credential), `cache` (keyed hash and
+/// verified-token cache lookup), `parse` (JWS parse and key selection), `webcrypto` (the RS256
+/// verify alone), `signature` (parse, key selection and verify), `claims` (claims JSON),
+/// `authorize` (time, issuer, audience and access checks and the grant, on a verified token).
 #[cfg(feature = "bench")]
 async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Result<Response> {
     let url = req.url()?;
-    let step = url.query_pairs().find(|(k, _)| k == "step").map_or("full".into(), |(_, v)| v.into_owned());
+    let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let step = param("step").unwrap_or_else(|| "full".into());
+    let rounds = param("rounds").and_then(|r| r.parse::<usize>().ok()).unwrap_or(1).clamp(1, 1000);
     let body = req.text().await?;
     let tokens: Vec<&str> = body.lines().filter(|l| !l.is_empty()).collect();
     let Ok(keys) = isolate.keys(now_secs()).await else { return Response::error("no keys", 503) };
+    let headers: Vec<String> = tokens.iter().map(|t| format!("Bearer {t}")).collect();
+    fn request(auth: &str) -> crate::Request<'_> {
+        crate::Request { method: "GET", path: "/org1/repo1/index.yaml", query: None, authorization: Some(auth) }
+    }
+    let policy = &isolate.config.policy;
+    let pending: Vec<_> = match step.as_str() {
+        "webcrypto" => tokens.iter().filter_map(|t| crate::begin(t, &keys).ok()).collect(),
+        _ => Vec::new(),
+    };
+    let mut verified = Vec::new();
+    if step == "authorize" {
+        for (token, header) in tokens.iter().zip(&headers) {
+            let (Ok(v), Ok(p)) =
+                (webcrypto::verify_token(token, &keys).await, crate::prepare(&request(header), policy))
+            else {
+                return Response::error("a token did not verify", 400);
+            };
+            verified.push((v, p));
+        }
+    }
+    let now = now_secs();
     let started = Date::now().as_millis();
     let mut ok = 0;
-    for token in &tokens {
-        let auth = format!("Bearer {token}");
-        let request =
-            crate::Request { method: "GET", path: "/org1/repo1/index.yaml", query: None, authorization: Some(&auth) };
-        let passed = match step.as_str() {
-            "prepare" => crate::prepare(&request, &isolate.config.policy).is_ok(),
-            "hash" => std::hint::black_box(isolate.tokens.borrow().hash(token)).len() == 16,
-            "parse" => crate::begin(token, &keys).is_ok(),
-            "signature" => match crate::begin(token, &keys) {
-                Ok(p) => webcrypto::verify(p.key(), p.message(), p.signature()).await.unwrap_or(false),
-                Err(_) => false,
-            },
-            "claims" => crate::UnverifiedToken::parse(token)
-                .and_then(|u| u.dangerous_payload())
-                .and_then(|p| crate::Claims::from_json(&p))
-                .is_ok(),
-            _ => {
-                let mut hit = false;
-                let path = NormalizedPath::parse(request.path);
-                matches!(decide(isolate, env, path, &request, &mut hit).await, Outcome::Allowed(..))
-            }
-        };
-        ok += usize::from(passed);
+    for _ in 0..rounds {
+        for (i, (token, header)) in tokens.iter().zip(&headers).enumerate() {
+            let passed = match step.as_str() {
+                "prepare" => crate::prepare(&request(header), policy).is_ok(),
+                "cache" => {
+                    let hash = isolate.tokens.borrow().hash(token);
+                    isolate.tokens.borrow_mut().get(&hash, now).is_some()
+                }
+                "parse" => crate::begin(token, &keys).is_ok(),
+                "webcrypto" => match pending.get(i) {
+                    Some(p) => webcrypto::verify(p.key(), p.message(), p.signature()).await.unwrap_or(false),
+                    None => false,
+                },
+                "signature" => match crate::begin(token, &keys) {
+                    Ok(p) => webcrypto::verify(p.key(), p.message(), p.signature()).await.unwrap_or(false),
+                    Err(_) => false,
+                },
+                "claims" => crate::UnverifiedToken::parse(token)
+                    .and_then(|u| u.dangerous_payload())
+                    .and_then(|p| crate::Claims::from_json(&p))
+                    .is_ok(),
+                "authorize" => verified.get(i).is_some_and(|(v, p)| authorize(v, p, policy, now).is_ok()),
+                _ => {
+                    let mut hit = false;
+                    let request = request(header);
+                    let path = NormalizedPath::parse(request.path);
+                    matches!(decide(isolate, env, path, &request, &mut hit).await, Outcome::Allowed(..))
+                }
+            };
+            ok += usize::from(passed);
+        }
     }
     let elapsed_ms = Date::now().as_millis() - started;
-    Response::ok(format!(r#"{{"n":{},"allowed":{ok},"elapsed_ms":{elapsed_ms}}}"#, tokens.len()))
+    Response::ok(format!(r#"{{"n":{},"allowed":{ok},"elapsed_ms":{elapsed_ms}}}"#, tokens.len() * rounds))
 }
