@@ -10,7 +10,7 @@ WORKER_BUILD_VERSION=0.8.7
 # Must equal the wasm-bindgen version pinned in Cargo.toml (=0.2.129).
 WASM_BINDGEN_VERSION=0.2.129
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+log() { printf '\033[1m==> %s\033[0m (%ss)\n' "$*" "$SECONDS" >&2; }
 
 APT_UPDATED=
 apt_install() { # apt_install PACKAGE... : installs the Debian packages that are missing
