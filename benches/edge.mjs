@@ -124,9 +124,9 @@ for (let round = 0; round < 5; round++) {
 }
 // Where a decision's time goes: each step alone, median of 3 runs. Steps that cost microseconds run
 // many rounds so the loop lasts well over the clock's 1 ms tick.
-const ROUNDS = { prepare: 20, cache: 20, parse: 20, claims: 20, authorize: 20 };
+const ROUNDS = { prepare: 20, cache: 20, parse: 20, promise: 20, claims: 20, authorize: 20 };
 const steps = {};
-for (const step of ["prepare", "parse", "webcrypto", "signature", "claims", "authorize", "full"]) {
+for (const step of ["prepare", "parse", "promise", "webcrypto", "signature", "claims", "authorize", "full"]) {
   const runs = [];
   for (let r = 0; r < 3; r++) {
     runs.push(await decisions(gated, Array.from({ length: N / 4 }, () => mint()), step, ROUNDS[step] ?? 1));

@@ -17,6 +17,18 @@ const ALGORITHM: &str = "RSASSA-PKCS1-v1_5";
 thread_local! {
     static IMPORTED: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
     static SUBTLE: RefCell<Option<SubtleCrypto>> = const { RefCell::new(None) };
+    /// `{name: "RSASSA-PKCS1-v1_5"}`, made once: passing a string would decode it from wasm
+    /// memory into a new JavaScript string on every verify.
+    static VERIFY_ALGORITHM: RefCell<Option<Object>> = const { RefCell::new(None) };
+}
+
+fn verify_algorithm() -> Result<Object, JsValue> {
+    if let Some(a) = VERIFY_ALGORITHM.with(|a| a.borrow().clone()) {
+        return Ok(a);
+    }
+    let algorithm = object(&[("name", ALGORITHM)])?;
+    VERIFY_ALGORITHM.with(|a| *a.borrow_mut() = Some(algorithm.clone()));
+    Ok(algorithm)
 }
 
 /// `crypto.subtle`, looked up once.
@@ -65,7 +77,12 @@ pub async fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result
             k
         }
     };
-    let promise = subtle()?.verify_with_str_and_u8_array_and_u8_array(ALGORITHM, &crypto_key, signature, message)?;
+    let promise = subtle()?.verify_with_object_and_u8_array_and_u8_array(
+        &verify_algorithm()?,
+        &crypto_key,
+        signature,
+        message,
+    )?;
     Ok(JsFuture::from(promise).await?.as_bool().unwrap_or(false))
 }
 

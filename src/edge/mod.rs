@@ -432,7 +432,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 /// bearer header, and answers how long the loop took inside the isolate. Inputs each step needs
 /// (headers, parsed tokens, verified tokens) are made before the clock starts. Steps:
 /// `full` (the whole decision), `prepare` (path, route, credential), `cache` (keyed hash and
-/// verified-token cache lookup), `parse` (JWS parse and key selection), `webcrypto` (the RS256
+/// verified-token cache lookup), `parse` (JWS parse and key selection), `promise` (awaiting a
+/// settled JavaScript promise: the glue each WebCrypto call pays), `webcrypto` (the RS256
 /// verify alone), `signature` (parse, key selection and verify), `claims` (claims JSON),
 /// `authorize` (time, issuer, audience and access checks and the grant, on a verified token).
 #[cfg(feature = "bench")]
@@ -476,6 +477,11 @@ async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Result<Respons
                     isolate.tokens.borrow_mut().get(&hash, now).is_some()
                 }
                 "parse" => crate::begin(token, &keys).is_ok(),
+                "promise" => {
+                    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&wasm_bindgen::JsValue::TRUE))
+                        .await
+                        .is_ok_and(|v| v.is_truthy())
+                }
                 "webcrypto" => match pending.get(i) {
                     Some(p) => webcrypto::verify(p.key(), p.message(), p.signature()).await.unwrap_or(false),
                     None => false,
