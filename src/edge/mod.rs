@@ -314,6 +314,8 @@ fn denial_response(denial: &Denial, config: &EdgeConfig) -> Result<Response> {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    #[cfg(feature = "bench")]
+    let entered = now_micros();
     let isolate = match isolate(&env) {
         Ok(i) => i,
         Err(message) => {
@@ -321,6 +323,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             return json_response(500, r#"{"error":"server_error","error_description":"chartgate is misconfigured"}"#);
         }
     };
+    // scripts/bench: the isolate's set-up (configuration, JWKS) is the first request's to pay.
+    #[cfg(feature = "bench")]
+    console_log!("chartgate-bench: isolate_us={}", (now_micros() - entered) as u64);
     #[cfg(feature = "bench")]
     if req.path() == "/_chartgate/bench" {
         return bench(req, &env, &isolate).await;
