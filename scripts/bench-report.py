@@ -109,8 +109,7 @@ warm-up, once V8 has tiered the wasm up; each figure is a median. The platform f
 JavaScript worker in the same workerd that only runs `crypto.subtle.verify` on the same kind of
 tokens (decoded before its clock starts). The throughput baseline is the same worker build in
 report-only mode with no token. The revocation list (KV) is not bound: its reads are Cloudflare's
-cost, not this code's. Native figures (criterion, the issuer) come from Cargo's bench profile:
-release optimisation without whole-program LTO, which keeps a fresh clone's run under 15 minutes.
+cost, not this code's.
 
 ## Where a decision's time goes (inside workerd, each step alone)
 

@@ -1,13 +1,12 @@
-//! Native RSA on BoringSSL (through jwt-simple's `boring` backend, whose private-key operations
-//! are constant time): the signature backend for the CLI and issuer, key generation, and signing.
+//! Native RSA on BoringSSL (the `boring` crate; its private-key operations are constant time):
+//! the signature backend for the CLI and issuer, key generation, PEM input and output, signing.
 
 use std::collections::HashMap;
 
 use boring::hash::MessageDigest;
-use boring::pkey::{PKey, Public};
+use boring::pkey::{PKey, Private, Public};
 use boring::rsa::Rsa;
 use boring::sign::{Signer, Verifier};
-use jwt_simple::algorithms::{RS256KeyPair, RSAKeyPairLike};
 
 use crate::claims::Claims;
 use crate::keys::{b64, PublicKey, RsaPublicKey};
@@ -61,7 +60,7 @@ impl SignatureVerifier for BoringVerifier {
 
 /// An RSA private key that signs RS256 tokens; its `kid` is the RFC 7638 thumbprint.
 pub struct SigningKey {
-    pair: RS256KeyPair,
+    private: PKey<Private>,
     public: RsaPublicKey,
     kid: String,
 }
@@ -75,21 +74,29 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     /// Generates a fresh key (2048, 3072 or 4096 bits).
     pub fn generate(bits: usize) -> Result<Self, SigningError> {
-        let pair = RS256KeyPair::generate(bits).map_err(|e| SigningError::Key(e.to_string()))?;
-        Self::from_pair(pair)
+        if ![2048, 3072, 4096].contains(&bits) {
+            return Err(SigningError::Key(format!("{bits} bits: use 2048, 3072 or 4096")));
+        }
+        let rsa = Rsa::generate(bits as u32).map_err(|e| SigningError::Key(e.to_string()))?;
+        Self::from_rsa(rsa)
     }
 
-    /// Reads a PKCS#1 or PKCS#8 private key PEM.
+    /// Reads a PKCS#1 (`RSA PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`) private key PEM.
     pub fn from_pem(pem: &str) -> Result<Self, SigningError> {
-        let pair = RS256KeyPair::from_pem(pem).map_err(|e| SigningError::Pem(e.to_string()))?;
-        Self::from_pair(pair)
+        let pkey = PKey::private_key_from_pem(pem.as_bytes()).map_err(|e| SigningError::Pem(e.to_string()))?;
+        let rsa = pkey.rsa().map_err(|_| SigningError::Pem("not an RSA key".into()))?;
+        Self::from_rsa(rsa)
     }
 
-    fn from_pair(pair: RS256KeyPair) -> Result<Self, SigningError> {
-        let c = pair.public_key().to_components();
-        let public = RsaPublicKey::from_components(&c.n, &c.e).map_err(|e| SigningError::Key(e.to_string()))?;
+    fn from_rsa(rsa: Rsa<Private>) -> Result<Self, SigningError> {
+        if !rsa.check_key().unwrap_or(false) {
+            return Err(SigningError::Key("RSA key is inconsistent".into()));
+        }
+        let public = RsaPublicKey::from_components(&rsa.n().to_vec(), &rsa.e().to_vec())
+            .map_err(|e| SigningError::Key(e.to_string()))?;
         let kid = public.thumbprint();
-        Ok(SigningKey { pair, public, kid })
+        let private = PKey::from_rsa(rsa).map_err(|e| SigningError::Key(e.to_string()))?;
+        Ok(SigningKey { private, public, kid })
     }
 
     pub fn kid(&self) -> &str {
@@ -98,22 +105,25 @@ impl SigningKey {
     pub fn public(&self) -> PublicKey {
         PublicKey { kid: self.kid.clone(), rsa: self.public.clone() }
     }
+    fn rsa(&self) -> Result<Rsa<Private>, SigningError> {
+        self.private.rsa().map_err(|e| SigningError::Key(e.to_string()))
+    }
     /// The private key as PKCS#1 PEM.
     pub fn private_pem(&self) -> Result<String, SigningError> {
-        self.pair.to_pem().map_err(|e| SigningError::Key(e.to_string()))
+        let pem = self.rsa()?.private_key_to_pem().map_err(|e| SigningError::Key(e.to_string()))?;
+        String::from_utf8(pem).map_err(|e| SigningError::Key(e.to_string()))
     }
     /// The public key as SPKI PEM.
     pub fn public_pem(&self) -> Result<String, SigningError> {
-        self.pair.public_key().to_pem().map_err(|e| SigningError::Key(e.to_string()))
+        let pem = self.private.public_key_to_pem().map_err(|e| SigningError::Key(e.to_string()))?;
+        String::from_utf8(pem).map_err(|e| SigningError::Key(e.to_string()))
     }
 
     /// Signs arbitrary header and payload bytes (compact JWS). Tests use it to build hostile
     /// tokens with valid signatures.
     pub fn sign_raw(&self, header: &[u8], payload: &[u8]) -> Result<String, SigningError> {
         let signing_input = format!("{}.{}", b64(header), b64(payload));
-        let rsa = self.pair.key_pair().as_ref().clone();
-        let pkey = PKey::from_rsa(rsa).map_err(|e| SigningError::Sign(e.to_string()))?;
-        let signature = Signer::new(MessageDigest::sha256(), &pkey)
+        let signature = Signer::new(MessageDigest::sha256(), &self.private)
             .and_then(|mut s| s.sign_oneshot_to_vec(signing_input.as_bytes()))
             .map_err(|e| SigningError::Sign(e.to_string()))?;
         Ok(format!("{signing_input}.{}", b64(&signature)))
@@ -131,4 +141,42 @@ pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     boring::rand::rand_bytes(&mut bytes).expect("BoringSSL RNG does not fail");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_round_trips_in_both_private_key_forms() {
+        let key = SigningKey::generate(2048).unwrap();
+        let pkcs1 = key.private_pem().unwrap();
+        assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        assert_eq!(SigningKey::from_pem(&pkcs1).unwrap().kid(), key.kid());
+        let pkcs8 = String::from_utf8(key.private.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        assert!(pkcs8.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert_eq!(SigningKey::from_pem(&pkcs8).unwrap().kid(), key.kid());
+        let public = key.public_pem().unwrap();
+        assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert_eq!(crate::KeySet::parse(&public).unwrap().keys()[0].rsa, key.public().rsa);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_usable_private_key() {
+        let key = SigningKey::generate(2048).unwrap();
+        assert!(matches!(SigningKey::from_pem(&key.public_pem().unwrap()), Err(SigningError::Pem(_))));
+        assert!(matches!(SigningKey::from_pem("hello"), Err(SigningError::Pem(_))));
+        assert!(matches!(SigningKey::generate(1024), Err(SigningError::Key(_))));
+    }
+
+    #[test]
+    fn signatures_verify_under_their_key_only() {
+        let (key, other) = (SigningKey::generate(2048).unwrap(), SigningKey::generate(2048).unwrap());
+        let token = key.sign_raw(br#"{"alg":"RS256"}"#, b"{}").unwrap();
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let signature = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature).unwrap();
+        let verifier = BoringVerifier::default();
+        assert!(verifier.verify(&key.public(), input.as_bytes(), &signature));
+        assert!(!verifier.verify(&other.public(), input.as_bytes(), &signature));
+    }
 }
