@@ -123,29 +123,31 @@ for (let round = 0; round < 5; round++) {
   fresh.push(await decisions(gated, Array.from({ length: N / 5 }, () => mint())));
   repeat.push(await decisions(gated, Array(N).fill(repeatToken), "full", 10)); // many: the clock ticks in ms
 }
-// Where a decision's time goes: each step alone, median of 3 runs. Steps that cost microseconds run
-// many rounds so the loop lasts well over the clock's 1 ms tick.
+// Where a decision's time goes: each step alone. Steps that cost microseconds run many rounds so
+// the loop lasts well over the clock's 1 ms tick. Steps other than `full` never fill the
+// verified-token cache, so they share one pool of fresh tokens; `full` gets new ones each run.
+// The runs go round-robin over the steps (a noisy moment on a shared machine hits them all), and
+// each step's figure is the median of its runs.
 const ROUNDS = { prepare: 20, cache: 20, parse: 20, promise: 20, claims: 20, authorize: 20 };
-const steps = {};
-for (const step of ["prepare", "parse", "promise", "webcrypto", "signature", "claims", "authorize", "full"]) {
-  const runs = [];
-  for (let r = 0; r < 3; r++) {
-    runs.push(await decisions(gated, Array.from({ length: N / 4 }, () => mint()), step, ROUNDS[step] ?? 1));
-  }
-  steps[step] = median(runs);
-}
-// A repeat token: the same steps on a token the cache already holds.
-const repeatSteps = {};
-for (const step of ["prepare", "cache", "authorize", "full"]) {
-  const runs = [];
-  for (let r = 0; r < 3; r++) runs.push(await decisions(gated, Array(N / 4).fill(repeatToken), step, 20));
-  repeatSteps[step] = median(runs);
-}
+const STEPS = ["prepare", "parse", "promise", "webcrypto", "signature", "claims", "authorize", "full"];
+const REPEAT_STEPS = ["prepare", "cache", "authorize", "full"];
+const pool = Array.from({ length: N / 4 }, () => mint());
 const floor = await floorWorker();
-for (let i = 0; i < 3; i++) await floorVerify(floor, Array.from({ length: N / 2 }, () => mint()));
+await floorVerify(floor, pool);
+const stepRuns = Object.fromEntries(STEPS.map((s) => [s, []]));
+const repeatRuns = Object.fromEntries(REPEAT_STEPS.map((s) => [s, []]));
 const floorRuns = [];
-for (let round = 0; round < 5; round++) floorRuns.push(await floorVerify(floor, Array.from({ length: N / 5 }, () => mint())));
+for (let r = 0; r < 5; r++) {
+  for (const step of STEPS) {
+    const tokens = step === "full" ? Array.from({ length: N / 4 }, () => mint()) : pool;
+    stepRuns[step].push(await decisions(gated, tokens, step, ROUNDS[step] ?? 1));
+  }
+  for (const step of REPEAT_STEPS) repeatRuns[step].push(await decisions(gated, Array(N / 4).fill(repeatToken), step, 20));
+  floorRuns.push(await floorVerify(floor, pool));
+}
 await floor.mf.dispose();
+const steps = Object.fromEntries(STEPS.map((s) => [s, median(stepRuns[s])]));
+const repeatSteps = Object.fromEntries(REPEAT_STEPS.map((s) => [s, median(repeatRuns[s])]));
 const sizes = {};
 for (const kib of [1, 2, 4, 8]) {
   const runs = [];
