@@ -142,6 +142,7 @@ for (let r = 0; r < 5; r++) {
     const tokens = step === "full" ? Array.from({ length: N / 4 }, () => mint()) : pool;
     stepRuns[step].push(await decisions(gated, tokens, step, ROUNDS[step] ?? 1));
   }
+  await decisions(gated, [repeatToken]); // back in the cache if the fresh tokens pushed it out
   for (const step of REPEAT_STEPS) repeatRuns[step].push(await decisions(gated, Array(N / 4).fill(repeatToken), step, 20));
   floorRuns.push(await floorVerify(floor, pool));
 }
