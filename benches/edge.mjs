@@ -51,9 +51,20 @@ async function worker(bindings, build = "build-bench") {
   return w;
 }
 
+/** POST, once more (on a new connection) if the server closed an idle keep-alive one as it was reused
+ * (undici retries only idempotent requests); a worker that is down fails the second time too. */
+async function post(url, body) {
+  try {
+    return await fetch(url, { method: "POST", body });
+  } catch (e) {
+    if (e.cause?.code !== "UND_ERR_SOCKET") throw e;
+    return await fetch(url, { method: "POST", body });
+  }
+}
+
 /** Microseconds per decision (or per `step` of it) inside the isolate, each token `rounds` times. */
 async function decisions(w, tokens, step = "full", rounds = 1) {
-  const res = await fetch(`${w.url}/_chartgate/bench?step=${step}&rounds=${rounds}`, { method: "POST", body: tokens.join("\n") });
+  const res = await post(`${w.url}/_chartgate/bench?step=${step}&rounds=${rounds}`, tokens.join("\n"));
   const out = await res.json();
   if (out.allowed !== tokens.length * rounds) throw new Error(`${step}: only ${out.allowed} of ${tokens.length * rounds} allowed`);
   return (out.elapsed_ms * 1000) / (tokens.length * rounds);
@@ -104,7 +115,7 @@ const floorWorker = async () => {
 };
 async function floorVerify(w, tokens) {
   const jwk = JSON.parse(key.jwks).keys[0];
-  const res = await fetch(w.url, { method: "POST", body: JSON.stringify({ jwk, tokens }) });
+  const res = await post(w.url, JSON.stringify({ jwk, tokens }));
   const out = await res.json();
   if (out.ok !== tokens.length) throw new Error(`floor: only ${out.ok} of ${tokens.length} verified`);
   return (out.elapsed_ms * 1000) / tokens.length;
@@ -118,16 +129,12 @@ await decisions(gated, [repeatToken]); // imports the key, fills the token cache
 for (let i = 0; i < 6; i++) await decisions(gated, Array.from({ length: N / 2 }, () => mint()));
 await decisions(gated, Array(N * 2).fill(repeatToken), "full", 5);
 await new Promise((r) => setTimeout(r, 1000)); // background tier-up (TurboFan) finishes
-const fresh = [], repeat = [];
-for (let round = 0; round < 5; round++) {
-  fresh.push(await decisions(gated, Array.from({ length: N / 5 }, () => mint())));
-  repeat.push(await decisions(gated, Array(N).fill(repeatToken), "full", 10)); // many: the clock ticks in ms
-}
-// Where a decision's time goes: each step alone. Steps that cost microseconds run many rounds so
-// the loop lasts well over the clock's 1 ms tick. Steps other than `full` never fill the
-// verified-token cache, so they share one pool of fresh tokens; `full` gets new ones each run.
-// The runs go round-robin over the steps (a noisy moment on a shared machine hits them all), and
-// each step's figure is the median of its runs.
+// Where a decision's time goes: each step alone, `full` being the whole decision (the headline
+// figures). Steps that cost microseconds run many rounds so the loop lasts well over the clock's
+// 1 ms tick. Steps other than `full` never fill the verified-token cache, so they share one pool of
+// fresh tokens; `full` gets new ones each run. The runs go round-robin over the steps and the floor
+// (a noisy moment on a shared machine hits them all), and each figure is the median of its runs.
+const RUNS = 7;
 const ROUNDS = { prepare: 20, cache: 20, parse: 20, promise: 20, claims: 20, authorize: 20 };
 const STEPS = ["prepare", "parse", "promise", "webcrypto", "signature", "claims", "authorize", "full"];
 const REPEAT_STEPS = ["prepare", "cache", "authorize", "full"];
@@ -137,22 +144,23 @@ await floorVerify(floor, pool);
 const stepRuns = Object.fromEntries(STEPS.map((s) => [s, []]));
 const repeatRuns = Object.fromEntries(REPEAT_STEPS.map((s) => [s, []]));
 const floorRuns = [];
-for (let r = 0; r < 5; r++) {
+for (let r = 0; r < RUNS; r++) {
   for (const step of STEPS) {
-    const tokens = step === "full" ? Array.from({ length: N / 4 }, () => mint()) : pool;
+    const tokens = step === "full" ? Array.from({ length: N / 2 }, () => mint()) : pool;
     stepRuns[step].push(await decisions(gated, tokens, step, ROUNDS[step] ?? 1));
   }
   await decisions(gated, [repeatToken]); // back in the cache if the fresh tokens pushed it out
-  for (const step of REPEAT_STEPS) repeatRuns[step].push(await decisions(gated, Array(N / 4).fill(repeatToken), step, 20));
+  for (const step of REPEAT_STEPS) repeatRuns[step].push(await decisions(gated, Array(N / 4).fill(repeatToken), step, 40));
   floorRuns.push(await floorVerify(floor, pool));
 }
 await floor.mf.dispose();
 const steps = Object.fromEntries(STEPS.map((s) => [s, median(stepRuns[s])]));
 const repeatSteps = Object.fromEntries(REPEAT_STEPS.map((s) => [s, median(repeatRuns[s])]));
+const range = (xs) => [Math.min(...xs), Math.max(...xs)];
 const sizes = {};
 for (const kib of [1, 2, 4, 8]) {
   const runs = [];
-  for (let r = 0; r < 3; r++) runs.push(await decisions(gated, Array.from({ length: 200 }, () => mintSized(kib * 1024))));
+  for (let r = 0; r < 5; r++) runs.push(await decisions(gated, Array.from({ length: 200 }, () => mintSized(kib * 1024))));
   sizes[kib] = median(runs);
 }
 
@@ -165,9 +173,11 @@ const others = Array.from({ length: 49 }, (_, i) => ({
 const keyCount = {};
 for (const n of [1, 10, 50]) {
   const w = await worker({ JWKS: JSON.stringify({ keys: [...others.slice(0, n - 1), ...ours] }) });
-  for (let i = 0; i < 2; i++) await decisions(w, Array.from({ length: N / 2 }, () => mint()));
+  // The same warm-up as the main worker's (a new workerd starts on the baseline tier).
+  for (let i = 0; i < 4; i++) await decisions(w, Array.from({ length: N / 2 }, () => mint()));
+  await new Promise((r) => setTimeout(r, 1000));
   const runs = [];
-  for (let r = 0; r < 3; r++) runs.push(await decisions(w, Array.from({ length: N / 4 }, () => mint())));
+  for (let r = 0; r < 5; r++) runs.push(await decisions(w, Array.from({ length: N / 4 }, () => mint())));
   keyCount[n] = median(runs);
   await w.mf.dispose();
 }
@@ -205,6 +215,18 @@ for (let i = 0; i < 3; i++) {
   await w.mf.dispose();
 }
 
+// The same on a fresh isolate for a request with no token at all (a 401: no key import, no verify),
+// which tells the decision's share of the cold start from the first run of the way in and out.
+const coldNoToken = [];
+for (let i = 0; i < 3; i++) {
+  const w = await startWorker({ JWKS: key.jwks }, { port: 0, kv: false, build: "build-bench" });
+  const first = await timeOne(w.url + OTHER, null, 401);
+  const steady = [];
+  for (let j = 0; j < 50; j++) steady.push(await timeOne(w.url + OTHER, null, 401));
+  coldNoToken.push((first - median(steady)) / 1000);
+  await w.mf.dispose();
+}
+
 // The floor's cold start: the plain JavaScript worker's first answer (a 403) minus its steady one.
 const coldFloor = [], startupFloor = [];
 for (let i = 0; i < 3; i++) {
@@ -220,8 +242,10 @@ for (let i = 0; i < 3; i++) {
 
 console.log(JSON.stringify({
   decisions: N,
-  fresh_decision_us: median(fresh),
-  repeat_decision_us: median(repeat),
+  fresh_decision_us: steps.full,
+  fresh_decision_range_us: range(stepRuns.full),
+  repeat_decision_us: repeatSteps.full,
+  repeat_decision_range_us: range(repeatRuns.full),
   steps_us: steps,
   repeat_steps_us: repeatSteps,
   token_size_us: sizes,
@@ -230,6 +254,7 @@ console.log(JSON.stringify({
   cold_start_ms: median(cold),
   cold_start_decision_ms: median(coldDecision),
   cold_start_isolate_ms: median(coldIsolate),
+  cold_start_no_token_ms: median(coldNoToken),
   startup_ms: median(startup),
-  floor: { webcrypto_verify_us: median(floorRuns), cold_start_ms: median(coldFloor), startup_ms: median(startupFloor) },
+  floor: { webcrypto_verify_us: median(floorRuns), webcrypto_verify_range_us: range(floorRuns), cold_start_ms: median(coldFloor), startup_ms: median(startupFloor) },
 }));
