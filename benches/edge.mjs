@@ -51,13 +51,16 @@ async function worker(bindings, build = "build-bench") {
   return w;
 }
 
-/** POST, once more (on a new connection) if the server closed an idle keep-alive one as it was reused
- * (undici retries only idempotent requests); a worker that is down fails the second time too. */
+/** POST, once more on a new connection if the connection closed under the request (seen now and then
+ * on loopback after another workerd was disposed; undici retries only idempotent requests). Said on
+ * stderr; a worker that crashed is caught by `decisions` from its log. */
 async function post(url, body) {
   try {
     return await fetch(url, { method: "POST", body });
   } catch (e) {
-    if (e.cause?.code !== "UND_ERR_SOCKET") throw e;
+    const code = e.cause?.code;
+    if (!["UND_ERR_SOCKET", "EPIPE", "ECONNRESET"].includes(code)) throw e;
+    console.error(`benches/edge.mjs: ${code} on ${new URL(url).pathname}; once more on a new connection`);
     return await fetch(url, { method: "POST", body });
   }
 }
@@ -65,6 +68,8 @@ async function post(url, body) {
 /** Microseconds per decision (or per `step` of it) inside the isolate, each token `rounds` times. */
 async function decisions(w, tokens, step = "full", rounds = 1) {
   const res = await post(`${w.url}/_chartgate/bench?step=${step}&rounds=${rounds}`, tokens.join("\n"));
+  const crash = w.logs.find((l) => /panicked|Reinitializing Wasm|Critical/.test(l));
+  if (crash) throw new Error(`the worker crashed: ${crash}`);
   const out = await res.json();
   if (out.allowed !== tokens.length * rounds) throw new Error(`${step}: only ${out.allowed} of ${tokens.length * rounds} allowed`);
   return (out.elapsed_ms * 1000) / (tokens.length * rounds);
