@@ -13,7 +13,7 @@
 //    calls crypto.subtle.verify on the same kind of tokens (what any RS256 check at the edge pays),
 //    and the same worker's cold start (what any worker pays before its first answer).
 // Prints one JSON object. Bounded: fixed counts and durations, loopback only.
-import { createSign, generateKeyPairSync, randomUUID } from "node:crypto";
+import { createPrivateKey, createSign, generateKeyPairSync, randomUUID } from "node:crypto";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { readFileSync } from "node:fs";
@@ -24,7 +24,8 @@ const N = Number(process.env.BENCH_DECISIONS ?? 2000);
 const key = keygen();
 const repo = makeChartRepo();
 const PATH = `/org1/repo1/charts/${repo.file}`;
-const privatePem = readFileSync(key.private, "utf8");
+// Parsed once: a PEM string per signature doubles the cost of minting (1.5 ms against 0.7 ms).
+const privateKey = createPrivateKey(readFileSync(key.private, "utf8"));
 const b64 = (s) => Buffer.from(s).toString("base64url");
 
 function mint(padding = 0) {
@@ -32,7 +33,7 @@ function mint(padding = 0) {
   const header = b64(JSON.stringify({ alg: "RS256", typ: "JWT", kid: key.kid }));
   const claims = { exp: now + 3600, iat: now, jti: randomUUID(), sub: "b".repeat(padding), access: [{ type: "artifact-repository", name: "org1/repo1", actions: ["pull"] }] };
   const input = `${header}.${b64(JSON.stringify(claims))}`;
-  return `${input}.${createSign("RSA-SHA256").update(input).sign(privatePem).toString("base64url")}`;
+  return `${input}.${createSign("RSA-SHA256").update(input).sign(privateKey).toString("base64url")}`;
 }
 
 /** A token of at most `bytes` bytes, within 16 of it. */
