@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chartgate::{BoringVerifier, KeySet, MintRequest, Policy, Request, ScopeSet, SigningKey};
+use chartgate::{KeySet, MintRequest, NativeVerifier, Policy, Request, ScopeSet, SigningKey};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 const NOW: u64 = 1_800_000_000;
@@ -19,7 +19,7 @@ fn token(key: &SigningKey, padding: usize) -> String {
     key.sign(&req.claims(NOW)).unwrap()
 }
 
-fn decide(token: &str, keys: &KeySet, backend: &BoringVerifier) -> bool {
+fn decide(token: &str, keys: &KeySet, backend: &NativeVerifier) -> bool {
     let auth = format!("Bearer {token}");
     let req = Request { method: "GET", path: "/org1/repo1/index.yaml", query: None, authorization: Some(&auth) };
     chartgate::decide(&req, keys, &Policy::default(), NOW, backend).is_ok()
@@ -28,7 +28,7 @@ fn decide(token: &str, keys: &KeySet, backend: &BoringVerifier) -> bool {
 fn benches(c: &mut Criterion) {
     let key = SigningKey::generate(2048).unwrap();
     let keys = KeySet::new(vec![key.public()]).unwrap();
-    let backend = BoringVerifier::new(&keys);
+    let backend = NativeVerifier::new(&keys);
     let t = token(&key, 0);
     assert!(decide(&t, &keys, &backend));
     c.bench_function("native_verify", |b| b.iter(|| decide(&t, &keys, &backend)));
@@ -56,7 +56,7 @@ fn benches(c: &mut Criterion) {
         let mut list: Vec<_> = others[..n - 1].iter().map(|k| k.public()).collect();
         list.push(key.public());
         let set = KeySet::new(list).unwrap();
-        let backend = BoringVerifier::new(&set);
+        let backend = NativeVerifier::new(&set);
         group.bench_with_input(BenchmarkId::from_parameter(n), &set, |b, set| b.iter(|| decide(&t, set, &backend)));
     }
     group.finish();

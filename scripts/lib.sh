@@ -23,8 +23,8 @@ apt_install() { # apt_install PACKAGE... : installs the Debian packages that are
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-ensure_native_deps() { # BoringSSL (jwt-simple's native backend) builds with cmake and clang
-  apt_install cmake clang
+ensure_native_deps() { # the openssl crate links the system's OpenSSL, found with pkg-config
+  apt_install pkg-config libssl-dev
 }
 
 ensure_wasm_target() {

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::issuer::split_url;
 use crate::{
-    dangerous_decode, decide, find_token, relative, verify, BoringVerifier, Denial, Depth, KeySet, MintRequest,
+    dangerous_decode, decide, find_token, relative, verify, Denial, Depth, KeySet, MintRequest, NativeVerifier,
     NormalizedPath, Pasted, PathBinding, Policy, RepoName, Request, Route, Scope, ScopeSet, SigningKey,
     UnverifiedToken, DEFAULT_URL_TTL,
 };
@@ -252,7 +252,7 @@ fn run(command: Command) -> CliResult {
             if let Some(parent) = from {
                 let parent = read_input(&parent)?;
                 let keys = KeySet::new(vec![key.public()])?;
-                let parent = verify(&find_token(&parent)?.token, &keys, &BoringVerifier::new(&keys))
+                let parent = verify(&find_token(&parent)?.token, &keys, &NativeVerifier::new(&keys))
                     .map_err(|r| UsageError(format!("--from: {r}")))?;
                 let requested = (!request.scopes.is_empty()).then_some(&request.scopes);
                 let plan =
@@ -456,7 +456,7 @@ fn verify_cmd(
     input: &str,
     as_json: bool,
 ) -> CliResult {
-    let backend = BoringVerifier::new(keys);
+    let backend = NativeVerifier::new(keys);
     let line;
     let request_line = match request {
         Some(r) => Some(r),

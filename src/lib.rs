@@ -51,7 +51,7 @@ pub use key_refresh::{Plan, RefreshRules, RemoteKeys};
 pub use keys::{KeyError, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use mint::{MintRequest, DEFAULT_TTL, DEFAULT_URL_TTL};
 #[cfg(not(target_arch = "wasm32"))]
-pub use native_crypto::{random_id, BoringVerifier, SigningError, SigningKey};
+pub use native_crypto::{random_id, NativeVerifier, SigningError, SigningKey};
 pub use path::{NormalizedPath, PathError, MAX_PATH};
 pub use route::{Depth, Route};
 pub use scope::{Action, Actions, RepoName, Scope, ScopeError, ScopeSet, RESOURCE_TYPE};

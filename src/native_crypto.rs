@@ -1,12 +1,13 @@
-//! Native RSA on BoringSSL (the `boring` crate; its private-key operations are constant time):
-//! the signature backend for the CLI and issuer, key generation, PEM input and output, signing.
+//! Native RSA on the system's OpenSSL (the `openssl` crate; private-key operations are constant
+//! time and blinded, and use the CPU's fastest code, e.g. AVX-512 IFMA): the signature backend for
+//! the CLI and issuer, key generation, PEM input and output, signing.
 
 use std::collections::HashMap;
 
-use boring::hash::MessageDigest;
-use boring::pkey::{PKey, Private, Public};
-use boring::rsa::Rsa;
-use boring::sign::{Signer, Verifier};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::rsa::Rsa;
+use openssl::sign::{Signer, Verifier};
 
 use crate::claims::Claims;
 use crate::keys::{b64, PublicKey, RsaPublicKey};
@@ -23,15 +24,15 @@ pub enum SigningError {
     Sign(String),
 }
 
-/// Verifies with BoringSSL; keys are converted once and cached by id.
+/// Verifies with OpenSSL; keys are converted once and cached by id.
 #[derive(Default)]
-pub struct BoringVerifier {
+pub struct NativeVerifier {
     prepared: HashMap<String, PKey<Public>>,
 }
 
 fn to_pkey(key: &RsaPublicKey) -> Option<PKey<Public>> {
-    let n = boring::bn::BigNum::from_slice(key.n()).ok()?;
-    let e = boring::bn::BigNum::from_slice(key.e()).ok()?;
+    let n = openssl::bn::BigNum::from_slice(key.n()).ok()?;
+    let e = openssl::bn::BigNum::from_slice(key.e()).ok()?;
     PKey::from_rsa(Rsa::from_public_components(n, e).ok()?).ok()
 }
 
@@ -39,15 +40,15 @@ fn verify_with(pkey: &PKey<Public>, message: &[u8], signature: &[u8]) -> bool {
     Verifier::new(MessageDigest::sha256(), pkey).and_then(|mut v| v.verify_oneshot(signature, message)).unwrap_or(false)
 }
 
-impl BoringVerifier {
+impl NativeVerifier {
     /// Prepares every key of `keys`.
     pub fn new(keys: &crate::keys::KeySet) -> Self {
         let prepared = keys.keys().iter().filter_map(|k| Some((k.kid.clone(), to_pkey(&k.rsa)?))).collect();
-        BoringVerifier { prepared }
+        NativeVerifier { prepared }
     }
 }
 
-impl SignatureVerifier for BoringVerifier {
+impl SignatureVerifier for NativeVerifier {
     fn verify(&self, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
         // A key prepared under this id is the same key: ids are unique within a key set, and
         // `new` is built from the set the token's key was selected from.
@@ -139,7 +140,7 @@ impl SigningKey {
 /// 16 random bytes as hex, for `jti`.
 pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
-    boring::rand::rand_bytes(&mut bytes).expect("BoringSSL RNG does not fail");
+    openssl::rand::rand_bytes(&mut bytes).expect("OpenSSL RNG does not fail");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -175,7 +176,7 @@ mod tests {
         let token = key.sign_raw(br#"{"alg":"RS256"}"#, b"{}").unwrap();
         let (input, signature) = token.rsplit_once('.').unwrap();
         let signature = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature).unwrap();
-        let verifier = BoringVerifier::default();
+        let verifier = NativeVerifier::default();
         assert!(verifier.verify(&key.public(), input.as_bytes(), &signature));
         assert!(!verifier.verify(&other.public(), input.as_bytes(), &signature));
     }

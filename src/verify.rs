@@ -1,6 +1,6 @@
 //! Token verification in a fixed order: size → header → algorithm → key → signature → claims.
 //! The signature check itself sits behind [`SignatureVerifier`] so each platform brings its own
-//! RSA (BoringSSL natively, WebCrypto at the edge and in the page); [`begin`] and
+//! RSA (OpenSSL natively, WebCrypto at the edge and in the page); [`begin`] and
 //! [`PendingSignature::finish`] let an asynchronous backend run in between.
 
 use crate::claims::Claims;

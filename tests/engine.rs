@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use chartgate::{BoringVerifier, Policy, Request, MAX_TOKEN_LEN};
+use chartgate::{NativeVerifier, Policy, Request, MAX_TOKEN_LEN};
 
 use crate::util::*;
 
@@ -20,7 +20,7 @@ fn claims(extra: &str) -> String {
 fn allows_pull_with_each_credential_form() {
     let token = mint(PULL1, 300);
     let keys = keys();
-    let backend = BoringVerifier::new(&keys);
+    let backend = NativeVerifier::new(&keys);
     let basic = format!("Basic {}", STANDARD.encode(format!("helm:{token}")));
     let bearer = format!("Bearer {token}");
     let query = format!("token={token}");

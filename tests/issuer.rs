@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use chartgate::issuer::secret::SecretHash;
 use chartgate::issuer::{Issuer, IssuerConfig};
-use chartgate::{BoringVerifier, KeySet, Policy, Request, SigningKey};
+use chartgate::{KeySet, NativeVerifier, Policy, Request, SigningKey};
 use serde_json::{json, Value};
 
 use crate::util::{key, other_key};
@@ -109,7 +109,7 @@ fn edge_decides(token: &str, path: &str) -> Result<(), String> {
     policy.audience = Some("charts".into());
     let auth = format!("Bearer {token}");
     let req = Request { method: "GET", path, query: None, authorization: Some(&auth) };
-    chartgate::decide(&req, &keys, &policy, chartgate::issuer::now(), &BoringVerifier::new(&keys))
+    chartgate::decide(&req, &keys, &policy, chartgate::issuer::now(), &NativeVerifier::new(&keys))
         .map(|_| ())
         .map_err(|d| d.reason.code().to_owned())
 }

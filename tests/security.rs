@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 
-use chartgate::{BoringVerifier, EdgeConfig, Request};
+use chartgate::{EdgeConfig, NativeVerifier, Request};
 use serde_json::Value;
 
 fn corpus(name: &str) -> Value {
@@ -28,7 +28,7 @@ fn now() -> u64 {
 /// (status, reason) of the decision, `reason` empty when allowed.
 fn decide(config: &EdgeConfig, req: &Request<'_>) -> (u64, String) {
     let keys = config.static_keys.as_ref().unwrap();
-    match chartgate::decide(req, keys, &config.policy, now(), &BoringVerifier::new(keys)) {
+    match chartgate::decide(req, keys, &config.policy, now(), &NativeVerifier::new(keys)) {
         Ok(_) => (200, String::new()),
         Err(d) => (u64::from(d.status()), d.reason.code().to_owned()),
     }

@@ -21,7 +21,7 @@ pub use config::{ConfigFileError, IssuerConfig};
 pub use http::{app, serve};
 
 use crate::{
-    BoringVerifier, Claims, MintRequest, NormalizedPath, PathBinding, Policy, Reason, Route, ScopeSet, VerifiedToken,
+    Claims, MintRequest, NativeVerifier, NormalizedPath, PathBinding, Policy, Reason, Route, ScopeSet, VerifiedToken,
 };
 use config::Client;
 use observe::{Limiter, Metrics};
@@ -82,7 +82,7 @@ const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 /// The token service.
 pub struct Issuer {
     config: IssuerConfig,
-    verifier: BoringVerifier,
+    verifier: NativeVerifier,
     /// How this issuer's own tokens are checked (downscoping, /sign-url).
     policy: Policy,
     metrics: Metrics,
@@ -97,7 +97,7 @@ pub fn now() -> u64 {
 
 impl Issuer {
     pub fn new(config: IssuerConfig) -> Self {
-        let verifier = BoringVerifier::new(&config.published);
+        let verifier = NativeVerifier::new(&config.published);
         let mut policy = Policy::default();
         policy.issuer = Some(config.issuer.clone());
         policy.audience = config.audience.clone();

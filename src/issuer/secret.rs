@@ -1,4 +1,4 @@
-//! Client secrets: stored only as a slow salted hash (PBKDF2-HMAC-SHA256 on BoringSSL), made by
+//! Client secrets: stored only as a slow salted hash (PBKDF2-HMAC-SHA256 on OpenSSL), made by
 //! `chartgate hash-secret`, and compared in constant time.
 
 use std::fmt;
@@ -26,7 +26,7 @@ impl fmt::Debug for SecretHash {
 
 fn derive(secret: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
     let mut out = vec![0u8; 32];
-    boring::pkcs5::pbkdf2_hmac(secret, salt, iterations as usize, boring::hash::MessageDigest::sha256(), &mut out)
+    openssl::pkcs5::pbkdf2_hmac(secret, salt, iterations as usize, openssl::hash::MessageDigest::sha256(), &mut out)
         .expect("PBKDF2 with valid parameters does not fail");
     out
 }
@@ -35,7 +35,7 @@ impl SecretHash {
     /// Hashes `secret` with a fresh random salt.
     pub fn new(secret: &str) -> Self {
         let mut salt = vec![0u8; 16];
-        boring::rand::rand_bytes(&mut salt).expect("BoringSSL RNG does not fail");
+        openssl::rand::rand_bytes(&mut salt).expect("OpenSSL RNG does not fail");
         let hash = derive(secret.as_bytes(), &salt, ITERATIONS);
         SecretHash { iterations: ITERATIONS, salt, hash }
     }
@@ -43,7 +43,7 @@ impl SecretHash {
     /// True when `secret` matches, compared in constant time.
     pub fn verify(&self, secret: &str) -> bool {
         let candidate = derive(secret.as_bytes(), &self.salt, self.iterations);
-        candidate.len() == self.hash.len() && boring::memcmp::eq(&candidate, &self.hash)
+        candidate.len() == self.hash.len() && openssl::memcmp::eq(&candidate, &self.hash)
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::config::{SsoProvider, SsoRule};
 use super::grant::Allowance;
 use super::TokenError;
-use crate::{BoringVerifier, KeySet, Policy};
+use crate::{KeySet, NativeVerifier, Policy};
 
 /// How long a provider's JWKS is reused.
 const JWKS_TTL: Duration = Duration::from_secs(300);
@@ -74,7 +74,7 @@ impl SsoKeys {
             .ok_or_else(|| grant_error("issued by neither this issuer nor a configured SSO provider".into()))?;
         let keys = self.keys(i, provider).await?;
         let verified =
-            crate::verify(token, &keys, &BoringVerifier::new(&keys)).map_err(|r| grant_error(r.to_string()))?;
+            crate::verify(token, &keys, &NativeVerifier::new(&keys)).map_err(|r| grant_error(r.to_string()))?;
         let mut policy = Policy::default();
         policy.issuer = Some(provider.issuer.clone());
         policy.audience = provider.audience.clone();

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use chartgate::{BoringVerifier, Denial, Grant, KeySet, MintRequest, Policy, Request, ScopeSet, SigningKey};
+use chartgate::{Denial, Grant, KeySet, MintRequest, NativeVerifier, Policy, Request, ScopeSet, SigningKey};
 
 /// Fixed "now" for deterministic time checks.
 pub const NOW: u64 = 1_800_000_000;
@@ -59,7 +59,7 @@ pub fn decide_with(method: &str, path: &str, token: &str, policy: &Policy, now: 
     let auth = format!("Bearer {token}");
     let req = Request { method, path, query: None, authorization: Some(&auth) };
     let keys = keys();
-    chartgate::decide(&req, &keys, policy, now, &BoringVerifier::new(&keys))
+    chartgate::decide(&req, &keys, policy, now, &NativeVerifier::new(&keys))
 }
 
 pub fn code(result: Result<Grant, Denial>) -> &'static str {
