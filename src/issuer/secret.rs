@@ -98,4 +98,14 @@ mod tests {
         assert!("pbkdf2-sha256$5$AAAAAAAAAAA$AAAA".parse::<SecretHash>().is_err());
         assert!("plain-text".parse::<SecretHash>().is_err());
     }
+
+    #[test]
+    fn verifies_hashes_made_by_other_pbkdf2_implementations() {
+        // Made with Python's hashlib.pbkdf2_hmac: hashes already in config files keep verifying
+        // whichever PBKDF2 implementation this crate uses.
+        let h: SecretHash =
+            "pbkdf2-sha256$10000$AAECAwQFBgcICQoLDA0ODw$be/YM9uhQ51dtEO+lbHBxOEqOTzZAe9YHrgYgEddeCo".parse().unwrap();
+        assert!(h.verify("dev-secret"));
+        assert!(!h.verify("dev-secreT"));
+    }
 }
