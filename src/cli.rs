@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::issuer::split_url;
+use crate::issuer::grant::downscope;
 use crate::{
-    dangerous_decode, decide, find_token, relative, verify, Denial, Depth, KeySet, MintRequest, NativeVerifier,
-    NormalizedPath, Pasted, PathBinding, Policy, RepoName, Request, Route, Scope, ScopeSet, SigningKey,
+    dangerous_decode, decide, find_token, relative, split_url, verify, Denial, Depth, KeySet, MintRequest,
+    NativeVerifier, Pasted, PathBinding, Policy, RepoName, Request, Scope, ScopeSet, SignedUrlPlan, SigningKey,
     UnverifiedToken, DEFAULT_URL_TTL,
 };
 
@@ -71,6 +71,9 @@ enum Command {
         /// Lifetime, e.g. 90s, 5m, 1h.
         #[arg(long, default_value = "5m")]
         ttl: humantime::Duration,
+        /// Namespace of single-tenant `access: ["pull"]` parents (as the edge's DEFAULT_NAMESPACE).
+        #[arg(long, default_value = "repo")]
+        default_repo: String,
     },
     /// Run the token service (OAuth 2 client credentials, Docker /token, token exchange, JWKS).
     #[command(
@@ -240,8 +243,9 @@ fn load_signing_key(path: &Path) -> Result<SigningKey, UsageError> {
 fn run(command: Command) -> CliResult {
     match command {
         Command::Keygen { out, bits, force } => keygen(&out, bits, force),
-        Command::Token { mint, scopes, from, paths, ttl } => {
+        Command::Token { mint, scopes, from, paths, ttl, default_repo } => {
             let key = load_signing_key(&mint.key)?;
+            let at = mint.now.unwrap_or_else(now);
             let scopes = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<ScopeSet, _>>()?;
             let paths = if paths.is_empty() {
                 None
@@ -255,8 +259,9 @@ fn run(command: Command) -> CliResult {
                 let parent = verify(&find_token(&parent)?.token, &keys, &NativeVerifier::new(&keys))
                     .map_err(|r| UsageError(format!("--from: {r}")))?;
                 let requested = (!request.scopes.is_empty()).then_some(&request.scopes);
+                let default_repo = RepoName::parse(&default_repo)?;
                 let plan =
-                    crate::issuer::offline_child(&parent.claims, requested, ttl.as_secs(), request.paths.clone())
+                    downscope(&parent.claims, requested, ttl.as_secs(), request.paths.clone(), at, &default_repo)
                         .map_err(|e| UsageError(format!("--from: {e}")))?;
                 request.scopes = plan.scopes;
                 request.ttl = Some(plan.ttl);
@@ -265,7 +270,7 @@ fn run(command: Command) -> CliResult {
                 request.sub = request.sub.or(parent.claims.sub);
                 request.iss = request.iss.or(parent.claims.iss);
             }
-            println!("{}", key.sign(&request.claims(mint.now.unwrap_or_else(now)))?);
+            println!("{}", key.sign(&request.claims(at))?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config, listen } => serve(config.as_deref(), listen),
@@ -281,16 +286,12 @@ fn run(command: Command) -> CliResult {
             let key = load_signing_key(&mint.key)?;
             let depth = Depth::from_number(depth).ok_or_else(|| UsageError("--depth must be 0, 1 or 2".into()))?;
             let default_repo = RepoName::parse(&default_repo)?;
-            let (base, path) = split_url(&url).ok_or_else(|| UsageError(format!("{url:?} is not an http(s) URL")))?;
-            let normalized = NormalizedPath::parse(path).map_err(|e| UsageError(format!("URL path: {e}")))?;
-            let route = Route::parse("GET", &normalized, depth, &default_repo)
-                .map_err(|e| UsageError(format!("URL is not a chart artifact route: {e}")))?;
-            let scope = route.required().ok_or_else(|| UsageError("URL needs no token".into()))?;
-            let paths = PathBinding::parse(&[normalized.as_str()]).map_err(UsageError)?;
+            let plan = SignedUrlPlan::new(&url, depth, &default_repo)?;
             let ttl = Some(ttl.as_secs()).filter(|t| *t > 0).unwrap_or(DEFAULT_URL_TTL);
-            let request = mint.request(std::iter::once(scope).collect(), Some(ttl), Some(paths));
+            let request =
+                mint.request(std::iter::once(plan.scope.clone()).collect(), Some(ttl), Some(plan.binding.clone()));
             let token = key.sign(&request.claims(mint.now.unwrap_or_else(now)))?;
-            println!("{base}{path}?token={token}");
+            println!("{}", plan.link(&token));
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { json, at, input } => inspect(&read_input(&input)?, at.unwrap_or_else(now), json),
@@ -345,6 +346,9 @@ fn serve(config: Option<&Path>, listen: Option<String>) -> CliResult {
     if let Some(listen) = listen {
         config.listen = listen;
     }
+    for warning in &config.warnings {
+        eprintln!("WARNING: {warning}");
+    }
     if config.dev {
         eprintln!("WARNING: no --config: running on embedded DEVELOPMENT defaults.");
         eprintln!("WARNING: client `dev` with secret `dev-secret` may pull and push every repository;");
@@ -378,7 +382,7 @@ fn keygen(out: &Path, bits: usize, force: bool) -> CliResult {
         }
     }
     let key = SigningKey::generate(bits)?;
-    write_private(&files[0], &key.private_pem()?)?;
+    crate::issuer::config::write_private(&files[0], &key.private_pem()?)?;
     std::fs::write(&files[1], key.public_pem()?)?;
     let jwks = KeySet::new(vec![key.public()])?.to_jwks();
     std::fs::write(&files[2], serde_json::to_string_pretty(&jwks)? + "\n")?;
@@ -387,15 +391,6 @@ fn keygen(out: &Path, bits: usize, force: bool) -> CliResult {
         println!("wrote {}", f.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(pem.as_bytes())
 }
 
 fn utc(secs: u64) -> String {

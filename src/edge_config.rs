@@ -147,6 +147,14 @@ impl EdgeConfig {
             jwks_timeout: get("JWKS_TIMEOUT").map_or(Ok(3), |v| parse_timeout("JWKS_TIMEOUT", &v, 30))?,
         })
     }
+
+    /// Whether a request the engine refused with `status` (or could not decide: 503) is served
+    /// anyway: only in report-only mode, only for reads (`GET`, `HEAD`), and only when the
+    /// refusal is about the credential (401, 403) or the keys (503). Writes are always enforced;
+    /// request errors (400, 404, 405) always answer.
+    pub fn report_only_serves(&self, method: &str, status: u16) -> bool {
+        self.mode == Mode::ReportOnly && matches!(method, "GET" | "HEAD") && matches!(status, 401 | 403 | 503)
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +205,21 @@ mod tests {
         assert_eq!(c.origin.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(c.forward_credentials && c.write_through);
         assert_eq!((c.origin_timeout, c.jwks_timeout), (5, 1));
+    }
+
+    /// Finding 10 of the second security round: report-only passed unauthenticated writes to
+    /// the origin.
+    #[test]
+    fn finding_10_report_only_never_passes_writes() {
+        let report = load(&[("JWKS", JWK), ("MODE", "report-only")]).unwrap();
+        assert!(report.report_only_serves("GET", 401) && report.report_only_serves("HEAD", 403));
+        assert!(report.report_only_serves("GET", 503));
+        for method in ["POST", "DELETE", "PUT", "PATCH", "PROPFIND"] {
+            assert!(!report.report_only_serves(method, 401), "{method}");
+        }
+        assert!(!report.report_only_serves("GET", 400) && !report.report_only_serves("GET", 405));
+        let enforce = load(&[("JWKS", JWK)]).unwrap();
+        assert!(!enforce.report_only_serves("GET", 401));
     }
 
     #[test]

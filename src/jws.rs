@@ -44,6 +44,8 @@ pub enum MalformedToken {
     Base64(Part),
     #[error("{0} is not a JSON object: {1}")]
     Json(Part, String),
+    #[error("{0} is not UTF-8 (RFC 7519 requires UTF-8 JSON)")]
+    NotUtf8(Part),
     #[error("header field {0:?} is invalid: {1}")]
     HeaderField(&'static str, &'static str),
 }
@@ -157,7 +159,10 @@ pub(crate) fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8], part: Pa
     if bytes.first() != Some(&b'{') {
         return Err(MalformedToken::Json(part, "not an object".into()).into());
     }
-    serde_json::from_slice(bytes).map_err(|e| MalformedToken::Json(part, e.to_string()).into())
+    // serde skips members it does not read without checking their strings: check the whole
+    // text first, so invalid bytes anywhere are refused.
+    let text = std::str::from_utf8(bytes).map_err(|_| MalformedToken::NotUtf8(part))?;
+    serde_json::from_str(text).map_err(|e| MalformedToken::Json(part, e.to_string()).into())
 }
 
 fn check_header(raw: RawHeader) -> Result<Header, Reason> {

@@ -29,6 +29,8 @@ pub struct RemoteKeys {
     keys: Option<Rc<KeySet>>,
     fetched_at: u64,
     last_attempt: Option<u64>,
+    /// The keys were dropped from the trusted set (outage past max-stale).
+    dropped: bool,
 }
 
 impl RemoteKeys {
@@ -62,12 +64,25 @@ impl RemoteKeys {
         self.last_attempt = Some(now);
     }
 
-    /// Records fetched keys. Returns true when they differ from the previous ones.
+    /// Records fetched keys. Returns true when the trusted set must be rebuilt from them: they
+    /// differ from the previous ones, or the previous ones had been dropped by an outage (the
+    /// same keys coming back after one must be trusted again).
     pub fn fetched(&mut self, keys: KeySet, now: u64) -> bool {
-        let changed = self.keys.as_deref() != Some(&keys);
+        let rebuild = self.dropped || self.keys.as_deref() != Some(&keys);
         self.keys = Some(Rc::new(keys));
         self.fetched_at = now;
-        changed
+        self.dropped = false;
+        rebuild
+    }
+
+    /// Records a failed fetch. Returns true when the keys are past max-stale and must leave the
+    /// trusted set now (only static keys, if any, remain: fail closed).
+    pub fn failed(&mut self, now: u64, rules: &RefreshRules) -> bool {
+        if self.fallback(now, rules).is_some() {
+            return false;
+        }
+        self.dropped = true;
+        true
     }
 }
 
@@ -107,6 +122,23 @@ mod tests {
         r.fetched(keys(), 100);
         assert!(!r.may_refetch_for_unknown_kid(105, &RULES));
         assert!(r.may_refetch_for_unknown_kid(110, &RULES));
+    }
+
+    /// Finding 3 of the second security round: with static keys beside the URL, an outage past
+    /// max-stale left only the static keys, and the same JWKS fetched after the recovery was
+    /// "unchanged", so the URL's keys were never trusted again.
+    #[test]
+    fn finding_03_keys_come_back_after_an_outage_past_max_stale() {
+        let mut r = RemoteKeys::default();
+        r.attempting(0);
+        assert!(r.fetched(keys(), 0));
+        r.attempting(300);
+        assert!(!r.failed(300, &RULES), "stale keys still serve");
+        r.attempting(900);
+        assert!(r.failed(900, &RULES), "past max-stale: dropped");
+        r.attempting(1000);
+        assert!(r.fetched(keys(), 1000), "the same keys after the outage are trusted again");
+        assert!(!r.fetched(keys(), 1001));
     }
 
     #[test]

@@ -13,11 +13,13 @@ mod credential;
 mod decision;
 mod edge_config;
 mod error;
+mod hex;
 mod jws;
 mod key_refresh;
 mod keys;
 mod mint;
 mod path;
+mod revocation;
 mod route;
 mod scope;
 mod serving;
@@ -46,18 +48,20 @@ pub use decision::{
 };
 pub use edge_config::{ConfigError, EdgeConfig, Mode};
 pub use error::{human_duration, relative, OAuthError, Reason};
+pub use hex::hex;
 pub use jws::{dangerous_decode, Alg, Header, MalformedToken, Part, UnverifiedToken, MAX_KID_LEN, MAX_TOKEN_LEN};
 pub use key_refresh::{Plan, RefreshRules, RemoteKeys};
 pub use keys::{KeyError, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS};
-pub use mint::{MintRequest, DEFAULT_TTL, DEFAULT_URL_TTL};
+pub use mint::{split_url, MintRequest, SignUrlError, SignedUrlPlan, DEFAULT_TTL, DEFAULT_URL_TTL};
 #[cfg(not(target_arch = "wasm32"))]
 pub use native_crypto::{random_id, NativeVerifier, SigningError, SigningKey};
 pub use path::{NormalizedPath, PathError, MAX_PATH};
+pub use revocation::{revocation_key, revocation_keys};
 pub use route::{Depth, Route};
 pub use scope::{Action, Actions, RepoName, Scope, ScopeError, ScopeSet, RESOURCE_TYPE};
 pub use serving::{
-    client_cache_control, content_type, edge_cache_control, etag_matches, parse_range, ByteRange, CacheStatus,
-    CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+    client_cache_control, content_type, edge_cache_control, etag_matches, parse_range, stale_objects, ByteRange,
+    CacheStatus, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
 pub use token_cache::{TokenCache, TokenHash, DEFAULT_CAPACITY as TOKEN_CACHE_CAPACITY};
 pub use verify::{begin, verify, PendingSignature, SignatureVerifier, VerifiedToken};

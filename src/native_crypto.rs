@@ -141,7 +141,7 @@ impl SigningKey {
 pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     openssl::rand::rand_bytes(&mut bytes).expect("OpenSSL RNG does not fail");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&bytes)
 }
 
 #[cfg(test)]

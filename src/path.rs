@@ -130,7 +130,7 @@ impl NormalizedPath {
     }
 
     /// The segments after the leading `/` (none for the root path).
-    pub fn segments(&self) -> impl Iterator<Item = &str> {
+    pub fn segments(&self) -> impl DoubleEndedIterator<Item = &str> {
         let rest = &self.0[1..];
         rest.split('/').filter(move |_| !rest.is_empty())
     }

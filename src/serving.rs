@@ -1,7 +1,9 @@
 //! HTTP serving rules for allowed chart requests, independent of the platform: content types,
 //! cache lifetimes (edge copy and client), byte ranges, `If-None-Match`, the cache status header,
-//! and which request headers may travel to the origin.
+//! which request headers may travel to the origin, and which stored objects a write through the
+//! chart API makes stale.
 
+use crate::path::NormalizedPath;
 use crate::route::Route;
 
 /// Header that tells where a response came from.
@@ -11,8 +13,27 @@ pub const CACHE_STATUS_HEADER: &str = "X-Chartgate-Cache";
 pub const SECURITY_HEADERS: [(&str, &str); 2] =
     [("Referrer-Policy", "no-referrer"), ("X-Content-Type-Options", "nosniff")];
 
-/// Request headers forwarded to the origin (plus `Authorization` when configured).
-pub const ORIGIN_SAFE_HEADERS: [&str; 5] = ["accept", "content-type", "content-length", "if-none-match", "user-agent"];
+/// Request headers forwarded to the origin (plus `Authorization` when configured). No
+/// conditional header (`If-None-Match`, `If-Modified-Since`, `If-Range`, ...): the edge fetches
+/// whole objects to store them and answers conditionals itself.
+pub const ORIGIN_SAFE_HEADERS: [&str; 4] = ["accept", "content-type", "content-length", "user-agent"];
+
+/// The storage keys (R2 and edge cache) that a successful write through the chart API makes
+/// stale: for `DELETE /api/<repo>/charts/<name>/<version>` the archive, its provenance file and
+/// the index; for an upload, the index. Empty for reads.
+pub fn stale_objects(route: &Route, method: &str, path: &NormalizedPath) -> Vec<String> {
+    let Route::ApiWrite { repo } = route else { return Vec::new() };
+    let mut keys = Vec::with_capacity(3);
+    if method == "DELETE" {
+        let mut segments = path.segments().rev();
+        if let (Some(version), Some(name)) = (segments.next(), segments.next()) {
+            keys.push(format!("{repo}/{name}-{version}.tgz"));
+            keys.push(format!("{repo}/{name}-{version}.tgz.prov"));
+        }
+    }
+    keys.push(format!("{repo}/index.yaml"));
+    keys
+}
 
 /// Where a served response came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +146,36 @@ pub fn etag_matches(if_none_match: Option<&str>, etag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finding 7 of the second security round: a client's `If-None-Match` reached the origin on
+    /// a cache miss, and its 304 became a 502.
+    #[test]
+    fn finding_07_no_conditional_header_reaches_the_origin() {
+        for h in ORIGIN_SAFE_HEADERS {
+            assert!(!h.starts_with("if-") && h != "range", "{h}");
+        }
+    }
+
+    /// Finding 14 of the second security round: a delete left the chart in the edge cache and R2.
+    #[test]
+    fn finding_14_writes_name_what_they_make_stale() {
+        let repo = crate::RepoName::parse("repo").unwrap();
+        let stale = |method: &str, path: &str, depth| {
+            let p = NormalizedPath::parse(path).unwrap();
+            stale_objects(&Route::parse(method, &p, depth, &repo).unwrap(), method, &p)
+        };
+        assert_eq!(
+            stale("DELETE", "/api/org1/repo1/charts/hello/0.1.0", crate::Depth::Two),
+            ["org1/repo1/hello-0.1.0.tgz", "org1/repo1/hello-0.1.0.tgz.prov", "org1/repo1/index.yaml"]
+        );
+        assert_eq!(
+            stale("DELETE", "/api/charts/x/1.0.0", crate::Depth::Zero),
+            ["repo/x-1.0.0.tgz", "repo/x-1.0.0.tgz.prov", "repo/index.yaml"]
+        );
+        assert_eq!(stale("POST", "/api/org1/repo1/charts", crate::Depth::Two), ["org1/repo1/index.yaml"]);
+        assert!(stale("GET", "/api/org1/repo1/charts", crate::Depth::Two).is_empty());
+        assert!(stale("GET", "/org1/repo1/index.yaml", crate::Depth::Two).is_empty());
+    }
 
     #[test]
     fn ranges() {

@@ -1,6 +1,7 @@
 //! The signature backend of the wasm builds: RS256 through the runtime's WebCrypto
 //! (`crypto.subtle`, native code in workerd and in browsers), keys imported once per isolate
-//! or page and remembered by `kid`.
+//! or page and remembered by `kid` together with the key material they were imported from, so a
+//! different key under a known `kid` is never verified with the old one.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,12 +11,13 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
-use crate::keys::{b64, PublicKey};
+use crate::keys::{b64, PublicKey, RsaPublicKey};
 
 const ALGORITHM: &str = "RSASSA-PKCS1-v1_5";
 
 thread_local! {
-    static IMPORTED: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
+    /// `kid` → the key as trusted when it was imported, and its WebCrypto handle.
+    static IMPORTED: RefCell<HashMap<String, (RsaPublicKey, CryptoKey)>> = RefCell::new(HashMap::new());
     static SUBTLE: RefCell<Option<SubtleCrypto>> = const { RefCell::new(None) };
     /// `{name: "RSASSA-PKCS1-v1_5"}`, made once: passing a string would decode it from wasm
     /// memory into a new JavaScript string on every verify.
@@ -68,12 +70,15 @@ pub fn forget_keys() {
 /// True when `signature` over `message` verifies under `key`. Errors are runtime failures
 /// (no WebCrypto, key import refused), not invalid signatures.
 pub async fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<bool, JsValue> {
-    let cached = IMPORTED.with(|m| m.borrow().get(&key.kid).cloned());
+    // A hit must be the same key material (a byte comparison of modulus and exponent): a key
+    // set can change under a known kid (another JWKS in the inspector, a rotation at the edge
+    // while an import was in flight).
+    let cached = IMPORTED.with(|m| m.borrow().get(&key.kid).filter(|(rsa, _)| *rsa == key.rsa).map(|(_, k)| k.clone()));
     let crypto_key = match cached {
         Some(k) => k,
         None => {
             let k = import(key).await?;
-            IMPORTED.with(|m| m.borrow_mut().insert(key.kid.clone(), k.clone()));
+            IMPORTED.with(|m| m.borrow_mut().insert(key.kid.clone(), (key.rsa.clone(), k.clone())));
             k
         }
     };

@@ -293,8 +293,12 @@ fn failed_client_auth_is_rate_limited() {
         let (status, _, _) = call(http().post(&url).basic_auth("ci", Some("nope")).form(&form));
         assert_eq!(status, 401);
     }
+    let (status, body, _) = call(http().post(&url).basic_auth("ci", Some("nope")).form(&form));
+    assert_eq!((status, body["error"].as_str()), (429, Some("too_many_requests")), "the guessing address waits");
+    // Finding 4 of the second security round: the limit saves PBKDF2 work on failures only; a
+    // caller with the right secret behind the same address is served.
     let (status, body, _) = call(http().post(&url).basic_auth("ci", Some("ci-secret")).form(&form));
-    assert_eq!((status, body["error"].as_str()), (429, Some("too_many_requests")), "even the right secret waits");
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]
@@ -317,7 +321,7 @@ audience = "chartgate"
 match = [{{ claim = "groups", pattern = "^platform$" }}]
 scopes = ["artifact-repository:*:pull"]
 [[sso.rules]]
-match = [{{ claim = "email", pattern = "@example\\.com$" }}]
+match = [{{ claim = "email", pattern = ".*@example\\.com" }}]
 scopes = ["artifact-repository:public/*:pull"]
 "#
         ),

@@ -136,3 +136,74 @@ proptest! {
         }
     }
 }
+
+/// One derivation step of a chain: which of the three ways (token exchange, `/sign-url`,
+/// `chartgate token --from`; all plan through `grant::downscope`), what it asks for, and how many
+/// seconds pass before it.
+#[derive(Debug, Clone)]
+struct Step {
+    kind: u8,
+    pick: usize,
+    ttl: u64,
+    wait: u64,
+    chart: u8,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    (0u8..3, any::<usize>(), 1u64..2_000, 0u64..400, 0u8..3).prop_map(|(kind, pick, ttl, wait, chart)| Step {
+        kind,
+        pick,
+        ttl,
+        wait,
+        chart,
+    })
+}
+
+proptest! {
+    /// Security round 2, finding 2: no chain of derivations outlives or out-scopes its root or
+    /// escapes its path binding, and every descendant names every ancestor in its lineage, so
+    /// revoking any ancestor at the edge revokes it.
+    #[test]
+    fn chains_never_outlive_outscope_or_leave_the_lineage(root_set in scope_set(), life in 1u64..3_000, steps in prop::collection::vec(step(), 1..8)) {
+        use chartgate::issuer::grant::downscope;
+        let ns = RepoName::parse("repo").unwrap();
+        let mut now = 1_000_000;
+        let root = Claims { jti: Some("root".into()), exp: now + life, ..chartgate::MintRequest { scopes: root_set, ..Default::default() }.claims(now) };
+        let mut chain = vec![root.clone()];
+        for (i, s) in steps.iter().enumerate() {
+            now += s.wait;
+            let parent = chain.last().unwrap().clone();
+            let held: Vec<Scope> = parent.access.scopes(&ns).iter().filter(|s| !s.actions.is_empty()).collect();
+            let (requested, paths) = match (s.kind, held.get(s.pick % held.len().max(1))) {
+                // sign-url: one pull scope and one exact path of that repository
+                (1, Some(scope)) => {
+                    let pull = Scope::new(scope.repo.clone(), chartgate::Action::Pull);
+                    let path = format!("/{}/charts/c{}-1.0.0.tgz", scope.repo, s.chart);
+                    (Some(std::iter::once(pull).collect::<ScopeSet>()), Some(chartgate::PathBinding::parse(&[path]).unwrap()))
+                }
+                // exchange or --from: a subset, sometimes bound to a repository's charts
+                (_, Some(scope)) => {
+                    let paths = (s.chart == 0).then(|| chartgate::PathBinding::parse(&[format!("/{}/charts/*", scope.repo)]).unwrap());
+                    (Some(std::iter::once(scope.clone()).collect::<ScopeSet>()), paths)
+                }
+                (_, None) => (None, None),
+            };
+            let Ok(plan) = downscope(&parent, requested.as_ref(), s.ttl, paths, now, &ns) else { continue };
+            prop_assert!(parent.exp > now, "an expired parent derived a child");
+            let request = chartgate::MintRequest { scopes: plan.scopes, ttl: Some(plan.ttl), jti: Some(format!("t{i}")), paths: plan.paths, lineage: plan.lineage, ..Default::default() };
+            let child = request.claims(now);
+            prop_assert!(child.exp <= root.exp, "outlives the root: {} > {}", child.exp, root.exp);
+            prop_assert!(child.exp <= parent.exp);
+            prop_assert!(root.access.scopes(&ns).contains(&child.access.scopes(&ns)), "out-scopes the root");
+            if let Some(parent_paths) = &parent.paths {
+                prop_assert!(child.paths.as_ref().is_some_and(|p| p.within(parent_paths)), "leaves the parent's paths");
+            }
+            let keys = chartgate::revocation_keys(child.jti.as_deref(), &child.lineage, None);
+            for ancestor in &chain {
+                let jti = ancestor.jti.as_deref().unwrap();
+                prop_assert!(keys.contains(&format!("jti:{jti}")), "revoking {} would not revoke {:?}", jti, child.jti);
+            }
+            chain.push(child);
+        }
+    }
+}

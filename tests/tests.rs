@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod findings;
 mod interop;
 mod issuer;
 mod props;

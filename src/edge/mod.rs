@@ -10,9 +10,9 @@ use std::rc::Rc;
 use worker::{console_error, console_log, event, Context, Date, Env, Fetch, Headers, Request, Response, Result};
 
 use crate::{
-    authorize, prepare_path, webcrypto, AuditLine, CacheStatus, Denial, EdgeConfig, Grant, KeySet, Mode,
-    NormalizedPath, Plan, Prepared, Reason, RefreshRules, RemoteKeys, Route, TokenCache, VerifiedToken,
-    SECURITY_HEADERS, TOKEN_CACHE_CAPACITY,
+    authorize, prepare_path, webcrypto, AuditLine, CacheStatus, Denial, EdgeConfig, Grant, KeySet, NormalizedPath,
+    Plan, Prepared, Reason, RefreshRules, RemoteKeys, Route, TokenCache, VerifiedToken, SECURITY_HEADERS,
+    TOKEN_CACHE_CAPACITY,
 };
 
 /// Per-isolate state.
@@ -96,7 +96,6 @@ fn now_micros() -> f64 {
         * 1000.0
 }
 
-use sha2::Digest as _;
 use wasm_bindgen::JsCast as _;
 
 /// The JWKS endpoint is down past max-stale: requests fail closed.
@@ -144,8 +143,8 @@ impl Isolate {
         self.remote.borrow_mut().attempting(now);
         match fetch_jwks(url, self.config.jwks_timeout).await {
             Ok(remote) => {
-                let changed = self.remote.borrow_mut().fetched(remote.clone(), now);
-                if changed || self.keys.borrow().is_none() {
+                let rebuild = self.remote.borrow_mut().fetched(remote.clone(), now);
+                if rebuild || self.keys.borrow().is_none() {
                     let merged = match &self.config.static_keys {
                         Some(s) => s.merged(&remote),
                         None => remote,
@@ -157,7 +156,7 @@ impl Isolate {
             }
             Err(why) => {
                 console_error!("chartgate: JWKS fetch from {url} failed: {why}");
-                if self.remote.borrow().fallback(now, &self.rules).is_none() {
+                if self.remote.borrow_mut().failed(now, &self.rules) {
                     // Past max-stale: only static keys, if any, remain trusted.
                     let fallback = self.config.static_keys.clone().map(Rc::new);
                     *self.keys.borrow_mut() = fallback.clone();
@@ -266,22 +265,12 @@ async fn decide(
     Outcome::Allowed(grant, prepared)
 }
 
-/// KV keys are at most 512 bytes: longer values are looked up by their SHA-256 (`sub-sha256:<hex>`).
-fn revocation_key(kind: &str, value: &str) -> String {
-    let key = format!("{kind}:{value}");
-    if key.len() <= 512 {
-        return key;
-    }
-    let digest = sha2::Sha256::digest(value.as_bytes());
-    format!("{kind}-sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
-}
-
-/// Looks up `jti:<jti>` (the token's and its ancestors') and `sub:<sub>` in the optional
-/// `REVOCATIONS` KV namespace. `Err` when the list cannot be read (the caller fails closed).
+/// Looks up the token's revocation keys (its `jti`, its ancestors' and its `sub`, see
+/// [`crate::revocation_keys`]) in the optional `REVOCATIONS` KV namespace. `Err` when the list
+/// cannot be read (the caller fails closed).
 async fn is_revoked(env: &Env, grant: &Grant) -> std::result::Result<bool, ()> {
     let Ok(kv) = env.kv("REVOCATIONS") else { return Ok(false) };
-    let jtis = grant.jti.iter().chain(grant.lineage.iter()).map(|j| revocation_key("jti", j));
-    for key in jtis.chain(grant.sub.as_deref().map(|s| revocation_key("sub", s))) {
+    for key in crate::revocation_keys(grant.jti.as_deref(), &grant.lineage, grant.sub.as_deref()) {
         match kv.get(&key).text().await {
             Ok(Some(_)) => return Ok(true),
             Ok(None) => {}
@@ -342,7 +331,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
     let started = now_micros();
     let url = req.url()?;
-    let method = req.method().to_string();
+    // The method as sent: the worker crate maps methods it does not know to GET.
+    let method = req.inner().method();
     let authorization = req.headers().get("Authorization")?;
     let request = crate::Request {
         method: &method,
@@ -372,8 +362,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let (route, grant_line) = match &outcome {
         Outcome::Allowed(grant, prepared) => (prepared.route.clone(), Some(AuditLine::allowed(grant))),
         Outcome::Denied(denial) => {
-            // Report-only serves a valid route whatever the token; request errors still answer.
-            let route = (config.mode == Mode::ReportOnly && matches!(denial.status(), 401 | 403))
+            // Report-only serves a valid read route whatever the token; request errors and
+            // writes are still refused.
+            let route = config
+                .report_only_serves(&method, denial.status())
                 .then(|| {
                     normalized
                         .as_ref()
@@ -394,7 +386,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             }
         }
         Outcome::Unavailable => {
-            let route = (config.mode == Mode::ReportOnly)
+            let route = config
+                .report_only_serves(&method, 503)
                 .then(|| {
                     normalized
                         .as_ref()

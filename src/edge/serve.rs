@@ -1,6 +1,6 @@
 //! Serving allowed requests at the edge: chart objects from the edge cache, then R2, then the
 //! origin (stored in the cache on the way back); ChartMuseum API routes passed through to the
-//! origin. Headers, ranges and conditional requests follow [`crate::serving`]. Nothing here is
+//! origin, and what a successful write made stale purged from the cache and R2. Headers, ranges and conditional requests follow [`crate::serving`]. Nothing here is
 //! reached by a denied request, and credentials never enter a cache key.
 
 use sha2::{Digest, Sha256};
@@ -9,8 +9,8 @@ use worker::{
 };
 
 use crate::{
-    client_cache_control, content_type, edge_cache_control, etag_matches, parse_range, CacheStatus, EdgeConfig, Route,
-    CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+    client_cache_control, content_type, edge_cache_control, etag_matches, parse_range, stale_objects, CacheStatus,
+    EdgeConfig, NormalizedPath, Route, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
 
 /// Serves an allowed request.
@@ -25,7 +25,7 @@ pub async fn serve(
     match route {
         Route::Health => Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss)),
         Route::Index { .. } | Route::Artifact { .. } => serve_object(req, env, config, route, path, url).await,
-        Route::ApiRead { .. } | Route::ApiWrite { .. } => pass_through(req, config, route, path, url).await,
+        Route::ApiRead { .. } | Route::ApiWrite { .. } => pass_through(req, env, config, route, path, url).await,
     }
 }
 
@@ -120,7 +120,7 @@ async fn serve_object(
     let bytes = upstream.bytes().await?;
     let etag = match upstream.headers().get("ETag")? {
         Some(e) => e,
-        None => format!("\"{}\"", Sha256::digest(&bytes)[..16].iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        None => format!("\"{}\"", crate::hex(&Sha256::digest(&bytes)[..16])),
     };
     if config.write_through {
         if let Some(bucket) = &bucket {
@@ -223,10 +223,30 @@ async fn origin_fetch(
     })
 }
 
+/// Removes what a successful write made stale from the edge cache and from R2 (where, with an
+/// origin, it is a copy), so a deleted chart is not downloadable and the next read of the index
+/// fetches the new one. Failures are logged; the write itself has happened.
+async fn purge(env: &Env, url: &Url, keys: &[String]) {
+    let cache = Cache::default();
+    let bucket = env.bucket("CHARTS").ok();
+    let origin = url.origin().ascii_serialization();
+    for key in keys {
+        if let Err(e) = cache.delete(format!("{origin}/{key}"), true).await {
+            worker::console_error!("chartgate: cache purge of {key} failed: {e}");
+        }
+        if let Some(bucket) = &bucket {
+            if let Err(e) = bucket.delete(key).await {
+                worker::console_error!("chartgate: R2 purge of {key} failed: {e}");
+            }
+        }
+    }
+}
+
 /// ChartMuseum API routes: forwarded to the origin without caching; without an origin, reads
 /// answer 404 and writes 405.
 async fn pass_through(
     req: Request,
+    env: &Env,
     config: &EdgeConfig,
     route: &Route,
     path: &str,
@@ -254,6 +274,11 @@ async fn pass_through(
         Err(response) => return Ok((response, CacheStatus::Miss)),
     };
     let status = upstream.status_code();
+    if (200..300).contains(&status) {
+        if let Ok(normalized) = NormalizedPath::parse(path) {
+            purge(env, url, &stale_objects(route, &req.inner().method(), &normalized)).await;
+        }
+    }
     let content_type = upstream.headers().get("Content-Type")?;
     let (_, body) = upstream.into_parts();
     let headers = Headers::new();

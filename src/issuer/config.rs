@@ -1,6 +1,7 @@
-//! The issuer's TOML configuration: issuer and audience, lifetimes, keys (one active signing key,
-//! retiring public keys still published), clients (hashed secrets, allowed scope patterns) and
-//! SSO providers with their rules. Every error names the file, the line and the key.
+//! The issuer's TOML configuration: issuer and audience, lifetimes, the repository layout it
+//! shares with the edge (`depth`, `default_namespace`), trusted proxies, keys (one active signing
+//! key, retiring public keys still published), clients (hashed secrets, allowed scope patterns)
+//! and SSO providers with their rules. Every error names the file, the line and the key.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,9 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::addr::TrustedProxies;
 use super::grant::{Allowance, ScopePattern};
 use super::secret::SecretHash;
-use crate::{KeySet, PublicKey, SigningKey};
+use crate::{Depth, KeySet, Policy, PublicKey, RepoName, SigningKey};
 
 /// A configuration error: where, which key, why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +33,10 @@ struct RawConfig {
     default_ttl: Option<Spanned<String>>,
     max_ttl: Option<Spanned<String>>,
     url_ttl: Option<Spanned<String>>,
+    depth: Option<Spanned<u8>>,
+    default_namespace: Option<Spanned<String>>,
+    #[serde(default)]
+    trusted_proxies: Vec<Spanned<String>>,
     #[serde(default)]
     keys: Vec<RawKey>,
     #[serde(default)]
@@ -62,7 +68,7 @@ struct RawClient {
 struct RawSso {
     issuer: String,
     jwks_url: Spanned<String>,
-    audience: Option<String>,
+    audience: Option<Spanned<String>>,
     ca: Option<Spanned<String>>,
     #[serde(default)]
     rules: Vec<RawRule>,
@@ -106,6 +112,8 @@ pub struct SsoRule {
 pub struct SsoProvider {
     pub issuer: String,
     pub jwks_url: String,
+    /// The `aud` its tokens must carry (this issuer's client id at the provider); `None` only
+    /// when the configuration says `audience = "*"` (any application of the provider).
     pub audience: Option<String>,
     /// Extra trusted CA (PEM) for the JWKS URL.
     pub ca_pem: Option<Vec<u8>>,
@@ -121,6 +129,12 @@ pub struct IssuerConfig {
     pub default_ttl: u64,
     pub max_ttl: u64,
     pub url_ttl: u64,
+    /// Repository depth of chart routes, as the edge's `DEPTH`. Default 2.
+    pub depth: Depth,
+    /// Namespace of depth 0 and of single-tenant tokens, as the edge's `DEFAULT_NAMESPACE`.
+    pub default_namespace: RepoName,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client. Default none.
+    pub trusted_proxies: TrustedProxies,
     pub signing: SigningKey,
     /// Active and retiring public keys: the JWKS.
     pub published: KeySet,
@@ -128,6 +142,8 @@ pub struct IssuerConfig {
     pub sso: Vec<SsoProvider>,
     /// True for the embedded development configuration.
     pub dev: bool,
+    /// Settings that are allowed but weaken a check, to print at start-up.
+    pub warnings: Vec<String>,
 }
 
 /// Default listen address.
@@ -209,6 +225,28 @@ impl IssuerConfig {
             let span = raw.default_ttl.as_ref().map_or(0..0, |s| s.span());
             return ctx.err(span, "default_ttl", "is longer than max_ttl");
         }
+        let depth = match &raw.depth {
+            None => Depth::default(),
+            Some(d) => match Depth::from_number(*d.get_ref()) {
+                Some(depth) => depth,
+                None => return ctx.err(d.span(), "depth", "must be 0, 1 or 2 (as the edge's DEPTH)"),
+            },
+        };
+        let default_namespace = match &raw.default_namespace {
+            None => Policy::default().default_repo,
+            Some(n) => {
+                RepoName::parse(n.get_ref()).or_else(|e| ctx.err(n.span(), "default_namespace", e.to_string()))?
+            }
+        };
+        let mut proxies = Vec::new();
+        for (i, p) in raw.trusted_proxies.iter().enumerate() {
+            match TrustedProxies::parse(&[p.get_ref()]) {
+                Ok(_) => proxies.push(p.get_ref().clone()),
+                Err(e) => return ctx.err(p.span(), format!("trusted_proxies[{i}]"), e),
+            }
+        }
+        let trusted_proxies = TrustedProxies::parse(&proxies).or_else(|e| ctx.err(0..0, "trusted_proxies", e))?;
+        let mut warnings = Vec::new();
         let mut signing = None;
         let mut published = Vec::new();
         for (i, k) in raw.keys.iter().enumerate() {
@@ -273,16 +311,35 @@ impl IssuerConfig {
                 let rkey = format!("{key}.rules[{j}]");
                 let mut conditions = Vec::new();
                 for (k, c) in r.conditions.iter().enumerate() {
-                    let re = regex::Regex::new(c.pattern.get_ref())
+                    let re = whole_value(c.pattern.get_ref())
                         .or_else(|e| ctx.err(c.pattern.span(), format!("{rkey}.match[{k}].pattern"), e.to_string()))?;
                     conditions.push((c.claim.clone(), re));
                 }
                 rules.push(SsoRule { conditions, allowance: ctx.patterns(&r.scopes, &format!("{rkey}.scopes"))? });
             }
+            let audience = match &p.audience {
+                None => {
+                    return ctx.err(
+                        p.jwks_url.span(),
+                        format!("{key}.audience"),
+                        "is required: the client id this issuer has at the provider (its tokens' `aud`), \
+                         or \"*\" to accept tokens issued to any application of the provider",
+                    )
+                }
+                Some(a) if a.get_ref() == "*" => {
+                    warnings.push(format!(
+                        "{file}: {key}.audience = \"*\": ID tokens issued by {} to ANY application are accepted",
+                        p.issuer
+                    ));
+                    None
+                }
+                Some(a) if a.get_ref().is_empty() => return ctx.err(a.span(), format!("{key}.audience"), "is empty"),
+                Some(a) => Some(a.get_ref().clone()),
+            };
             sso.push(SsoProvider {
                 issuer: p.issuer.clone(),
                 jwks_url: p.jwks_url.get_ref().clone(),
-                audience: p.audience.clone(),
+                audience,
                 ca_pem,
                 rules,
             });
@@ -295,12 +352,28 @@ impl IssuerConfig {
             default_ttl,
             max_ttl,
             url_ttl,
+            depth,
+            default_namespace,
+            trusted_proxies,
             signing,
             published,
             clients,
             sso,
             dev: false,
+            warnings,
         })
+    }
+
+    /// How this issuer checks its own tokens and reads chart URLs: the same issuer, audience,
+    /// repository depth and default namespace the edge is configured with.
+    pub fn policy(&self) -> Policy {
+        let mut policy = Policy::default();
+        policy.issuer = Some(self.issuer.clone());
+        policy.audience = self.audience.clone();
+        policy.realm = format!("{}/oauth/token", self.issuer.trim_end_matches('/'));
+        policy.depth = self.depth;
+        policy.default_repo = self.default_namespace.clone();
+        policy
     }
 
     /// The embedded development configuration: the key in `key_dir` (made if missing), and a
@@ -313,7 +386,7 @@ impl IssuerConfig {
         } else {
             let key = SigningKey::generate(2048).map_err(|e| e.to_string())?;
             std::fs::create_dir_all(key_dir).map_err(|e| e.to_string())?;
-            std::fs::write(&private, key.private_pem().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            write_private(&private, &key.private_pem().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
             key
         };
         let published = KeySet::new(vec![signing.public()]).map_err(|e| e.to_string())?;
@@ -326,6 +399,9 @@ impl IssuerConfig {
             default_ttl: crate::DEFAULT_TTL,
             max_ttl: 3600,
             url_ttl: crate::DEFAULT_URL_TTL,
+            depth: Depth::default(),
+            default_namespace: Policy::default().default_repo,
+            trusted_proxies: TrustedProxies::default(),
             signing,
             published,
             clients: vec![Client {
@@ -337,8 +413,25 @@ impl IssuerConfig {
             }],
             sso: Vec::new(),
             dev: true,
+            warnings: Vec::new(),
         })
     }
+}
+
+/// Writes a private key readable by its owner only (0600 on Unix), whoever makes it.
+pub fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(pem.as_bytes())
+}
+
+/// An SSO rule pattern as a whole-value match: `org1` matches exactly `org1`, never `evilorg1`.
+/// To match part of a value, write it: `.*@example\.com`.
+fn whole_value(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
 }
 
 fn dedup(keys: Vec<PublicKey>) -> Vec<PublicKey> {
@@ -371,5 +464,53 @@ mod tests {
         assert!(e.why.contains("cannot read /nonexistent/missing.pem"));
         let e = parse("issuer = \"ftp://x\"").unwrap_err();
         assert_eq!(e.key, "issuer");
+        let e = parse("issuer = \"http://x\"\ndepth = 3\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (2, "depth"));
+        let e = parse("issuer = \"http://x\"\ndefault_namespace = \"Repo\"\n").unwrap_err();
+        assert_eq!(e.key, "default_namespace");
+        let e = parse("issuer = \"http://x\"\ntrusted_proxies = [\"10.0.0.0/8\", \"lb\"]\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (2, "trusted_proxies[1]"));
+    }
+
+    /// Finding 9 of the second security round: SSO patterns matched anywhere in a value.
+    #[test]
+    fn finding_09_sso_patterns_match_whole_values() {
+        let re = whole_value("org1").unwrap();
+        assert!(re.is_match("org1"));
+        assert!(!re.is_match("evilorg1") && !re.is_match("org1-evil"));
+        let alternatives = whole_value("a|b").unwrap();
+        assert!(alternatives.is_match("b") && !alternatives.is_match("ab"), "the anchors bind the whole pattern");
+        assert!(whole_value(".*@example\\.com").unwrap().is_match("bob@example.com"));
+    }
+
+    /// Finding 9 of the second security round: an SSO provider without `audience` accepted ID
+    /// tokens issued to any application.
+    #[test]
+    fn finding_09_sso_audience_is_required() {
+        let dir = std::env::temp_dir().join(format!("chartgate-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("k.pem"), crate::SigningKey::generate(2048).unwrap().private_pem().unwrap()).unwrap();
+        let base = "issuer = \"http://x\"\n[[keys]]\nprivate = \"k.pem\"\n[[sso]]\nissuer = \"https://sso\"\njwks_url = \"https://sso/jwks\"\n";
+        let e = IssuerConfig::parse("c.toml", base, dir.clone()).unwrap_err();
+        assert_eq!(e.key, "sso[0].audience", "{e}");
+        let any = IssuerConfig::parse("c.toml", &format!("{base}audience = \"*\"\n"), dir.clone()).unwrap();
+        assert_eq!(any.sso[0].audience, None);
+        assert!(any.warnings[0].contains("ANY application"), "{:?}", any.warnings);
+        let one = IssuerConfig::parse("c.toml", &format!("{base}audience = \"chartgate\"\n"), dir).unwrap();
+        assert_eq!(one.sso[0].audience.as_deref(), Some("chartgate"));
+        assert!(one.warnings.is_empty());
+    }
+
+    /// Finding 11 of the second security round: the development signing key was written
+    /// world-readable.
+    #[cfg(unix)]
+    #[test]
+    fn finding_11_dev_signing_key_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("chartgate-devkey-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        IssuerConfig::dev(&dir).unwrap();
+        let mode = std::fs::metadata(dir.join("private.pem")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
     }
 }

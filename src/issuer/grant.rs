@@ -94,6 +94,22 @@ pub enum DownscopeError {
     TooDeep(usize),
 }
 
+impl DownscopeError {
+    /// A short code for metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DownscopeError::Broader(_) => "insufficient_scope",
+            DownscopeError::PathsBroader => "path_not_bound",
+            DownscopeError::ParentExpired => "expired",
+            DownscopeError::ParentWithoutJti => "no_jti",
+            DownscopeError::TooDeep(_) => "too_deep",
+        }
+    }
+}
+
+/// Most ancestors a token may name in `lineage` (a chain of derivations is at most this deep).
+pub const MAX_LINEAGE: usize = crate::MAX_PATHS - 1;
+
 /// What a child token will hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildPlan {
@@ -103,8 +119,11 @@ pub struct ChildPlan {
     pub lineage: Vec<String>,
 }
 
-/// Plans a child of `parent` (already verified) at `now`. `requested` defaults to everything the
-/// parent grants; the lifetime is cut to the parent's remaining life.
+/// Plans a child of `parent` (already verified) at `now`: the one rule set for every way a token
+/// derives another (token exchange, `/sign-url`, `chartgate token --from`). `requested` defaults
+/// to everything the parent grants; the lifetime is cut to the parent's remaining life, and a
+/// parent at or past its `exp` has none left (no clock leeway when issuing, so a token cannot renew
+/// itself); the child's lineage is the parent's plus the parent's `jti`.
 pub fn downscope(
     parent: &Claims,
     requested: Option<&ScopeSet>,
@@ -117,7 +136,7 @@ pub fn downscope(
         return Err(DownscopeError::ParentExpired);
     }
     let jti = parent.jti.clone().ok_or(DownscopeError::ParentWithoutJti)?;
-    if parent.lineage.len() >= crate::MAX_PATHS - 1 {
+    if parent.lineage.len() >= MAX_LINEAGE {
         return Err(DownscopeError::TooDeep(parent.lineage.len()));
     }
     let held = parent.access.scopes(default_repo);

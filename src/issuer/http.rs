@@ -160,7 +160,7 @@ async fn oauth_token(
     match grant_type {
         "client_credentials" => {
             let (id, secret) = client_secret(&headers, &params)?;
-            let client = issuer.authenticate(id.as_deref(), &secret, addr.ip())?;
+            let client = issuer.authenticate(id.as_deref(), &secret, issuer.client_addr(addr.ip(), &headers)).await?;
             let issued = issuer.client_credentials(client, params.one("scope"), params.seconds("expires_in")?)?;
             Ok(issued_response(&issued, false))
         }
@@ -188,7 +188,7 @@ async fn docker_token(
 ) -> Result<Response, TokenError> {
     let params = Params::new(query.as_deref(), b"");
     let (id, secret) = client_secret(&headers, &params)?;
-    let client = issuer.authenticate(id.as_deref(), &secret, addr.ip())?;
+    let client = issuer.authenticate(id.as_deref(), &secret, issuer.client_addr(addr.ip(), &headers)).await?;
     let issued = issuer.docker(client, &params.all("scope"))?;
     let issued_at =
         humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(issued.issued_at));
@@ -238,5 +238,5 @@ async fn metadata(State(issuer): Shared) -> Json<serde_json::Value> {
 }
 
 async fn metrics(State(issuer): Shared) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], issuer.metrics.render()).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], issuer.metrics_text()).into_response()
 }

@@ -3,6 +3,7 @@
 //! (client authentication, grants, downscoping, SSO exchange, signed URLs); [`http`] maps it to
 //! OAuth 2 / Docker-distribution HTTP endpoints.
 
+pub mod addr;
 pub mod config;
 pub mod grant;
 mod http;
@@ -10,21 +11,21 @@ mod observe;
 pub mod secret;
 mod sso;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
 pub use config::{ConfigFileError, IssuerConfig};
 pub use http::{app, serve};
+pub use observe::{VerifiedSecrets, SECRET_CACHE_TTL};
 
-use crate::{
-    Claims, MintRequest, NativeVerifier, NormalizedPath, PathBinding, Policy, Reason, Route, ScopeSet, VerifiedToken,
-};
+use crate::{Claims, MintRequest, NativeVerifier, PathBinding, Policy, Reason, ScopeSet, SignedUrlPlan, VerifiedToken};
 use config::Client;
+use grant::DownscopeError;
 use observe::{Limiter, Metrics};
+use secret::SecretHash;
 
 /// RFC 6749 §5.2 errors (plus rate limiting).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,32 +77,47 @@ pub struct Issued {
     pub scope: ScopeSet,
 }
 
-/// How long a verified client secret is remembered (by hash), so PBKDF2 is not paid per request.
-const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long a caller whose address is over the failure limit may wait for the one PBKDF2
+/// derivation at a time that such callers share, before being told to retry later.
+const SLOW_LANE_WAIT: Duration = Duration::from_secs(10);
+
+/// The issuer's clock: UNIX seconds. Injected so tests can pin time.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The token service.
 pub struct Issuer {
     config: IssuerConfig,
     verifier: NativeVerifier,
-    /// How this issuer's own tokens are checked (downscoping, /sign-url).
+    /// How this issuer's own tokens are checked (downscoping, /sign-url): the deployment's
+    /// issuer, audience, repository depth and default namespace.
     policy: Policy,
     metrics: Metrics,
     limiter: Limiter,
-    verified_secrets: Mutex<HashMap<(String, [u8; 32]), Instant>>,
+    /// One PBKDF2 derivation at a time for callers whose address is over the failure limit:
+    /// they are never refused a secret that verifies, and cannot spend more than one core.
+    slow_lane: tokio::sync::Semaphore,
+    verified_secrets: Mutex<VerifiedSecrets>,
+    /// Compared against when the client id is unknown, so that an unknown id costs what a
+    /// known one does and timing does not tell which ids exist.
+    dummy_secret: SecretHash,
     sso: sso::SsoKeys,
+    clock: Clock,
 }
 
+/// The system clock, in UNIX seconds.
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Issuer {
     pub fn new(config: IssuerConfig) -> Self {
+        Self::with_clock(config, Arc::new(now))
+    }
+
+    /// An issuer reading time from `clock`.
+    pub fn with_clock(config: IssuerConfig, clock: Clock) -> Self {
         let verifier = NativeVerifier::new(&config.published);
-        let mut policy = Policy::default();
-        policy.issuer = Some(config.issuer.clone());
-        policy.audience = config.audience.clone();
-        policy.realm = format!("{}/oauth/token", config.issuer.trim_end_matches('/'));
+        let policy = config.policy();
         let sso = sso::SsoKeys::new(&config.sso);
         Issuer {
             config,
@@ -109,8 +125,11 @@ impl Issuer {
             policy,
             metrics: Metrics::default(),
             limiter: Limiter::default(),
+            slow_lane: tokio::sync::Semaphore::new(1),
             verified_secrets: Mutex::default(),
+            dummy_secret: SecretHash::new("chartgate: no such client"),
             sso,
+            clock,
         }
     }
 
@@ -118,46 +137,83 @@ impl Issuer {
         &self.config
     }
 
+    /// The issuer's current time.
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// The address failures are counted against: the peer, or the client a trusted proxy names.
+    pub fn client_addr(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        self.config.trusted_proxies.client_addr(peer, header("forwarded"), header("x-forwarded-for"))
+    }
+
     /// Authenticates a client by id and secret, or, with no id, by secret alone among clients
-    /// allowed to use `Authorization: Bearer <secret>`. Failures are rate limited per source
-    /// address.
-    pub fn authenticate(&self, id: Option<&str>, secret: &str, addr: IpAddr) -> Result<&Client, TokenError> {
-        if !self.limiter.allowed(addr) {
-            self.metrics.denied("too_many_requests");
-            return Err(TokenError::TooManyRequests);
-        }
+    /// allowed to use `Authorization: Bearer <secret>`. A secret verified in the last
+    /// [`SECRET_CACHE_TTL`] is accepted at the cost of a hash. Failures are counted per client
+    /// address (IPv6 by /64); past the limit, further attempts from that address share one
+    /// PBKDF2 derivation at a time, so guessing is slow, yet a caller with the right secret is
+    /// still served.
+    pub async fn authenticate(&self, id: Option<&str>, secret: &str, addr: IpAddr) -> Result<&Client, TokenError> {
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let candidates = self.config.clients.iter().filter(|c| match id {
-            Some(id) => c.id == id,
-            None => c.bearer,
-        });
+        let candidates: Vec<&Client> = self
+            .config
+            .clients
+            .iter()
+            .filter(|c| match id {
+                Some(id) => c.id == id,
+                None => c.bearer,
+            })
+            .collect();
+        let remembered = |client: &&&Client| {
+            self.verified_secrets.lock().is_ok_and(|m| m.contains(&client.id, &digest, Instant::now()))
+        };
+        if let Some(client) = candidates.iter().find(remembered) {
+            return Ok(client);
+        }
+        let permit = if self.limiter.allowed(addr) {
+            None
+        } else {
+            match tokio::time::timeout(SLOW_LANE_WAIT, self.slow_lane.acquire()).await {
+                Ok(Ok(permit)) => Some(permit),
+                _ => {
+                    self.metrics.denied("too_many_requests");
+                    return Err(TokenError::TooManyRequests);
+                }
+            }
+        };
+        let limited = permit.is_some();
+        if candidates.is_empty() {
+            self.metrics.hashed();
+            let _ = self.dummy_secret.verify(secret);
+        }
         for client in candidates {
-            let key = (client.id.clone(), digest);
-            let cached = self.verified_secrets.lock().ok().and_then(|m| m.get(&key).copied());
-            if cached.is_some_and(|t| t.elapsed() < SECRET_CACHE_TTL) || client.secret.verify(secret) {
+            self.metrics.hashed();
+            if client.secret.verify(secret) {
                 if let Ok(mut m) = self.verified_secrets.lock() {
-                    if m.len() > 10_000 {
-                        m.clear();
-                    }
-                    m.entry(key).or_insert_with(Instant::now);
+                    m.remember(&client.id, digest, Instant::now());
                 }
                 return Ok(client);
             }
         }
         self.limiter.failed(addr);
+        if limited {
+            self.metrics.denied("too_many_requests");
+            return Err(TokenError::TooManyRequests);
+        }
         self.metrics.denied("invalid_client");
         Err(TokenError::InvalidClient)
     }
 
     fn sign(
         &self,
+        now: u64,
         sub: Option<String>,
         scopes: ScopeSet,
         ttl: u64,
         paths: Option<PathBinding>,
         lineage: Vec<String>,
     ) -> Result<Issued, TokenError> {
-        let now = now();
         let request = MintRequest {
             scopes: scopes.clone(),
             ttl: Some(ttl),
@@ -190,7 +246,8 @@ impl Issuer {
             self.metrics.denied("invalid_scope");
             return Err(TokenError::InvalidScope(format!("client {} may not have {requested}", client.id)));
         }
-        let issued = self.sign(Some(client.id.clone()), granted, self.ttl(ttl, client.max_ttl), None, Vec::new())?;
+        let ttl = self.ttl(ttl, client.max_ttl);
+        let issued = self.sign(self.now(), Some(client.id.clone()), granted, ttl, None, Vec::new())?;
         self.metrics.issued("client_credentials");
         Ok(issued)
     }
@@ -204,16 +261,44 @@ impl Issuer {
             }
         }
         let granted = client.allowance.grant(&requested);
-        let issued = self.sign(Some(client.id.clone()), granted, self.ttl(None, client.max_ttl), None, Vec::new())?;
+        let ttl = self.ttl(None, client.max_ttl);
+        let issued = self.sign(self.now(), Some(client.id.clone()), granted, ttl, None, Vec::new())?;
         self.metrics.issued("docker");
         Ok(issued)
     }
 
     /// Verifies one of this issuer's own tokens (signature, time, issuer, audience).
-    pub fn verify_own(&self, token: &str) -> Result<VerifiedToken, Reason> {
+    pub fn verify_own(&self, token: &str, now: u64) -> Result<VerifiedToken, Reason> {
         let verified = crate::verify(token, &self.config.published, &self.verifier)?;
-        crate::check_claims(&verified.claims, &self.policy, now())?;
+        crate::check_claims(&verified.claims, &self.policy, now)?;
         Ok(verified)
+    }
+
+    /// Verifies `token` as the parent of a derived token; refusals name the parameter.
+    fn verify_parent(&self, token: &str, now: u64, param: &str) -> Result<VerifiedToken, TokenError> {
+        self.verify_own(token, now).map_err(|r| {
+            self.metrics.denied(r.code());
+            TokenError::InvalidGrant(format!("{param}: {r}"))
+        })
+    }
+
+    /// Plans a child of `parent` with the one downscoping rule set (never broader, never bound
+    /// to more paths, never longer-lived, the lineage extended).
+    fn downscope(
+        &self,
+        parent: &Claims,
+        requested: Option<&ScopeSet>,
+        ttl: u64,
+        paths: Option<PathBinding>,
+        now: u64,
+    ) -> Result<grant::ChildPlan, TokenError> {
+        grant::downscope(parent, requested, ttl, paths, now, &self.policy.default_repo).map_err(|e| {
+            self.metrics.denied(e.code());
+            match e {
+                DownscopeError::Broader(_) | DownscopeError::PathsBroader => TokenError::InvalidScope(e.to_string()),
+                _ => TokenError::InvalidGrant(e.to_string()),
+            }
+        })
     }
 
     /// RFC 8693 token exchange: a chartgate token is downscoped; an SSO token is mapped by rules.
@@ -235,67 +320,50 @@ impl Issuer {
         let kid = header.get("kid").and_then(|k| k.as_str());
         let iss = claims.get("iss").and_then(|i| i.as_str());
         let own = kid.is_some_and(|k| self.config.published.has(k)) || iss == Some(self.config.issuer.as_str());
+        let now = self.now();
         if own {
-            let parent = self.verify_own(subject_token).map_err(|r| {
-                self.metrics.denied(r.code());
-                TokenError::InvalidGrant(format!("subject_token: {r}"))
-            })?;
+            let parent = self.verify_parent(subject_token, now, "subject_token")?;
             let ttl = self.ttl(ttl, self.config.max_ttl);
-            let plan =
-                grant::downscope(&parent.claims, requested.as_ref(), ttl, paths, now(), &self.policy.default_repo)
-                    .map_err(|e| match e {
-                        grant::DownscopeError::Broader(_) | grant::DownscopeError::PathsBroader => {
-                            TokenError::InvalidScope(e.to_string())
-                        }
-                        _ => TokenError::InvalidGrant(e.to_string()),
-                    })?;
-            let issued = self.sign(parent.claims.sub.clone(), plan.scopes, plan.ttl, plan.paths, plan.lineage)?;
+            let plan = self.downscope(&parent.claims, requested.as_ref(), ttl, paths, now)?;
+            let issued = self.sign(now, parent.claims.sub.clone(), plan.scopes, plan.ttl, plan.paths, plan.lineage)?;
             self.metrics.issued("token_exchange");
             return Ok(issued);
         }
         let Some(requested) = requested else {
             return Err(TokenError::InvalidRequest("scope is required when exchanging an SSO token".into()));
         };
-        let mapped = self.sso.map(&self.config.sso, subject_token, iss).await;
+        let mapped = self.sso.map(&self.config.sso, subject_token, iss, now).await;
         let (sub, allowance) = mapped.inspect_err(|_| self.metrics.denied("sso"))?;
         let granted = allowance.grant(&requested);
         if granted.is_empty() {
             self.metrics.denied("invalid_scope");
             return Err(TokenError::InvalidScope(format!("the SSO identity may not have {requested}")));
         }
-        let issued = self.sign(sub, granted, self.ttl(ttl, self.config.max_ttl), paths, Vec::new())?;
+        let issued = self.sign(now, sub, granted, self.ttl(ttl, self.config.max_ttl), paths, Vec::new())?;
         self.metrics.issued("sso_exchange");
         Ok(issued)
     }
 
-    /// `POST /sign-url`: a caller holding `pull` on the URL's repository gets a short-lived URL
-    /// bound to that one path.
+    /// `POST /sign-url`: a short-lived link bound to the URL's one path, derived from the
+    /// caller's token by the downscoping rules: the caller must hold the route's access and (when
+    /// its token is path-bound) that path; the link never outlives the caller and carries its
+    /// whole lineage, so revoking any ancestor revokes the link.
     pub fn sign_url(&self, bearer: &str, url: &str, ttl: Option<u64>) -> Result<String, TokenError> {
-        let caller = self.verify_own(bearer).map_err(|r| {
-            self.metrics.denied(r.code());
-            TokenError::InvalidGrant(format!("token: {r}"))
-        })?;
-        let (base, path) =
-            split_url(url).ok_or_else(|| TokenError::InvalidRequest(format!("{url:?} is not an http(s) URL")))?;
-        let normalized =
-            NormalizedPath::parse(path).map_err(|e| TokenError::InvalidRequest(format!("url path: {e}")))?;
-        let route = Route::parse("GET", &normalized, self.policy.depth, &self.policy.default_repo)
+        let now = self.now();
+        let caller = self.verify_parent(bearer, now, "token")?;
+        let plan = SignedUrlPlan::new(url, self.policy.depth, &self.policy.default_repo)
             .map_err(|e| TokenError::InvalidRequest(format!("url: {e}")))?;
-        let scope = route.required().ok_or_else(|| TokenError::InvalidRequest("the URL needs no token".into()))?;
-        if !caller.claims.access.grants(&scope, &self.policy.default_repo) {
-            self.metrics.denied("insufficient_scope");
-            return Err(TokenError::InvalidScope(format!("the token does not grant {scope}")));
-        }
-        let binding = PathBinding::parse(&[normalized.as_str()]).map_err(TokenError::InvalidRequest)?;
-        let ttl = ttl
-            .unwrap_or(self.config.url_ttl)
-            .clamp(1, self.config.url_ttl.max(1))
-            .min(caller.claims.exp.saturating_sub(now()));
-        let lineage = caller.claims.jti.iter().cloned().collect();
-        let issued =
-            self.sign(caller.claims.sub.clone(), std::iter::once(scope).collect(), ttl.max(1), Some(binding), lineage)?;
+        let ttl = ttl.unwrap_or(self.config.url_ttl).clamp(1, self.config.url_ttl);
+        let requested: ScopeSet = std::iter::once(plan.scope.clone()).collect();
+        let child = self.downscope(&caller.claims, Some(&requested), ttl, Some(plan.binding.clone()), now)?;
+        let issued = self.sign(now, caller.claims.sub.clone(), child.scopes, child.ttl, child.paths, child.lineage)?;
         self.metrics.issued("sign_url");
-        Ok(format!("{base}{path}?token={}", issued.token))
+        Ok(plan.link(&issued.token))
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
     }
 
     /// The published JWKS (active and retiring keys).
@@ -306,23 +374,4 @@ impl Issuer {
 
 fn parse_scope(s: &str) -> Result<ScopeSet, TokenError> {
     ScopeSet::parse(s).map_err(|e| TokenError::InvalidScope(e.to_string()))
-}
-
-/// `https://host/path?q` → (`https://host`, `/path`).
-pub fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
-    let scheme_len = url.len() - rest.len();
-    let without_query = url.split(['?', '#']).next()?;
-    let path_start = rest.find('/').map(|i| scheme_len + i)?;
-    (path_start < without_query.len()).then(|| (&url[..path_start], &without_query[path_start..]))
-}
-
-/// Claims of a child planned offline (`chartgate token --from PARENT`).
-pub fn offline_child(
-    parent: &Claims,
-    requested: Option<&ScopeSet>,
-    ttl: u64,
-    paths: Option<PathBinding>,
-) -> Result<grant::ChildPlan, grant::DownscopeError> {
-    grant::downscope(parent, requested, ttl, paths, now(), &Policy::default().default_repo)
 }

@@ -1,6 +1,7 @@
 //! SSO exchange: verifies an external OIDC JWT against its provider's JWKS (fetched over HTTPS
 //! with an optional extra CA, cached), then maps its claims to chart access with ordered
-//! `{claim, pattern}` rules: first matching rule wins, no match is a refusal.
+//! `{claim, pattern}` rules (whole-value regular expressions): first matching rule wins, no match
+//! is a refusal.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -65,6 +66,7 @@ impl SsoKeys {
         providers: &[SsoProvider],
         token: &str,
         iss: Option<&str>,
+        now: u64,
     ) -> Result<(Option<String>, Allowance), TokenError> {
         let grant_error = |why: String| TokenError::InvalidGrant(format!("subject_token: {why}"));
         let (i, provider) = providers
@@ -78,7 +80,7 @@ impl SsoKeys {
         let mut policy = Policy::default();
         policy.issuer = Some(provider.issuer.clone());
         policy.audience = provider.audience.clone();
-        crate::check_claims(&verified.claims, &policy, super::now()).map_err(|r| grant_error(r.to_string()))?;
+        crate::check_claims(&verified.claims, &policy, now).map_err(|r| grant_error(r.to_string()))?;
         // The signature verified: the full claim set may now be read.
         let (_, claims) = crate::dangerous_decode(token).map_err(|r| grant_error(r.to_string()))?;
         let rule = provider
@@ -109,8 +111,8 @@ mod tests {
     fn conditions() {
         let rule = SsoRule {
             conditions: vec![
-                ("groups".into(), regex::Regex::new("^platform$").unwrap()),
-                ("email_verified".into(), regex::Regex::new("^true$").unwrap()),
+                ("groups".into(), regex::Regex::new("^(?:platform)$").unwrap()),
+                ("email_verified".into(), regex::Regex::new("^(?:true)$").unwrap()),
             ],
             allowance: Allowance::default(),
         };

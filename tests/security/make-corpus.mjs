@@ -59,6 +59,13 @@ function jws({ header = {}, claims = {}, rawHeader, rawClaims, signer = "rs256" 
   return `${input}.${signers[signer](input).toString("base64url")}`;
 }
 
+/** `object` as JSON with one more member, `"note"`, whose string holds raw `bytes`, base64url. */
+function withBytes(object, bytes) {
+  const json = JSON.stringify(object);
+  const parts = [Buffer.from(json.slice(0, -1) + ',"note":"'), Buffer.from(bytes), Buffer.from('"}')];
+  return Buffer.concat(parts).toString("base64url");
+}
+
 const valid = jws();
 const [vh, vp, vs] = valid.split(".");
 const attackerJwk = { ...attacker.publicKey.export({ format: "jwk" }), kid: "attacker" };
@@ -123,6 +130,11 @@ const tokens = [
   ["duplicate access claim in the payload", jws({ rawClaims: b64(JSON.stringify(CLAIMS).replace("{", '{"access":["org2/secret:pull"],')) }), MALFORMED],
   ["payload is not UTF-8", jws({ rawClaims: Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]).toString("base64url") }), MALFORMED],
   ["payload is a JSON array", jws({ rawClaims: b64("[1]") }), MALFORMED],
+  // Security round 2, finding 13: invalid UTF-8 in a member the engine ignores (serde skips it).
+  ["finding 13: payload with invalid UTF-8 in an ignored member", jws({ rawClaims: withBytes(CLAIMS, [0xff, 0xfe]) }), MALFORMED],
+  ["finding 13: payload with an overlong '.' in an ignored member", jws({ rawClaims: withBytes(CLAIMS, [0xc0, 0xae]) }), MALFORMED],
+  ["finding 13: payload with a UTF-8 surrogate in an ignored member", jws({ rawClaims: withBytes(CLAIMS, [0xed, 0xa0, 0x80]) }), MALFORMED],
+  ["finding 13: header with invalid UTF-8 in an ignored member", jws({ rawHeader: withBytes(HEADER, [0xff]) }), MALFORMED],
   ["exp missing", jws({ rawClaims: b64({ ...CLAIMS, exp: undefined }) }), deny(401, "missing_claim")],
   ["exp as a string", jws({ claims: { exp: String(FUTURE) } }), MALFORMED],
   ["exp as a float", jws({ claims: { exp: FUTURE + 0.5 } }), MALFORMED],

@@ -1,0 +1,45 @@
+//! Which entries of the edge's revocation list (`REVOCATIONS` KV) deny a token: `jti:<jti>` of
+//! the token and of every ancestor in its `lineage` (so revoking a token revokes everything
+//! derived from it, however deep), and `sub:<sub>`. A KV key is at most 512 bytes: longer ones
+//! are looked up by the SHA-256 of the value (`jti-sha256:<hex>`).
+
+use sha2::{Digest, Sha256};
+
+/// Longest KV key.
+const MAX_KEY: usize = 512;
+
+/// The KV key for one revoked value (`kind` is `jti` or `sub`).
+pub fn revocation_key(kind: &str, value: &str) -> String {
+    let key = format!("{kind}:{value}");
+    if key.len() <= MAX_KEY {
+        return key;
+    }
+    let digest = Sha256::digest(value.as_bytes());
+    format!("{kind}-sha256:{}", crate::hex(&digest))
+}
+
+/// Every key whose presence revokes a token with this `jti`, `lineage` and `sub`, the token's
+/// own `jti` first, then its ancestors from the root down, then the subject.
+pub fn revocation_keys(jti: Option<&str>, lineage: &[String], sub: Option<&str>) -> Vec<String> {
+    let jtis = jti.into_iter().chain(lineage.iter().map(String::as_str)).map(|j| revocation_key("jti", j));
+    jtis.chain(sub.map(|s| revocation_key("sub", s))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cover_the_token_its_ancestors_and_its_subject() {
+        let lineage = vec!["root".to_owned(), "child".to_owned()];
+        assert_eq!(
+            revocation_keys(Some("grandchild"), &lineage, Some("ci")),
+            ["jti:grandchild", "jti:root", "jti:child", "sub:ci"]
+        );
+        assert_eq!(revocation_keys(None, &[], None), Vec::<String>::new());
+        let long = "x".repeat(600);
+        let key = revocation_key("sub", &long);
+        assert!(key.starts_with("sub-sha256:") && key.len() == "sub-sha256:".len() + 64, "{key}");
+        assert_eq!(revocation_key("jti", "a"), "jti:a");
+    }
+}
