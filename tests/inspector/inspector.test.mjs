@@ -142,3 +142,24 @@ test("works from file://", async () => {
   assert.deepEqual(log.requests.map((q) => q.url), [`file://${PAGE}`]);
   await page.close();
 });
+
+test("finding 5 (security round 2): a second JWKS with the same kid and another key is not verified with the first", async () => {
+  const { page } = await open();
+  // Two key sets naming different keys by the same kid, as two issuers (or a careless rotation) can.
+  const renamed = (k) => JSON.stringify({ keys: JSON.parse(k.jwks).keys.map((j) => ({ ...j, kid: "shared" })) });
+  const token = (() => {
+    const header = Buffer.from(JSON.stringify({ alg: "RS256", typ: "JWT", kid: "shared" })).toString("base64url");
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { exp: now + 300, access: [{ type: "artifact-repository", name: "org1/repo1", actions: ["pull"] }] };
+    return `${header}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
+  })();
+  const { createPrivateKey, sign } = await import("node:crypto");
+  const signed = `${token}.${sign("sha256", Buffer.from(token), createPrivateKey(readFileSync(key.private))).toString("base64url")}`;
+  let r = await run(page, { token: signed, keys: renamed(key) });
+  assert.match(r.signature, /signature valid/);
+  r = await run(page, { token: signed, keys: renamed(other) });
+  assert.match(r.signature, /invalid: bad_signature/, "checked against the second key set's key");
+  r = await run(page, { token: signed, keys: renamed(key) });
+  assert.match(r.signature, /signature valid/, "and the first key again");
+  await page.close();
+});
