@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod chart_archive;
 mod claims;
 mod credential;
 mod decision;
@@ -40,6 +41,7 @@ mod native_crypto;
 pub mod webcrypto;
 
 pub use audit::AuditLine;
+pub use chart_archive::{chart_id, ArchiveError, ChartId};
 pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};
 pub use credential::{extract as extract_credential, find_token, Credential, CredentialError, Pasted, Via};
 pub use decision::{
@@ -60,8 +62,8 @@ pub use revocation::{revocation_key, revocation_keys};
 pub use route::{Depth, Route};
 pub use scope::{Action, Actions, RepoName, Scope, ScopeError, ScopeSet, RESOURCE_TYPE};
 pub use serving::{
-    client_cache_control, content_type, edge_cache_control, etag_matches, parse_range, stale_objects, ByteRange,
-    CacheStatus, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+    client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range, stale_objects,
+    ByteRange, CacheStatus, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
 pub use token_cache::{TokenCache, TokenHash, DEFAULT_CAPACITY as TOKEN_CACHE_CAPACITY};
 pub use verify::{begin, verify, PendingSignature, SignatureVerifier, VerifiedToken};

@@ -3,6 +3,7 @@
 //! which request headers may travel to the origin, and which stored objects a write through the
 //! chart API makes stale.
 
+use crate::chart_archive::ChartId;
 use crate::path::NormalizedPath;
 use crate::route::Route;
 
@@ -18,18 +19,32 @@ pub const SECURITY_HEADERS: [(&str, &str); 2] =
 /// whole objects to store them and answers conditionals itself.
 pub const ORIGIN_SAFE_HEADERS: [&str; 4] = ["accept", "content-type", "content-length", "user-agent"];
 
+/// True for a chart upload (`POST /api/<repo>/charts`), whose archive may replace a stored one.
+pub fn is_chart_upload(route: &Route, method: &str, path: &NormalizedPath) -> bool {
+    matches!(route, Route::ApiWrite { .. }) && method == "POST" && path.segments().next_back() == Some("charts")
+}
+
 /// The storage keys (R2 and edge cache) that a successful write through the chart API makes
 /// stale: for `DELETE /api/<repo>/charts/<name>/<version>` the archive, its provenance file and
-/// the index; for an upload, the index. Empty for reads.
-pub fn stale_objects(route: &Route, method: &str, path: &NormalizedPath) -> Vec<String> {
+/// the index; for an upload, the index and, when the uploaded chart could be read (`uploaded`),
+/// the archive and provenance file it replaces. Empty for reads.
+pub fn stale_objects(route: &Route, method: &str, path: &NormalizedPath, uploaded: Option<&ChartId>) -> Vec<String> {
     let Route::ApiWrite { repo } = route else { return Vec::new() };
     let mut keys = Vec::with_capacity(3);
-    if method == "DELETE" {
-        let mut segments = path.segments().rev();
-        if let (Some(version), Some(name)) = (segments.next(), segments.next()) {
-            keys.push(format!("{repo}/{name}-{version}.tgz"));
-            keys.push(format!("{repo}/{name}-{version}.tgz.prov"));
+    let file = match (method, uploaded) {
+        ("DELETE", _) => {
+            let mut segments = path.segments().rev();
+            match (segments.next(), segments.next()) {
+                (Some(version), Some(name)) => Some(format!("{name}-{version}.tgz")),
+                _ => None,
+            }
         }
+        ("POST", Some(chart)) => Some(chart.file_name()),
+        _ => None,
+    };
+    if let Some(file) = file {
+        keys.push(format!("{repo}/{file}"));
+        keys.push(format!("{repo}/{file}.prov"));
     }
     keys.push(format!("{repo}/index.yaml"));
     keys
@@ -162,7 +177,7 @@ mod tests {
         let repo = crate::RepoName::parse("repo").unwrap();
         let stale = |method: &str, path: &str, depth| {
             let p = NormalizedPath::parse(path).unwrap();
-            stale_objects(&Route::parse(method, &p, depth, &repo).unwrap(), method, &p)
+            stale_objects(&Route::parse(method, &p, depth, &repo).unwrap(), method, &p, None)
         };
         assert_eq!(
             stale("DELETE", "/api/org1/repo1/charts/hello/0.1.0", crate::Depth::Two),
@@ -173,6 +188,17 @@ mod tests {
             ["repo/x-1.0.0.tgz", "repo/x-1.0.0.tgz.prov", "repo/index.yaml"]
         );
         assert_eq!(stale("POST", "/api/org1/repo1/charts", crate::Depth::Two), ["org1/repo1/index.yaml"]);
+        let p = NormalizedPath::parse("/api/org1/repo1/charts").unwrap();
+        let upload = Route::parse("POST", &p, crate::Depth::Two, &repo).unwrap();
+        assert!(is_chart_upload(&upload, "POST", &p));
+        let chart = ChartId { name: "hello".into(), version: "0.2.0".into() };
+        assert_eq!(
+            stale_objects(&upload, "POST", &p, Some(&chart)),
+            ["org1/repo1/hello-0.2.0.tgz", "org1/repo1/hello-0.2.0.tgz.prov", "org1/repo1/index.yaml"],
+            "an overwrite replaces the stored archive"
+        );
+        let prov = NormalizedPath::parse("/api/org1/repo1/prov").unwrap();
+        assert!(!is_chart_upload(&Route::parse("POST", &prov, crate::Depth::Two, &repo).unwrap(), "POST", &prov));
         assert!(stale("GET", "/api/org1/repo1/charts", crate::Depth::Two).is_empty());
         assert!(stale("GET", "/org1/repo1/index.yaml", crate::Depth::Two).is_empty());
     }

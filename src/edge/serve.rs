@@ -5,12 +5,14 @@
 
 use sha2::{Digest, Sha256};
 use worker::{
-    AbortSignal, Cache, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody, Result, Url,
+    AbortSignal, Cache, Env, Fetch, FormEntry, Headers, Method, Request, RequestInit, Response, ResponseBody, Result,
+    Url,
 };
 
 use crate::{
-    client_cache_control, content_type, edge_cache_control, etag_matches, parse_range, stale_objects, CacheStatus,
-    EdgeConfig, NormalizedPath, Route, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+    chart_id, client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
+    stale_objects, CacheStatus, ChartId, EdgeConfig, NormalizedPath, Route, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS,
+    SECURITY_HEADERS,
 };
 
 /// Serves an allowed request.
@@ -223,6 +225,24 @@ async fn origin_fetch(
     })
 }
 
+/// The chart an upload carries, a raw `.tgz` body or ChartMuseum's multipart `chart` field (the
+/// runtime's own form parser), read from a copy of the body; `None` when it cannot be read (the
+/// origin then answers the upload as it sees fit).
+async fn uploaded_chart(req: &Request) -> Option<ChartId> {
+    let mut copy = req.clone().ok()?;
+    let multipart =
+        req.headers().get("Content-Type").ok().flatten().is_some_and(|t| t.starts_with("multipart/form-data"));
+    let bytes = if multipart {
+        match copy.form_data().await.ok()?.get("chart")? {
+            FormEntry::File(file) => file.bytes().await.ok()?,
+            FormEntry::Field(text) => text.into_bytes(),
+        }
+    } else {
+        copy.bytes().await.ok()?
+    };
+    chart_id(&bytes).ok()
+}
+
 /// Removes what a successful write made stale from the edge cache and from R2 (where, with an
 /// origin, it is a copy), so a deleted chart is not downloadable and the next read of the index
 /// fetches the new one. Failures are logged; the write itself has happened.
@@ -268,16 +288,21 @@ async fn pass_through(
     if !pairs.is_empty() {
         target.query_pairs_mut().extend_pairs(pairs);
     }
+    let method = req.inner().method();
+    let normalized = NormalizedPath::parse(path).ok();
+    // An upload may replace a stored archive: read which chart it carries before it streams on.
+    let uploaded = match &normalized {
+        Some(p) if is_chart_upload(route, &method, p) => uploaded_chart(&req).await,
+        _ => None,
+    };
     let body = req.inner().body().map(wasm_bindgen::JsValue::from);
     let upstream = match origin_fetch(&req, config, req.method(), target.as_str(), body).await {
         Ok(r) => r,
         Err(response) => return Ok((response, CacheStatus::Miss)),
     };
     let status = upstream.status_code();
-    if (200..300).contains(&status) {
-        if let Ok(normalized) = NormalizedPath::parse(path) {
-            purge(env, url, &stale_objects(route, &req.inner().method(), &normalized)).await;
-        }
+    if let (true, Some(normalized)) = ((200..300).contains(&status), &normalized) {
+        purge(env, url, &stale_objects(route, &method, normalized, uploaded.as_ref())).await;
     }
     let content_type = upstream.headers().get("Content-Type")?;
     let (_, body) = upstream.into_parts();

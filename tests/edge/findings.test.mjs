@@ -174,31 +174,38 @@ test("finding 10: report-only mode enforces writes", async () => {
   assert.equal(read.status, 201, "reads are still passed in report-only mode");
 });
 
-test("finding 14: a delete through the edge purges the cache and R2; an upload purges the index", async () => {
+test("finding 14: deletes and overwrites through the edge purge the cache and R2; uploads purge the index", async () => {
   const key = keygen();
   const repo = makeChartRepo("hello", "0.1.0");
-  let deleted = false;
+  let served = repo.tgz; // what the origin holds for hello-0.1.0.tgz (null: deleted)
   let index = repo.index;
+  let uploads = 0;
   const origin = await server((req, res) => {
     const path = req.url.split("?")[0];
     if (req.method === "DELETE" && path === "/api/org1/repo1/charts/hello/0.1.0") {
-      deleted = true;
+      served = null;
       index = "apiVersion: v1\nentries: {}\n";
       res.writeHead(200, { "Content-Type": "application/json" });
       return res.end('{"deleted":true}');
     }
     if (req.method === "POST" && path === "/api/org1/repo1/charts") {
-      index = repo.index + "# re-uploaded\n";
-      res.writeHead(201, { "Content-Type": "application/json" });
-      return res.end('{"saved":true}');
+      uploads += 1;
+      served = Buffer.from(`overwritten archive ${uploads}`);
+      index = `${repo.index}# upload ${uploads}\n`;
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(201, { "Content-Type": "application/json" });
+        res.end('{"saved":true}');
+      });
+      return;
     }
     if (path === "/org1/repo1/index.yaml") {
       res.writeHead(200, { "Content-Type": "application/x-yaml" });
       return res.end(index);
     }
-    if (path.endsWith(`/${repo.file}`) && !deleted) {
+    if (path.endsWith(`/${repo.file}`) && served) {
       res.writeHead(200, { "Content-Type": "application/gzip" });
-      return res.end(repo.tgz);
+      return res.end(served);
     }
     res.writeHead(404);
     res.end();
@@ -206,24 +213,38 @@ test("finding 14: a delete through the edge purges the cache and R2; an upload p
   const w = await worker({ JWKS: key.jwks, ORIGIN_URL: origin.url, R2_WRITE_THROUGH: "true" });
   const bucket = await w.mf.getR2Bucket("CHARTS");
   const pull = mint(key, PULL);
-  const archive = `/org1/repo1/charts/${repo.file}`;
-  assert.equal((await w.fetch(archive, { token: pull })).status, 200);
-  assert.equal((await w.fetch(archive, { token: pull })).headers.get("x-chartgate-cache"), "hit");
-  assert.ok(await bucket.head(`org1/repo1/${repo.file}`), "written through to R2");
-  assert.match(await (await w.fetch("/org1/repo1/index.yaml", { token: pull })).text(), /hello/);
-
   const push = mint(key, PUSH);
+  const archive = `/org1/repo1/charts/${repo.file}`;
+  const body = async (path) => Buffer.from(await (await w.fetch(path, { token: pull })).arrayBuffer());
+  assert.deepEqual(await body(archive), repo.tgz);
+  assert.equal((await w.fetch(archive, { token: pull })).headers.get("x-chartgate-cache"), "HIT");
+  assert.ok(await bucket.head(`org1/repo1/${repo.file}`), "written through to R2");
+  assert.match((await body("/org1/repo1/index.yaml")).toString(), /hello/);
+
+  // Overwrite with a raw .tgz body (curl --data-binary), then with ChartMuseum's multipart form.
+  let upload = await w.fetch("/api/org1/repo1/charts?force", { method: "POST", token: push, body: repo.tgz });
+  assert.equal(upload.status, 201);
+  assert.equal((await body(archive)).toString(), "overwritten archive 1", "the replaced archive is not served");
+  assert.match((await body("/org1/repo1/index.yaml")).toString(), /# upload 1/, "the index is the new one");
+  const form = new FormData();
+  form.append("chart", new Blob([repo.tgz]), repo.file);
+  // Encoded here: miniflare's dispatchFetch would send a FormData body as "[object FormData]".
+  const multipart = new Response(form);
+  const headers = { "Content-Type": multipart.headers.get("content-type") };
+  const encoded = Buffer.from(await multipart.arrayBuffer());
+  upload = await w.fetch("/api/org1/repo1/charts?force", { method: "POST", token: push, headers, body: encoded });
+  assert.equal(upload.status, 201);
+  assert.equal((await body(archive)).toString(), "overwritten archive 2");
+  assert.match((await body("/org1/repo1/index.yaml")).toString(), /# upload 2/);
+
   const del = await w.fetch("/api/org1/repo1/charts/hello/0.1.0", { method: "DELETE", token: push });
   assert.equal(del.status, 200);
+  await del.arrayBuffer();
   assert.equal(await bucket.head(`org1/repo1/${repo.file}`), null, "gone from R2");
   const after = await w.fetch(archive, { token: pull });
   assert.equal(after.status, 404, "no longer downloadable");
   await after.arrayBuffer();
-  assert.doesNotMatch(await (await w.fetch("/org1/repo1/index.yaml", { token: pull })).text(), /hello/, "the index is the new one");
-
-  const upload = await w.fetch("/api/org1/repo1/charts", { method: "POST", token: push, body: repo.tgz });
-  assert.equal(upload.status, 201);
-  assert.match(await (await w.fetch("/org1/repo1/index.yaml", { token: pull })).text(), /re-uploaded/);
+  assert.doesNotMatch((await body("/org1/repo1/index.yaml")).toString(), /hello/, "the index is the new one");
 });
 
 test("finding 13: claims with invalid UTF-8 in an ignored member are refused", async () => {
