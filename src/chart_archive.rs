@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::parser::{Event, EventReceiver, Parser};
 
 /// Most bytes inflated while looking for `Chart.yaml`.
 pub const MAX_INFLATED: u64 = 8 * 1024 * 1024;
@@ -62,16 +62,74 @@ pub fn chart_id(tgz: &[u8]) -> Result<ChartId, ArchiveError> {
     Err(ArchiveError::NoChartYaml)
 }
 
+/// The top-level `name` and `version` of the first document, from the YAML parser's event
+/// stream (no document tree is built: only two scalars are wanted).
+#[derive(Default)]
+struct TopLevel {
+    depth: usize,
+    /// The top-level key whose value comes next, when it is one of ours.
+    key: Option<&'static str>,
+    /// At depth 1: true when the next scalar is a key.
+    expecting_key: bool,
+    name: Option<Result<String, String>>,
+    version: Option<Result<String, String>>,
+    documents: usize,
+}
+
+impl EventReceiver for TopLevel {
+    fn on_event(&mut self, event: Event) {
+        if self.documents > 1 {
+            return;
+        }
+        let at_value = self.depth == 1 && !self.expecting_key;
+        match event {
+            Event::DocumentStart => self.documents += 1,
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if at_value {
+                    self.take(Err("a collection".into()));
+                }
+                self.depth += 1;
+                if self.depth == 1 {
+                    self.expecting_key = true;
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.depth = self.depth.saturating_sub(1);
+                if self.depth == 1 {
+                    self.expecting_key = true;
+                }
+            }
+            Event::Scalar(value, ..) if self.depth == 1 && self.expecting_key => {
+                self.key = match value.as_str() {
+                    "name" => Some("name"),
+                    "version" => Some("version"),
+                    _ => None,
+                };
+                self.expecting_key = false;
+            }
+            Event::Scalar(value, ..) if at_value => self.take(Ok(value)),
+            Event::Alias(_) if at_value => self.take(Err("an alias".into())),
+            _ => {}
+        }
+    }
+}
+
+impl TopLevel {
+    fn take(&mut self, value: Result<String, String>) {
+        match self.key.take() {
+            Some("name") => self.name = Some(value),
+            Some("version") => self.version = Some(value),
+            _ => {}
+        }
+        self.expecting_key = true;
+    }
+}
+
 fn parse_chart_yaml(text: &str) -> Result<ChartId, ArchiveError> {
-    let docs = YamlLoader::load_from_str(text).map_err(|e| ArchiveError::Yaml(e.to_string()))?;
-    let doc = docs.first().ok_or(ArchiveError::Missing("name"))?;
-    let field = |key: &'static str| -> Result<String, ArchiveError> {
-        let value = match &doc[key] {
-            Yaml::String(s) | Yaml::Real(s) => s.clone(),
-            Yaml::Integer(i) => i.to_string(),
-            Yaml::BadValue | Yaml::Null => return Err(ArchiveError::Missing(key)),
-            other => return Err(ArchiveError::BadValue(key, format!("{other:?}"))),
-        };
+    let mut top = TopLevel::default();
+    Parser::new_from_str(text).load(&mut top, false).map_err(|e| ArchiveError::Yaml(e.to_string()))?;
+    let field = |key: &'static str, value: Option<Result<String, String>>| -> Result<String, ArchiveError> {
+        let value = value.ok_or(ArchiveError::Missing(key))?.map_err(|what| ArchiveError::BadValue(key, what))?;
         // The value becomes part of a storage key: one plain path segment.
         let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+');
         if value.is_empty() || value.len() > 128 || !value.chars().all(plain) || value.starts_with('.') {
@@ -79,7 +137,7 @@ fn parse_chart_yaml(text: &str) -> Result<ChartId, ArchiveError> {
         }
         Ok(value)
     };
-    Ok(ChartId { name: field("name")?, version: field("version")? })
+    Ok(ChartId { name: field("name", top.name)?, version: field("version", top.version)? })
 }
 
 #[cfg(test)]
@@ -125,5 +183,10 @@ mod tests {
         let hostile = tgz(&[("x/Chart.yaml", "name: ../../etc\nversion: 1.0.0\n")]);
         assert!(matches!(chart_id(&hostile), Err(ArchiveError::BadValue("name", _))));
         assert!(matches!(chart_id(&tgz(&[("x/Chart.yaml", "name: [x\n")])), Err(ArchiveError::Yaml(_))));
+        let nested =
+            tgz(&[("x/Chart.yaml", "maintainers:\n  - name: evil\n    version: 9\nname: x\nversion: 1.2.3\n")]);
+        assert_eq!(chart_id(&nested).unwrap(), ChartId { name: "x".into(), version: "1.2.3".into() }, "top level only");
+        let listed = tgz(&[("x/Chart.yaml", "name: [a, b]\nversion: 1.0.0\n")]);
+        assert!(matches!(chart_id(&listed), Err(ArchiveError::BadValue("name", _))));
     }
 }
