@@ -126,6 +126,12 @@ impl Grant {
     pub fn public(route: Route) -> Self {
         Grant { route, scope: None, via: None, sub: None, jti: None, exp: None, lineage: Vec::new() }
     }
+
+    /// The decision as JSON, as the CLI (`verify --json`) and the inspector page print it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let scope = self.scope.as_ref().map(ToString::to_string);
+        serde_json::json!({"valid": true, "allowed": true, "status": 200, "scope": scope, "sub": self.sub})
+    }
 }
 
 /// A refused request.
@@ -147,6 +153,19 @@ pub struct Holder {
 }
 
 impl Denial {
+    /// The decision as JSON, as the CLI (`verify --json`) and the inspector page print it: the
+    /// status, reason and challenge the edge would send.
+    pub fn to_json(&self, policy: &Policy) -> serde_json::Value {
+        serde_json::json!({
+            "valid": !self.reason.is_token_failure(),
+            "allowed": false,
+            "status": self.status(),
+            "reason": self.reason.code(),
+            "error_description": self.reason.to_string(),
+            "www_authenticate": self.www_authenticate(policy),
+        })
+    }
+
     pub fn new(reason: Reason) -> Self {
         Denial { reason, scope: None, via: None, holder: None }
     }

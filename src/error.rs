@@ -98,6 +98,17 @@ pub fn human_duration(secs: u64) -> String {
     }
 }
 
+impl From<crate::jws::JwsError> for Reason {
+    fn from(e: crate::jws::JwsError) -> Self {
+        use crate::jws::JwsError;
+        match e {
+            JwsError::Malformed(m) => Reason::Malformed(m),
+            JwsError::AlgorithmNotAllowed(alg) => Reason::AlgorithmNotAllowed(alg),
+            JwsError::UnsupportedCritical(name) => Reason::UnsupportedCritical(name),
+        }
+    }
+}
+
 impl Reason {
     /// The stable machine code, identical on every front end.
     pub fn code(&self) -> &'static str {

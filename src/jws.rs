@@ -6,8 +6,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::error::Reason;
-
 /// Longest accepted token, in bytes.
 pub const MAX_TOKEN_LEN: usize = 8192;
 /// Longest accepted `kid`, in bytes.
@@ -28,6 +26,31 @@ impl std::fmt::Display for Part {
             Part::Payload => "payload",
             Part::Signature => "signature",
         })
+    }
+}
+
+/// Why a token is refused before any key is touched. The engine's [`crate::Reason`] wraps it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwsError {
+    /// Not a well-formed JWS of the accepted shape.
+    #[error("malformed token: {0}")]
+    Malformed(#[from] MalformedToken),
+    /// The header names an algorithm outside the allow-list (`none`, HS*, …).
+    #[error("algorithm {0:?} is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// The header carries a `crit` extension this engine does not implement.
+    #[error("unsupported critical header {0:?}")]
+    UnsupportedCritical(String),
+}
+
+impl JwsError {
+    /// The machine code, the same as the [`crate::Reason`] this becomes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JwsError::Malformed(_) => "malformed_token",
+            JwsError::AlgorithmNotAllowed(_) => "alg_not_allowed",
+            JwsError::UnsupportedCritical(_) => "unsupported_crit",
+        }
     }
 }
 
@@ -94,7 +117,7 @@ pub struct UnverifiedToken<'t> {
 
 impl<'t> UnverifiedToken<'t> {
     /// Parses a compact JWS and checks everything that can be checked without a key.
-    pub fn parse(token: &'t str) -> Result<Self, Reason> {
+    pub fn parse(token: &'t str) -> Result<Self, JwsError> {
         let (header_b64, payload_b64, signature_b64) = split(token)?;
         let header_bytes = decode(header_b64, Part::Header)?;
         let raw: RawHeader = json_object(&header_bytes, Part::Header)?;
@@ -120,14 +143,14 @@ impl<'t> UnverifiedToken<'t> {
     }
 
     /// The decoded payload, **not verified**. For inspection only; never authorize on it.
-    pub fn dangerous_payload(&self) -> Result<Vec<u8>, Reason> {
+    pub fn dangerous_payload(&self) -> Result<Vec<u8>, JwsError> {
         decode(self.payload_b64, Part::Payload)
     }
 }
 
 /// Decodes the header and payload JSON of a compact JWS **without any check** of algorithm, key
 /// or signature. For inspection and display only; never authorize on the result.
-pub fn dangerous_decode(token: &str) -> Result<(serde_json::Value, serde_json::Value), Reason> {
+pub fn dangerous_decode(token: &str) -> Result<(serde_json::Value, serde_json::Value), JwsError> {
     let (header, payload, _) = split(token.trim())?;
     let header = json_object(&decode(header, Part::Header)?, Part::Header)?;
     let payload = json_object(&decode(payload, Part::Payload)?, Part::Payload)?;
@@ -135,7 +158,7 @@ pub fn dangerous_decode(token: &str) -> Result<(serde_json::Value, serde_json::V
 }
 
 /// Splits a compact JWS into its three segments, after the size check.
-fn split(token: &str) -> Result<(&str, &str, &str), Reason> {
+fn split(token: &str) -> Result<(&str, &str, &str), JwsError> {
     if token.is_empty() {
         return Err(MalformedToken::Empty.into());
     }
@@ -150,12 +173,12 @@ fn split(token: &str) -> Result<(&str, &str, &str), Reason> {
 }
 
 /// Decodes one segment: unpadded base64url with canonical trailing bits, nothing else.
-pub(crate) fn decode(segment: &str, part: Part) -> Result<Vec<u8>, Reason> {
+pub(crate) fn decode(segment: &str, part: Part) -> Result<Vec<u8>, JwsError> {
     URL_SAFE_NO_PAD.decode(segment).map_err(|_| MalformedToken::Base64(part).into())
 }
 
 /// Parses a JSON object into `T`, naming the part on failure.
-pub(crate) fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8], part: Part) -> Result<T, Reason> {
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8], part: Part) -> Result<T, JwsError> {
     if bytes.first() != Some(&b'{') {
         return Err(MalformedToken::Json(part, "not an object".into()).into());
     }
@@ -165,15 +188,15 @@ pub(crate) fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8], part: Pa
     serde_json::from_str(text).map_err(|e| MalformedToken::Json(part, e.to_string()).into())
 }
 
-fn check_header(raw: RawHeader) -> Result<Header, Reason> {
+fn check_header(raw: RawHeader) -> Result<Header, JwsError> {
     let alg = match raw.alg.as_deref() {
         Some("RS256") => Alg::Rs256,
-        Some(other) => return Err(Reason::AlgorithmNotAllowed(other.chars().take(32).collect())),
+        Some(other) => return Err(JwsError::AlgorithmNotAllowed(other.chars().take(32).collect())),
         None => return Err(MalformedToken::HeaderField("alg", "missing").into()),
     };
     if let Some(crit) = raw.crit {
         let first = crit.into_iter().next().unwrap_or_default();
-        return Err(Reason::UnsupportedCritical(first.chars().take(32).collect()));
+        return Err(JwsError::UnsupportedCritical(first.chars().take(32).collect()));
     }
     if raw.b64.is_some_and(|v| v != serde_json::Value::Bool(true)) {
         return Err(MalformedToken::HeaderField("b64", "unencoded payloads are not supported").into());

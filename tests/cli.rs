@@ -74,6 +74,12 @@ fn verify_exit_codes() {
     assert_eq!(chartgate(&["verify", "--keys", jwks, "--leeway", "999", &token]).status.code(), Some(2));
     assert_eq!(chartgate(&["verify", "--keys", jwks, "--request", "nonsense", &token]).status.code(), Some(2));
     assert_eq!(chartgate(&["token", "--key", jwks, "--scope", "artifact-repository:a:pull"]).status.code(), Some(2));
+    // A failure of the system is not a usage error: 3, with the cause.
+    let file = tempdir("not-a-dir");
+    std::fs::write(format!("{file}/f"), "x").unwrap();
+    let io = chartgate(&["keygen", "--out", &format!("{file}/f/keys")]);
+    assert_eq!(io.status.code(), Some(3), "{io:?}");
+    assert!(String::from_utf8_lossy(&io.stderr).starts_with("error: "), "{io:?}");
 }
 
 #[test]

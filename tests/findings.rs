@@ -5,9 +5,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use chartgate::edge::revocation_keys;
 use chartgate::issuer::secret::SecretHash;
 use chartgate::issuer::{Issuer, IssuerConfig, TokenError};
-use chartgate::{revocation_keys, KeySet, NativeVerifier, Policy, Request};
+use chartgate::{KeySet, NativeVerifier, Policy, Request};
 use serde_json::Value;
 
 use crate::util::key;

@@ -375,3 +375,79 @@ fn cli_serve_refuses_a_broken_config_and_hash_secret_round_trips() {
     let hash: SecretHash = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
     assert!(hash.verify("s3cret") && !hash.verify("s3cret2"));
 }
+
+#[test]
+fn access_log_names_client_grant_and_status_never_a_secret_or_token() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = std::env::temp_dir().join(format!("chartgate-accesslog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chartgate"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let (status, body, _) = call(http().post(format!(
+        "{url}/oauth/token?grant_type=client_credentials&client_id=dev&client_secret=dev-secret&scope=artifact-repository:org1/repo1:pull"
+    )));
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (status, _, _) = call(http().get(format!("{url}/token?scope=x")).basic_auth("dev", Some("wrong")));
+    assert_eq!(status, 401);
+    let mut access = Vec::new();
+    while access.len() < 2 {
+        let line = lines.next().unwrap().unwrap();
+        assert!(!line.contains("dev-secret") && !line.contains(&token) && !line.contains("wrong"), "{line}");
+        if line.contains("\"access\"") {
+            access.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(access[0]["span"]["path"], "/oauth/token");
+    assert_eq!(access[0]["span"]["client"], "dev");
+    assert_eq!(access[0]["span"]["grant"], "client_credentials");
+    assert_eq!(access[0]["fields"]["status"], 200);
+    assert!(access[0]["fields"]["latency_ms"].as_f64().is_some());
+    assert_eq!(
+        (access[1]["span"]["grant"].as_str(), access[1]["fields"]["status"].as_u64()),
+        (Some("docker"), Some(401))
+    );
+}
+
+/// The router without a socket (`tower::ServiceExt::oneshot`): a body over the limit is refused
+/// before any handler runs, and metrics are OpenMetrics text.
+#[test]
+fn router_limits_bodies_and_exports_openmetrics() {
+    use axum::extract::connect_info::MockConnectInfo;
+    use tower::ServiceExt as _;
+    let dir = std::env::temp_dir().join(format!("chartgate-oneshot-{}", std::process::id()));
+    let issuer = Arc::new(Issuer::new(IssuerConfig::dev(&dir).unwrap()));
+    let app = chartgate::issuer::app(issuer).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 1234))));
+    let big = axum::http::Request::post("/oauth/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(vec![b'a'; chartgate::issuer::MAX_BODY + 1]))
+        .unwrap();
+    let response = runtime().block_on(app.clone().oneshot(big)).unwrap();
+    assert_eq!(response.status(), 413);
+    let form = axum::http::Request::post("/oauth/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", "Basic ZGV2OmRldi1zZWNyZXQ=")
+        .body(axum::body::Body::from("grant_type=client_credentials&scope=artifact-repository:a/b:pull"))
+        .unwrap();
+    assert_eq!(runtime().block_on(app.clone().oneshot(form)).unwrap().status(), 200);
+    let metrics = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+    let response = runtime().block_on(app.oneshot(metrics)).unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let body = runtime().block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(text.contains("chartgate_tokens_issued_total{grant=\"client_credentials\"} 1"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 
-use chartgate::{EdgeConfig, NativeVerifier, Request};
+use chartgate::edge::EdgeConfig;
+use chartgate::{NativeVerifier, Request};
 use serde_json::Value;
 
 fn corpus(name: &str) -> Value {

@@ -15,7 +15,7 @@ fuzz_target!(|text: &str| {
         .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
         .collect();
     vars.entry("JWKS".into()).or_insert_with(|| JWK.into());
-    if let Err(e) = chartgate::EdgeConfig::from_lookup(|name| vars.get(name).cloned()) {
+    if let Err(e) = chartgate::edge::EdgeConfig::from_lookup(|name| vars.get(name).cloned()) {
         assert!(vars.contains_key(e.var) || e.var == "JWKS", "error names {} which was not set", e.var);
     }
     let _ = chartgate::KeySet::parse(text);

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use crate::keys::KeySet;
+use crate::KeySet;
 
 /// Timing rules, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +21,17 @@ pub enum Plan {
     Use(Rc<KeySet>),
     /// Fetch now; on failure fall back to [`RemoteKeys::fallback`].
     Fetch,
+}
+
+/// What a request does when its token names a `kid` that the keys it was checked with lack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownKid {
+    /// Another request installed newer keys meanwhile: check again with those.
+    UseNewer,
+    /// Fetch the JWKS (or wait for the fetch in flight), then check again.
+    Refetch,
+    /// Answer `unknown_kid` now: the last fetch was too recent to try again.
+    Refuse,
 }
 
 /// Keys fetched from a JWKS URL, and when.
@@ -57,6 +68,25 @@ impl RemoteKeys {
     /// True when a token's unknown `kid` may trigger a refetch now.
     pub fn may_refetch_for_unknown_kid(&self, now: u64, rules: &RefreshRules) -> bool {
         self.may_attempt(now, rules)
+    }
+
+    /// The key-rotation rule for a token with an unknown `kid`: newer keys installed by another
+    /// request are tried first; otherwise one fetch, joined when one is in flight, and
+    /// rate-limited by `min_interval` so unknown kids cannot make the edge hammer the endpoint.
+    pub fn on_unknown_kid(
+        &self,
+        now: u64,
+        rules: &RefreshRules,
+        newer_installed: bool,
+        fetch_in_flight: bool,
+    ) -> UnknownKid {
+        if newer_installed {
+            UnknownKid::UseNewer
+        } else if fetch_in_flight || self.may_refetch_for_unknown_kid(now, rules) {
+            UnknownKid::Refetch
+        } else {
+            UnknownKid::Refuse
+        }
     }
 
     /// Records an attempt that is about to start.
@@ -139,6 +169,17 @@ mod tests {
         r.attempting(1000);
         assert!(r.fetched(keys(), 1000), "the same keys after the outage are trusted again");
         assert!(!r.fetched(keys(), 1001));
+    }
+
+    #[test]
+    fn unknown_kid_rule() {
+        let mut r = RemoteKeys::default();
+        r.attempting(100);
+        r.fetched(keys(), 100);
+        assert_eq!(r.on_unknown_kid(101, &RULES, true, false), UnknownKid::UseNewer);
+        assert_eq!(r.on_unknown_kid(101, &RULES, false, true), UnknownKid::Refetch, "join the fetch in flight");
+        assert_eq!(r.on_unknown_kid(101, &RULES, false, false), UnknownKid::Refuse, "rate limited");
+        assert_eq!(r.on_unknown_kid(110, &RULES, false, false), UnknownKid::Refetch);
     }
 
     #[test]

@@ -1,91 +1,85 @@
-//! Issuer bookkeeping: Prometheus metrics (tokens issued by grant type, denials by reason,
-//! secret hashes computed, request latency), the limiter of failed client authentication per
-//! address, and the memory of recently verified secrets.
+//! Issuer bookkeeping: metrics (tokens issued by grant type, denials by reason, secret hashes
+//! computed, request latency) on prometheus-client, the limiter of failed client authentication
+//! per address, and the memory of recently verified secrets. The limiter is hand-written:
+//! `governor` spends a cell on every check, while this one counts failures only and must be asked
+//! without spending.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use super::addr::limit_key;
 
 /// Latency histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
 
-#[derive(Default)]
-struct Counts {
-    hashes: u64,
-    issued: HashMap<&'static str, u64>,
-    denied: HashMap<String, u64>,
-    latency: [u64; BUCKETS.len() + 1],
-    latency_sum: f64,
-    requests: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrantLabel {
+    grant: &'static str,
 }
 
-/// Counters, exported in the Prometheus text format.
-#[derive(Default)]
-pub struct Metrics(Mutex<Counts>);
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+/// The issuer's metrics (prometheus-client), exported in the OpenMetrics text format that
+/// Prometheus scrapes.
+pub struct Metrics {
+    registry: Registry,
+    issued: Family<GrantLabel, Counter>,
+    denied: Family<ReasonLabel, Counter>,
+    hashes: Counter,
+    latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let issued = Family::<GrantLabel, Counter>::default();
+        let denied = Family::<ReasonLabel, Counter>::default();
+        let hashes = Counter::default();
+        let latency = Histogram::new(BUCKETS);
+        registry.register("chartgate_tokens_issued", "Tokens issued, by grant type", issued.clone());
+        registry.register("chartgate_denials", "Refused requests, by reason", denied.clone());
+        registry.register("chartgate_secret_hashes", "Client-secret PBKDF2 derivations", hashes.clone());
+        registry.register("chartgate_request_duration_seconds", "Request latency", latency.clone());
+        Metrics { registry, issued, denied, hashes, latency }
+    }
+}
 
 impl Metrics {
     pub fn issued(&self, grant: &'static str) {
-        if let Ok(mut c) = self.0.lock() {
-            *c.issued.entry(grant).or_default() += 1;
-        }
+        self.issued.get_or_create(&GrantLabel { grant }).inc();
     }
     /// One PBKDF2 derivation of a client secret (a real client's or the unknown-client dummy).
     pub fn hashed(&self) {
-        if let Ok(mut c) = self.0.lock() {
-            c.hashes += 1;
-        }
+        self.hashes.inc();
     }
     pub fn denied(&self, reason: &str) {
-        if let Ok(mut c) = self.0.lock() {
-            *c.denied.entry(reason.to_owned()).or_default() += 1;
-        }
+        self.denied.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
     }
     pub fn observe(&self, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        if let Ok(mut c) = self.0.lock() {
-            let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
-            c.latency[i] += 1;
-            c.latency_sum += secs;
-            c.requests += 1;
-        }
+        self.latency.observe(elapsed.as_secs_f64());
     }
 
-    /// The Prometheus text exposition.
+    /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
-        let Ok(c) = self.0.lock() else { return String::new() };
         let mut out = String::new();
-        out.push_str("# HELP chartgate_tokens_issued_total Tokens issued, by grant type.\n# TYPE chartgate_tokens_issued_total counter\n");
-        let mut issued: Vec<_> = c.issued.iter().collect();
-        issued.sort();
-        for (grant, n) in issued {
-            let _ = writeln!(out, "chartgate_tokens_issued_total{{grant=\"{grant}\"}} {n}");
-        }
-        out.push_str(
-            "# HELP chartgate_denials_total Refused requests, by reason.\n# TYPE chartgate_denials_total counter\n",
-        );
-        let mut denied: Vec<_> = c.denied.iter().collect();
-        denied.sort();
-        for (reason, n) in denied {
-            let _ = writeln!(out, "chartgate_denials_total{{reason=\"{reason}\"}} {n}");
-        }
-        out.push_str("# HELP chartgate_secret_hashes_total Client-secret PBKDF2 derivations.\n# TYPE chartgate_secret_hashes_total counter\n");
-        let _ = writeln!(out, "chartgate_secret_hashes_total {}", c.hashes);
-        out.push_str("# HELP chartgate_request_duration_seconds Request latency.\n# TYPE chartgate_request_duration_seconds histogram\n");
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += c.latency[i];
-            let _ = writeln!(out, "chartgate_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let _ = writeln!(out, "chartgate_request_duration_seconds_bucket{{le=\"+Inf\"}} {}", c.requests);
-        let _ = writeln!(out, "chartgate_request_duration_seconds_sum {}", c.latency_sum);
-        let _ = writeln!(out, "chartgate_request_duration_seconds_count {}", c.requests);
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
 }
+
+/// The content type of [`Metrics::render`].
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Failures allowed per source address within [`WINDOW`].
 pub const MAX_FAILURES: u32 = 10;

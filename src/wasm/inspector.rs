@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 
+use super::webcrypto;
+use crate::edge::EdgeConfig;
 use crate::{
-    authorize, dangerous_decode, find_token, prepare, webcrypto, Claims, EdgeConfig, Pasted, Policy, Request,
-    UnverifiedToken,
+    authorize, dangerous_decode, find_token, prepare, Claims, Pasted, Policy, Reason, Request, UnverifiedToken,
 };
 
 fn error(message: impl std::fmt::Display) -> String {
@@ -40,11 +41,11 @@ pub fn inspect(input: &str) -> String {
         Ok(c) => c,
         Err(e) => return error(e),
     };
-    let (header, claims) = match dangerous_decode(&credential.token) {
+    let (header, claims) = match dangerous_decode(&credential.token).map_err(Reason::from) {
         Ok(parts) => parts,
         Err(reason) => return json!({"error": reason.to_string(), "reason": reason.code()}).to_string(),
     };
-    let refused = UnverifiedToken::parse(&credential.token).err();
+    let refused = UnverifiedToken::parse(&credential.token).err().map(Reason::from);
     let payload = serde_json::to_vec(&claims).unwrap_or_default();
     let (access, claims_error) = match Claims::from_json(&payload) {
         Ok(c) => {
@@ -113,14 +114,8 @@ pub async fn check(input: String, keys: String, settings: String, request: Strin
         },
     };
     let decision = match decision {
-        Ok(grant) => json!({"allowed": true, "status": 200, "scope": grant.scope.map(|s| s.to_string())}),
-        Err(d) => json!({
-            "allowed": false,
-            "status": d.status(),
-            "reason": d.reason.code(),
-            "error_description": d.reason.to_string(),
-            "www_authenticate": d.www_authenticate(policy),
-        }),
+        Ok(grant) => grant.to_json(),
+        Err(d) => d.to_json(policy),
     };
     json!({"signature": signature, "decision": decision}).to_string()
 }

@@ -1,6 +1,7 @@
-//! The `chartgate` command line: keygen, token, sign-url, inspect, verify. Arguments are parsed by
+//! The `chartgate` command line: keygen, token, sign-url, inspect, verify, serve, hash-secret. Arguments are parsed by
 //! clap, turned into engine types, and the engine decides; exit 0 allowed/valid, 1 denied/invalid,
-//! 2 usage or configuration error.
+//! 2 usage or configuration error, 3 a failure of the system (I/O, signing, the listener). `serve`
+//! and `hash-secret` are here too.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -12,9 +13,9 @@ use serde_json::json;
 
 use crate::issuer::grant::downscope;
 use crate::{
-    dangerous_decode, decide, find_token, relative, split_url, verify, Denial, Depth, KeySet, MintRequest,
-    NativeVerifier, Pasted, PathBinding, Policy, RepoName, Request, Scope, ScopeSet, SignedUrlPlan, SigningKey,
-    UnverifiedToken, DEFAULT_URL_TTL,
+    dangerous_decode, decide, find_token, relative, split_url, verify, Denial, Depth, KeyError, KeySet, MintRequest,
+    NativeVerifier, Pasted, PathBinding, Policy, Reason, RepoName, Request, Scope, ScopeError, ScopeSet, SignUrlError,
+    SignedUrlPlan, SigningError, SigningKey, UnverifiedToken, DEFAULT_URL_TTL,
 };
 
 const EXAMPLES: &str = "\
@@ -128,7 +129,7 @@ enum Command {
     },
     /// Verify a token (and optionally decide a request) with the engine the edge runs.
     #[command(
-        after_help = "Exit status: 0 valid/allowed, 1 invalid/denied, 2 usage or configuration error.\n\nExample:\n  chartgate verify --keys jwks.json --request \"GET /org1/repo1/index.yaml\" \"$TOKEN\""
+        after_help = "Exit status: 0 valid/allowed, 1 invalid/denied, 2 usage or configuration error, 3 I/O failure.\n\nExample:\n  chartgate verify --keys jwks.json --request \"GET /org1/repo1/index.yaml\" \"$TOKEN\""
     )]
     Verify {
         /// Trusted keys: PEM public key(s), a JWK or a JWKS file.
@@ -195,26 +196,79 @@ struct PolicyArgs {
     default_repo: String,
 }
 
-/// A failure that is the caller's to fix: exit status 2.
+/// Why a command failed; each kind has its own exit status.
 #[derive(Debug)]
-struct UsageError(String);
+enum CliError {
+    /// The caller's to fix (arguments, input, key or configuration file): exit status 2.
+    Usage(String),
+    /// The system failed (I/O, the RNG, signing, the listener): exit status 3.
+    Failed(String),
+}
 
-impl<E: std::fmt::Display> From<E> for UsageError {
-    fn from(e: E) -> Self {
-        UsageError(e.to_string())
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Usage(_) => ExitCode::from(2),
+            CliError::Failed(_) => ExitCode::from(3),
+        }
     }
 }
 
-type CliResult = Result<ExitCode, UsageError>;
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A usage or configuration error.
+fn usage(message: impl Into<String>) -> CliError {
+    CliError::Usage(message.into())
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Failed(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        CliError::Failed(e.to_string())
+    }
+}
+
+impl From<SigningError> for CliError {
+    fn from(e: SigningError) -> Self {
+        match e {
+            SigningError::Sign(_) => CliError::Failed(e.to_string()),
+            SigningError::Pem(_) | SigningError::Key(_) => CliError::Usage(e.to_string()),
+        }
+    }
+}
+
+macro_rules! usage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for CliError {
+            fn from(e: $t) -> Self {
+                CliError::Usage(e.to_string())
+            }
+        }
+    )*};
+}
+usage_from!(ScopeError, KeyError, SignUrlError, crate::CredentialError, crate::issuer::ConfigFileError);
+
+type CliResult = Result<ExitCode, CliError>;
 
 /// Runs the CLI with the process arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,
-        Err(UsageError(msg)) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
         }
     }
 }
@@ -223,11 +277,11 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn read_file(path: &Path, what: &str) -> Result<String, UsageError> {
-    std::fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {what} {}: {e}", path.display())))
+fn read_file(path: &Path, what: &str) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {what} {}: {e}", path.display())))
 }
 
-fn read_input(input: &str) -> Result<String, UsageError> {
+fn read_input(input: &str) -> Result<String, CliError> {
     if input != "-" {
         return Ok(input.to_owned());
     }
@@ -236,8 +290,8 @@ fn read_input(input: &str) -> Result<String, UsageError> {
     Ok(s.trim().to_owned())
 }
 
-fn load_signing_key(path: &Path) -> Result<SigningKey, UsageError> {
-    SigningKey::from_pem(&read_file(path, "private key")?).map_err(|e| UsageError(format!("{}: {e}", path.display())))
+fn load_signing_key(path: &Path) -> Result<SigningKey, CliError> {
+    SigningKey::from_pem(&read_file(path, "private key")?).map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
 fn run(command: Command) -> CliResult {
@@ -250,19 +304,19 @@ fn run(command: Command) -> CliResult {
             let paths = if paths.is_empty() {
                 None
             } else {
-                Some(PathBinding::parse(&paths).map_err(|e| UsageError(format!("--path: {e}")))?)
+                Some(PathBinding::parse(&paths).map_err(|e| usage(format!("--path: {e}")))?)
             };
             let mut request = mint.request(scopes, Some(ttl.as_secs()), paths);
             if let Some(parent) = from {
                 let parent = read_input(&parent)?;
                 let keys = KeySet::new(vec![key.public()])?;
                 let parent = verify(&find_token(&parent)?.token, &keys, &NativeVerifier::new(&keys))
-                    .map_err(|r| UsageError(format!("--from: {r}")))?;
+                    .map_err(|r| usage(format!("--from: {r}")))?;
                 let requested = (!request.scopes.is_empty()).then_some(&request.scopes);
                 let default_repo = RepoName::parse(&default_repo)?;
                 let plan =
                     downscope(&parent.claims, requested, ttl.as_secs(), request.paths.clone(), at, &default_repo)
-                        .map_err(|e| UsageError(format!("--from: {e}")))?;
+                        .map_err(|e| usage(format!("--from: {e}")))?;
                 request.scopes = plan.scopes;
                 request.ttl = Some(plan.ttl);
                 request.paths = plan.paths;
@@ -277,14 +331,14 @@ fn run(command: Command) -> CliResult {
         Command::HashSecret { secret } => {
             let secret = read_input(&secret)?;
             if secret.is_empty() {
-                return Err(UsageError("the secret is empty".into()));
+                return Err(usage("the secret is empty"));
             }
             println!("{}", crate::issuer::secret::SecretHash::new(&secret));
             Ok(ExitCode::SUCCESS)
         }
         Command::SignUrl { mint, ttl, depth, default_repo, url } => {
             let key = load_signing_key(&mint.key)?;
-            let depth = Depth::from_number(depth).ok_or_else(|| UsageError("--depth must be 0, 1 or 2".into()))?;
+            let depth = Depth::from_number(depth).ok_or_else(|| usage("--depth must be 0, 1 or 2"))?;
             let default_repo = RepoName::parse(&default_repo)?;
             let plan = SignedUrlPlan::new(&url, depth, &default_repo)?;
             let ttl = Some(ttl.as_secs()).filter(|t| *t > 0).unwrap_or(DEFAULT_URL_TTL);
@@ -296,8 +350,8 @@ fn run(command: Command) -> CliResult {
         }
         Command::Inspect { json, at, input } => inspect(&read_input(&input)?, at.unwrap_or_else(now), json),
         Command::Verify { keys, at, policy, request, json, input } => {
-            let keyset = KeySet::parse(&read_file(&keys, "keys")?)
-                .map_err(|e| UsageError(format!("{}: {e}", keys.display())))?;
+            let keyset =
+                KeySet::parse(&read_file(&keys, "keys")?).map_err(|e| usage(format!("{}: {e}", keys.display())))?;
             let input = read_input(&input)?;
             verify_cmd(&keyset, &policy.into_policy()?, at.unwrap_or_else(now), request.as_deref(), &input, json)
         }
@@ -320,9 +374,9 @@ impl MintArgs {
 }
 
 impl PolicyArgs {
-    fn into_policy(self) -> Result<Policy, UsageError> {
+    fn into_policy(self) -> Result<Policy, CliError> {
         let mut policy = Policy::default();
-        policy.set_leeway(self.leeway).map_err(UsageError)?;
+        policy.set_leeway(self.leeway).map_err(usage)?;
         policy.issuer = self.iss;
         policy.audience = self.aud;
         if let Some(r) = self.realm {
@@ -331,7 +385,7 @@ impl PolicyArgs {
         if let Some(s) = self.service {
             policy.service = s;
         }
-        policy.depth = Depth::from_number(self.depth).ok_or_else(|| UsageError("--depth must be 0, 1 or 2".into()))?;
+        policy.depth = Depth::from_number(self.depth).ok_or_else(|| usage("--depth must be 0, 1 or 2"))?;
         policy.default_repo = RepoName::parse(&self.default_repo)?;
         Ok(policy)
     }
@@ -341,7 +395,7 @@ fn serve(config: Option<&Path>, listen: Option<String>) -> CliResult {
     use crate::issuer::{Issuer, IssuerConfig};
     let mut config = match config {
         Some(path) => IssuerConfig::load(path)?,
-        None => IssuerConfig::dev(Path::new(".state/keys")).map_err(UsageError)?,
+        None => IssuerConfig::dev(Path::new(".state/keys")).map_err(CliError::Failed)?,
     };
     if let Some(listen) = listen {
         config.listen = listen;
@@ -354,11 +408,19 @@ fn serve(config: Option<&Path>, listen: Option<String>) -> CliResult {
         eprintln!("WARNING: client `dev` with secret `dev-secret` may pull and push every repository;");
         eprintln!("WARNING: signing key .state/keys/private.pem. Never expose this to a network.");
     }
+    // The access log: one JSON line per request on stderr (see issuer::http).
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
-            .map_err(|e| UsageError(format!("cannot listen on {}: {e}", config.listen)))?;
+            .map_err(|e| usage(format!("cannot listen on {}: {e}", config.listen)))?;
         let addr = listener.local_addr()?;
         eprintln!(
             "chartgate issuer {} listening on http://{addr} (signing kid {}, {} keys published, {} clients, {} SSO providers)",
@@ -378,7 +440,7 @@ fn keygen(out: &Path, bits: usize, force: bool) -> CliResult {
     let files = ["private.pem", "public.pem", "jwks.json"].map(|f| out.join(f));
     if !force {
         if let Some(existing) = files.iter().find(|f| f.exists()) {
-            return Err(UsageError(format!("{} exists (use --force to replace)", existing.display())));
+            return Err(usage(format!("{} exists (use --force to replace)", existing.display())));
         }
     }
     let key = SigningKey::generate(bits)?;
@@ -398,9 +460,9 @@ fn utc(secs: u64) -> String {
 }
 
 fn inspect(input: &str, now: u64, as_json: bool) -> CliResult {
-    let credential = find_token(input).map_err(|e| UsageError(e.to_string()))?;
+    let credential = find_token(input).map_err(|e| usage(e.to_string()))?;
     let token = credential.token.as_str();
-    let (header, claims) = match dangerous_decode(token) {
+    let (header, claims) = match dangerous_decode(token).map_err(Reason::from) {
         Ok(parts) => parts,
         Err(reason) => {
             if as_json {
@@ -411,7 +473,7 @@ fn inspect(input: &str, now: u64, as_json: bool) -> CliResult {
             return Ok(ExitCode::from(1));
         }
     };
-    let engine_view = UnverifiedToken::parse(token).err().map(|r| (r.code(), r.to_string()));
+    let engine_view = UnverifiedToken::parse(token).err().map(Reason::from).map(|r| (r.code(), r.to_string()));
     let times: Vec<(&str, u64)> =
         ["iat", "nbf", "exp"].iter().filter_map(|k| Some((*k, claims.get(*k)?.as_u64()?))).collect();
     if as_json {
@@ -465,7 +527,7 @@ fn verify_cmd(
     };
     let Some(request_line) = request_line else {
         // Token only: signature, time, issuer, audience.
-        let credential = find_token(input).map_err(|e| UsageError(e.to_string()))?;
+        let credential = find_token(input).map_err(|e| usage(e.to_string()))?;
         let result = verify(&credential.token, keys, &backend)
             .and_then(|t| crate::check_claims(&t.claims, policy, now).map(|()| t));
         return Ok(match result {
@@ -476,16 +538,15 @@ fn verify_cmd(
         });
     };
     let mut req = Request::from_line(request_line)
-        .ok_or_else(|| UsageError(format!("--request {request_line:?} is not \"METHOD /path\"")))?;
+        .ok_or_else(|| usage(format!("--request {request_line:?} is not \"METHOD /path\"")))?;
     // The credential travels as it was pasted (header, Basic, ?token=), so it is read as the edge reads it.
     let pasted = Pasted::parse(input);
     req.authorization = pasted.authorization.as_deref();
     req.query = pasted.query.as_deref();
     Ok(match decide(&req, keys, policy, now, &backend) {
         Ok(grant) => {
-            let scope = grant.scope.map(|s| s.to_string());
-            let text = format!("allowed: {} needs {}", request_line, scope.as_deref().unwrap_or("nothing"));
-            report(as_json, json!({"valid": true, "allowed": true, "scope": scope, "sub": grant.sub}), &text)
+            let needs = grant.scope.as_ref().map_or("nothing".to_owned(), ToString::to_string);
+            report(as_json, grant.to_json(), &format!("allowed: {request_line} needs {needs}"))
         }
         Err(denial) => report_denial(as_json, &denial, policy),
     })
@@ -503,17 +564,7 @@ fn report(as_json: bool, value: serde_json::Value, text: &str) -> ExitCode {
 fn report_denial(as_json: bool, denial: &Denial, policy: &Policy) -> ExitCode {
     let challenge = denial.www_authenticate(policy);
     if as_json {
-        println!(
-            "{}",
-            json!({
-                "valid": !denial.reason.is_token_failure(),
-                "allowed": false,
-                "status": denial.status(),
-                "reason": denial.reason.code(),
-                "error_description": denial.reason.to_string(),
-                "www_authenticate": challenge,
-            })
-        );
+        println!("{}", denial.to_json(policy));
     } else {
         println!("denied ({}): {}: {}", denial.status(), denial.reason.code(), denial.reason);
         if let Some(c) = challenge {

@@ -1,13 +1,17 @@
 //! The issuer's HTTP layer (axum): OAuth 2 token endpoint, Docker `/token`, `/sign-url`, JWKS,
-//! RFC 8414 metadata, health and metrics. Handlers translate requests into [`Issuer`] calls;
-//! errors become responses in one place ([`TokenError`]'s `IntoResponse`).
+//! RFC 8414 metadata, health and metrics. Client authentication is [`AuthenticatedClient`];
+//! handlers translate requests into [`Issuer`] calls; errors become responses in one place
+//! ([`TokenError`]'s `IntoResponse`). Around them: an access log (one JSON line per request:
+//! method, path without query, client, grant, status, latency; never a secret or a token), a
+//! request timeout and a body limit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,11 +20,22 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::json;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::field::Empty;
 
+use super::config::Client;
+use super::observe::METRICS_CONTENT_TYPE;
 use super::{Issued, Issuer, TokenError};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// Largest request body: a form with a token and a few scopes fits many times over.
+pub const MAX_BODY: usize = 64 * 1024;
+/// A request that takes longer (an SSO JWKS fetch that hangs) is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 type Shared = State<Arc<Issuer>>;
 
@@ -35,6 +50,33 @@ pub fn app(issuer: Arc<Issuer>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(issuer.clone(), timed))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: a query can carry a client secret or a token.
+                .make_span_with(|request: &Request| {
+                    let path = request.uri().path();
+                    let span =
+                        tracing::info_span!("request", method = %request.method(), path, client = Empty, grant = Empty);
+                    // Routes with one grant name it now; /oauth/token records its grant_type.
+                    match path {
+                        "/token" => span.record("grant", "docker"),
+                        "/sign-url" => span.record("grant", "sign_url"),
+                        _ => &span,
+                    };
+                    span
+                })
+                .on_request(())
+                .on_response(|response: &Response, latency: Duration, _: &tracing::Span| {
+                    tracing::info!(
+                        status = response.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "access"
+                    );
+                })
+                .on_failure(()),
+        )
         .with_state(issuer)
 }
 
@@ -78,26 +120,14 @@ fn no_store() -> [(header::HeaderName, &'static str); 2] {
     [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")]
 }
 
-/// `application/x-www-form-urlencoded` pairs.
-fn form_pairs(s: &str) -> Vec<(String, String)> {
-    let decode = |v: &str| percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned();
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-/// Query and form body parameters (the body wins for a name in both).
+/// Query and `application/x-www-form-urlencoded` body parameters, repeated keys kept (the body
+/// wins for a name in both).
 struct Params(Vec<(String, String)>);
 
 impl Params {
     fn new(query: Option<&str>, body: &[u8]) -> Self {
-        let mut pairs = form_pairs(query.unwrap_or(""));
-        pairs.extend(form_pairs(std::str::from_utf8(body).unwrap_or("")));
-        Params(pairs)
+        let pairs = form_urlencoded::parse(query.unwrap_or("").as_bytes()).chain(form_urlencoded::parse(body));
+        Params(pairs.map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
     }
     fn one(&self, name: &str) -> Option<&str> {
         self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
@@ -112,8 +142,38 @@ impl Params {
     }
 }
 
-/// Client credentials: Basic `id:secret`, `Bearer <secret>` (master key), or `client_id` and
-/// `client_secret` parameters.
+/// A client that proved its secret: `Authorization: Basic id:secret`, `Authorization: Bearer
+/// <secret>` (master-key style, clients with `bearer = true`) or `client_id` and `client_secret`
+/// parameters. Failures are `invalid_client` (401) or, from a limited address, 429.
+pub struct AuthenticatedClient(pub Client);
+
+impl AuthenticatedClient {
+    /// Authenticates the client of a request with these headers and parameters, from `peer`.
+    async fn from_params(
+        issuer: &Issuer,
+        headers: &HeaderMap,
+        params: &Params,
+        peer: Option<SocketAddr>,
+    ) -> Result<Self, TokenError> {
+        let (id, secret) = client_secret(headers, params)?;
+        let peer = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
+        let client = issuer.authenticate(id.as_deref(), &secret, issuer.client_addr(peer, headers)).await?;
+        tracing::Span::current().record("client", client.id.as_str());
+        Ok(AuthenticatedClient(client.clone()))
+    }
+}
+
+impl FromRequestParts<Arc<Issuer>> for AuthenticatedClient {
+    type Rejection = TokenError;
+
+    /// From the headers and the query (`GET /token`).
+    async fn from_request_parts(parts: &mut Parts, issuer: &Arc<Issuer>) -> Result<Self, TokenError> {
+        let params = Params::new(parts.uri.query(), b"");
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        Self::from_params(issuer, &parts.headers, &params, peer).await
+    }
+}
+
 fn client_secret(headers: &HeaderMap, params: &Params) -> Result<(Option<String>, String), TokenError> {
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -147,9 +207,11 @@ fn issued_response(issued: &Issued, exchange: bool) -> Response {
     (no_store(), Json(body)).into_response()
 }
 
+/// `POST /oauth/token`: client credentials (the client authenticates) or token exchange (the
+/// subject token is the credential).
 async fn oauth_token(
     State(issuer): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
@@ -157,11 +219,12 @@ async fn oauth_token(
     let params = Params::new(query.as_deref(), &body);
     let grant_type =
         params.one("grant_type").ok_or_else(|| TokenError::InvalidRequest("grant_type is required".into()))?;
+    tracing::Span::current().record("grant", grant_type.chars().take(64).collect::<String>().as_str());
     match grant_type {
         "client_credentials" => {
-            let (id, secret) = client_secret(&headers, &params)?;
-            let client = issuer.authenticate(id.as_deref(), &secret, issuer.client_addr(addr.ip(), &headers)).await?;
-            let issued = issuer.client_credentials(client, params.one("scope"), params.seconds("expires_in")?)?;
+            let AuthenticatedClient(client) =
+                AuthenticatedClient::from_params(&issuer, &headers, &params, Some(peer)).await?;
+            let issued = issuer.client_credentials(&client, params.one("scope"), params.seconds("expires_in")?)?;
             Ok(issued_response(&issued, false))
         }
         TOKEN_EXCHANGE => {
@@ -180,16 +243,13 @@ async fn oauth_token(
     }
 }
 
+/// `GET /token`: the Docker distribution token endpoint.
 async fn docker_token(
     State(issuer): Shared,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    AuthenticatedClient(client): AuthenticatedClient,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TokenError> {
-    let params = Params::new(query.as_deref(), b"");
-    let (id, secret) = client_secret(&headers, &params)?;
-    let client = issuer.authenticate(id.as_deref(), &secret, issuer.client_addr(addr.ip(), &headers)).await?;
-    let issued = issuer.docker(client, &params.all("scope"))?;
+    let issued = issuer.docker(&client, &Params::new(query.as_deref(), b"").all("scope"))?;
     let issued_at =
         humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(issued.issued_at));
     let body = json!({
@@ -238,5 +298,5 @@ async fn metadata(State(issuer): Shared) -> Json<serde_json::Value> {
 }
 
 async fn metrics(State(issuer): Shared) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], issuer.metrics_text()).into_response()
+    ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], issuer.metrics_text()).into_response()
 }

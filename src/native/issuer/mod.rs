@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 pub use config::{ConfigFileError, IssuerConfig};
-pub use http::{app, serve};
+pub use http::{app, serve, AuthenticatedClient, MAX_BODY, REQUEST_TIMEOUT};
 pub use observe::{VerifiedSecrets, SECRET_CACHE_TTL};
 
 use crate::{Claims, MintRequest, NativeVerifier, PathBinding, Policy, Reason, ScopeSet, SignedUrlPlan, VerifiedToken};

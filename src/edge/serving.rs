@@ -3,7 +3,7 @@
 //! which request headers may travel to the origin, and which stored objects a write through the
 //! chart API makes stale.
 
-use crate::chart_archive::ChartId;
+use super::chart_archive::ChartId;
 use crate::path::NormalizedPath;
 use crate::route::Route;
 

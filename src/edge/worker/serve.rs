@@ -1,6 +1,6 @@
 //! Serving allowed requests at the edge: chart objects from the edge cache, then R2, then the
 //! origin (stored in the cache on the way back); ChartMuseum API routes passed through to the
-//! origin, and what a successful write made stale purged from the cache and R2. Headers, ranges and conditional requests follow [`crate::serving`]. Nothing here is
+//! origin, and what a successful write made stale purged from the cache and R2. Headers, ranges and conditional requests follow [`crate::edge`]'s serving rules. Nothing here is
 //! reached by a denied request, and credentials never enter a cache key.
 
 use sha2::{Digest, Sha256};
@@ -9,11 +9,12 @@ use worker::{
     Url,
 };
 
-use crate::{
+use super::respond;
+use crate::edge::{
     chart_id, client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
-    stale_objects, CacheStatus, ChartId, EdgeConfig, NormalizedPath, Route, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS,
-    SECURITY_HEADERS,
+    stale_objects, CacheStatus, ChartId, EdgeConfig, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
+use crate::{NormalizedPath, Route};
 
 /// Serves an allowed request.
 pub async fn serve(
@@ -31,16 +32,9 @@ pub async fn serve(
     }
 }
 
-fn error(status: u16, error: &str, description: &str) -> Result<Response> {
-    let body = serde_json::json!({"error": error, "error_description": description}).to_string();
-    let headers = Headers::new();
-    headers.set("Content-Type", "application/json")?;
-    headers.set("Cache-Control", "no-store")?;
-    with_client_headers(
-        Response::from_bytes(body.into_bytes())?.with_status(status).with_headers(headers),
-        None,
-        CacheStatus::Miss,
-    )
+/// The worker's JSON error, with the cache status of a response that was not served.
+fn error(status: u16, code: &str, description: &str) -> Result<Response> {
+    with_client_headers(respond::error(status, code, description)?, None, CacheStatus::Miss)
 }
 
 fn with_client_headers(response: Response, route: Option<&Route>, cache: CacheStatus) -> Result<Response> {

@@ -1,0 +1,132 @@
+//! The Cloudflare Worker glue (wasm32, feature `edge`): `fetch` routes each request to a plain
+//! function, which turns it into calls on the engine and the edge's rules ([`decide`]), answers a
+//! refusal ([`respond`]) or serves what was allowed from the edge cache, R2 or the origin
+//! ([`serve`]). Per-isolate state lives in [`isolate`]; no authorization rule lives here.
+
+#[cfg(feature = "bench")]
+mod bench;
+mod decide;
+mod isolate;
+mod respond;
+mod serve;
+
+use worker::{console_error, console_log, event, Context, Env, Request, Response, Result};
+
+use crate::edge::{AuditLine, CacheStatus};
+use crate::{NormalizedPath, Route};
+use decide::{decide, Outcome};
+use isolate::{now_micros, Isolate};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    #[cfg(feature = "bench")]
+    let entered = now_micros();
+    let isolate = match isolate::isolate(&env) {
+        Ok(i) => i,
+        Err(message) => {
+            console_error!("chartgate: {message}");
+            return respond::error(500, "server_error", "chartgate is misconfigured");
+        }
+    };
+    #[cfg(feature = "bench")]
+    let req = match bench::route(req, &env, &isolate, entered).await? {
+        Ok(response) => return Ok(response),
+        Err(req) => req,
+    };
+    chart_request(req, &env, &isolate).await
+}
+
+/// A chart request: decide, log one audit line, then refuse or serve.
+async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Response> {
+    let started = now_micros();
+    let url = req.url()?;
+    // The method as sent: the worker crate maps methods it does not know to GET.
+    let method = req.inner().method();
+    let authorization = req.headers().get("Authorization")?;
+    let request = crate::Request {
+        method: &method,
+        path: url.path(),
+        query: url.query(),
+        authorization: authorization.as_deref(),
+    };
+    let mut token_cache_hit = false;
+    let path = NormalizedPath::parse(url.path());
+    let normalized = path.as_ref().ok().cloned();
+    let outcome = decide(isolate, env, path, &request, &mut token_cache_hit).await;
+    let auth_us = (now_micros() - started).max(0.0) as u64;
+    let config = &isolate.config;
+    let log = |line: AuditLine<'_>, status: u16, cache: Option<CacheStatus>| {
+        let path = normalized.as_ref().map(|p| p.as_str());
+        let line = AuditLine {
+            method: &method,
+            path,
+            status,
+            cache: cache.map(CacheStatus::as_str),
+            auth_us,
+            token_cache_hit,
+            ..line
+        };
+        console_log!("{}", line.to_json());
+    };
+    let (route, grant_line) = match &outcome {
+        Outcome::Allowed(grant, prepared) => (prepared.route.clone(), Some(AuditLine::allowed(grant))),
+        Outcome::Denied(denial) => {
+            // Report-only serves a valid read route whatever the token; request errors and
+            // writes are still refused.
+            let route = config
+                .report_only_serves(&method, denial.status())
+                .then(|| {
+                    normalized
+                        .as_ref()
+                        .and_then(|p| Route::parse(&method, p, config.policy.depth, &config.policy.default_repo).ok())
+                })
+                .flatten();
+            match route {
+                Some(route) => {
+                    let mut line = AuditLine::denied(denial);
+                    line.decision = "report-only-deny";
+                    (route, Some(line))
+                }
+                None => {
+                    let line = AuditLine::denied(denial);
+                    log(line, denial.status(), None);
+                    return respond::denial(denial, config);
+                }
+            }
+        }
+        Outcome::Unavailable => {
+            let route = config
+                .report_only_serves(&method, 503)
+                .then(|| {
+                    normalized
+                        .as_ref()
+                        .and_then(|p| Route::parse(&method, p, config.policy.depth, &config.policy.default_repo).ok())
+                })
+                .flatten();
+            let line = AuditLine { decision: "deny", reason: "unavailable", ..Default::default() };
+            match route {
+                Some(route) => (route, Some(AuditLine { decision: "report-only-deny", ..line })),
+                None => {
+                    log(line, 503, None);
+                    return respond::error(
+                        503,
+                        "temporarily_unavailable",
+                        "signing keys or the revocation list cannot be read; refusing to decide",
+                    );
+                }
+            }
+        }
+    };
+    let path = normalized.as_ref().map_or("/", |p| p.as_str());
+    let (response, cache) = match serve::serve(req, env, config, &route, path, &url).await {
+        Ok(r) => r,
+        Err(e) => {
+            console_error!("chartgate: serving failed: {e}");
+            (respond::error(502, "bad_gateway", "the chart store failed")?, CacheStatus::Miss)
+        }
+    };
+    if let Some(line) = grant_line {
+        log(line, response.status_code(), Some(cache));
+    }
+    Ok(response)
+}

@@ -1,0 +1,32 @@
+//! The worker's own responses: one JSON error shape (`{"error", "error_description"}`, no-store,
+//! security headers) for its refusals and failures, and a denial with its challenge.
+
+use worker::{Headers, Response, Result};
+
+use crate::edge::{EdgeConfig, SECURITY_HEADERS};
+use crate::Denial;
+
+/// A JSON body with `status`, never cached, with the security headers.
+pub(super) fn json(status: u16, body: &str) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    headers.set("Cache-Control", "no-store")?;
+    for (k, v) in SECURITY_HEADERS {
+        headers.set(k, v)?;
+    }
+    Ok(Response::from_bytes(body.as_bytes().to_vec())?.with_status(status).with_headers(headers))
+}
+
+/// `{"error": code, "error_description": description}` with `status`.
+pub(super) fn error(status: u16, code: &str, description: &str) -> Result<Response> {
+    json(status, &serde_json::json!({"error": code, "error_description": description}).to_string())
+}
+
+/// The engine's denial: its status, JSON body and `WWW-Authenticate` challenge.
+pub(super) fn denial(denial: &Denial, config: &EdgeConfig) -> Result<Response> {
+    let response = json(denial.status(), &denial.body())?;
+    if let Some(challenge) = denial.www_authenticate(&config.policy) {
+        response.headers().set("WWW-Authenticate", &challenge)?;
+    }
+    Ok(response)
+}
