@@ -48,15 +48,62 @@ impl Default for Policy {
     }
 }
 
+/// The settings a [`Policy`] is built from, as a deployment writes them (unset: the default).
+/// The edge's variables, the issuer's configuration and the CLI's flags all fill this, and
+/// [`Policy::new`] validates it in one place.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySettings {
+    pub realm: Option<String>,
+    pub service: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway: Option<u64>,
+    pub depth: Option<u8>,
+    pub default_namespace: Option<String>,
+}
+
+/// A setting that cannot make a policy: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {why}")]
+pub struct PolicyError {
+    /// `leeway`, `depth` or `default_namespace`.
+    pub setting: &'static str,
+    pub why: String,
+}
+
 impl Policy {
-    /// Sets the leeway, refusing values above [`MAX_LEEWAY`].
-    pub fn set_leeway(&mut self, secs: u64) -> Result<(), String> {
-        if secs > MAX_LEEWAY {
-            return Err(format!("leeway {secs} s is above the maximum of {MAX_LEEWAY} s"));
-        }
-        self.leeway = secs;
-        Ok(())
+    /// The one way to build a policy: from settings, validated.
+    pub fn new(settings: PolicySettings) -> Result<Policy, PolicyError> {
+        let defaults = Policy::default();
+        let leeway = match settings.leeway {
+            Some(secs) if secs > MAX_LEEWAY => {
+                let why = format!("leeway {secs} s is above the maximum of {MAX_LEEWAY} s");
+                return Err(PolicyError { setting: "leeway", why });
+            }
+            Some(secs) => secs,
+            None => defaults.leeway,
+        };
+        let depth = match settings.depth {
+            Some(n) => Depth::from_number(n)
+                .ok_or_else(|| PolicyError { setting: "depth", why: format!("{n} is not 0, 1 or 2") })?,
+            None => defaults.depth,
+        };
+        let default_repo = match settings.default_namespace {
+            Some(name) => RepoName::parse(name.trim())
+                .map_err(|e| PolicyError { setting: "default_namespace", why: e.to_string() })?,
+            None => defaults.default_repo,
+        };
+        Ok(Policy {
+            realm: settings.realm.unwrap_or(defaults.realm),
+            service: settings.service.unwrap_or(defaults.service),
+            issuer: settings.issuer,
+            audience: settings.audience,
+            leeway,
+            depth,
+            default_repo,
+        })
     }
+
     pub fn leeway(&self) -> u64 {
         self.leeway
     }
@@ -350,9 +397,14 @@ mod tests {
 
     #[test]
     fn leeway_is_capped() {
-        let mut p = Policy::default();
-        assert!(p.set_leeway(MAX_LEEWAY + 1).is_err());
-        assert!(p.set_leeway(0).is_ok());
+        let leeway = |secs| Policy::new(PolicySettings { leeway: Some(secs), ..Default::default() });
+        assert_eq!(leeway(MAX_LEEWAY + 1).unwrap_err().setting, "leeway");
+        assert_eq!(leeway(0).unwrap().leeway(), 0);
+        assert_eq!(Policy::new(PolicySettings::default()).unwrap(), Policy::default());
+        let depth = Policy::new(PolicySettings { depth: Some(3), ..Default::default() }).unwrap_err();
+        assert_eq!(depth.setting, "depth");
+        let ns = Policy::new(PolicySettings { default_namespace: Some("A B".into()), ..Default::default() });
+        assert_eq!(ns.unwrap_err().setting, "default_namespace");
     }
 
     #[test]

@@ -37,8 +37,8 @@ pub mod wasm;
 pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};
 pub use credential::{extract as extract_credential, find_token, Credential, CredentialError, Pasted, Via};
 pub use decision::{
-    authorize, check_claims, decide, prepare, prepare_path, Denial, Grant, Holder, Policy, Prepared, Request,
-    DEFAULT_LEEWAY, MAX_LEEWAY,
+    authorize, check_claims, decide, prepare, prepare_path, Denial, Grant, Holder, Policy, PolicyError, PolicySettings,
+    Prepared, Request, DEFAULT_LEEWAY, MAX_LEEWAY,
 };
 pub use error::{human_duration, relative, OAuthError, Reason};
 pub use hex::hex;

@@ -1,4 +1,4 @@
-//! The `chartgate` binary: exit codes, output, and the README walkthrough.
+//! The `chartgate` binary: exit codes, output, and the walkthrough of docs/cli.md.
 
 use std::process::{Command, Output};
 

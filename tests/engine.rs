@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use chartgate::{NativeVerifier, Policy, Request, MAX_TOKEN_LEN};
+use chartgate::{NativeVerifier, Policy, PolicySettings, Request, MAX_TOKEN_LEN};
 
 use crate::util::*;
 
@@ -58,8 +58,7 @@ fn time_claims_with_leeway() {
     assert_eq!(code(decide_with("GET", path, &token, &policy, NOW + 300 + 60)), "allowed");
     assert_eq!(code(decide_with("GET", path, &token, &policy, NOW + 300 + 61)), "expired");
     assert_eq!(code(decide_with("GET", path, &token, &policy, NOW - 61)), "not_yet_valid");
-    let mut strict = Policy::default();
-    strict.set_leeway(0).unwrap();
+    let strict = Policy::new(PolicySettings { leeway: Some(0), ..Default::default() }).unwrap();
     assert_eq!(code(decide_with("GET", path, &token, &strict, NOW + 301)), "expired");
     let future_iat = sign_json(
         &header(),
@@ -70,9 +69,12 @@ fn time_claims_with_leeway() {
 
 #[test]
 fn issuer_and_audience() {
-    let mut policy = Policy::default();
-    policy.issuer = Some("https://issuer.example".into());
-    policy.audience = Some("charts".into());
+    let settings = PolicySettings {
+        issuer: Some("https://issuer.example".into()),
+        audience: Some("charts".into()),
+        ..Default::default()
+    };
+    let policy = Policy::new(settings).unwrap();
     let path = "/org1/repo1/index.yaml";
     let ok = sign_json(&header(), &claims(r#","iss":"https://issuer.example","aud":["x","charts"]"#));
     assert_eq!(code(decide_with("GET", path, &ok, &policy, NOW)), "allowed");

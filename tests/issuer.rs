@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use chartgate::issuer::secret::SecretHash;
 use chartgate::issuer::{Issuer, IssuerConfig};
-use chartgate::{KeySet, NativeVerifier, Policy, Request, SigningKey};
+use chartgate::{KeySet, NativeVerifier, Policy, PolicySettings, Request, SigningKey};
 use serde_json::{json, Value};
 
 use crate::util::{key, other_key};
@@ -104,9 +104,9 @@ fn token_for(scope: &str) -> String {
 fn edge_decides(token: &str, path: &str) -> Result<(), String> {
     let (_, jwks, _) = call(http().get(format!("{}/.well-known/jwks.json", base())));
     let keys = KeySet::from_json(&jwks.to_string()).unwrap();
-    let mut policy = Policy::default();
-    policy.issuer = Some(base().to_owned());
-    policy.audience = Some("charts".into());
+    let settings =
+        PolicySettings { issuer: Some(base().to_owned()), audience: Some("charts".into()), ..Default::default() };
+    let policy = Policy::new(settings).unwrap();
     let auth = format!("Bearer {token}");
     let req = Request { method: "GET", path, query: None, authorization: Some(&auth) };
     chartgate::decide(&req, &keys, &policy, chartgate::issuer::now(), &NativeVerifier::new(&keys))

@@ -2,10 +2,7 @@
 //! lookup function, validated into typed settings. A broken value is an error naming the
 //! variable, so the worker answers 500 instead of opening a door.
 
-use crate::decision::Policy;
-use crate::keys::KeySet;
-use crate::route::Depth;
-use crate::scope::RepoName;
+use crate::{KeySet, Policy, PolicySettings};
 
 /// Enforce decisions, or only log them (gradual rollout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,31 +87,31 @@ impl EdgeConfig {
     /// Reads every variable through `get` (which returns `None` for unset or empty ones).
     pub fn from_lookup(get: impl Fn(&'static str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name| get(name).filter(|v: &String| !v.trim().is_empty());
-        let mut policy = Policy::default();
-        if let Some(v) = get("REALM") {
-            policy.realm = v;
-        }
-        if let Some(v) = get("SERVICE") {
-            policy.service = v;
-        }
-        policy.issuer = get("ISSUER");
-        policy.audience = get("AUDIENCE");
-        if let Some(v) = get("LEEWAY") {
-            let secs = parse_secs("LEEWAY", &v, crate::MAX_LEEWAY)?;
-            policy.set_leeway(secs).map_err(|why| ConfigError { var: "LEEWAY", why })?;
-        }
-        if let Some(v) = get("DEPTH") {
-            policy.depth = v
-                .trim()
-                .parse()
-                .ok()
-                .and_then(Depth::from_number)
-                .ok_or_else(|| ConfigError { var: "DEPTH", why: format!("{v:?} is not 0, 1 or 2") })?;
-        }
-        if let Some(v) = get("DEFAULT_NAMESPACE") {
-            policy.default_repo =
-                RepoName::parse(v.trim()).map_err(|e| ConfigError { var: "DEFAULT_NAMESPACE", why: e.to_string() })?;
-        }
+        let depth = match get("DEPTH") {
+            Some(v) => Some(
+                v.trim()
+                    .parse::<u8>()
+                    .map_err(|_| ConfigError { var: "DEPTH", why: format!("{v:?} is not 0, 1 or 2") })?,
+            ),
+            None => None,
+        };
+        let settings = PolicySettings {
+            realm: get("REALM"),
+            service: get("SERVICE"),
+            issuer: get("ISSUER"),
+            audience: get("AUDIENCE"),
+            leeway: get("LEEWAY").map(|v| parse_secs("LEEWAY", &v, crate::MAX_LEEWAY)).transpose()?,
+            depth,
+            default_namespace: get("DEFAULT_NAMESPACE"),
+        };
+        let policy = Policy::new(settings).map_err(|e| ConfigError {
+            var: match e.setting {
+                "leeway" => "LEEWAY",
+                "depth" => "DEPTH",
+                _ => "DEFAULT_NAMESPACE",
+            },
+            why: e.why,
+        })?;
         let mode = match get("MODE").as_deref().map(str::trim) {
             None | Some("enforce") => Mode::Enforce,
             Some("report-only") => Mode::ReportOnly,
@@ -200,7 +197,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.mode, Mode::ReportOnly);
         assert_eq!(c.policy.leeway(), 30);
-        assert_eq!(c.policy.depth, Depth::Zero);
+        assert_eq!(c.policy.depth, crate::Depth::Zero);
         assert_eq!(c.policy.default_repo.as_str(), "main");
         assert_eq!(c.origin.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(c.forward_credentials && c.write_through);

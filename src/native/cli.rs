@@ -14,8 +14,8 @@ use serde_json::json;
 use crate::issuer::grant::downscope;
 use crate::{
     dangerous_decode, decide, find_token, relative, split_url, verify, Denial, Depth, KeyError, KeySet, MintRequest,
-    NativeVerifier, Pasted, PathBinding, Policy, Reason, RepoName, Request, Scope, ScopeError, ScopeSet, SignUrlError,
-    SignedUrlPlan, SigningError, SigningKey, UnverifiedToken, DEFAULT_URL_TTL,
+    NativeVerifier, Pasted, PathBinding, Policy, PolicySettings, Reason, RepoName, Request, Scope, ScopeError,
+    ScopeSet, SignUrlError, SignedUrlPlan, SigningError, SigningKey, UnverifiedToken, DEFAULT_URL_TTL,
 };
 
 const EXAMPLES: &str = "\
@@ -375,19 +375,23 @@ impl MintArgs {
 
 impl PolicyArgs {
     fn into_policy(self) -> Result<Policy, CliError> {
-        let mut policy = Policy::default();
-        policy.set_leeway(self.leeway).map_err(usage)?;
-        policy.issuer = self.iss;
-        policy.audience = self.aud;
-        if let Some(r) = self.realm {
-            policy.realm = r;
-        }
-        if let Some(s) = self.service {
-            policy.service = s;
-        }
-        policy.depth = Depth::from_number(self.depth).ok_or_else(|| usage("--depth must be 0, 1 or 2"))?;
-        policy.default_repo = RepoName::parse(&self.default_repo)?;
-        Ok(policy)
+        let settings = PolicySettings {
+            realm: self.realm,
+            service: self.service,
+            issuer: self.iss,
+            audience: self.aud,
+            leeway: Some(self.leeway),
+            depth: Some(self.depth),
+            default_namespace: Some(self.default_repo),
+        };
+        Policy::new(settings).map_err(|e| {
+            let flag = match e.setting {
+                "leeway" => "--leeway",
+                "depth" => "--depth",
+                _ => "--default-repo",
+            };
+            usage(format!("{flag}: {}", e.why))
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::addr::TrustedProxies;
 use super::grant::{Allowance, ScopePattern};
 use super::secret::SecretHash;
-use crate::{Depth, KeySet, Policy, PublicKey, RepoName, SigningKey};
+use crate::{Depth, KeySet, Policy, PolicySettings, PublicKey, RepoName, SigningKey};
 
 /// A configuration error: where, which key, why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,6 +193,144 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// `default_ttl`, `max_ttl`, `url_ttl`.
+    fn lifetimes(&self, raw: &RawConfig) -> Result<(u64, u64, u64), ConfigFileError> {
+        let default_ttl = self.ttl(&raw.default_ttl, "default_ttl", crate::DEFAULT_TTL)?;
+        let max_ttl = self.ttl(&raw.max_ttl, "max_ttl", 3600)?;
+        let url_ttl = self.ttl(&raw.url_ttl, "url_ttl", crate::DEFAULT_URL_TTL)?;
+        if default_ttl > max_ttl {
+            let span = raw.default_ttl.as_ref().map_or(0..0, |s| s.span());
+            return self.err(span, "default_ttl", "is longer than max_ttl");
+        }
+        Ok((default_ttl, max_ttl, url_ttl))
+    }
+
+    /// `depth` and `default_namespace`, with the edge's meaning.
+    fn layout(&self, raw: &RawConfig) -> Result<(Depth, RepoName), ConfigFileError> {
+        let depth = match &raw.depth {
+            None => Depth::default(),
+            Some(d) => match Depth::from_number(*d.get_ref()) {
+                Some(depth) => depth,
+                None => return self.err(d.span(), "depth", "must be 0, 1 or 2 (as the edge's DEPTH)"),
+            },
+        };
+        let default_namespace = match &raw.default_namespace {
+            None => Policy::default().default_repo,
+            Some(n) => {
+                RepoName::parse(n.get_ref()).or_else(|e| self.err(n.span(), "default_namespace", e.to_string()))?
+            }
+        };
+        Ok((depth, default_namespace))
+    }
+
+    fn trusted_proxies(&self, list: &[Spanned<String>]) -> Result<TrustedProxies, ConfigFileError> {
+        for (i, p) in list.iter().enumerate() {
+            if let Err(e) = TrustedProxies::parse(&[p.get_ref()]) {
+                return self.err(p.span(), format!("trusted_proxies[{i}]"), e);
+            }
+        }
+        let entries: Vec<&String> = list.iter().map(Spanned::get_ref).collect();
+        TrustedProxies::parse(&entries).or_else(|e| self.err(0..0, "trusted_proxies", e))
+    }
+
+    /// One signing key (published first) and the retiring public keys.
+    fn keys(&self, keys: &[RawKey]) -> Result<(SigningKey, KeySet), ConfigFileError> {
+        let mut signing = None;
+        let mut published = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let key = format!("keys[{i}]");
+            match (&k.private, &k.public) {
+                (Some(p), None) => {
+                    if signing.is_some() {
+                        let why = "only one key may sign (the others are public)";
+                        return self.err(p.span(), format!("{key}.private"), why);
+                    }
+                    let s = SigningKey::from_pem(&self.read(p, &format!("{key}.private"))?)
+                        .or_else(|e| self.err(p.span(), format!("{key}.private"), e.to_string()))?;
+                    published.insert(0, s.public());
+                    signing = Some(s);
+                }
+                (None, Some(p)) => {
+                    let set = KeySet::parse(&self.read(p, &format!("{key}.public"))?)
+                        .or_else(|e| self.err(p.span(), format!("{key}.public"), e.to_string()))?;
+                    published.extend(set.keys().iter().cloned());
+                }
+                _ => return self.err(0..0, key, "set exactly one of private or public"),
+            }
+        }
+        let Some(signing) = signing else {
+            return self.err(0..0, "keys", "no signing key: add [[keys]] private = \"private.pem\"");
+        };
+        let published = KeySet::new(dedup(published)).or_else(|e| self.err(0..0, "keys", e.to_string()))?;
+        Ok((signing, published))
+    }
+
+    fn clients(&self, raw: &[RawClient], max_ttl: u64) -> Result<Vec<Client>, ConfigFileError> {
+        let mut clients: Vec<Client> = Vec::new();
+        for (i, c) in raw.iter().enumerate() {
+            let key = format!("clients[{i}]");
+            if c.id.get_ref().is_empty() || clients.iter().any(|o| o.id == *c.id.get_ref()) {
+                return self.err(c.id.span(), format!("{key}.id"), "must be non-empty and unique");
+            }
+            let secret = c
+                .secret_hash
+                .get_ref()
+                .parse()
+                .or_else(|e| self.err(c.secret_hash.span(), format!("{key}.secret_hash"), e))?;
+            let max_ttl = self.ttl(&c.max_ttl, &format!("{key}.max_ttl"), max_ttl)?.min(max_ttl);
+            let allowance = self.patterns(&c.scopes, &format!("{key}.scopes"))?;
+            clients.push(Client { id: c.id.get_ref().clone(), secret, allowance, max_ttl, bearer: c.bearer });
+        }
+        Ok(clients)
+    }
+
+    /// The `i`th SSO provider: JWKS URL, CA, required audience, whole-value rules.
+    fn sso(&self, i: usize, p: &RawSso, warnings: &mut Vec<String>) -> Result<SsoProvider, ConfigFileError> {
+        let key = format!("sso[{i}]");
+        if !p.jwks_url.get_ref().starts_with("http") {
+            return self.err(p.jwks_url.span(), format!("{key}.jwks_url"), "must be an http(s) URL");
+        }
+        let ca_pem = p.ca.as_ref().map(|ca| self.read(ca, &format!("{key}.ca")).map(String::into_bytes)).transpose()?;
+        if let (Some(ca), Some(pem)) = (&p.ca, &ca_pem) {
+            if reqwest::Certificate::from_pem(pem).is_err() {
+                return self.err(ca.span(), format!("{key}.ca"), "not a PEM certificate");
+            }
+        }
+        let mut rules = Vec::new();
+        for (j, r) in p.rules.iter().enumerate() {
+            let rkey = format!("{key}.rules[{j}]");
+            let mut conditions = Vec::new();
+            for (k, c) in r.conditions.iter().enumerate() {
+                let re = whole_value(c.pattern.get_ref())
+                    .or_else(|e| self.err(c.pattern.span(), format!("{rkey}.match[{k}].pattern"), e.to_string()))?;
+                conditions.push((c.claim.clone(), re));
+            }
+            rules.push(SsoRule { conditions, allowance: self.patterns(&r.scopes, &format!("{rkey}.scopes"))? });
+        }
+        let audience = match &p.audience {
+            None => {
+                return self.err(
+                    p.jwks_url.span(),
+                    format!("{key}.audience"),
+                    "is required: the client id this issuer has at the provider (its tokens' `aud`), \
+                     or \"*\" to accept tokens issued to any application of the provider",
+                )
+            }
+            Some(a) if a.get_ref() == "*" => {
+                warnings.push(format!(
+                    "{}: {key}.audience = \"*\": ID tokens issued by {} to ANY application are accepted",
+                    self.file, p.issuer
+                ));
+                None
+            }
+            Some(a) if a.get_ref().is_empty() => return self.err(a.span(), format!("{key}.audience"), "is empty"),
+            Some(a) => Some(a.get_ref().clone()),
+        };
+        Ok(SsoProvider { issuer: p.issuer.clone(), jwks_url: p.jwks_url.get_ref().clone(), audience, ca_pem, rules })
+    }
+}
+
 impl IssuerConfig {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
@@ -207,7 +345,8 @@ impl IssuerConfig {
         Self::parse(&file, &text, dir)
     }
 
-    /// Validates configuration text; relative paths are taken from `dir`.
+    /// Validates configuration text; relative paths are taken from `dir`. One section at a time:
+    /// lifetimes, repository layout, trusted proxies, keys, clients, SSO providers.
     pub fn parse(file: &str, text: &str, dir: PathBuf) -> Result<Self, ConfigFileError> {
         let ctx = Ctx { file, text, dir };
         let raw: RawConfig = toml::from_str(text).or_else(|e| {
@@ -218,137 +357,17 @@ impl IssuerConfig {
         if !raw.issuer.get_ref().starts_with("http") {
             return ctx.err(raw.issuer.span(), "issuer", "must be an http(s) URL");
         }
-        let default_ttl = ctx.ttl(&raw.default_ttl, "default_ttl", crate::DEFAULT_TTL)?;
-        let max_ttl = ctx.ttl(&raw.max_ttl, "max_ttl", 3600)?;
-        let url_ttl = ctx.ttl(&raw.url_ttl, "url_ttl", crate::DEFAULT_URL_TTL)?;
-        if default_ttl > max_ttl {
-            let span = raw.default_ttl.as_ref().map_or(0..0, |s| s.span());
-            return ctx.err(span, "default_ttl", "is longer than max_ttl");
-        }
-        let depth = match &raw.depth {
-            None => Depth::default(),
-            Some(d) => match Depth::from_number(*d.get_ref()) {
-                Some(depth) => depth,
-                None => return ctx.err(d.span(), "depth", "must be 0, 1 or 2 (as the edge's DEPTH)"),
-            },
-        };
-        let default_namespace = match &raw.default_namespace {
-            None => Policy::default().default_repo,
-            Some(n) => {
-                RepoName::parse(n.get_ref()).or_else(|e| ctx.err(n.span(), "default_namespace", e.to_string()))?
-            }
-        };
-        let mut proxies = Vec::new();
-        for (i, p) in raw.trusted_proxies.iter().enumerate() {
-            match TrustedProxies::parse(&[p.get_ref()]) {
-                Ok(_) => proxies.push(p.get_ref().clone()),
-                Err(e) => return ctx.err(p.span(), format!("trusted_proxies[{i}]"), e),
-            }
-        }
-        let trusted_proxies = TrustedProxies::parse(&proxies).or_else(|e| ctx.err(0..0, "trusted_proxies", e))?;
+        let (default_ttl, max_ttl, url_ttl) = ctx.lifetimes(&raw)?;
+        let (depth, default_namespace) = ctx.layout(&raw)?;
+        let trusted_proxies = ctx.trusted_proxies(&raw.trusted_proxies)?;
+        let (signing, published) = ctx.keys(&raw.keys)?;
+        let clients = ctx.clients(&raw.clients, max_ttl)?;
         let mut warnings = Vec::new();
-        let mut signing = None;
-        let mut published = Vec::new();
-        for (i, k) in raw.keys.iter().enumerate() {
-            let key = format!("keys[{i}]");
-            match (&k.private, &k.public) {
-                (Some(p), None) => {
-                    if signing.is_some() {
-                        return ctx.err(
-                            p.span(),
-                            format!("{key}.private"),
-                            "only one key may sign (the others are public)",
-                        );
-                    }
-                    let s = SigningKey::from_pem(&ctx.read(p, &format!("{key}.private"))?)
-                        .or_else(|e| ctx.err(p.span(), format!("{key}.private"), e.to_string()))?;
-                    published.insert(0, s.public());
-                    signing = Some(s);
-                }
-                (None, Some(p)) => {
-                    let set = KeySet::parse(&ctx.read(p, &format!("{key}.public"))?)
-                        .or_else(|e| ctx.err(p.span(), format!("{key}.public"), e.to_string()))?;
-                    published.extend(set.keys().iter().cloned());
-                }
-                _ => return ctx.err(0..0, key, "set exactly one of private or public"),
-            }
-        }
-        let Some(signing) = signing else {
-            return ctx.err(0..0, "keys", "no signing key: add [[keys]] private = \"private.pem\"");
-        };
-        let published = dedup(published);
-        let published = KeySet::new(published).or_else(|e| ctx.err(0..0, "keys", e.to_string()))?;
-        let mut clients: Vec<Client> = Vec::new();
-        for (i, c) in raw.clients.iter().enumerate() {
-            let key = format!("clients[{i}]");
-            if c.id.get_ref().is_empty() || clients.iter().any(|o| o.id == *c.id.get_ref()) {
-                return ctx.err(c.id.span(), format!("{key}.id"), "must be non-empty and unique");
-            }
-            let secret = c
-                .secret_hash
-                .get_ref()
-                .parse()
-                .or_else(|e| ctx.err(c.secret_hash.span(), format!("{key}.secret_hash"), e))?;
-            let max_ttl = ctx.ttl(&c.max_ttl, &format!("{key}.max_ttl"), max_ttl)?.min(max_ttl);
-            let allowance = ctx.patterns(&c.scopes, &format!("{key}.scopes"))?;
-            clients.push(Client { id: c.id.get_ref().clone(), secret, allowance, max_ttl, bearer: c.bearer });
-        }
-        let mut sso = Vec::new();
-        for (i, p) in raw.sso.iter().enumerate() {
-            let key = format!("sso[{i}]");
-            if !p.jwks_url.get_ref().starts_with("http") {
-                return ctx.err(p.jwks_url.span(), format!("{key}.jwks_url"), "must be an http(s) URL");
-            }
-            let ca_pem =
-                p.ca.as_ref().map(|ca| ctx.read(ca, &format!("{key}.ca")).map(String::into_bytes)).transpose()?;
-            if let (Some(ca), Some(pem)) = (&p.ca, &ca_pem) {
-                if reqwest::Certificate::from_pem(pem).is_err() {
-                    return ctx.err(ca.span(), format!("{key}.ca"), "not a PEM certificate");
-                }
-            }
-            let mut rules = Vec::new();
-            for (j, r) in p.rules.iter().enumerate() {
-                let rkey = format!("{key}.rules[{j}]");
-                let mut conditions = Vec::new();
-                for (k, c) in r.conditions.iter().enumerate() {
-                    let re = whole_value(c.pattern.get_ref())
-                        .or_else(|e| ctx.err(c.pattern.span(), format!("{rkey}.match[{k}].pattern"), e.to_string()))?;
-                    conditions.push((c.claim.clone(), re));
-                }
-                rules.push(SsoRule { conditions, allowance: ctx.patterns(&r.scopes, &format!("{rkey}.scopes"))? });
-            }
-            let audience = match &p.audience {
-                None => {
-                    return ctx.err(
-                        p.jwks_url.span(),
-                        format!("{key}.audience"),
-                        "is required: the client id this issuer has at the provider (its tokens' `aud`), \
-                         or \"*\" to accept tokens issued to any application of the provider",
-                    )
-                }
-                Some(a) if a.get_ref() == "*" => {
-                    warnings.push(format!(
-                        "{file}: {key}.audience = \"*\": ID tokens issued by {} to ANY application are accepted",
-                        p.issuer
-                    ));
-                    None
-                }
-                Some(a) if a.get_ref().is_empty() => return ctx.err(a.span(), format!("{key}.audience"), "is empty"),
-                Some(a) => Some(a.get_ref().clone()),
-            };
-            sso.push(SsoProvider {
-                issuer: p.issuer.clone(),
-                jwks_url: p.jwks_url.get_ref().clone(),
-                audience,
-                ca_pem,
-                rules,
-            });
-        }
-        let listen = raw.listen.map_or(DEFAULT_LISTEN.to_owned(), Spanned::into_inner);
+        let sso = raw.sso.iter().enumerate().map(|(i, p)| ctx.sso(i, p, &mut warnings)).collect::<Result<_, _>>()?;
         Ok(IssuerConfig {
             issuer: raw.issuer.into_inner(),
             audience: raw.audience,
-            listen,
+            listen: raw.listen.map_or(DEFAULT_LISTEN.to_owned(), Spanned::into_inner),
             default_ttl,
             max_ttl,
             url_ttl,
@@ -367,13 +386,15 @@ impl IssuerConfig {
     /// How this issuer checks its own tokens and reads chart URLs: the same issuer, audience,
     /// repository depth and default namespace the edge is configured with.
     pub fn policy(&self) -> Policy {
-        let mut policy = Policy::default();
-        policy.issuer = Some(self.issuer.clone());
-        policy.audience = self.audience.clone();
-        policy.realm = format!("{}/oauth/token", self.issuer.trim_end_matches('/'));
-        policy.depth = self.depth;
-        policy.default_repo = self.default_namespace.clone();
-        policy
+        let settings = PolicySettings {
+            realm: Some(format!("{}/oauth/token", self.issuer.trim_end_matches('/'))),
+            issuer: Some(self.issuer.clone()),
+            audience: self.audience.clone(),
+            depth: Some(self.depth.segments() as u8),
+            default_namespace: Some(self.default_namespace.as_str().to_owned()),
+            ..Default::default()
+        };
+        Policy::new(settings).expect("depth and namespace were validated when the configuration was read")
     }
 
     /// The embedded development configuration: the key in `key_dir` (made if missing), and a

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::config::{SsoProvider, SsoRule};
 use super::grant::Allowance;
 use super::TokenError;
-use crate::{KeySet, NativeVerifier, Policy};
+use crate::{KeySet, NativeVerifier, Policy, PolicySettings};
 
 /// How long a provider's JWKS is reused.
 const JWKS_TTL: Duration = Duration::from_secs(300);
@@ -77,9 +77,12 @@ impl SsoKeys {
         let keys = self.keys(i, provider).await?;
         let verified =
             crate::verify(token, &keys, &NativeVerifier::new(&keys)).map_err(|r| grant_error(r.to_string()))?;
-        let mut policy = Policy::default();
-        policy.issuer = Some(provider.issuer.clone());
-        policy.audience = provider.audience.clone();
+        let settings = PolicySettings {
+            issuer: Some(provider.issuer.clone()),
+            audience: provider.audience.clone(),
+            ..Default::default()
+        };
+        let policy = Policy::new(settings).map_err(|e| grant_error(e.to_string()))?;
         crate::check_claims(&verified.claims, &policy, now).map_err(|r| grant_error(r.to_string()))?;
         // The signature verified: the full claim set may now be read.
         let (_, claims) = crate::dangerous_decode(token).map_err(|r| grant_error(r.to_string()))?;
