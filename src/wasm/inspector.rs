@@ -1,5 +1,6 @@
 //! The inspector page's bindings (`www/`): decode a pasted token, verify it with WebCrypto, and
-//! answer "would the edge let this through?" with the engine and the settings the edge uses.
+//! answer "would the edge let this through?" with the decision the edge runs
+//! (`super::decide`) and the settings the edge uses.
 //! Results cross to JavaScript as JSON text; the page only renders them.
 
 use std::collections::HashMap;
@@ -7,11 +8,9 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 
-use super::webcrypto;
+use super::decide::{decide, Decision, WithKeys};
 use crate::edge::EdgeConfig;
-use crate::{
-    authorize, dangerous_decode, find_token, prepare, Claims, Pasted, Policy, Reason, Request, UnverifiedToken,
-};
+use crate::{dangerous_decode, find_token, prepare, Claims, Pasted, Policy, Reason, Request, UnverifiedToken};
 
 fn error(message: impl std::fmt::Display) -> String {
     json!({ "error": message.to_string() }).to_string()
@@ -97,21 +96,18 @@ pub async fn check(input: String, keys: String, settings: String, request: Strin
     let pasted = Pasted::parse(&input);
     let req = Request { authorization: pasted.authorization.as_deref(), query: pasted.query.as_deref(), ..line };
     let policy = &config.policy;
-    let (signature, decision) = match prepare(&req, policy) {
-        Err(denial) => (json!({"checked": false}), Err(denial)),
-        Ok(prepared) => match &prepared.credential {
-            None => (json!({"checked": false}), Ok(crate::Grant::public(prepared.route.clone()))),
-            Some(credential) => match webcrypto::verify_token(&credential.token, &keyset).await {
-                Ok(token) => (
-                    json!({"checked": true, "valid": true, "kid": token.kid}),
-                    authorize(&token, &prepared, policy, now as u64),
-                ),
-                Err(r) => (
-                    json!({"checked": true, "valid": false, "reason": r.code(), "error_description": r.to_string()}),
-                    Err(prepared.token_denial(r)),
-                ),
-            },
-        },
+    let outcome = decide(prepare(&req, policy), &WithKeys(&keyset), policy, now as u64).await;
+    let signature = match &outcome.verified {
+        None => json!({"checked": false}),
+        Some(Ok(token)) => json!({"checked": true, "valid": true, "kid": token.kid}),
+        Some(Err(r)) => {
+            json!({"checked": true, "valid": false, "reason": r.code(), "error_description": r.to_string()})
+        }
+    };
+    let decision = match outcome.decision {
+        Decision::Allowed(grant, _) => Ok(grant),
+        Decision::Denied(denial) => Err(denial),
+        Decision::Unavailable => return error("keys: none to verify with"),
     };
     let decision = match decision {
         Ok(grant) => grant.to_json(),

@@ -4,15 +4,11 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { join } from "node:path";
-import { auditLines, CHARTGATE, chartgate, keygen, localServer, makeChartRepo, mint, startWorker, tmp, writeFile } from "./harness.mjs";
+import { auditLines, CHARTGATE, chartgate, disposeAfter, keygen, localServer, makeChartRepo, mint, startWorker, tmp, writeFile } from "./harness.mjs";
 
 const PULL = "artifact-repository:org1/repo1:pull";
 const PUSH = "artifact-repository:org1/repo1:pull,push";
-const started = [];
-after(async () => {
-  for (const s of started) await (s.mf ? s.mf.dispose() : s.close());
-});
+const started = disposeAfter(after);
 
 async function worker(bindings, options) {
   const w = await startWorker(bindings, options);

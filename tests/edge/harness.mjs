@@ -151,3 +151,12 @@ export function writeFile(dir, name, text) {
   writeFileSync(join(dir, name), text);
   return join(dir, name);
 }
+
+/** Disposes, after the file's tests, of what is pushed on the returned list: workers (`mf`) and servers. */
+export function disposeAfter(after) {
+  const started = [];
+  after(async () => {
+    for (const s of started) await (s.mf ? s.mf.dispose() : s.close());
+  });
+  return started;
+}

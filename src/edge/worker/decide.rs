@@ -1,6 +1,7 @@
-//! One request's decision at the edge: the engine's, with the verified-token cache, one retry
-//! on a key rotation ([`RemoteKeys::on_unknown_kid`](crate::edge::RemoteKeys::on_unknown_kid)) and
-//! the revocation list.
+//! One request's decision at the edge: the shared wasm decision (`crate::wasm::decide`, the same
+//! the inspector page runs) with the edge's verifier (the verified-token cache, one retry on a key
+//! rotation by [`RemoteKeys::on_unknown_kid`](crate::edge::RemoteKeys::on_unknown_kid)), then the
+//! revocation list.
 
 use std::rc::Rc;
 
@@ -8,17 +9,52 @@ use worker::{console_error, Env};
 
 use super::isolate::{now_secs, Isolate, KeysUnavailable};
 use crate::edge::{revocation_keys, UnknownKid};
+use crate::wasm::decide::{TokenVerifier, Unverified};
 use crate::wasm::webcrypto;
-use crate::{authorize, prepare_path, Denial, Grant, NormalizedPath, Prepared, Reason, VerifiedToken};
+use crate::{prepare_path, Denial, Grant, NormalizedPath, Reason, VerifiedToken};
 
-/// The outcome of authorization at the edge.
-pub(super) enum Outcome {
-    Allowed(Grant, Prepared),
-    Denied(Denial),
-    Unavailable,
+pub(super) use crate::wasm::decide::Decision as Outcome;
+
+/// The edge's verification: the verified-token cache first, then WebCrypto with the isolate's
+/// keys, retried once on a key rotation.
+struct EdgeVerifier<'a> {
+    isolate: &'a Isolate,
+    now: u64,
+    cache_hit: std::cell::Cell<bool>,
 }
 
-/// Runs the engine for one request; `token_cache_hit` reports whether the signature was skipped.
+impl TokenVerifier for EdgeVerifier<'_> {
+    async fn verify(&self, token: &str) -> Result<Rc<VerifiedToken>, Unverified> {
+        let (isolate, now) = (self.isolate, self.now);
+        let keys = isolate.keys(now).await.map_err(|KeysUnavailable| Unverified::Unavailable)?;
+        let hash = isolate.tokens.borrow().hash(token);
+        if let Some(token) = isolate.tokens.borrow_mut().get(&hash, now).filter(|t| keys.has(&t.kid)) {
+            self.cache_hit.set(true);
+            return Ok(token);
+        }
+        let mut result = webcrypto::verify_token(token, &keys).await;
+        if let (Err(Reason::UnknownKid(_)), Some(url)) = (&result, &isolate.config.jwks_url) {
+            // Key rotation: newer keys than this request started with, the fetch in flight, or one
+            // rate-limited refetch.
+            let newer = isolate.keys.borrow().clone().filter(|current| !Rc::ptr_eq(current, &keys));
+            let next = isolate.remote.borrow().on_unknown_kid(now, &isolate.rules, newer.is_some(), isolate.fetching());
+            let fresh = match (next, newer) {
+                (UnknownKid::UseNewer, Some(current)) => Ok(current),
+                (UnknownKid::Refetch, _) => isolate.refetch(url, now).await,
+                _ => Err(KeysUnavailable),
+            };
+            if let Ok(fresh) = fresh {
+                result = webcrypto::verify_token(token, &fresh).await;
+            }
+        }
+        let token = Rc::new(result.map_err(Unverified::Refused)?);
+        isolate.tokens.borrow_mut().insert(hash, token.clone());
+        Ok(token)
+    }
+}
+
+/// Runs the shared decision for one request, then the revocation list; `token_cache_hit` reports
+/// whether the signature was skipped.
 pub(super) async fn decide(
     isolate: &Isolate,
     env: &Env,
@@ -27,57 +63,11 @@ pub(super) async fn decide(
     token_cache_hit: &mut bool,
 ) -> Outcome {
     let policy = &isolate.config.policy;
-    let prepared = match path.map_err(|e| Denial::new(e.into())).and_then(|p| prepare_path(p, request, policy)) {
-        Ok(p) => p,
-        Err(d) => return Outcome::Denied(d),
-    };
-    let Some(credential) = &prepared.credential else {
-        return Outcome::Allowed(Grant::public(prepared.route.clone()), prepared);
-    };
-    let now = now_secs();
-    let Ok(keys) = isolate.keys(now).await else { return Outcome::Unavailable };
-    let hash = isolate.tokens.borrow().hash(&credential.token);
-    let cached = isolate.tokens.borrow_mut().get(&hash, now).filter(|t| keys.has(&t.kid));
-    let verified: Rc<VerifiedToken> = match cached {
-        Some(token) => {
-            *token_cache_hit = true;
-            token
-        }
-        None => {
-            let mut result = webcrypto::verify_token(&credential.token, &keys).await;
-            if let (Err(Reason::UnknownKid(_)), Some(url)) = (&result, &isolate.config.jwks_url) {
-                // Key rotation: newer keys than this request started with, the fetch in flight,
-                // or one rate-limited refetch.
-                let newer = isolate.keys.borrow().clone().filter(|current| !Rc::ptr_eq(current, &keys));
-                let next =
-                    isolate.remote.borrow().on_unknown_kid(now, &isolate.rules, newer.is_some(), isolate.fetching());
-                let fresh = match (next, newer) {
-                    (UnknownKid::UseNewer, Some(current)) => Ok(current),
-                    (UnknownKid::Refetch, _) => isolate.refetch(url, now).await,
-                    _ => Err(KeysUnavailable),
-                };
-                if let Ok(fresh) = fresh {
-                    result = webcrypto::verify_token(&credential.token, &fresh).await;
-                }
-            }
-            match result {
-                Ok(token) => {
-                    let token = Rc::new(token);
-                    isolate.tokens.borrow_mut().insert(hash, token.clone());
-                    token
-                }
-                Err(reason) => {
-                    let denial =
-                        Denial { scope: prepared.required(), via: Some(credential.via), ..Denial::new(reason) };
-                    return Outcome::Denied(denial);
-                }
-            }
-        }
-    };
-    let grant = match authorize(&verified, &prepared, policy, now) {
-        Ok(g) => g,
-        Err(d) => return Outcome::Denied(d),
-    };
+    let prepared = path.map_err(|e| Denial::new(e.into())).and_then(|p| prepare_path(p, request, policy));
+    let verifier = EdgeVerifier { isolate, now: now_secs(), cache_hit: std::cell::Cell::new(false) };
+    let outcome = crate::wasm::decide::decide(prepared, &verifier, policy, verifier.now).await;
+    *token_cache_hit = verifier.cache_hit.get();
+    let Outcome::Allowed(grant, prepared) = outcome.decision else { return outcome.decision };
     let Ok(revoked) = (if isolate.revocations { is_revoked(env, &grant).await } else { Ok(false) }) else {
         return Outcome::Unavailable;
     };

@@ -118,7 +118,8 @@ async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Res
         }
     };
     let path = normalized.as_ref().map_or("/", |p| p.as_str());
-    let (response, cache) = match serve::serve(req, env, config, &route, path, &url).await {
+    let target = serve::Target { env, config, route: &route, path, url: &url };
+    let (response, cache) = match serve::serve(req, target).await {
         Ok(r) => r,
         Err(e) => {
             console_error!("chartgate: serving failed: {e}");

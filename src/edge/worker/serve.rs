@@ -16,19 +16,23 @@ use crate::edge::{
 };
 use crate::{NormalizedPath, Route};
 
+/// An allowed request's target: its route and normalised path, the URL it came on, and where to
+/// look (the bindings and the configuration).
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub env: &'a Env,
+    pub config: &'a EdgeConfig,
+    pub route: &'a Route,
+    pub path: &'a str,
+    pub url: &'a Url,
+}
+
 /// Serves an allowed request.
-pub async fn serve(
-    req: Request,
-    env: &Env,
-    config: &EdgeConfig,
-    route: &Route,
-    path: &str,
-    url: &Url,
-) -> Result<(Response, CacheStatus)> {
-    match route {
+pub async fn serve(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
+    match target.route {
         Route::Health => Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss)),
-        Route::Index { .. } | Route::Artifact { .. } => serve_object(req, env, config, route, path, url).await,
-        Route::ApiRead { .. } | Route::ApiWrite { .. } => pass_through(req, env, config, route, path, url).await,
+        Route::Index { .. } | Route::Artifact { .. } => serve_object(req, target).await,
+        Route::ApiRead { .. } | Route::ApiWrite { .. } => pass_through(req, target).await,
     }
 }
 
@@ -62,14 +66,8 @@ fn stored_response(body: ResponseBody, etag: Option<&str>, route: &Route, config
     Ok(Response::from_body(body)?.with_headers(headers))
 }
 
-async fn serve_object(
-    req: Request,
-    env: &Env,
-    config: &EdgeConfig,
-    route: &Route,
-    path: &str,
-    url: &Url,
-) -> Result<(Response, CacheStatus)> {
+async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
+    let Target { env, config, route, path, url } = target;
     let key = route.object_key().unwrap_or_default();
     // The cache key is the canonical object URL: no query, so no credential, ever.
     let cache_key = format!("{}/{key}", url.origin().ascii_serialization());
@@ -258,14 +256,8 @@ async fn purge(env: &Env, url: &Url, keys: &[String]) {
 
 /// ChartMuseum API routes: forwarded to the origin without caching; without an origin, reads
 /// answer 404 and writes 405.
-async fn pass_through(
-    req: Request,
-    env: &Env,
-    config: &EdgeConfig,
-    route: &Route,
-    path: &str,
-    url: &Url,
-) -> Result<(Response, CacheStatus)> {
+async fn pass_through(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
+    let Target { env, config, route, path, url } = target;
     let Some(origin) = &config.origin else {
         let response = match route {
             Route::ApiWrite { .. } => error(405, "method_not_allowed", "uploads and deletes need ORIGIN_URL")?,
