@@ -1,6 +1,8 @@
-//! The issuer over real sockets: every endpoint, the RFC 6749 errors, the ChartMuseum example's
-//! exact request, tokens accepted by the core verifier, JWKS across a rotation, downscoping,
-//! signed URLs, rate limiting, and an SSO exchange against a locally served JWKS.
+//! The issuer: every endpoint, the RFC 6749 errors, the ChartMuseum example's exact request,
+//! tokens accepted by the core verifier, JWKS across a rotation, downscoping, signed URLs, rate
+//! limiting, and an SSO exchange against a locally served JWKS. Requests made with [`call`] go to
+//! the router in-process (`tower::ServiceExt::oneshot`, as from 127.0.0.1); curl, the health and
+//! metrics checks and the access log go over a real socket to the same issuer.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,8 +67,16 @@ bearer = true
     std::fs::write(&path, toml).unwrap();
     let config = IssuerConfig::load(&path).unwrap();
     let issuer = Arc::new(Issuer::new(config));
+    let peer = axum::extract::connect_info::MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)));
+    routers().lock().unwrap().insert(base.clone(), chartgate::issuer::app(issuer.clone()).layer(peer));
     runtime().spawn(chartgate::issuer::serve(issuer, listener));
     base
+}
+
+/// The in-process routers of the issuers [`start`] made, by base URL.
+fn routers() -> &'static std::sync::Mutex<std::collections::HashMap<String, axum::Router>> {
+    static ROUTERS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, axum::Router>>> = OnceLock::new();
+    ROUTERS.get_or_init(Default::default)
 }
 
 fn base() -> &'static str {
@@ -78,13 +88,33 @@ fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// Sends a request: in-process to an issuer's router when the URL is one of [`start`]'s, over
+/// the network otherwise.
 fn call(req: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
-    runtime().block_on(async {
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res.json::<Value>().await.unwrap_or(Value::Null);
-        (status, body, headers)
+    use tower::ServiceExt as _;
+    let req = req.build().unwrap();
+    let url = req.url();
+    let origin = format!("{}://{}:{}", url.scheme(), url.host_str().unwrap(), url.port_or_known_default().unwrap());
+    let router = routers().lock().unwrap().get(&origin).cloned();
+    runtime().block_on(async move {
+        let Some(router) = router else {
+            let res = http().execute(req).await.unwrap();
+            let (status, headers) = (res.status().as_u16(), res.headers().clone());
+            return (status, res.json::<Value>().await.unwrap_or(Value::Null), headers);
+        };
+        let target = match req.url().query() {
+            Some(q) => format!("{}?{q}", req.url().path()),
+            None => req.url().path().to_owned(),
+        };
+        let mut request = axum::http::Request::builder().method(req.method().clone()).uri(target);
+        for (name, value) in req.headers() {
+            request = request.header(name, value);
+        }
+        let body = req.body().and_then(|b| b.as_bytes()).unwrap_or_default().to_vec();
+        let response = router.oneshot(request.body(axum::body::Body::from(body)).unwrap()).await.unwrap();
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), headers)
     })
 }
 
