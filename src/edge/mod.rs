@@ -17,7 +17,7 @@ pub use audit::AuditLine;
 pub use chart_archive::{chart_id, ArchiveError, ChartId};
 pub use config::{ConfigError, EdgeConfig, Mode};
 pub use key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
-pub use revocation::{revocation_key, revocation_keys};
+pub use revocation::{revocation_key, revocation_keys, revoked};
 pub use serving::{
     client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range, stale_objects,
     ByteRange, CacheStatus, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,

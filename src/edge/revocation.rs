@@ -5,6 +5,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::{Denial, Grant, Holder, Reason};
+
 /// Longest KV key.
 const MAX_KEY: usize = 512;
 
@@ -25,9 +27,39 @@ pub fn revocation_keys(jti: Option<&str>, lineage: &[String], sub: Option<&str>)
     jtis.chain(sub.map(|s| revocation_key("sub", s))).collect()
 }
 
+/// The refusal of a grant whose token (or an ancestor, or its subject) is on the revocation list:
+/// 401 `revoked`, naming the access that was asked for and, for the audit line, the holder.
+pub fn revoked(grant: &Grant) -> Denial {
+    let holder = Holder { sub: grant.sub.clone(), jti: grant.jti.clone() };
+    Denial {
+        scope: grant.scope.clone(),
+        via: grant.via,
+        holder: Some(Box::new(holder)),
+        ..Denial::new(Reason::Revoked)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revoked_grant_is_a_401_naming_its_holder() {
+        let repo = crate::RepoName::parse("org1/repo1").unwrap();
+        let grant = Grant {
+            route: crate::Route::Index { repo: repo.clone() },
+            scope: Some(crate::Scope::new(repo, crate::Action::Pull)),
+            via: Some(crate::Via::Bearer),
+            sub: Some("ci".into()),
+            jti: Some("j1".into()),
+            exp: Some(10),
+            lineage: vec!["root".into()],
+        };
+        let d = revoked(&grant);
+        assert_eq!((d.status(), d.reason.code()), (401, "revoked"));
+        assert_eq!(d.holder.as_deref(), Some(&Holder { sub: Some("ci".into()), jti: Some("j1".into()) }));
+        assert_eq!(d.scope, grant.scope);
+    }
 
     #[test]
     fn keys_cover_the_token_its_ancestors_and_its_subject() {

@@ -72,14 +72,7 @@ pub(super) async fn decide(
         return Outcome::Unavailable;
     };
     if revoked {
-        let holder = crate::Holder { sub: grant.sub.clone(), jti: grant.jti.clone() };
-        let denial = Denial {
-            scope: grant.scope.clone(),
-            via: grant.via,
-            holder: Some(Box::new(holder)),
-            ..Denial::new(Reason::Revoked)
-        };
-        return Outcome::Denied(denial);
+        return Outcome::Denied(crate::edge::revoked(&grant));
     }
     Outcome::Allowed(grant, prepared)
 }
