@@ -96,6 +96,8 @@ pub struct Issuer {
     /// One PBKDF2 derivation at a time for callers whose address is over the failure limit:
     /// they are never refused a secret that verifies, and cannot spend more than one core.
     slow_lane: tokio::sync::Semaphore,
+    /// PBKDF2 derivations running at once: one per core.
+    hashing: tokio::sync::Semaphore,
     verified_secrets: Mutex<VerifiedSecrets>,
     /// Compared against when the client id is unknown, so that an unknown id costs what a
     /// known one does and timing does not tell which ids exist.
@@ -104,12 +106,6 @@ pub struct Issuer {
     clock: Clock,
 }
 
-/// PBKDF2 (about 25 ms) on the blocking pool, so the runtime's threads keep answering other
-/// requests meanwhile.
-async fn verify_off_runtime(hash: &SecretHash, secret: &str) -> bool {
-    let (hash, secret) = (hash.clone(), secret.to_owned());
-    tokio::task::spawn_blocking(move || hash.verify(&secret)).await.unwrap_or(false)
-}
 
 /// The system clock, in UNIX seconds.
 pub fn now() -> u64 {
@@ -133,6 +129,7 @@ impl Issuer {
             metrics: Metrics::default(),
             limiter: Limiter::default(),
             slow_lane: tokio::sync::Semaphore::new(1),
+            hashing: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
             verified_secrets: Mutex::default(),
             dummy_secret: SecretHash::new("chartgate: no such client"),
             sso,
@@ -192,11 +189,11 @@ impl Issuer {
         let limited = permit.is_some();
         if candidates.is_empty() {
             self.metrics.hashed();
-            let _ = verify_off_runtime(&self.dummy_secret, secret).await;
+            let _ = self.verify_secret(&self.dummy_secret, secret).await;
         }
         for client in candidates {
             self.metrics.hashed();
-            if verify_off_runtime(&client.secret, secret).await {
+            if self.verify_secret(&client.secret, secret).await {
                 if let Ok(mut m) = self.verified_secrets.lock() {
                     m.remember(&client.id, digest, Instant::now());
                 }
@@ -210,6 +207,15 @@ impl Issuer {
         }
         self.metrics.denied("invalid_client");
         Err(TokenError::InvalidClient)
+    }
+
+    /// PBKDF2 (about 25 ms) on the blocking pool, at most one per core at a time: the runtime's
+    /// threads keep answering other requests, and a burst of first verifications queues instead
+    /// of oversubscribing the CPU.
+    async fn verify_secret(&self, hash: &SecretHash, secret: &str) -> bool {
+        let Ok(_permit) = self.hashing.acquire().await else { return false };
+        let (hash, secret) = (hash.clone(), secret.to_owned());
+        tokio::task::spawn_blocking(move || hash.verify(&secret)).await.unwrap_or(false)
     }
 
     fn sign(
