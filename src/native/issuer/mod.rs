@@ -106,7 +106,6 @@ pub struct Issuer {
     clock: Clock,
 }
 
-
 /// The system clock, in UNIX seconds.
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
