@@ -2,7 +2,7 @@
 //! lookup function, validated into typed settings. A broken value is an error naming the
 //! variable, so the worker answers 500 instead of opening a door.
 
-use crate::{KeySet, Policy, PolicySettings};
+use crate::{KeySet, NormalizedPath, Policy, PolicySettings, Route};
 
 /// Enforce decisions, or only log them (gradual rollout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +152,15 @@ impl EdgeConfig {
     pub fn report_only_serves(&self, method: &str, status: u16) -> bool {
         self.mode == Mode::ReportOnly && matches!(method, "GET" | "HEAD") && matches!(status, 401 | 403 | 503)
     }
+
+    /// The route a request refused with `status` is served on anyway: in report-only mode, a read
+    /// of a valid route ([`report_only_serves`](Self::report_only_serves)); otherwise `None`.
+    pub fn report_only_route(&self, method: &str, path: Option<&NormalizedPath>, status: u16) -> Option<Route> {
+        if !self.report_only_serves(method, status) {
+            return None;
+        }
+        Route::parse(method, path?, self.policy.depth, &self.policy.default_repo).ok()
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +226,12 @@ mod tests {
         assert!(!report.report_only_serves("GET", 400) && !report.report_only_serves("GET", 405));
         let enforce = load(&[("JWKS", JWK)]).unwrap();
         assert!(!enforce.report_only_serves("GET", 401));
+        let path = NormalizedPath::parse("/org1/repo1/index.yaml").unwrap();
+        assert!(matches!(report.report_only_route("GET", Some(&path), 401), Some(Route::Index { .. })));
+        assert_eq!(report.report_only_route("GET", None, 401), None, "a refused path is never served");
+        let api = NormalizedPath::parse("/api/org1/repo1/charts").unwrap();
+        assert_eq!(report.report_only_route("POST", Some(&api), 401), None);
+        assert_eq!(enforce.report_only_route("GET", Some(&path), 401), None);
     }
 
     #[test]

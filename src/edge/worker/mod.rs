@@ -13,7 +13,7 @@ mod serve;
 use worker::{console_error, console_log, event, Context, Env, Request, Response, Result};
 
 use crate::edge::{AuditLine, CacheStatus};
-use crate::{NormalizedPath, Route};
+use crate::NormalizedPath;
 use decide::{decide, Outcome};
 use isolate::{now_micros, Isolate};
 
@@ -73,15 +73,7 @@ async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Res
         Outcome::Denied(denial) => {
             // Report-only serves a valid read route whatever the token; request errors and
             // writes are still refused.
-            let route = config
-                .report_only_serves(&method, denial.status())
-                .then(|| {
-                    normalized
-                        .as_ref()
-                        .and_then(|p| Route::parse(&method, p, config.policy.depth, &config.policy.default_repo).ok())
-                })
-                .flatten();
-            match route {
+            match config.report_only_route(&method, normalized.as_ref(), denial.status()) {
                 Some(route) => {
                     let mut line = AuditLine::denied(denial);
                     line.decision = "report-only-deny";
@@ -95,16 +87,8 @@ async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Res
             }
         }
         Outcome::Unavailable => {
-            let route = config
-                .report_only_serves(&method, 503)
-                .then(|| {
-                    normalized
-                        .as_ref()
-                        .and_then(|p| Route::parse(&method, p, config.policy.depth, &config.policy.default_repo).ok())
-                })
-                .flatten();
             let line = AuditLine { decision: "deny", reason: "unavailable", ..Default::default() };
-            match route {
+            match config.report_only_route(&method, normalized.as_ref(), 503) {
                 Some(route) => (route, Some(AuditLine { decision: "report-only-deny", ..line })),
                 None => {
                     log(line, 503, None);
