@@ -52,10 +52,10 @@ fn link_token(url: &str) -> &str {
 /// The edge's decision for `GET path` with `token`, at `now`, under the issuer's policy.
 fn edge(issuer: &Issuer, token: &str, path: &str, now: u64) -> Result<(), String> {
     let keys = KeySet::new(vec![key().public()]).unwrap();
-    let policy = issuer.config().policy();
+    let policy = &issuer.config().policy;
     let auth = format!("Bearer {token}");
     let req = Request { method: "GET", path, query: None, authorization: Some(&auth) };
-    chartgate::decide(&req, &keys, &policy, now, &NativeVerifier::new(&keys))
+    chartgate::decide(&req, &keys, policy, now, &NativeVerifier::new(&keys))
         .map(|_| ())
         .map_err(|d| d.reason.code().into())
 }
@@ -188,8 +188,8 @@ fn finding_12_signed_urls_follow_the_deployments_layout() {
     let link = issuer.sign_url(&token, "https://charts.test/team/charts/x-1.0.0.tgz", None).unwrap();
     assert_eq!(claims(link_token(&link))["access"][0]["name"], "team");
     assert_eq!(edge(&issuer, link_token(&link), "/team/charts/x-1.0.0.tgz", T), Ok(()));
-    assert_eq!(issuer.config().policy().default_repo.as_str(), "charts");
-    let policy: Policy = issuer.config().policy();
+    let policy: &Policy = &issuer.config().policy;
+    assert_eq!(policy.default_repo.as_str(), "charts");
     assert_eq!(policy.depth, chartgate::Depth::One);
 }
 

@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::addr::TrustedProxies;
 use super::grant::{Allowance, ScopePattern};
 use super::secret::SecretHash;
-use crate::{Depth, KeySet, Policy, PolicySettings, PublicKey, RepoName, SigningKey};
+use crate::{KeySet, Policy, PolicySettings, PublicKey, SigningKey};
 
 /// A configuration error: where, which key, why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,10 +129,10 @@ pub struct IssuerConfig {
     pub default_ttl: u64,
     pub max_ttl: u64,
     pub url_ttl: u64,
-    /// Repository depth of chart routes, as the edge's `DEPTH`. Default 2.
-    pub depth: Depth,
-    /// Namespace of depth 0 and of single-tenant tokens, as the edge's `DEFAULT_NAMESPACE`.
-    pub default_namespace: RepoName,
+    /// How this issuer checks its own tokens and reads chart URLs: its issuer and audience, and the
+    /// repository `depth` and `default_namespace` the edge is configured with (`DEPTH`,
+    /// `DEFAULT_NAMESPACE`).
+    pub policy: Policy,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client. Default none.
     pub trusted_proxies: TrustedProxies,
     pub signing: SigningKey,
@@ -206,22 +206,25 @@ impl Ctx<'_> {
         Ok((default_ttl, max_ttl, url_ttl))
     }
 
-    /// `depth` and `default_namespace`, with the edge's meaning.
-    fn layout(&self, raw: &RawConfig) -> Result<(Depth, RepoName), ConfigFileError> {
-        let depth = match &raw.depth {
-            None => Depth::default(),
-            Some(d) => match Depth::from_number(*d.get_ref()) {
-                Some(depth) => depth,
-                None => return self.err(d.span(), "depth", "must be 0, 1 or 2 (as the edge's DEPTH)"),
-            },
+    /// The policy of the issuer's own tokens: `issuer`, `audience`, and `depth` and
+    /// `default_namespace` with the edge's meaning, validated by [`Policy::new`].
+    fn policy(&self, raw: &RawConfig) -> Result<Policy, ConfigFileError> {
+        let issuer = raw.issuer.get_ref();
+        let settings = PolicySettings {
+            realm: Some(format!("{}/oauth/token", issuer.trim_end_matches('/'))),
+            issuer: Some(issuer.clone()),
+            audience: raw.audience.clone(),
+            depth: raw.depth.as_ref().map(|d| *d.get_ref()),
+            default_namespace: raw.default_namespace.as_ref().map(|n| n.get_ref().clone()),
+            ..Default::default()
         };
-        let default_namespace = match &raw.default_namespace {
-            None => Policy::default().default_repo,
-            Some(n) => {
-                RepoName::parse(n.get_ref()).or_else(|e| self.err(n.span(), "default_namespace", e.to_string()))?
-            }
-        };
-        Ok((depth, default_namespace))
+        Policy::new(settings).or_else(|e| {
+            let span = match e.setting {
+                "depth" => raw.depth.as_ref().map(Spanned::span),
+                _ => raw.default_namespace.as_ref().map(Spanned::span),
+            };
+            self.err(span.unwrap_or(0..0), e.setting, format!("{} (as the edge's {})", e.why, e.setting.to_uppercase()))
+        })
     }
 
     fn trusted_proxies(&self, list: &[Spanned<String>]) -> Result<TrustedProxies, ConfigFileError> {
@@ -358,7 +361,7 @@ impl IssuerConfig {
             return ctx.err(raw.issuer.span(), "issuer", "must be an http(s) URL");
         }
         let (default_ttl, max_ttl, url_ttl) = ctx.lifetimes(&raw)?;
-        let (depth, default_namespace) = ctx.layout(&raw)?;
+        let policy = ctx.policy(&raw)?;
         let trusted_proxies = ctx.trusted_proxies(&raw.trusted_proxies)?;
         let (signing, published) = ctx.keys(&raw.keys)?;
         let clients = ctx.clients(&raw.clients, max_ttl)?;
@@ -371,8 +374,7 @@ impl IssuerConfig {
             default_ttl,
             max_ttl,
             url_ttl,
-            depth,
-            default_namespace,
+            policy,
             trusted_proxies,
             signing,
             published,
@@ -381,20 +383,6 @@ impl IssuerConfig {
             dev: false,
             warnings,
         })
-    }
-
-    /// How this issuer checks its own tokens and reads chart URLs: the same issuer, audience,
-    /// repository depth and default namespace the edge is configured with.
-    pub fn policy(&self) -> Policy {
-        let settings = PolicySettings {
-            realm: Some(format!("{}/oauth/token", self.issuer.trim_end_matches('/'))),
-            issuer: Some(self.issuer.clone()),
-            audience: self.audience.clone(),
-            depth: Some(self.depth.segments() as u8),
-            default_namespace: Some(self.default_namespace.as_str().to_owned()),
-            ..Default::default()
-        };
-        Policy::new(settings).expect("depth and namespace were validated when the configuration was read")
     }
 
     /// The embedded development configuration: the key in `key_dir` (made if missing), and a
@@ -413,15 +401,21 @@ impl IssuerConfig {
         let published = KeySet::new(vec![signing.public()]).map_err(|e| e.to_string())?;
         let allowance =
             Allowance(vec![ScopePattern::parse("artifact-repository:*:pull,push").map_err(|e| e.to_string())?]);
+        let issuer = format!("http://{DEFAULT_LISTEN}");
+        let settings = PolicySettings {
+            realm: Some(format!("{issuer}/oauth/token")),
+            issuer: Some(issuer.clone()),
+            ..Default::default()
+        };
+        let policy = Policy::new(settings).map_err(|e| e.to_string())?;
         Ok(IssuerConfig {
-            issuer: format!("http://{DEFAULT_LISTEN}"),
+            issuer,
             audience: None,
             listen: DEFAULT_LISTEN.to_owned(),
             default_ttl: crate::DEFAULT_TTL,
             max_ttl: 3600,
             url_ttl: crate::DEFAULT_URL_TTL,
-            depth: Depth::default(),
-            default_namespace: Policy::default().default_repo,
+            policy,
             trusted_proxies: TrustedProxies::default(),
             signing,
             published,

@@ -21,7 +21,7 @@ pub use config::{ConfigFileError, IssuerConfig};
 pub use http::{app, serve, AuthenticatedClient, MAX_BODY, REQUEST_TIMEOUT};
 pub use observe::{VerifiedSecrets, SECRET_CACHE_TTL};
 
-use crate::{Claims, MintRequest, NativeVerifier, PathBinding, Policy, Reason, ScopeSet, SignedUrlPlan, VerifiedToken};
+use crate::{Claims, MintRequest, NativeVerifier, PathBinding, Reason, ScopeSet, SignedUrlPlan, VerifiedToken};
 use config::Client;
 use grant::DownscopeError;
 use observe::{Limiter, Metrics};
@@ -88,9 +88,6 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 pub struct Issuer {
     config: IssuerConfig,
     verifier: NativeVerifier,
-    /// How this issuer's own tokens are checked (downscoping, /sign-url): the deployment's
-    /// issuer, audience, repository depth and default namespace.
-    policy: Policy,
     metrics: Metrics,
     limiter: Limiter,
     /// One PBKDF2 derivation at a time for callers whose address is over the failure limit:
@@ -119,12 +116,10 @@ impl Issuer {
     /// An issuer reading time from `clock`.
     pub fn with_clock(config: IssuerConfig, clock: Clock) -> Self {
         let verifier = NativeVerifier::new(&config.published);
-        let policy = config.policy();
         let sso = sso::SsoKeys::new(&config.sso);
         Issuer {
             config,
             verifier,
-            policy,
             metrics: Metrics::default(),
             limiter: Limiter::default(),
             slow_lane: tokio::sync::Semaphore::new(1),
@@ -282,7 +277,7 @@ impl Issuer {
     /// Verifies one of this issuer's own tokens (signature, time, issuer, audience).
     pub fn verify_own(&self, token: &str, now: u64) -> Result<VerifiedToken, Reason> {
         let verified = crate::verify(token, &self.config.published, &self.verifier)?;
-        crate::check_claims(&verified.claims, &self.policy, now)?;
+        crate::check_claims(&verified.claims, &self.config.policy, now)?;
         Ok(verified)
     }
 
@@ -304,7 +299,7 @@ impl Issuer {
         paths: Option<PathBinding>,
         now: u64,
     ) -> Result<grant::ChildPlan, TokenError> {
-        grant::downscope(parent, requested, ttl, paths, now, &self.policy.default_repo).map_err(|e| {
+        grant::downscope(parent, requested, ttl, paths, now, &self.config.policy.default_repo).map_err(|e| {
             self.metrics.denied(e.code());
             match e {
                 DownscopeError::Broader(_) | DownscopeError::PathsBroader => TokenError::InvalidScope(e.to_string()),
@@ -363,7 +358,7 @@ impl Issuer {
     pub fn sign_url(&self, bearer: &str, url: &str, ttl: Option<u64>) -> Result<String, TokenError> {
         let now = self.now();
         let caller = self.verify_parent(bearer, now, "token")?;
-        let plan = SignedUrlPlan::new(url, self.policy.depth, &self.policy.default_repo)
+        let plan = SignedUrlPlan::new(url, self.config.policy.depth, &self.config.policy.default_repo)
             .map_err(|e| TokenError::InvalidRequest(format!("url: {e}")))?;
         let ttl = ttl.unwrap_or(self.config.url_ttl).clamp(1, self.config.url_ttl);
         let requested: ScopeSet = std::iter::once(plan.scope.clone()).collect();
