@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::error::Reason;
 use crate::jws::{json_object, Part};
 use crate::path::NormalizedPath;
-use crate::scope::{Actions, RepoName, Scope, ScopeSet, RESOURCE_TYPE};
+use crate::scope::{Actions, Kind, Layout, RepoName, Scope, ScopeSet};
 
 /// Latest accepted NumericDate: 9999-12-31T23:59:59Z.
 pub const MAX_DATE: u64 = 253_402_300_799;
@@ -31,13 +31,23 @@ impl Access {
         set
     }
 
-    /// True when `scope` is granted.
-    pub fn grants(&self, scope: &Scope, default_repo: &RepoName) -> bool {
-        let mut have = self.repos.actions_for(&scope.repo);
-        if scope.repo == *default_repo {
-            have = have.union(self.default_repo);
+    /// The actions granted on `kind`/`repo`, with OCI repositories reached through the chart
+    /// repository they lie in ([`Layout::chart_of`]).
+    pub fn covers(&self, kind: Kind, repo: &RepoName, layout: Layout<'_>) -> Actions {
+        let have = self.repos.covers(kind, repo, layout);
+        let chart = match kind {
+            Kind::Chart => Some(repo.as_str()),
+            Kind::Oci => layout.chart_of(repo).map(|(chart_repo, _)| chart_repo),
+        };
+        if chart == Some(layout.default_repo.as_str()) {
+            return have.union(self.default_repo);
         }
-        have.contains(scope.actions)
+        have
+    }
+
+    /// True when `scope` is granted.
+    pub fn grants(&self, scope: &Scope, layout: Layout<'_>) -> bool {
+        self.covers(scope.kind, &scope.repo, layout).contains(scope.actions)
     }
 }
 
@@ -226,7 +236,7 @@ impl Claims {
             .repos
             .iter()
             .map(|s| AccessEntry::Full {
-                kind: RESOURCE_TYPE.to_owned(),
+                kind: s.kind.as_str().to_owned(),
                 name: s.repo.to_string(),
                 actions: s.actions.iter().map(|a| a.as_str().to_owned()).collect(),
             })
@@ -252,15 +262,15 @@ fn parse_access(entries: &[AccessEntry]) -> Result<Access, Reason> {
     for entry in entries {
         match entry {
             AccessEntry::Full { kind, name, actions } => {
-                if kind != RESOURCE_TYPE {
+                let Some(kind) = Kind::parse(kind) else {
                     continue; // other resource types grant nothing here
-                }
-                let repo = RepoName::parse(name).map_err(|e| invalid_access(e.to_string()))?;
+                };
+                let repo = kind.name(name).map_err(|e| invalid_access(e.to_string()))?;
                 let actions = actions
                     .iter()
                     .try_fold(Actions::NONE, |acc, a| Ok(acc.union(Actions::parse_word(a)?)))
                     .map_err(|e: crate::scope::ScopeError| invalid_access(e.to_string()))?;
-                access.repos.insert(Scope::new(repo, actions));
+                access.repos.insert(Scope { kind, repo, actions });
             }
             AccessEntry::Short(s) => match s.rsplit_once(':') {
                 Some((name, actions)) => {
@@ -295,7 +305,9 @@ mod tests {
                 .unwrap();
         assert_eq!(full.access.scopes(&ns).to_string(), "artifact-repository:org1/repo1:pull");
         let single = parse(r#"{"exp":1,"access":["pull","push"]}"#).unwrap();
-        assert!(single.access.grants(&Scope::new(ns.clone(), Action::Push), &ns));
+        assert!(single
+            .access
+            .grants(&Scope::new(ns.clone(), Action::Push), Layout { depth: crate::Depth::Two, default_repo: &ns }));
         let multi = parse(r#"{"exp":1,"access":["org1/repo1:push"]}"#).unwrap();
         assert_eq!(multi.access.scopes(&ns).to_string(), "artifact-repository:org1/repo1:push");
         let other = parse(r#"{"exp":1,"access":[{"type":"registry","name":"catalog","actions":["*"]}]}"#).unwrap();

@@ -6,8 +6,8 @@ use crate::credential::{self, Credential, Via};
 use crate::error::Reason;
 use crate::keys::KeySet;
 use crate::path::NormalizedPath;
-use crate::route::{Depth, Route};
-use crate::scope::{RepoName, Scope};
+use crate::route::Route;
+use crate::scope::{Action, Depth, Layout, RepoName, Scope};
 use crate::verify::{self, SignatureVerifier, VerifiedToken};
 
 /// Largest accepted clock leeway, in seconds.
@@ -107,6 +107,11 @@ impl Policy {
     pub fn leeway(&self) -> u64 {
         self.leeway
     }
+
+    /// Where charts live: the depth and default repository, which also place OCI names.
+    pub fn layout(&self) -> Layout<'_> {
+        Layout { depth: self.depth, default_repo: &self.default_repo }
+    }
 }
 
 /// The parts of an HTTP request the decision reads.
@@ -139,6 +144,8 @@ pub struct Prepared {
     pub path: NormalizedPath,
     pub route: Route,
     pub credential: Option<Credential>,
+    /// The source repository of a registry blob mount (`POST …/blobs/uploads/?mount=&from=`).
+    pub mount_from: Option<RepoName>,
 }
 
 impl Prepared {
@@ -166,12 +173,15 @@ pub struct Grant {
     pub exp: Option<u64>,
     /// `jti`s of the tokens the token used was derived from.
     pub lineage: Vec<String>,
+    /// The mount source of a registry upload, when the token may also pull from it (a mount the
+    /// token cannot read from becomes a plain upload).
+    pub mount_from: Option<RepoName>,
 }
 
 impl Grant {
     /// A public route (no token needed).
     pub fn public(route: Route) -> Self {
-        Grant { route, scope: None, via: None, sub: None, jti: None, exp: None, lineage: Vec::new() }
+        Grant { route, scope: None, via: None, sub: None, jti: None, exp: None, lineage: Vec::new(), mount_from: None }
     }
 
     /// The decision as JSON, as the CLI (`verify --json`) and the inspector page print it.
@@ -237,6 +247,19 @@ impl Denial {
         Some(v)
     }
 
+    /// The body in the OCI distribution spec's form, `{"errors": [{code, message, detail}]}`.
+    pub fn registry_body(&self) -> String {
+        let code = match &self.reason {
+            Reason::Registry(e) => e.code(),
+            Reason::MethodNotAllowed(_) | Reason::NotFound => "UNSUPPORTED",
+            r if r.status() == 403 => "DENIED",
+            _ => "UNAUTHORIZED",
+        };
+        let detail = serde_json::json!({"reason": self.reason.code()});
+        serde_json::json!({"errors": [{"code": code, "message": self.reason.to_string(), "detail": detail}]})
+            .to_string()
+    }
+
     /// The JSON body: `{"error": …, "reason": …, "error_description": …}`.
     pub fn body(&self) -> String {
         let error = self.reason.oauth_error().map_or(self.reason.code().to_owned(), |e| e.to_string());
@@ -256,10 +279,36 @@ impl From<Reason> for Denial {
     }
 }
 
+/// The request path made canonical: a registry path (`/v2/...`) under the registry's grammar,
+/// any other under the chart routes' normalisation.
+pub fn normalize(raw: &str) -> Result<NormalizedPath, Reason> {
+    if crate::registry::is_registry_path(raw) {
+        return Ok(crate::registry::canonical_path(raw)?);
+    }
+    Ok(NormalizedPath::parse(raw)?)
+}
+
 /// Step 1, no key needed: normalise the path, match the route, read the credential.
 pub fn prepare(req: &Request<'_>, policy: &Policy) -> Result<Prepared, Denial> {
-    let path = NormalizedPath::parse(req.path).map_err(Reason::from)?;
-    prepare_path(path, req, policy)
+    prepare_path(normalize(req.path)?, req, policy)
+}
+
+/// The `from` repository of a blob mount request.
+fn mount_source(route: &Route, query: Option<&str>) -> Option<RepoName> {
+    if !matches!(route, Route::Registry { endpoint: crate::registry::Endpoint::StartUpload, .. }) {
+        return None;
+    }
+    let pairs = query?.split('&').filter_map(|p| p.split_once('='));
+    let (mut mount, mut from) = (false, None);
+    for (k, v) in pairs {
+        let v = percent_encoding::percent_decode_str(v).decode_utf8().ok()?;
+        match k {
+            "mount" => mount = true,
+            "from" => from = crate::scope::Kind::Oci.name(&v).ok(),
+            _ => {}
+        }
+    }
+    from.filter(|_| mount)
 }
 
 /// [`prepare`] for a path the caller has already normalised (from `req.path`).
@@ -268,10 +317,11 @@ pub fn prepare_path(path: NormalizedPath, req: &Request<'_>, policy: &Policy) ->
     let scope = route.required();
     let credential = credential::extract(req.authorization, req.query)
         .map_err(|e| Denial { scope: scope.clone(), ..Denial::new(e.into()) })?;
-    if scope.is_some() && credential.is_none() {
+    if route.needs_token() && credential.is_none() {
         return Err(Denial { scope, ..Denial::new(Reason::MissingCredential) });
     }
-    Ok(Prepared { path, route, credential })
+    let mount_from = mount_source(&route, req.query);
+    Ok(Prepared { path, route, credential, mount_from })
 }
 
 /// Step 3, after the signature: time, issuer, audience, access and path binding.
@@ -287,7 +337,7 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
     };
     check_claims(claims, policy, now).map_err(deny)?;
     if let Some(required) = &scope {
-        if !claims.access.grants(required, &policy.default_repo) {
+        if !claims.access.grants(required, policy.layout()) {
             return Err(deny(Reason::InsufficientScope(required.clone())));
         }
     }
@@ -304,6 +354,10 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
         jti: claims.jti.clone(),
         exp: Some(claims.exp),
         lineage: claims.lineage.clone(),
+        mount_from: prepared
+            .mount_from
+            .clone()
+            .filter(|from| claims.access.grants(&Scope::oci(from.clone(), Action::Pull), policy.layout())),
     })
 }
 

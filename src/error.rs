@@ -18,6 +18,9 @@ pub enum Reason {
     /// The route exists but not for this method.
     #[error("method {0} not allowed here")]
     MethodNotAllowed(String),
+    /// A registry path outside the OCI distribution grammar.
+    #[error("{0}")]
+    Registry(#[from] crate::registry::RegistryPathError),
     /// The credential could not be read (several methods at once, broken Basic auth, …).
     #[error("{0}")]
     InvalidRequest(#[from] crate::credential::CredentialError),
@@ -116,6 +119,7 @@ impl Reason {
             Reason::BadPath(_) => "bad_path",
             Reason::NotFound => "not_found",
             Reason::MethodNotAllowed(_) => "method_not_allowed",
+            Reason::Registry(_) => "bad_registry_path",
             Reason::InvalidRequest(_) => "invalid_request",
             Reason::MissingCredential => "missing_credential",
             Reason::Malformed(_) => "malformed_token",
@@ -143,6 +147,7 @@ impl Reason {
             Reason::BadPath(_) | Reason::InvalidRequest(_) => 400,
             Reason::NotFound => 404,
             Reason::MethodNotAllowed(_) => 405,
+            Reason::Registry(e) => e.status(),
             Reason::InsufficientScope(_) | Reason::PathNotBound => 403,
             _ => 401,
         }

@@ -23,6 +23,7 @@ mod jws;
 mod keys;
 mod mint;
 mod path;
+mod registry;
 mod route;
 mod scope;
 mod verify;
@@ -37,8 +38,8 @@ pub mod wasm;
 pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};
 pub use credential::{extract as extract_credential, find_token, Credential, CredentialError, Pasted, Via};
 pub use decision::{
-    authorize, check_claims, decide, prepare, prepare_path, Denial, Grant, Holder, Policy, PolicyError, PolicySettings,
-    Prepared, Request, DEFAULT_LEEWAY, MAX_LEEWAY,
+    authorize, check_claims, decide, normalize, prepare, prepare_path, Denial, Grant, Holder, Policy, PolicyError,
+    PolicySettings, Prepared, Request, DEFAULT_LEEWAY, MAX_LEEWAY,
 };
 pub use error::{human_duration, relative, OAuthError, Reason};
 pub use hex::hex;
@@ -48,8 +49,13 @@ pub use jws::{
 pub use keys::{KeyError, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use mint::{split_url, MintRequest, SignUrlError, SignedUrlPlan, DEFAULT_TTL, DEFAULT_URL_TTL};
 pub use path::{NormalizedPath, PathError, MAX_PATH};
-pub use route::{Depth, Route};
-pub use scope::{Action, Actions, RepoName, Scope, ScopeError, ScopeSet, RESOURCE_TYPE};
+pub use registry::{
+    canonical_path, check_tag, is_registry_path, Algorithm, Digest, Endpoint, Reference, RegistryPathError, MAX_TAG,
+};
+pub use route::Route;
+pub use scope::{
+    Action, Actions, Depth, Kind, Layout, RepoName, Scope, ScopeError, ScopeSet, OCI_RESOURCE_TYPE, RESOURCE_TYPE,
+};
 pub use verify::{begin, verify, PendingSignature, SignatureVerifier, VerifiedToken};
 
 // The native platform: the issuer, the command line, and the engine's OpenSSL backend.

@@ -5,7 +5,8 @@
 use crate::claims::{Access, Audience, Claims, PathBinding};
 use crate::error::Reason;
 use crate::path::NormalizedPath;
-use crate::route::{Depth, Route};
+use crate::route::Route;
+use crate::scope::Depth;
 use crate::scope::{RepoName, Scope, ScopeSet};
 
 /// Default token lifetime, in seconds (the ChartMuseum example's 5 minutes).

@@ -57,6 +57,11 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 impl NormalizedPath {
+    /// A path checked by another grammar (the registry's, [`crate::registry::canonical_path`]).
+    pub(crate) fn trusted(path: String) -> Self {
+        NormalizedPath(path)
+    }
+
     /// Decodes and checks a raw (still percent-encoded) path, without query or fragment.
     pub fn parse(raw: &str) -> Result<Self, PathError> {
         let bytes = raw.as_bytes();

@@ -1,42 +1,14 @@
-//! ChartMuseum's routes: which repository and action a (method, normalised path) needs, and
-//! where its object lives in storage, for repository depth 0, 1 or 2.
+//! The routes: ChartMuseum's (which chart repository and action a method and normalised path
+//! need, and where its object lives in storage, for repository depth 0, 1 or 2) and the OCI
+//! registry's ([`crate::registry`]), each with the scope it needs.
 
 use crate::error::Reason;
 use crate::path::NormalizedPath;
-use crate::scope::{Action, RepoName, Scope};
+use crate::registry::{self, Endpoint};
+use crate::scope::{Action, Depth, RepoName, Scope};
 
 /// The most segments any route has (`/api/:org/:repo/charts/:name/:version`).
 const MAX_SEGMENTS: usize = 6;
-
-/// How many path segments name a repository (ChartMuseum's `--depth`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Depth {
-    /// Single tenant: every route uses the default namespace.
-    Zero,
-    /// `/:repo/...`
-    One,
-    /// `/:org/:repo/...`
-    #[default]
-    Two,
-}
-
-impl Depth {
-    pub fn from_number(n: u8) -> Option<Depth> {
-        match n {
-            0 => Some(Depth::Zero),
-            1 => Some(Depth::One),
-            2 => Some(Depth::Two),
-            _ => None,
-        }
-    }
-    pub fn segments(self) -> usize {
-        match self {
-            Depth::Zero => 0,
-            Depth::One => 1,
-            Depth::Two => 2,
-        }
-    }
-}
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,11 +23,26 @@ pub enum Route {
     ApiRead { repo: RepoName },
     /// A write route of the ChartMuseum API (upload, provenance upload, delete).
     ApiWrite { repo: RepoName },
+    /// `/v2/`: the registry's version check; any valid token passes.
+    RegistryBase,
+    /// An OCI registry endpoint of one OCI repository, and the action its method needs.
+    Registry { repo: RepoName, endpoint: Endpoint, action: Action },
 }
 
 impl Route {
     /// Matches a request against ChartMuseum's routes.
     pub fn parse(method: &str, path: &NormalizedPath, depth: Depth, default_repo: &RepoName) -> Result<Route, Reason> {
+        if registry::is_registry_path(path.as_str()) {
+            let method_error = || Reason::MethodNotAllowed(method.chars().take(16).collect());
+            return match registry::parse(path)? {
+                None if matches!(method, "GET" | "HEAD") => Ok(Route::RegistryBase),
+                None => Err(method_error()),
+                Some((repo, endpoint)) => match endpoint.action(method) {
+                    Some(action) => Ok(Route::Registry { repo, endpoint, action }),
+                    None => Err(method_error()),
+                },
+            };
+        }
         // No route has more than MAX_SEGMENTS segments: collect them without allocating.
         let mut buf = [""; MAX_SEGMENTS];
         let mut len = 0;
@@ -114,22 +101,34 @@ impl Route {
     /// The access this route needs, or `None` for public routes.
     pub fn required(&self) -> Option<Scope> {
         match self {
-            Route::Health => None,
+            Route::Health | Route::RegistryBase => None,
             Route::Index { repo } | Route::Artifact { repo, .. } | Route::ApiRead { repo } => {
                 Some(Scope::new(repo.clone(), Action::Pull))
             }
             Route::ApiWrite { repo } => Some(Scope::new(repo.clone(), Action::Push)),
+            Route::Registry { repo, action, .. } => Some(Scope::oci(repo.clone(), *action)),
         }
+    }
+
+    /// True when the route needs a valid token even though it names no scope (`/v2/`).
+    pub fn needs_token(&self) -> bool {
+        *self == Route::RegistryBase || self.required().is_some()
+    }
+
+    /// True for the OCI registry's routes (their errors take the spec's form).
+    pub fn is_registry(&self) -> bool {
+        matches!(self, Route::RegistryBase | Route::Registry { .. })
     }
 
     /// The repository the route concerns.
     pub fn repo(&self) -> Option<&RepoName> {
         match self {
-            Route::Health => None,
+            Route::Health | Route::RegistryBase => None,
             Route::Index { repo }
             | Route::Artifact { repo, .. }
             | Route::ApiRead { repo }
-            | Route::ApiWrite { repo } => Some(repo),
+            | Route::ApiWrite { repo }
+            | Route::Registry { repo, .. } => Some(repo),
         }
     }
 

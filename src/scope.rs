@@ -1,12 +1,111 @@
-//! The scope algebra: repository names, actions, and Docker-distribution scope strings
-//! (`artifact-repository:org1/repo1:pull,push`), with containment and intersection.
+//! The scope algebra: repository names, actions, Docker-distribution scope strings
+//! (`artifact-repository:org1/repo1:pull,push` for chart repositories, `repository:org1/repo1/hello:pull`
+//! for OCI repositories), and the one mapping between the two kinds ([`Layout`]), with containment
+//! and intersection.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-/// The only resource type chartgate grants.
+/// The resource type of chart repositories (ChartMuseum's).
 pub const RESOURCE_TYPE: &str = "artifact-repository";
+/// The resource type of OCI repositories (Docker distribution's).
+pub const OCI_RESOURCE_TYPE: &str = "repository";
+
+/// What a scope names: a chart repository (`index.yaml` and archives) or an OCI repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// `artifact-repository`: a classic chart repository.
+    Chart,
+    /// `repository`: an OCI repository (`helm push`/`helm pull oci://`).
+    Oci,
+}
+
+impl Kind {
+    /// The resource type as written in scope strings and `access` entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Chart => RESOURCE_TYPE,
+            Kind::Oci => OCI_RESOURCE_TYPE,
+        }
+    }
+
+    /// Parses a resource type; other types are `None`.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            RESOURCE_TYPE => Some(Kind::Chart),
+            OCI_RESOURCE_TYPE => Some(Kind::Oci),
+            _ => None,
+        }
+    }
+
+    /// Validates a repository name for this kind: OCI names have no `host:port` part.
+    pub fn name(self, name: &str) -> Result<RepoName, ScopeError> {
+        if self == Kind::Oci && name.contains(':') {
+            return Err(ScopeError::RepoName { name: name.to_owned(), why: "':' is not allowed in an OCI name" });
+        }
+        RepoName::parse(name)
+    }
+}
+
+/// How many path segments name a chart repository (ChartMuseum's `--depth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Single tenant: every route uses the default namespace.
+    Zero,
+    /// `/:repo/...`
+    One,
+    /// `/:org/:repo/...`
+    #[default]
+    Two,
+}
+
+impl Depth {
+    pub fn from_number(n: u8) -> Option<Depth> {
+        match n {
+            0 => Some(Depth::Zero),
+            1 => Some(Depth::One),
+            2 => Some(Depth::Two),
+            _ => None,
+        }
+    }
+    pub fn segments(self) -> usize {
+        match self {
+            Depth::Zero => 0,
+            Depth::One => 1,
+            Depth::Two => 2,
+        }
+    }
+}
+
+/// Where charts live, and the one mapping between OCI names and chart repositories: the OCI
+/// repository `org1/repo1/hello` is the chart `hello` of the chart repository `org1/repo1` (depth 2);
+/// at depth 0 the OCI repository `hello` is in the default repository. An OCI name with any other
+/// number of components lies in no chart repository, and only a `repository:` grant reaches it.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    pub depth: Depth,
+    pub default_repo: &'a RepoName,
+}
+
+impl<'a> Layout<'a> {
+    /// The chart repository and chart name of an OCI repository, when it lies in one.
+    pub fn chart_of<'n>(&self, oci: &'n RepoName) -> Option<(&'n str, &'n str)>
+    where
+        'a: 'n,
+    {
+        let name = oci.as_str();
+        let n = self.depth.segments();
+        if name.bytes().filter(|&b| b == b'/').count() != n {
+            return None;
+        }
+        match name.rsplit_once('/') {
+            Some((repo, chart)) => Some((repo, chart)),
+            None => Some((self.default_repo.as_str(), name)),
+        }
+    }
+}
 
 /// Longest accepted repository name, in bytes.
 pub const MAX_REPO_NAME: usize = 255;
@@ -92,6 +191,12 @@ fn check_component(c: &str) -> Result<(), &'static str> {
 impl fmt::Display for RepoName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl Borrow<str> for RepoName {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -191,38 +296,44 @@ impl fmt::Display for Actions {
     }
 }
 
-/// One scope: actions granted (or requested) on one repository.
+/// One scope: actions granted (or requested) on one chart or OCI repository.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
+    pub kind: Kind,
     pub repo: RepoName,
     pub actions: Actions,
 }
 
 impl Scope {
+    /// A scope on a chart repository.
     pub fn new(repo: RepoName, actions: impl Into<Actions>) -> Self {
-        Scope { repo, actions: actions.into() }
+        Scope { kind: Kind::Chart, repo, actions: actions.into() }
     }
 
-    /// Parses `artifact-repository:NAME:ACTIONS`. The name may itself contain `:` (host:port),
-    /// so the type is taken from the front and the actions from the back.
+    /// A scope on an OCI repository.
+    pub fn oci(repo: RepoName, actions: impl Into<Actions>) -> Self {
+        Scope { kind: Kind::Oci, repo, actions: actions.into() }
+    }
+
+    /// Parses `artifact-repository:NAME:ACTIONS` or `repository:NAME:ACTIONS`. A chart
+    /// repository's name may itself contain `:` (host:port), so the type is taken from the front
+    /// and the actions from the back.
     pub fn parse(s: &str) -> Result<Self, ScopeError> {
         let shape = || ScopeError::Shape(s.to_owned());
         let (kind, rest) = s.split_once(':').ok_or_else(shape)?;
         let (name, actions) = rest.rsplit_once(':').ok_or_else(shape)?;
-        if kind != RESOURCE_TYPE {
-            return Err(ScopeError::ResourceType(kind.to_owned()));
-        }
-        let repo = RepoName::parse(name)?;
+        let kind = Kind::parse(kind).ok_or_else(|| ScopeError::ResourceType(kind.to_owned()))?;
+        let repo = kind.name(name)?;
         if actions.is_empty() {
             return Err(ScopeError::NoActions(name.to_owned()));
         }
-        Ok(Scope { repo, actions: Actions::parse_list(actions)? })
+        Ok(Scope { kind, repo, actions: Actions::parse_list(actions)? })
     }
 }
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{RESOURCE_TYPE}:{}:{}", self.repo, self.actions)
+        write!(f, "{}:{}:{}", self.kind.as_str(), self.repo, self.actions)
     }
 }
 
@@ -233,9 +344,13 @@ impl FromStr for Scope {
     }
 }
 
-/// A normalised set of scopes: one entry per repository, no empty entries, sorted by name.
+/// A normalised set of scopes: one entry per (kind, repository), no empty entries, chart
+/// repositories first, each kind sorted by name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ScopeSet(BTreeMap<RepoName, Actions>);
+pub struct ScopeSet {
+    chart: BTreeMap<RepoName, Actions>,
+    oci: BTreeMap<RepoName, Actions>,
+}
 
 impl ScopeSet {
     pub fn new() -> Self {
@@ -247,48 +362,70 @@ impl ScopeSet {
         s.split_ascii_whitespace().map(Scope::parse).collect()
     }
 
+    fn map(&self, kind: Kind) -> &BTreeMap<RepoName, Actions> {
+        match kind {
+            Kind::Chart => &self.chart,
+            Kind::Oci => &self.oci,
+        }
+    }
+
     /// Adds actions on a repository (merging with what is there).
     pub fn insert(&mut self, scope: Scope) {
         if scope.actions.is_empty() {
             return;
         }
-        let entry = self.0.entry(scope.repo).or_default();
+        let map = match scope.kind {
+            Kind::Chart => &mut self.chart,
+            Kind::Oci => &mut self.oci,
+        };
+        let entry = map.entry(scope.repo).or_default();
         *entry = entry.union(scope.actions);
     }
 
-    /// The actions granted on `repo`.
-    pub fn actions_for(&self, repo: &RepoName) -> Actions {
-        self.0.get(repo).copied().unwrap_or_default()
+    /// The actions granted on exactly this chart repository.
+    pub fn actions_for(&self, repo: &str) -> Actions {
+        self.chart.get(repo).copied().unwrap_or_default()
     }
 
-    /// True when `action` on `repo` is granted.
+    /// True when `action` on the chart repository `repo` is granted.
     pub fn allows(&self, repo: &RepoName, action: Action) -> bool {
-        self.actions_for(repo).allows(action)
+        self.actions_for(repo.as_str()).allows(action)
     }
 
-    /// True when every scope of `other` is granted by `self`.
-    pub fn contains(&self, other: &ScopeSet) -> bool {
-        other.0.iter().all(|(repo, actions)| self.actions_for(repo).contains(*actions))
-    }
-
-    /// What both sets grant.
-    pub fn intersect(&self, other: &ScopeSet) -> ScopeSet {
-        let mut out = ScopeSet::new();
-        for (repo, actions) in &self.0 {
-            out.insert(Scope::new(repo.clone(), actions.intersect(other.actions_for(repo))));
+    /// The actions this set grants on `kind`/`repo`: its own entry, and for an OCI repository the
+    /// entry of the chart repository it lies in ([`Layout::chart_of`]). No other entry reaches it.
+    pub fn covers(&self, kind: Kind, repo: &RepoName, layout: Layout<'_>) -> Actions {
+        let own = self.map(kind).get(repo.as_str()).copied().unwrap_or_default();
+        match (kind, layout.chart_of(repo)) {
+            (Kind::Oci, Some((chart_repo, _))) => own.union(self.actions_for(chart_repo)),
+            _ => own,
         }
-        out
+    }
+
+    /// True when every scope of `other` is granted by `self` (with OCI repositories reached
+    /// through their chart repository).
+    pub fn contains(&self, other: &ScopeSet, layout: Layout<'_>) -> bool {
+        other.iter().all(|s| self.covers(s.kind, &s.repo, layout).contains(s.actions))
+    }
+
+    /// What both grant: each scope of `requested`, cut to what `self` covers.
+    pub fn narrow(&self, requested: &ScopeSet, layout: Layout<'_>) -> ScopeSet {
+        requested
+            .iter()
+            .map(|s| Scope { actions: s.actions.intersect(self.covers(s.kind, &s.repo, layout)), ..s })
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.chart.is_empty() && self.oci.is_empty()
     }
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.chart.len() + self.oci.len()
     }
-    /// The scopes, sorted by repository name.
+    /// The scopes: chart repositories, then OCI repositories, each sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
-        self.0.iter().map(|(repo, actions)| Scope::new(repo.clone(), *actions))
+        let chart = self.chart.iter().map(|(repo, actions)| Scope::new(repo.clone(), *actions));
+        chart.chain(self.oci.iter().map(|(repo, actions)| Scope::oci(repo.clone(), *actions)))
     }
 }
 
@@ -345,7 +482,8 @@ mod tests {
             "artifact-repository:org1/repo1",
             "artifact-repository:org1/repo1:",
             "artifact-repository::pull",
-            "repository:org1/repo1:pull",
+            "registry:catalog:*",
+            "repository:h:5000/org1/repo1:pull",
             "artifact-repository:org1/repo1:delete",
             "artifact-repository:org1/repo1:pull,",
             "artifact-repository:Org1/repo1:pull",
@@ -360,17 +498,48 @@ mod tests {
         }
     }
 
+    fn layout(default: &RepoName) -> Layout<'_> {
+        Layout { depth: Depth::Two, default_repo: default }
+    }
+
     #[test]
     fn set_algebra() {
+        let ns = repo("repo");
         let a = ScopeSet::parse("artifact-repository:org1/repo1:pull,push artifact-repository:org2/x:pull").unwrap();
         let b = ScopeSet::parse("artifact-repository:org1/repo1:pull artifact-repository:org3/y:push").unwrap();
-        let i = a.intersect(&b);
+        let i = a.narrow(&b, layout(&ns));
         assert_eq!(i.to_string(), "artifact-repository:org1/repo1:pull");
-        assert!(a.contains(&i) && b.contains(&i));
-        assert!(!b.contains(&a));
+        assert!(a.contains(&i, layout(&ns)) && b.contains(&i, layout(&ns)));
+        assert!(!b.contains(&a, layout(&ns)));
         assert!(a.allows(&repo("org2/x"), Action::Pull));
         assert!(!a.allows(&repo("org2/x"), Action::Push));
         assert!(!a.allows(&repo("org1/repo10"), Action::Pull));
+    }
+
+    #[test]
+    fn oci_names_lie_in_their_chart_repository() {
+        let ns = repo("repo");
+        let l = layout(&ns);
+        let charts = ScopeSet::parse("artifact-repository:org1/repo1:pull").unwrap();
+        let covers = |name: &str| charts.covers(Kind::Oci, &repo(name), l);
+        assert_eq!(covers("org1/repo1/hello"), Actions::PULL);
+        assert_eq!(covers("org1/repo10/hello"), Actions::NONE, "a prefix of the name is not its repository");
+        assert_eq!(covers("org1/repo1/a/b"), Actions::NONE, "deeper names lie in no chart repository");
+        assert_eq!(covers("org1/repo1"), Actions::NONE);
+        let oci = ScopeSet::parse("repository:org1/repo1/hello:pull,push").unwrap();
+        assert_eq!(oci.covers(Kind::Chart, &repo("org1/repo1"), l), Actions::NONE, "OCI grants never reach charts");
+        assert_eq!(oci.covers(Kind::Oci, &repo("org1/repo1/hello"), l), Actions::ALL);
+        assert_eq!(oci.covers(Kind::Oci, &repo("org1/repo1/other"), l), Actions::NONE);
+        let zero = Layout { depth: Depth::Zero, default_repo: &ns };
+        let single = ScopeSet::parse("artifact-repository:repo:push").unwrap();
+        assert_eq!(single.covers(Kind::Oci, &repo("hello"), zero), Actions::PUSH);
+        assert_eq!(single.covers(Kind::Oci, &repo("org/hello"), zero), Actions::NONE);
+        let asked = ScopeSet::parse("repository:org1/repo1/hello:pull,push repository:org2/x/y:pull").unwrap();
+        assert_eq!(charts.narrow(&asked, l).to_string(), "repository:org1/repo1/hello:pull");
+        assert_eq!(
+            Scope::parse("repository:org1/repo1/hello:pull").unwrap().to_string(),
+            "repository:org1/repo1/hello:pull"
+        );
     }
 
     #[test]

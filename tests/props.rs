@@ -1,7 +1,7 @@
 //! Property tests: the scope algebra, path normalisation, claims round trip, and mutation of
 //! valid tokens.
 
-use chartgate::{Actions, Claims, NormalizedPath, RepoName, Scope, ScopeSet};
+use chartgate::{Actions, Claims, Depth, Kind, Layout, NormalizedPath, RepoName, Scope, ScopeSet};
 use proptest::prelude::*;
 
 use crate::util::*;
@@ -15,9 +15,18 @@ fn actions() -> impl Strategy<Value = Actions> {
     prop_oneof![Just(Actions::PULL), Just(Actions::PUSH), Just(Actions::ALL)]
 }
 
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![Just(Kind::Chart), Just(Kind::Oci)]
+}
+
 fn scope_set() -> impl Strategy<Value = ScopeSet> {
-    prop::collection::vec((repo_name(), actions()), 0..6)
-        .prop_map(|v| v.into_iter().map(|(n, a)| Scope::new(RepoName::parse(&n).unwrap(), a)).collect())
+    prop::collection::vec((kind(), repo_name(), actions()), 0..6).prop_map(|v| {
+        v.into_iter().map(|(kind, n, actions)| Scope { kind, repo: RepoName::parse(&n).unwrap(), actions }).collect()
+    })
+}
+
+fn depth() -> impl Strategy<Value = Depth> {
+    prop_oneof![Just(Depth::Zero), Just(Depth::One), Just(Depth::Two)]
 }
 
 proptest! {
@@ -33,12 +42,50 @@ proptest! {
     }
 
     #[test]
-    fn intersection_is_within_both(a in scope_set(), b in scope_set()) {
-        let i = a.intersect(&b);
-        prop_assert!(a.contains(&i));
-        prop_assert!(b.contains(&i));
-        prop_assert_eq!(i.clone(), b.intersect(&a));
-        prop_assert!(a.contains(&a.intersect(&a)) && a.intersect(&a) == a);
+    fn narrowing_is_within_both(a in scope_set(), b in scope_set(), d in depth()) {
+        let ns = RepoName::parse("repo").unwrap();
+        let l = Layout { depth: d, default_repo: &ns };
+        let i = a.narrow(&b, l);
+        prop_assert!(a.contains(&i, l));
+        prop_assert!(b.contains(&i, l));
+        prop_assert!(a.contains(&a.narrow(&a, l), l) && a.narrow(&a, l) == a);
+    }
+
+    /// The chart-repository/OCI mapping never escalates: a chart grant reaches an OCI name only
+    /// when the name is exactly one chart inside that repository (`org1/repo1` never covers
+    /// `org1/repo10/x` or `org1/repo1/a/b`), with no action the grant lacks; OCI grants never
+    /// reach chart repositories.
+    #[test]
+    fn oci_mapping_never_escalates(grants in scope_set(), name in repo_name(), d in depth()) {
+        let ns = RepoName::parse("repo").unwrap();
+        let l = Layout { depth: d, default_repo: &ns };
+        let oci = RepoName::parse(&name).unwrap();
+        let reached = grants.covers(Kind::Oci, &oci, l);
+        let own = grants.iter().filter(|s| s.kind == Kind::Oci && s.repo == oci).fold(Actions::NONE, |a, s| a.union(s.actions));
+        let through: Actions = grants
+            .iter()
+            .filter(|s| s.kind == Kind::Chart)
+            .filter(|s| match d {
+                Depth::Zero => s.repo == ns && !name.contains('/'),
+                _ => name.strip_prefix(&format!("{}/", s.repo)).is_some_and(|rest| !rest.contains('/'))
+                    && name.matches('/').count() == d.segments(),
+            })
+            .fold(Actions::NONE, |a, s| a.union(s.actions));
+        prop_assert_eq!(reached, own.union(through));
+        let chart = grants.covers(Kind::Chart, &oci, l);
+        let chart_own = grants.iter().filter(|s| s.kind == Kind::Chart && s.repo == oci).fold(Actions::NONE, |a, s| a.union(s.actions));
+        prop_assert_eq!(chart, chart_own, "OCI grants reached a chart repository");
+    }
+
+    #[test]
+    fn a_prefix_repository_never_covers_a_longer_name(org in "[a-z]{1,4}", repo in "[a-z]{1,4}", extra in "[a-z0-9]{1,3}", chart in "[a-z]{1,5}") {
+        let ns = RepoName::parse("repo").unwrap();
+        let l = Layout { depth: Depth::Two, default_repo: &ns };
+        let pull = ScopeSet::parse(&format!("artifact-repository:{org}/{repo}:pull")).unwrap();
+        let longer = RepoName::parse(&format!("{org}/{repo}{extra}/{chart}")).unwrap();
+        prop_assert_eq!(pull.covers(Kind::Oci, &longer, l), Actions::NONE);
+        let inside = RepoName::parse(&format!("{org}/{repo}/{chart}")).unwrap();
+        prop_assert_eq!(pull.covers(Kind::Oci, &inside, l), Actions::PULL, "pull never covers push");
     }
 
     #[test]
@@ -111,10 +158,12 @@ proptest! {
     fn issued_is_within_requested_and_allowed(patterns in prop::collection::vec(pattern(), 0..4), requested in scope_set()) {
         use chartgate::issuer::grant::{Allowance, ScopePattern};
         let allowance = Allowance(patterns.iter().map(|p| ScopePattern::parse(p).unwrap()).collect());
-        let granted = allowance.grant(&requested);
-        prop_assert!(requested.contains(&granted));
+        let ns = RepoName::parse("repo").unwrap();
+        let l = Layout { depth: Depth::Two, default_repo: &ns };
+        let granted = allowance.grant(&requested, l);
+        prop_assert!(requested.contains(&granted, l));
         for scope in granted.iter() {
-            prop_assert!(allowance.actions_for(&scope.repo).contains(scope.actions));
+            prop_assert!(allowance.actions_for(scope.kind, &scope.repo, l).contains(scope.actions));
         }
     }
 
@@ -126,13 +175,14 @@ proptest! {
         let mut claims = chartgate::MintRequest { scopes: parent_set, jti: Some("p".into()), ..Default::default() }.claims(now);
         claims.exp = now + life;
         let ns = RepoName::parse("repo").unwrap();
-        match downscope(&claims, Some(&requested), ttl, None, now, &ns) {
+        let l = Layout { depth: Depth::Two, default_repo: &ns };
+        match downscope(&claims, Some(&requested), ttl, None, now, l) {
             Ok(child) => {
-                prop_assert!(claims.access.scopes(&ns).contains(&child.scopes));
+                prop_assert!(claims.access.scopes(&ns).contains(&child.scopes, l));
                 prop_assert!(now + child.ttl <= claims.exp);
                 prop_assert_eq!(child.lineage, vec!["p".to_owned()]);
             }
-            Err(_) => prop_assert!(!claims.access.scopes(&ns).contains(&requested)),
+            Err(_) => prop_assert!(!claims.access.scopes(&ns).contains(&requested, l)),
         }
     }
 }
@@ -167,6 +217,7 @@ proptest! {
     fn chains_never_outlive_outscope_or_leave_the_lineage(root_set in scope_set(), life in 1u64..3_000, steps in prop::collection::vec(step(), 1..8)) {
         use chartgate::issuer::grant::downscope;
         let ns = RepoName::parse("repo").unwrap();
+        let l = Layout { depth: Depth::Two, default_repo: &ns };
         let mut now = 1_000_000;
         let root = Claims { jti: Some("root".into()), exp: now + life, ..chartgate::MintRequest { scopes: root_set, ..Default::default() }.claims(now) };
         let mut chain = vec![root.clone()];
@@ -188,13 +239,13 @@ proptest! {
                 }
                 (_, None) => (None, None),
             };
-            let Ok(plan) = downscope(&parent, requested.as_ref(), s.ttl, paths, now, &ns) else { continue };
+            let Ok(plan) = downscope(&parent, requested.as_ref(), s.ttl, paths, now, l) else { continue };
             prop_assert!(parent.exp > now, "an expired parent derived a child");
             let request = chartgate::MintRequest { scopes: plan.scopes, ttl: Some(plan.ttl), jti: Some(format!("t{i}")), paths: plan.paths, lineage: plan.lineage, ..Default::default() };
             let child = request.claims(now);
             prop_assert!(child.exp <= root.exp, "outlives the root: {} > {}", child.exp, root.exp);
             prop_assert!(child.exp <= parent.exp);
-            prop_assert!(root.access.scopes(&ns).contains(&child.access.scopes(&ns)), "out-scopes the root");
+            prop_assert!(root.access.scopes(&ns).contains(&child.access.scopes(&ns), l), "out-scopes the root");
             if let Some(parent_paths) = &parent.paths {
                 prop_assert!(child.paths.as_ref().is_some_and(|p| p.within(parent_paths)), "leaves the parent's paths");
             }

@@ -54,6 +54,7 @@ mod tests {
             jti: Some("j1".into()),
             exp: Some(10),
             lineage: vec!["root".into()],
+            mount_from: None,
         };
         let d = revoked(&grant);
         assert_eq!((d.status(), d.reason.code()), (401, "revoked"));

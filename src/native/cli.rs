@@ -13,9 +13,9 @@ use serde_json::json;
 
 use crate::issuer::grant::downscope;
 use crate::{
-    dangerous_decode, decide, find_token, relative, split_url, verify, Denial, Depth, KeyError, KeySet, MintRequest,
-    NativeVerifier, Pasted, PathBinding, Policy, PolicySettings, Reason, RepoName, Request, Scope, ScopeError,
-    ScopeSet, SignUrlError, SignedUrlPlan, SigningError, SigningKey, UnverifiedToken, DEFAULT_URL_TTL,
+    dangerous_decode, decide, find_token, relative, split_url, verify, Denial, Depth, KeyError, KeySet, Layout,
+    MintRequest, NativeVerifier, Pasted, PathBinding, Policy, PolicySettings, Reason, RepoName, Request, Scope,
+    ScopeError, ScopeSet, SignUrlError, SignedUrlPlan, SigningError, SigningKey, UnverifiedToken, DEFAULT_URL_TTL,
 };
 
 const EXAMPLES: &str = "\
@@ -58,7 +58,8 @@ enum Command {
     Token {
         #[command(flatten)]
         mint: MintArgs,
-        /// Scope to grant (repeatable): artifact-repository:NAME:pull[,push]. With --from,
+        /// Scope to grant (repeatable): artifact-repository:NAME:pull[,push] (chart repository) or
+        /// repository:NAME:pull[,push] (OCI repository). With --from,
         /// defaults to everything the parent grants.
         #[arg(long = "scope", required_unless_present = "from")]
         scopes: Vec<String>,
@@ -75,6 +76,10 @@ enum Command {
         /// Namespace of single-tenant `access: ["pull"]` parents (as the edge's DEFAULT_NAMESPACE).
         #[arg(long, default_value = "repo")]
         default_repo: String,
+        /// Repository depth (as the edge's DEPTH): places OCI names (`repository:` scopes) inside
+        /// the parent's chart repositories.
+        #[arg(long, default_value_t = 2)]
+        depth: u8,
     },
     /// Run the token service (OAuth 2 client credentials, Docker /token, token exchange, JWKS).
     #[command(
@@ -297,7 +302,7 @@ fn load_signing_key(path: &Path) -> Result<SigningKey, CliError> {
 fn run(command: Command) -> CliResult {
     match command {
         Command::Keygen { out, bits, force } => keygen(&out, bits, force),
-        Command::Token { mint, scopes, from, paths, ttl, default_repo } => {
+        Command::Token { mint, scopes, from, paths, ttl, default_repo, depth } => {
             let key = load_signing_key(&mint.key)?;
             let at = mint.now.unwrap_or_else(now);
             let scopes = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<ScopeSet, _>>()?;
@@ -314,9 +319,10 @@ fn run(command: Command) -> CliResult {
                     .map_err(|r| usage(format!("--from: {r}")))?;
                 let requested = (!request.scopes.is_empty()).then_some(&request.scopes);
                 let default_repo = RepoName::parse(&default_repo)?;
-                let plan =
-                    downscope(&parent.claims, requested, ttl.as_secs(), request.paths.clone(), at, &default_repo)
-                        .map_err(|e| usage(format!("--from: {e}")))?;
+                let depth = Depth::from_number(depth).ok_or_else(|| usage("--depth must be 0, 1 or 2"))?;
+                let layout = Layout { depth, default_repo: &default_repo };
+                let plan = downscope(&parent.claims, requested, ttl.as_secs(), request.paths.clone(), at, layout)
+                    .map_err(|e| usage(format!("--from: {e}")))?;
                 request.scopes = plan.scopes;
                 request.ttl = Some(plan.ttl);
                 request.paths = plan.paths;

@@ -4,12 +4,15 @@
 
 use std::fmt;
 
-use crate::{Actions, Claims, PathBinding, RepoName, Scope, ScopeError, ScopeSet, RESOURCE_TYPE};
+use crate::{Actions, Claims, Kind, Layout, PathBinding, RepoName, Scope, ScopeError, ScopeSet};
 
-/// `artifact-repository:NAME-GLOB:ACTIONS`, where `*` in the name matches any run of characters
-/// (including `/`): `org1/*` is every repository of org1, `*` is every repository.
+/// `artifact-repository:NAME-GLOB:ACTIONS` (chart repositories) or `repository:NAME-GLOB:ACTIONS`
+/// (OCI repositories), where `*` in the name matches any run of characters (including `/`):
+/// `org1/*` is every repository of org1, `*` is every repository. A chart-repository pattern
+/// also allows the OCI repositories inside the repositories it matches ([`Layout::chart_of`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopePattern {
+    kind: Kind,
     glob: String,
     actions: Actions,
 }
@@ -19,25 +22,24 @@ impl ScopePattern {
         let shape = || ScopeError::Shape(s.to_owned());
         let (kind, rest) = s.split_once(':').ok_or_else(shape)?;
         let (glob, actions) = rest.rsplit_once(':').ok_or_else(shape)?;
-        if kind != RESOURCE_TYPE {
-            return Err(ScopeError::ResourceType(kind.to_owned()));
-        }
+        let kind = Kind::parse(kind).ok_or_else(|| ScopeError::ResourceType(kind.to_owned()))?;
         // The glob must be a valid name once its stars are replaced by a letter.
-        RepoName::parse(&glob.replace('*', "x"))?;
+        kind.name(&glob.replace('*', "x"))?;
         if actions.is_empty() {
             return Err(ScopeError::NoActions(glob.to_owned()));
         }
-        Ok(ScopePattern { glob: glob.to_owned(), actions: Actions::parse_list(actions)? })
+        Ok(ScopePattern { kind, glob: glob.to_owned(), actions: Actions::parse_list(actions)? })
     }
 
-    pub fn matches(&self, repo: &RepoName) -> bool {
-        glob_match(self.glob.as_bytes(), repo.as_str().as_bytes())
+    /// True when the pattern names `repo` (a name of the pattern's own kind).
+    pub fn matches(&self, repo: &str) -> bool {
+        glob_match(self.glob.as_bytes(), repo.as_bytes())
     }
 }
 
 impl fmt::Display for ScopePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{RESOURCE_TYPE}:{}:{}", self.glob, self.actions)
+        write!(f, "{}:{}:{}", self.kind.as_str(), self.glob, self.actions)
     }
 }
 
@@ -68,14 +70,26 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 pub struct Allowance(pub Vec<ScopePattern>);
 
 impl Allowance {
-    /// The actions allowed on `repo`.
-    pub fn actions_for(&self, repo: &RepoName) -> Actions {
-        self.0.iter().filter(|p| p.matches(repo)).fold(Actions::NONE, |a, p| a.union(p.actions))
+    /// The actions allowed on `kind`/`repo`: patterns of that kind naming it, and for an OCI
+    /// repository the chart-repository patterns naming the chart repository it lies in.
+    pub fn actions_for(&self, kind: Kind, repo: &RepoName, layout: Layout<'_>) -> Actions {
+        let chart_repo = match kind {
+            Kind::Oci => layout.chart_of(repo).map(|(r, _)| r),
+            Kind::Chart => None,
+        };
+        let allowed = |p: &&ScopePattern| {
+            (p.kind == kind && p.matches(repo.as_str()))
+                || (p.kind == Kind::Chart && chart_repo.is_some_and(|r| p.matches(r)))
+        };
+        self.0.iter().filter(allowed).fold(Actions::NONE, |a, p| a.union(p.actions))
     }
 
     /// requested ∩ allowed.
-    pub fn grant(&self, requested: &ScopeSet) -> ScopeSet {
-        requested.iter().map(|s| Scope::new(s.repo.clone(), s.actions.intersect(self.actions_for(&s.repo)))).collect()
+    pub fn grant(&self, requested: &ScopeSet, layout: Layout<'_>) -> ScopeSet {
+        requested
+            .iter()
+            .map(|s| Scope { actions: s.actions.intersect(self.actions_for(s.kind, &s.repo, layout)), ..s })
+            .collect()
     }
 }
 
@@ -130,7 +144,7 @@ pub fn downscope(
     ttl: u64,
     paths: Option<PathBinding>,
     now: u64,
-    default_repo: &RepoName,
+    layout: Layout<'_>,
 ) -> Result<ChildPlan, DownscopeError> {
     if parent.exp <= now {
         return Err(DownscopeError::ParentExpired);
@@ -139,10 +153,10 @@ pub fn downscope(
     if parent.lineage.len() >= MAX_LINEAGE {
         return Err(DownscopeError::TooDeep(parent.lineage.len()));
     }
-    let held = parent.access.scopes(default_repo);
+    let held = parent.access.scopes(layout.default_repo);
     let scopes = match requested {
-        Some(r) if !held.contains(r) => {
-            let extra: ScopeSet = r.iter().filter(|s| !parent.access.grants(s, default_repo)).collect();
+        Some(r) if !held.contains(r, layout) => {
+            let extra: ScopeSet = r.iter().filter(|s| !parent.access.grants(s, layout)).collect();
             return Err(DownscopeError::Broader(extra.to_string()));
         }
         Some(r) => r.clone(),
@@ -169,12 +183,12 @@ mod tests {
     #[test]
     fn globs() {
         let p = ScopePattern::parse("artifact-repository:org1/*:pull").unwrap();
-        assert!(p.matches(&repo("org1/repo1")));
-        assert!(p.matches(&repo("org1/a/b")));
-        assert!(!p.matches(&repo("org10/repo1")));
-        assert!(!p.matches(&repo("org1")));
-        assert!(ScopePattern::parse("artifact-repository:*:pull,push").unwrap().matches(&repo("x")));
-        assert!(ScopePattern::parse("artifact-repository:org1/*-prod:pull").unwrap().matches(&repo("org1/web-prod")));
+        assert!(p.matches("org1/repo1"));
+        assert!(p.matches("org1/a/b"));
+        assert!(!p.matches("org10/repo1"));
+        assert!(!p.matches("org1"));
+        assert!(ScopePattern::parse("artifact-repository:*:pull,push").unwrap().matches("x"));
+        assert!(ScopePattern::parse("artifact-repository:org1/*-prod:pull").unwrap().matches("org1/web-prod"));
         assert!(ScopePattern::parse("artifact-repository:Org/*:pull").is_err());
         assert!(ScopePattern::parse("artifact-repository:org/*:delete").is_err());
         assert!(glob_match(b"a*b*c", b"aXbYc") && !glob_match(b"a*b*c", b"aXbY"));
@@ -182,9 +196,38 @@ mod tests {
 
     #[test]
     fn grant_is_intersection() {
+        let ns = repo("repo");
         let allow = Allowance(vec![ScopePattern::parse("artifact-repository:org1/*:pull").unwrap()]);
         let req = ScopeSet::parse("artifact-repository:org1/r:pull,push artifact-repository:org2/r:pull").unwrap();
-        assert_eq!(allow.grant(&req).to_string(), "artifact-repository:org1/r:pull");
+        assert_eq!(allow.grant(&req, layout(&ns)).to_string(), "artifact-repository:org1/r:pull");
+    }
+
+    fn layout(ns: &RepoName) -> Layout<'_> {
+        Layout { depth: crate::Depth::Two, default_repo: ns }
+    }
+
+    #[test]
+    fn oci_grants_follow_the_chart_repositories() {
+        let ns = repo("repo");
+        let allow = Allowance(vec![
+            ScopePattern::parse("artifact-repository:org1/*:pull").unwrap(),
+            ScopePattern::parse("repository:org2/charts/*:pull,push").unwrap(),
+        ]);
+        let req = ScopeSet::parse(
+            "repository:org1/repo1/hello:pull,push repository:org2/charts/x:push repository:org1/a/b/c:pull",
+        )
+        .unwrap();
+        assert_eq!(
+            allow.grant(&req, layout(&ns)).to_string(),
+            "repository:org1/repo1/hello:pull repository:org2/charts/x:push"
+        );
+        let chart_req = ScopeSet::parse("artifact-repository:org2/charts:pull").unwrap();
+        assert!(allow.grant(&chart_req, layout(&ns)).is_empty(), "OCI patterns never grant chart repositories");
+        let p = parent(r#"{"exp":1000,"jti":"p1","access":["org1/a:pull"]}"#);
+        let oci = ScopeSet::parse("repository:org1/a/hello:pull").unwrap();
+        assert!(downscope(&p, Some(&oci), 60, None, 900, layout(&ns)).is_ok(), "a chart grant covers its OCI names");
+        let push = ScopeSet::parse("repository:org1/a/hello:push").unwrap();
+        assert!(matches!(downscope(&p, Some(&push), 60, None, 900, layout(&ns)), Err(DownscopeError::Broader(_))));
     }
 
     fn parent(json: &str) -> Claims {
@@ -196,18 +239,18 @@ mod tests {
         let ns = repo("repo");
         let p = parent(r#"{"exp":1000,"jti":"p1","access":["org1/a:pull,push","org1/b:pull"],"paths":["/org1/a/*"]}"#);
         let narrow = ScopeSet::parse("artifact-repository:org1/a:pull").unwrap();
-        let child = downscope(&p, Some(&narrow), 5000, None, 900, &ns).unwrap();
+        let child = downscope(&p, Some(&narrow), 5000, None, 900, layout(&ns)).unwrap();
         assert_eq!(child.ttl, 100, "cut to the parent's remaining life");
         assert_eq!(child.lineage, ["p1"]);
         assert_eq!(child.paths, p.paths, "inherits the parent's binding");
         let broad = ScopeSet::parse("artifact-repository:org1/c:pull").unwrap();
-        assert!(matches!(downscope(&p, Some(&broad), 60, None, 900, &ns), Err(DownscopeError::Broader(_))));
+        assert!(matches!(downscope(&p, Some(&broad), 60, None, 900, layout(&ns)), Err(DownscopeError::Broader(_))));
         let out = PathBinding::parse(&["/org1/b/index.yaml"]).unwrap();
-        assert_eq!(downscope(&p, None, 60, Some(out), 900, &ns), Err(DownscopeError::PathsBroader));
+        assert_eq!(downscope(&p, None, 60, Some(out), 900, layout(&ns)), Err(DownscopeError::PathsBroader));
         let inside = PathBinding::parse(&["/org1/a/index.yaml"]).unwrap();
-        assert!(downscope(&p, None, 60, Some(inside), 900, &ns).is_ok());
-        assert_eq!(downscope(&p, None, 60, None, 1000, &ns), Err(DownscopeError::ParentExpired));
+        assert!(downscope(&p, None, 60, Some(inside), 900, layout(&ns)).is_ok());
+        assert_eq!(downscope(&p, None, 60, None, 1000, layout(&ns)), Err(DownscopeError::ParentExpired));
         let no_jti = parent(r#"{"exp":1000,"access":[]}"#);
-        assert_eq!(downscope(&no_jti, None, 60, None, 0, &ns), Err(DownscopeError::ParentWithoutJti));
+        assert_eq!(downscope(&no_jti, None, 60, None, 0, layout(&ns)), Err(DownscopeError::ParentWithoutJti));
     }
 }

@@ -248,7 +248,7 @@ impl Issuer {
         ttl: Option<u64>,
     ) -> Result<Issued, TokenError> {
         let requested = parse_scope(scope.ok_or_else(|| TokenError::InvalidRequest("scope is required".into()))?)?;
-        let granted = client.allowance.grant(&requested);
+        let granted = client.allowance.grant(&requested, self.config.policy.layout());
         if granted.is_empty() {
             self.metrics.denied("invalid_scope");
             return Err(TokenError::InvalidScope(format!("client {} may not have {requested}", client.id)));
@@ -267,7 +267,7 @@ impl Issuer {
                 requested.insert(scope);
             }
         }
-        let granted = client.allowance.grant(&requested);
+        let granted = client.allowance.grant(&requested, self.config.policy.layout());
         let ttl = self.ttl(None, client.max_ttl);
         let issued = self.sign(self.now(), Some(client.id.clone()), granted, ttl, None, Vec::new())?;
         self.metrics.issued("docker");
@@ -299,7 +299,7 @@ impl Issuer {
         paths: Option<PathBinding>,
         now: u64,
     ) -> Result<grant::ChildPlan, TokenError> {
-        grant::downscope(parent, requested, ttl, paths, now, &self.config.policy.default_repo).map_err(|e| {
+        grant::downscope(parent, requested, ttl, paths, now, self.config.policy.layout()).map_err(|e| {
             self.metrics.denied(e.code());
             match e {
                 DownscopeError::Broader(_) | DownscopeError::PathsBroader => TokenError::InvalidScope(e.to_string()),
@@ -341,7 +341,7 @@ impl Issuer {
         };
         let mapped = self.sso.map(&self.config.sso, subject_token, iss, now).await;
         let (sub, allowance) = mapped.inspect_err(|_| self.metrics.denied("sso"))?;
-        let granted = allowance.grant(&requested);
+        let granted = allowance.grant(&requested, self.config.policy.layout());
         if granted.is_empty() {
             self.metrics.denied("invalid_scope");
             return Err(TokenError::InvalidScope(format!("the SSO identity may not have {requested}")));
