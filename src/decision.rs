@@ -227,8 +227,13 @@ impl Denial {
         Denial { reason, scope: None, via: None, holder: None }
     }
 
+    /// The HTTP status. A registry token lacking a scope is a 401 (as Docker distribution answers),
+    /// so registry clients fetch a token with the scope named in the challenge.
     pub fn status(&self) -> u16 {
-        self.reason.status()
+        match &self.reason {
+            Reason::InsufficientScope(s) if s.kind == crate::scope::Kind::Oci => 401,
+            r => r.status(),
+        }
     }
 
     /// The `WWW-Authenticate` value, for 400 credential errors, 401 and 403.
@@ -252,7 +257,7 @@ impl Denial {
         let code = match &self.reason {
             Reason::Registry(e) => e.code(),
             Reason::MethodNotAllowed(_) | Reason::NotFound => "UNSUPPORTED",
-            r if r.status() == 403 => "DENIED",
+            Reason::InsufficientScope(_) | Reason::PathNotBound | Reason::Revoked => "DENIED",
             _ => "UNAUTHORIZED",
         };
         let detail = serde_json::json!({"reason": self.reason.code()});

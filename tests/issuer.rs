@@ -195,7 +195,7 @@ fn rfc6749_errors() {
     );
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
     let (status, body, _) =
-        call(http().post(&url).basic_auth("ci", Some("ci-secret")).form(&[("grant_type", "password")]));
+        call(http().post(&url).basic_auth("ci", Some("ci-secret")).form(&[("grant_type", "implicit")]));
     assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
     let (status, body, _) = call(http().post(&url).basic_auth("ci", Some("ci-secret")).form(&[("scope", "x")]));
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
@@ -223,6 +223,97 @@ fn docker_token_partial_grant() {
     let token = body["token"].as_str().unwrap();
     assert_eq!(edge_decides(token, "/org1/r/index.yaml"), Ok(()));
     assert_eq!(edge_decides(token, "/org9/x/index.yaml"), Err("insufficient_scope".into()));
+}
+
+/// What helm 4 (`client_id=oras-go`, no scope) and helm 3 (`client_id=containerd-client`,
+/// space-joined scopes) POST at `registry login` and push: the OAuth 2 password grant, answered
+/// with `access_token` at the first try, on both token paths.
+#[test]
+fn registry_login_password_grant() {
+    for path in ["/token", "/oauth/token"] {
+        let url = format!("{}{path}", base());
+        let (status, body, _) = call(http().post(&url).form(&[
+            ("client_id", "oras-go"),
+            ("grant_type", "password"),
+            ("username", "ci"),
+            ("password", "ci-secret"),
+            ("service", "chartgate"),
+        ]));
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body["access_token"].as_str().is_some_and(|t| t.len() > 100));
+        assert!(body["expires_in"].as_u64().unwrap() >= 60);
+        let (status, body, _) = call(http().post(&url).form(&[
+            ("client_id", "containerd-client"),
+            ("grant_type", "password"),
+            ("username", "ci"),
+            ("password", "ci-secret"),
+            ("scope", "repository:org1/app/hello:pull,push repository:org2/x/y:pull"),
+        ]));
+        assert_eq!(status, 200, "{body}");
+        let claims = claims_of(body["access_token"].as_str().unwrap());
+        assert_eq!(
+            claims["access"],
+            json!([{"type": "repository", "name": "org1/app/hello", "actions": ["pull", "push"]}]),
+            "partial grant: org2 is not the client's"
+        );
+        let (status, body, _) =
+            call(http().post(&url).form(&[("grant_type", "password"), ("username", "ci"), ("password", "wrong")]));
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    }
+}
+
+/// Several repositories in one GET (crane asks for a mount source and target at once), repeated
+/// and space-joined `scope` parameters, OCI names reached through the client's chart patterns.
+#[test]
+fn docker_token_several_repositories() {
+    let url = format!(
+        "{}/token?service=chartgate&scope=repository:org1/a/x:pull%20repository:org1/b/x:pull,push&scope=repository:org1/app/y:push",
+        base()
+    );
+    let (status, body, _) = call(http().get(&url).basic_auth("ci", Some("ci-secret")));
+    assert_eq!(status, 200, "{body}");
+    let access = &claims_of(body["token"].as_str().unwrap())["access"];
+    assert_eq!(
+        access,
+        &json!([
+            {"type": "repository", "name": "org1/a/x", "actions": ["pull"]},
+            {"type": "repository", "name": "org1/app/y", "actions": ["push"]},
+            {"type": "repository", "name": "org1/b/x", "actions": ["pull"]},
+        ])
+    );
+}
+
+/// A chartgate token as the registry password (username `token`): the issued token is its
+/// downscoped child (never broader, never longer-lived, in its lineage); a broken or expired
+/// token is a 401 naming why.
+#[test]
+fn registry_login_with_a_chartgate_token() {
+    let parent = token_for("artifact-repository:org1/repo1:pull");
+    let url = format!("{}/token?service=chartgate&scope=repository:org1/repo1/hello:pull,push", base());
+    let (status, body, _) = call(http().get(&url).basic_auth("token", Some(&parent)));
+    assert_eq!(status, 200, "{body}");
+    let (p, c) = (claims_of(&parent), claims_of(body["token"].as_str().unwrap()));
+    assert_eq!(c["access"], json!([{"type": "repository", "name": "org1/repo1/hello", "actions": ["pull"]}]));
+    assert!(c["exp"].as_u64() <= p["exp"].as_u64());
+    assert_eq!(c["lineage"], json!([p["jti"]]));
+    let (status, body, _) = call(http().post(format!("{}/token", base())).form(&[
+        ("grant_type", "password"),
+        ("username", "token"),
+        ("password", &parent),
+        ("scope", "repository:org2/x/y:pull"),
+    ]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(claims_of(body["access_token"].as_str().unwrap())["access"], json!([]), "nothing outside the parent");
+    let mut forged = parent.clone();
+    forged.pop();
+    let (status, body, headers) = call(http().get(&url).basic_auth("token", Some(&forged)));
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_grant")), "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().contains("bad_signature")
+            || body["error_description"].as_str().unwrap().contains("signature"),
+        "{body}"
+    );
+    assert!(headers.contains_key("www-authenticate"));
 }
 
 fn exchange(form: &[(&str, &str)]) -> (u16, Value) {

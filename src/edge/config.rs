@@ -50,6 +50,9 @@ pub struct EdgeConfig {
     pub origin_timeout: u64,
     /// `JWKS_TIMEOUT`: seconds to wait for `JWKS_URL` before treating it as down. Default 3.
     pub jwks_timeout: u64,
+    /// `IMMUTABLE_TAGS`: OCI tags that may not be moved once pushed: `releases` (default: semantic
+    /// versions without pre-release), `all` or `off`.
+    pub immutable_tags: crate::edge::ImmutableTags,
 }
 
 fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
@@ -127,7 +130,15 @@ impl EdgeConfig {
             return Err(ConfigError { var: "JWKS", why: "no keys: set the JWKS secret and/or JWKS_URL".into() });
         }
         let secs = |var, default, max| get(var).map_or(Ok(default), |v| parse_secs(var, &v, max));
+        let immutable_tags = match get("IMMUTABLE_TAGS") {
+            None => Default::default(),
+            Some(v) => crate::edge::ImmutableTags::parse(&v).ok_or_else(|| ConfigError {
+                var: "IMMUTABLE_TAGS",
+                why: format!("{v:?} is not releases, all or off"),
+            })?,
+        };
         Ok(EdgeConfig {
+            immutable_tags,
             policy,
             mode,
             static_keys,

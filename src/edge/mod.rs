@@ -1,12 +1,14 @@
 //! The edge: everything the Cloudflare Worker decides beyond the engine, as pure rules compiled
 //! and tested natively (configuration, serving rules, the verified-token cache, JWKS refresh
-//! rules, the audit line, report-only and revocation rules, reading an uploaded chart), and the
+//! rules, the audit line, report-only and revocation rules, reading an uploaded chart, the OCI
+//! registry's storage and protocol rules), and the
 //! worker glue that runs them, which alone is wasm32-only.
 
 mod audit;
 mod chart_archive;
 mod config;
 mod key_refresh;
+pub mod registry;
 mod revocation;
 mod serving;
 mod token_cache;
@@ -17,6 +19,7 @@ pub use audit::AuditLine;
 pub use chart_archive::{chart_id, ArchiveError, ChartId};
 pub use config::{ConfigError, EdgeConfig, Mode};
 pub use key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
+pub use registry::ImmutableTags;
 pub use revocation::{revocation_key, revocation_keys, revoked};
 pub use serving::{
     client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range, stale_objects,

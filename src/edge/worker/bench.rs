@@ -7,9 +7,9 @@ use worker::{console_log, Date, Env, Request, Response, Result};
 
 use super::decide::{decide, Outcome};
 use super::isolate::{now_micros, now_secs, Isolate};
+use crate::authorize;
 use crate::edge::TOKEN_CACHE_CAPACITY;
 use crate::wasm::webcrypto;
-use crate::{authorize, NormalizedPath};
 
 /// Logs the isolate's set-up time (the first request pays it) and answers the benchmark routes;
 /// `Err` gives the request back for the chart routes.
@@ -108,7 +108,7 @@ pub(super) async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Res
                 _ => {
                     let mut hit = false;
                     let request = request(header);
-                    let path = NormalizedPath::parse(request.path);
+                    let path = crate::normalize(request.path);
                     matches!(decide(isolate, env, path, &request, &mut hit).await, Outcome::Allowed(..))
                 }
             };

@@ -58,12 +58,12 @@ impl TokenVerifier for EdgeVerifier<'_> {
 pub(super) async fn decide(
     isolate: &Isolate,
     env: &Env,
-    path: std::result::Result<NormalizedPath, crate::PathError>,
+    path: std::result::Result<NormalizedPath, Reason>,
     request: &crate::Request<'_>,
     token_cache_hit: &mut bool,
 ) -> Outcome {
     let policy = &isolate.config.policy;
-    let prepared = path.map_err(|e| Denial::new(e.into())).and_then(|p| prepare_path(p, request, policy));
+    let prepared = path.map_err(Denial::new).and_then(|p| prepare_path(p, request, policy));
     let verifier = EdgeVerifier { isolate, now: now_secs(), cache_hit: std::cell::Cell::new(false) };
     let outcome = crate::wasm::decide::decide(prepared, &verifier, policy, verifier.now).await;
     *token_cache_hit = verifier.cache_hit.get();

@@ -7,13 +7,13 @@
 mod bench;
 mod decide;
 mod isolate;
+mod registry;
 mod respond;
 mod serve;
 
 use worker::{console_error, console_log, event, Context, Env, Request, Response, Result};
 
 use crate::edge::{AuditLine, CacheStatus};
-use crate::NormalizedPath;
 use decide::{decide, Outcome};
 use isolate::{now_micros, Isolate};
 
@@ -50,7 +50,8 @@ async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Res
         authorization: authorization.as_deref(),
     };
     let mut token_cache_hit = false;
-    let path = NormalizedPath::parse(url.path());
+    let path = crate::normalize(url.path());
+    let registry = crate::is_registry_path(url.path());
     let normalized = path.as_ref().ok().cloned();
     let outcome = decide(isolate, env, path, &request, &mut token_cache_hit).await;
     let auth_us = (now_micros() - started).max(0.0) as u64;
@@ -68,6 +69,10 @@ async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Res
         };
         console_log!("{}", line.to_json());
     };
+    let mount_from = match &outcome {
+        Outcome::Allowed(grant, _) => grant.mount_from.clone(),
+        _ => None,
+    };
     let (route, grant_line) = match &outcome {
         Outcome::Allowed(grant, prepared) => (prepared.route.clone(), Some(AuditLine::allowed(grant))),
         Outcome::Denied(denial) => {
@@ -82,7 +87,7 @@ async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Res
                 None => {
                     let line = AuditLine::denied(denial);
                     log(line, denial.status(), None);
-                    return respond::denial(denial, config);
+                    return respond::denial(denial, config, registry);
                 }
             }
         }
@@ -102,7 +107,7 @@ async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Res
         }
     };
     let path = normalized.as_ref().map_or("/", |p| p.as_str());
-    let target = serve::Target { env, config, route: &route, path, url: &url };
+    let target = serve::Target { env, config, route: &route, path, url: &url, mount_from: mount_from.as_ref() };
     let (response, cache) = match serve::serve(req, target).await {
         Ok(r) => r,
         Err(e) => {

@@ -22,9 +22,14 @@ pub(super) fn error(status: u16, code: &str, description: &str) -> Result<Respon
     json(status, &serde_json::json!({"error": code, "error_description": description}).to_string())
 }
 
-/// The engine's denial: its status, JSON body and `WWW-Authenticate` challenge.
-pub(super) fn denial(denial: &Denial, config: &EdgeConfig) -> Result<Response> {
-    let response = json(denial.status(), &denial.body())?;
+/// The engine's denial: its status, JSON body and `WWW-Authenticate` challenge; on registry
+/// paths the body takes the OCI distribution spec's form.
+pub(super) fn denial(denial: &Denial, config: &EdgeConfig, registry: bool) -> Result<Response> {
+    let response = if registry {
+        super::registry::error_response(denial.status(), &denial.registry_body())?
+    } else {
+        json(denial.status(), &denial.body())?
+    };
     if let Some(challenge) = denial.www_authenticate(&config.policy) {
         response.headers().set("WWW-Authenticate", &challenge)?;
     }

@@ -25,6 +25,8 @@ pub struct Target<'a> {
     pub route: &'a Route,
     pub path: &'a str,
     pub url: &'a Url,
+    /// A registry blob mount's source, when the token may pull from it.
+    pub mount_from: Option<&'a crate::RepoName>,
 }
 
 /// Serves an allowed request.
@@ -33,6 +35,8 @@ pub async fn serve(req: Request, target: Target<'_>) -> Result<(Response, CacheS
         Route::Health => Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss)),
         Route::Index { .. } | Route::Artifact { .. } => serve_object(req, target).await,
         Route::ApiRead { .. } | Route::ApiWrite { .. } => pass_through(req, target).await,
+        Route::RegistryBase => super::registry::base(),
+        Route::Registry { repo, endpoint, .. } => super::registry::serve(req, target, repo, endpoint).await,
     }
 }
 
@@ -67,7 +71,7 @@ fn stored_response(body: ResponseBody, etag: Option<&str>, route: &Route, config
 }
 
 async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
-    let Target { env, config, route, path, url } = target;
+    let Target { env, config, route, path, url, .. } = target;
     let key = route.object_key().unwrap_or_default();
     // The cache key is the canonical object URL: no query, so no credential, ever.
     let cache_key = format!("{}/{key}", url.origin().ascii_serialization());
@@ -257,7 +261,7 @@ async fn purge(env: &Env, url: &Url, keys: &[String]) {
 /// ChartMuseum API routes: forwarded to the origin without caching; without an origin, reads
 /// answer 404 and writes 405.
 async fn pass_through(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
-    let Target { env, config, route, path, url } = target;
+    let Target { env, config, route, path, url, .. } = target;
     let Some(origin) = &config.origin else {
         let response = match route {
             Route::ApiWrite { .. } => error(405, "method_not_allowed", "uploads and deletes need ORIGIN_URL")?,

@@ -27,7 +27,7 @@ use tracing::field::Empty;
 
 use super::config::Client;
 use super::observe::METRICS_CONTENT_TYPE;
-use super::{Issued, Issuer, TokenError};
+use super::{Issued, Issuer, RegistryLogin, TokenError};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -42,8 +42,10 @@ type Shared = State<Arc<Issuer>>;
 /// The router.
 pub fn app(issuer: Arc<Issuer>) -> Router {
     Router::new()
-        .route("/oauth/token", post(oauth_token))
-        .route("/token", get(docker_token))
+        // Both paths answer both forms, so one realm serves helm's HTTP repositories and OCI
+        // registry logins alike: GET is the Docker token endpoint, POST the OAuth 2 form.
+        .route("/oauth/token", post(oauth_token).get(docker_token))
+        .route("/token", get(docker_token).post(oauth_token))
         .route("/sign-url", post(sign_url))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/oauth-authorization-server", get(metadata))
@@ -60,9 +62,9 @@ pub fn app(issuer: Arc<Issuer>) -> Router {
                     let span =
                         tracing::info_span!("request", method = %request.method(), path, client = Empty, grant = Empty);
                     // Routes with one grant name it now; /oauth/token records its grant_type.
-                    match path {
-                        "/token" => span.record("grant", "docker"),
-                        "/sign-url" => span.record("grant", "sign_url"),
+                    match (path, request.method().as_str()) {
+                        ("/token" | "/oauth/token", "GET") => span.record("grant", "docker"),
+                        ("/sign-url", _) => span.record("grant", "sign_url"),
                         _ => &span,
                     };
                     span
@@ -107,7 +109,7 @@ impl IntoResponse for TokenError {
             "errors": [{"code": self.code().to_uppercase(), "message": self.to_string()}],
         });
         let mut response = (status, no_store(), Json(body)).into_response();
-        if self == TokenError::InvalidClient {
+        if matches!(self, TokenError::InvalidClient | TokenError::LoginRefused(_)) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"chartgate\""));
@@ -166,11 +168,38 @@ impl AuthenticatedClient {
 impl FromRequestParts<Arc<Issuer>> for AuthenticatedClient {
     type Rejection = TokenError;
 
-    /// From the headers and the query (`GET /token`).
+    /// From the headers and the query.
     async fn from_request_parts(parts: &mut Parts, issuer: &Arc<Issuer>) -> Result<Self, TokenError> {
         let params = Params::new(parts.uri.query(), b"");
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
         Self::from_params(issuer, &parts.headers, &params, peer).await
+    }
+}
+
+/// The username that marks a registry login's password as a chartgate token.
+pub const TOKEN_USERNAME: &str = "token";
+
+impl RegistryLogin {
+    /// A registry login: `username`/`password` parameters (the OAuth 2 password grant helm and
+    /// oras POST) or Basic; username `token` gives a chartgate token, any other a client id.
+    async fn from_params(
+        issuer: &Issuer,
+        headers: &HeaderMap,
+        params: &Params,
+        peer: Option<SocketAddr>,
+    ) -> Result<Self, TokenError> {
+        let (id, secret) = match (params.one("username"), params.one("password")) {
+            (Some(user), Some(password)) => (Some(user.to_owned()), password.to_owned()),
+            _ => client_secret(headers, params)?,
+        };
+        if id.as_deref() == Some(TOKEN_USERNAME) {
+            tracing::Span::current().record("client", TOKEN_USERNAME);
+            return Ok(RegistryLogin::Token(secret));
+        }
+        let peer = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
+        let client = issuer.authenticate(id.as_deref(), &secret, issuer.client_addr(peer, headers)).await?;
+        tracing::Span::current().record("client", client.id.as_str());
+        Ok(RegistryLogin::Client(client.clone()))
     }
 }
 
@@ -227,6 +256,11 @@ async fn oauth_token(
             let issued = issuer.client_credentials(&client, params.one("scope"), params.seconds("expires_in")?)?;
             Ok(issued_response(&issued, false))
         }
+        "password" => {
+            let login = RegistryLogin::from_params(&issuer, &headers, &params, Some(peer)).await?;
+            let issued = issuer.docker(&login, &params.all("scope"))?;
+            Ok(docker_response(&issued, true))
+        }
         TOKEN_EXCHANGE => {
             let subject = params
                 .one("subject_token")
@@ -246,19 +280,32 @@ async fn oauth_token(
 /// `GET /token`: the Docker distribution token endpoint.
 async fn docker_token(
     State(issuer): Shared,
-    AuthenticatedClient(client): AuthenticatedClient,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, TokenError> {
-    let issued = issuer.docker(&client, &Params::new(query.as_deref(), b"").all("scope"))?;
+    let params = Params::new(query.as_deref(), b"");
+    let login = RegistryLogin::from_params(&issuer, &headers, &params, Some(peer)).await?;
+    let issued = issuer.docker(&login, &params.all("scope"))?;
+    Ok(docker_response(&issued, false))
+}
+
+/// The Docker token answer: `token` and `access_token` (clients read either), `expires_in`,
+/// `issued_at` (RFC 3339); the OAuth 2 form adds `token_type` and `scope`.
+fn docker_response(issued: &Issued, oauth: bool) -> Response {
     let issued_at =
         humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(issued.issued_at));
-    let body = json!({
+    let mut body = json!({
         "token": issued.token,
         "access_token": issued.token,
         "expires_in": issued.expires_in,
         "issued_at": issued_at.to_string(),
     });
-    Ok((no_store(), Json(body)).into_response())
+    if oauth {
+        body["token_type"] = "Bearer".into();
+        body["scope"] = issued.scope.to_string().into();
+    }
+    (no_store(), Json(body)).into_response()
 }
 
 async fn sign_url(State(issuer): Shared, headers: HeaderMap, body: Bytes) -> Result<Response, TokenError> {
@@ -290,7 +337,7 @@ async fn metadata(State(issuer): Shared) -> Json<serde_json::Value> {
         "issuer": issuer.config().issuer,
         "token_endpoint": format!("{base}/oauth/token"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE],
+        "grant_types_supported": ["client_credentials", "password", TOKEN_EXCHANGE],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": ["token"],
         "scopes_supported": [],

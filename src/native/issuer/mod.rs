@@ -40,6 +40,9 @@ pub enum TokenError {
     InvalidRequest(String),
     #[error("{0}")]
     InvalidGrant(String),
+    /// A registry login whose password is a chartgate token that does not verify.
+    #[error("{0}")]
+    LoginRefused(String),
     #[error("too many failed attempts; retry later")]
     TooManyRequests,
     #[error("{0}")]
@@ -53,19 +56,27 @@ impl TokenError {
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::UnsupportedGrantType(_) => "unsupported_grant_type",
             TokenError::InvalidRequest(_) => "invalid_request",
-            TokenError::InvalidGrant(_) => "invalid_grant",
+            TokenError::InvalidGrant(_) | TokenError::LoginRefused(_) => "invalid_grant",
             TokenError::TooManyRequests => "too_many_requests",
             TokenError::Unavailable(_) => "temporarily_unavailable",
         }
     }
     pub fn status(&self) -> u16 {
         match self {
-            TokenError::InvalidClient => 401,
+            TokenError::InvalidClient | TokenError::LoginRefused(_) => 401,
             TokenError::TooManyRequests => 429,
             TokenError::Unavailable(_) => 503,
             _ => 400,
         }
     }
+}
+
+/// Who logs in at the Docker token endpoint.
+pub enum RegistryLogin {
+    /// A client that proved its secret.
+    Client(Client),
+    /// A chartgate token given as the password of username `token`.
+    Token(String),
 }
 
 /// A freshly issued token.
@@ -259,17 +270,42 @@ impl Issuer {
         Ok(issued)
     }
 
-    /// Docker `GET /token`: the intersection, even when partial or empty (distribution spec).
-    pub fn docker(&self, client: &Client, scopes: &[String]) -> Result<Issued, TokenError> {
+    /// The Docker token endpoint (`GET /token`, and `POST` with `grant_type=password` as helm and
+    /// oras send at `registry login`): the requested scopes (repeated and space-joined) cut to
+    /// what the caller may have, even when that is partly or wholly nothing (the distribution
+    /// spec's partial grants). A client gets what its allowance grants; a chartgate token (Basic
+    /// username `token`) gets a downscoped child of itself: never broader, never longer-lived,
+    /// in its lineage.
+    pub fn docker(&self, login: &RegistryLogin, scopes: &[String]) -> Result<Issued, TokenError> {
         let mut requested = ScopeSet::new();
         for s in scopes {
             for scope in parse_scope(s)?.iter() {
                 requested.insert(scope);
             }
         }
-        let granted = client.allowance.grant(&requested, self.config.policy.layout());
-        let ttl = self.ttl(None, client.max_ttl);
-        let issued = self.sign(self.now(), Some(client.id.clone()), granted, ttl, None, Vec::new())?;
+        let layout = self.config.policy.layout();
+        let issued = match login {
+            RegistryLogin::Client(client) => {
+                let granted = client.allowance.grant(&requested, layout);
+                let ttl = self.ttl(None, client.max_ttl);
+                self.sign(self.now(), Some(client.id.clone()), granted, ttl, None, Vec::new())?
+            }
+            RegistryLogin::Token(token) => {
+                let now = self.now();
+                let parent = self.verify_own(token, now).map_err(|r| {
+                    self.metrics.denied(r.code());
+                    TokenError::LoginRefused(format!("the token given as password is refused: {r}"))
+                })?;
+                let held = parent.claims.access.scopes(layout.default_repo);
+                let narrowed = held.narrow(&requested, layout);
+                let ttl = self.ttl(None, self.config.max_ttl);
+                let plan = self.downscope(&parent.claims, Some(&narrowed), ttl, None, now).map_err(|e| match e {
+                    TokenError::InvalidGrant(why) => TokenError::LoginRefused(why),
+                    other => other,
+                })?;
+                self.sign(now, parent.claims.sub.clone(), plan.scopes, plan.ttl, plan.paths, plan.lineage)?
+            }
+        };
         self.metrics.issued("docker");
         Ok(issued)
     }

@@ -1,0 +1,458 @@
+//! The OCI registry's rules at the edge, pure and natively tested: where blobs, repository links,
+//! manifests, tags, referrers and upload sessions live in R2; what a pushed manifest must be
+//! (size, JSON, media type, the blobs it names); chunked-upload ranges and session expiry; tag
+//! pagination and the immutable-tags rule; and the spec's error codes. The worker's registry glue
+//! (`worker::registry`) only moves bytes between these rules, the request and R2.
+//!
+//! Storage (all under `_oci/`, a prefix no chart repository can have since repository names start
+//! with a letter or digit):
+//!
+//! - `_oci/blobs/<alg>/<hex>`: blob content, written once under its verified digest;
+//! - `_oci/repos/<name>/_blobs/<alg>/<hex>`: the link that makes a blob readable through one
+//!   repository (pushed or mounted into it); a blob without a link in a repository is unknown there;
+//! - `_oci/repos/<name>/_manifests/<alg>/<hex>`: a manifest's exact bytes, its media type in the
+//!   object's content type;
+//! - `_oci/repos/<name>/_tags/<tag>`: the digest a tag points to;
+//! - `_oci/repos/<name>/_referrers/<alg>/<hex>/<alg>-<hex>`: the descriptor of a manifest whose
+//!   `subject` is the first digest;
+//! - `_oci/uploads/<id>`: an upload session (its repository and start time) and
+//!   `_oci/uploads/<id>/<n>`: its chunks, in order. Sessions live in R2 rather than a Durable
+//!   Object: every request of an upload may reach another isolate or location, R2 is already bound,
+//!   and a session's state is append-only (the chunks are its offset), so it needs no coordinator.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::{check_tag, Algorithm, Digest, RepoName};
+
+/// Largest manifest accepted (the spec asks registries to take at least 4 MiB).
+pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+/// An upload session older than this is gone (its objects are removed when next touched; an R2
+/// lifecycle rule on `_oci/uploads/` removes the rest, see docs/edge.md).
+pub const UPLOAD_TTL_SECS: u64 = 24 * 3600;
+/// Most chunks one upload session may have.
+pub const MAX_CHUNKS: usize = 10_000;
+/// Uploads whose chunks add up to at most this are verified and written in one piece; larger ones
+/// are re-cut into R2 multipart parts of [`PART_SIZE`] while their digest is computed.
+pub const SINGLE_PUT_LIMIT: u64 = 32 * 1024 * 1024;
+/// R2 multipart part size (R2: at least 5 MiB, all parts but the last of one size).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Most tags a `tags/list` answer reads.
+pub const MAX_TAGS: usize = 10_000;
+
+/// Media types.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const KNOWN_MANIFESTS: [&str; 4] = [
+    OCI_MANIFEST,
+    OCI_INDEX,
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// A registry failure, each one of the spec's error codes with its status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("blob unknown to this repository")]
+    BlobUnknown,
+    #[error("blob upload invalid: {0}")]
+    BlobUploadInvalid(String),
+    #[error("upload unknown to this repository, or expired")]
+    BlobUploadUnknown,
+    #[error("digest does not match the content: {0}")]
+    DigestInvalid(String),
+    #[error("manifest references unknown {0}")]
+    ManifestBlobUnknown(String),
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    #[error("manifest unknown")]
+    ManifestUnknown,
+    #[error("repository name not known to registry")]
+    NameUnknown,
+    #[error("{0}")]
+    SizeInvalid(String),
+    #[error("{0}")]
+    Denied(String),
+    #[error("range {0} does not continue the upload")]
+    RangeInvalid(String),
+}
+
+impl RegistryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegistryError::BlobUnknown => "BLOB_UNKNOWN",
+            RegistryError::BlobUploadInvalid(_) | RegistryError::RangeInvalid(_) => "BLOB_UPLOAD_INVALID",
+            RegistryError::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            RegistryError::DigestInvalid(_) => "DIGEST_INVALID",
+            RegistryError::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
+            RegistryError::ManifestInvalid(_) => "MANIFEST_INVALID",
+            RegistryError::ManifestUnknown => "MANIFEST_UNKNOWN",
+            RegistryError::NameUnknown => "NAME_UNKNOWN",
+            RegistryError::SizeInvalid(_) => "SIZE_INVALID",
+            RegistryError::Denied(_) => "DENIED",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            RegistryError::BlobUnknown
+            | RegistryError::BlobUploadUnknown
+            | RegistryError::ManifestUnknown
+            | RegistryError::NameUnknown => 404,
+            RegistryError::Denied(_) => 409,
+            RegistryError::RangeInvalid(_) => 416,
+            RegistryError::SizeInvalid(_) => 413,
+            _ => 400,
+        }
+    }
+
+    /// `{"errors": [{"code", "message", "detail"}]}`.
+    pub fn body(&self) -> String {
+        error_body(self.code(), &self.to_string())
+    }
+}
+
+/// The spec's error body.
+pub fn error_body(code: &str, message: &str) -> String {
+    json!({"errors": [{"code": code, "message": message, "detail": {}}]}).to_string()
+}
+
+/// R2 keys.
+pub mod keys {
+    use super::*;
+
+    pub fn blob(d: &Digest) -> String {
+        format!("_oci/blobs/{}/{}", d.algorithm().as_str(), d.hex())
+    }
+    pub fn repo_prefix(repo: &RepoName) -> String {
+        format!("_oci/repos/{repo}/")
+    }
+    pub fn link(repo: &RepoName, d: &Digest) -> String {
+        format!("_oci/repos/{repo}/_blobs/{}/{}", d.algorithm().as_str(), d.hex())
+    }
+    pub fn manifest(repo: &RepoName, d: &Digest) -> String {
+        format!("_oci/repos/{repo}/_manifests/{}/{}", d.algorithm().as_str(), d.hex())
+    }
+    pub fn tags_prefix(repo: &RepoName) -> String {
+        format!("_oci/repos/{repo}/_tags/")
+    }
+    pub fn tag(repo: &RepoName, tag: &str) -> String {
+        format!("{}{tag}", tags_prefix(repo))
+    }
+    pub fn referrers_prefix(repo: &RepoName, subject: &Digest) -> String {
+        format!("_oci/repos/{repo}/_referrers/{}/{}/", subject.algorithm().as_str(), subject.hex())
+    }
+    pub fn referrer(repo: &RepoName, subject: &Digest, d: &Digest) -> String {
+        format!("{}{}-{}", referrers_prefix(repo, subject), d.algorithm().as_str(), d.hex())
+    }
+    pub fn upload(id: &str) -> String {
+        format!("_oci/uploads/{id}")
+    }
+    pub fn chunk(id: &str, n: usize) -> String {
+        format!("_oci/uploads/{id}/{n:05}")
+    }
+}
+
+/// What the registry reads from a pushed manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub media_type: String,
+    /// Blobs it references (config, layers, blobs): each must be in the repository.
+    pub blobs: Vec<Digest>,
+    /// Manifests it references (an index's `manifests`): each must be in the repository.
+    pub manifests: Vec<Digest>,
+    pub subject: Option<Digest>,
+    /// `artifactType`, else the config's media type (what the referrers list shows).
+    pub artifact_type: Option<String>,
+    pub annotations: Option<Value>,
+}
+
+fn descriptor_digest(d: &Value, field: &str) -> Result<Digest, RegistryError> {
+    let text = d.get("digest").and_then(Value::as_str).ok_or_else(|| invalid(format!("{field} has no digest")))?;
+    Digest::parse(text).map_err(|e| invalid(format!("{field}: {e}")))
+}
+
+fn invalid(why: String) -> RegistryError {
+    RegistryError::ManifestInvalid(why)
+}
+
+impl Manifest {
+    /// Checks a pushed manifest: at most [`MAX_MANIFEST`] bytes of a JSON object with
+    /// `schemaVersion` 2, a media type from `Content-Type` or its own `mediaType` (which must agree
+    /// when both are given; helm sends none in the body), and well-formed descriptors.
+    pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, RegistryError> {
+        if bytes.len() > MAX_MANIFEST {
+            return Err(RegistryError::SizeInvalid(format!("manifest is larger than {MAX_MANIFEST} bytes")));
+        }
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| invalid("not a JSON object".into()))?;
+        if obj.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
+            return Err(invalid("schemaVersion must be 2".into()));
+        }
+        let header = content_type.map(|t| t.split(';').next().unwrap_or("").trim()).filter(|t| !t.is_empty());
+        let own = obj.get("mediaType").and_then(Value::as_str);
+        let media_type = match (header, own) {
+            (Some(h), Some(o)) if h != o => {
+                return Err(invalid(format!("Content-Type {h} differs from the manifest's mediaType {o}")))
+            }
+            (Some(h), _) => h.to_owned(),
+            (None, Some(o)) => o.to_owned(),
+            (None, None) if obj.contains_key("manifests") => OCI_INDEX.to_owned(),
+            (None, None) => OCI_MANIFEST.to_owned(),
+        };
+        if !KNOWN_MANIFESTS.contains(&media_type.as_str()) && !media_type.ends_with("+json") {
+            return Err(invalid(format!("media type {media_type} is not a manifest type")));
+        }
+        let mut blobs = Vec::new();
+        if let Some(config) = obj.get("config") {
+            blobs.push(descriptor_digest(config, "config")?);
+        }
+        for field in ["layers", "blobs"] {
+            if let Some(list) = obj.get(field) {
+                let list = list.as_array().ok_or_else(|| invalid(format!("{field} is not an array")))?;
+                for d in list {
+                    blobs.push(descriptor_digest(d, field)?);
+                }
+            }
+        }
+        let mut manifests = Vec::new();
+        if let Some(list) = obj.get("manifests") {
+            let list = list.as_array().ok_or_else(|| invalid("manifests is not an array".into()))?;
+            for d in list {
+                manifests.push(descriptor_digest(d, "manifests")?);
+            }
+        }
+        let subject = obj.get("subject").map(|s| descriptor_digest(s, "subject")).transpose()?;
+        let config_type = obj.get("config").and_then(|c| c.get("mediaType")).and_then(Value::as_str);
+        let artifact_type = obj.get("artifactType").and_then(Value::as_str).or(config_type).map(str::to_owned);
+        let annotations = obj.get("annotations").filter(|a| a.is_object()).cloned();
+        Ok(Manifest { media_type, blobs, manifests, subject, artifact_type, annotations })
+    }
+
+    /// This manifest's entry in its subject's referrers list.
+    pub fn referrer_descriptor(&self, digest: &Digest, size: usize) -> Value {
+        let mut d = json!({"mediaType": self.media_type, "digest": digest.to_string(), "size": size});
+        if let Some(t) = &self.artifact_type {
+            d["artifactType"] = Value::from(t.as_str());
+        }
+        if let Some(a) = &self.annotations {
+            d["annotations"] = a.clone();
+        }
+        d
+    }
+}
+
+/// The referrers list: an image index of the descriptors, filtered by `artifactType` when given.
+pub fn referrers_index(descriptors: Vec<Value>, artifact_type: Option<&str>) -> Value {
+    let manifests: Vec<Value> = descriptors
+        .into_iter()
+        .filter(|d| artifact_type.is_none_or(|t| d.get("artifactType").and_then(Value::as_str) == Some(t)))
+        .collect();
+    json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
+}
+
+/// An upload session's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct UploadSession {
+    pub repo: String,
+    /// Unix seconds.
+    pub started: u64,
+}
+
+impl UploadSession {
+    /// The session, if it belongs to `repo` and has not expired at `now`.
+    pub fn check(bytes: &[u8], repo: &RepoName, now: u64) -> Result<UploadSession, RegistryError> {
+        let s: UploadSession = serde_json::from_slice(bytes).map_err(|_| RegistryError::BlobUploadUnknown)?;
+        if s.repo != repo.as_str() || now >= s.started.saturating_add(UPLOAD_TTL_SECS) {
+            return Err(RegistryError::BlobUploadUnknown);
+        }
+        Ok(s)
+    }
+}
+
+/// `Range: 0-<last>` for an upload holding `size` bytes (`0-0` when empty, as registries send).
+pub fn upload_range(size: u64) -> String {
+    format!("0-{}", size.saturating_sub(1))
+}
+
+/// Checks a chunk's `Content-Range` (`start-end`, inclusive; `bytes ` prefix tolerated) against the
+/// session's current size: it must start where the upload ends. Returns the chunk's length.
+pub fn check_chunk(content_range: Option<&str>, size: u64) -> Result<Option<u64>, RegistryError> {
+    let Some(range) = content_range else { return Ok(None) };
+    let bad = || RegistryError::RangeInvalid(range.chars().take(40).collect());
+    let spec = range.trim().trim_start_matches("bytes ").trim_start_matches("bytes=");
+    let (start, end) = spec.split_once('-').ok_or_else(bad)?;
+    let end = end.split('/').next().unwrap_or(end);
+    let (start, end): (u64, u64) = (start.parse().map_err(|_| bad())?, end.parse().map_err(|_| bad())?);
+    if start != size || end < start {
+        return Err(bad());
+    }
+    Ok(Some(end - start + 1))
+}
+
+/// `n` and `last` of a tags request, and the page they select from the sorted tags, with the
+/// `last` of the next page when there is one.
+pub fn tags_page<'a>(tags: &'a [String], n: Option<usize>, last: Option<&str>) -> (&'a [String], Option<&'a str>) {
+    let start = last.map_or(0, |l| tags.partition_point(|t| t.as_str() <= l));
+    let rest = &tags[start..];
+    match n {
+        Some(n) if n < rest.len() => (&rest[..n], if n == 0 { None } else { Some(rest[n - 1].as_str()) }),
+        _ => (rest, None),
+    }
+}
+
+/// Which tags may not be moved once pushed (`IMMUTABLE_TAGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImmutableTags {
+    /// Released chart versions: semantic versions without a pre-release part (`1.2.3`, `v1.2.3`,
+    /// `1.2.3+build`). The default.
+    #[default]
+    Releases,
+    /// Every tag.
+    All,
+    /// None.
+    Off,
+}
+
+impl ImmutableTags {
+    pub fn parse(s: &str) -> Option<ImmutableTags> {
+        match s.trim() {
+            "releases" | "semver" | "on" | "true" => Some(ImmutableTags::Releases),
+            "all" => Some(ImmutableTags::All),
+            "off" | "none" | "false" => Some(ImmutableTags::Off),
+            _ => None,
+        }
+    }
+
+    /// True when `tag` may not be pointed at another manifest.
+    pub fn protects(self, tag: &str) -> bool {
+        match self {
+            ImmutableTags::All => true,
+            ImmutableTags::Off => false,
+            ImmutableTags::Releases => is_release(tag),
+        }
+    }
+}
+
+/// `MAJOR.MINOR.PATCH`, optionally `v`-prefixed and with `+build` (helm writes `+` as `_` in tags),
+/// but no pre-release.
+fn is_release(tag: &str) -> bool {
+    let t = tag.strip_prefix('v').unwrap_or(tag);
+    let core = t.split(['+', '_']).next().unwrap_or(t);
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The tags of a `?tag=` list on a manifest push by digest, each checked.
+pub fn query_tags<'a>(tags: impl Iterator<Item = &'a str>) -> Result<Vec<String>, crate::RegistryPathError> {
+    tags.map(|t| check_tag(t).map(|()| t.to_owned())).collect()
+}
+
+/// The digest algorithm to compute for a manifest pushed under `reference`'s digest (sha256 for a
+/// tag).
+pub fn manifest_algorithm(reference: &crate::Reference) -> Algorithm {
+    match reference {
+        crate::Reference::Digest(d) => d.algorithm(),
+        crate::Reference::Tag(_) => Algorithm::Sha256,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    fn helm_manifest() -> String {
+        format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"{D}","size":5}},"layers":[{{"mediaType":"application/vnd.cncf.helm.chart.content.v1.tar+gzip","digest":"{D}","size":5}}],"annotations":{{"a":"b"}}}}"#
+        )
+    }
+
+    #[test]
+    fn helm_manifests_have_no_media_type() {
+        let m = Manifest::parse(helm_manifest().as_bytes(), Some(OCI_MANIFEST)).unwrap();
+        assert_eq!(m.media_type, OCI_MANIFEST);
+        assert_eq!(m.blobs.len(), 2);
+        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.cncf.helm.config.v1+json"));
+        let bare = Manifest::parse(helm_manifest().as_bytes(), None).unwrap();
+        assert_eq!(bare.media_type, OCI_MANIFEST);
+        let d = m.referrer_descriptor(&Digest::parse(D).unwrap(), 10);
+        assert_eq!(d["annotations"]["a"], "b");
+    }
+
+    #[test]
+    fn bad_manifests() {
+        let code = |body: &str, ct: Option<&str>| Manifest::parse(body.as_bytes(), ct).unwrap_err().code();
+        assert_eq!(code("nope", None), "MANIFEST_INVALID");
+        assert_eq!(code("[]", None), "MANIFEST_INVALID");
+        assert_eq!(code(r#"{"schemaVersion":1}"#, None), "MANIFEST_INVALID");
+        assert_eq!(code(r#"{"schemaVersion":2,"mediaType":"x/y"}"#, Some(OCI_MANIFEST)), "MANIFEST_INVALID");
+        assert_eq!(code(r#"{"schemaVersion":2,"config":{"digest":"sha256:00"}}"#, None), "MANIFEST_INVALID");
+        assert_eq!(code(r#"{"schemaVersion":2}"#, Some("text/plain")), "MANIFEST_INVALID");
+        let huge = format!(r#"{{"schemaVersion":2,"x":"{}"}}"#, "a".repeat(MAX_MANIFEST));
+        assert_eq!(code(&huge, None), "SIZE_INVALID");
+        assert_eq!(RegistryError::SizeInvalid(String::new()).status(), 413);
+    }
+
+    #[test]
+    fn chunks_must_continue_the_upload() {
+        assert_eq!(check_chunk(None, 7), Ok(None));
+        assert_eq!(check_chunk(Some("0-9"), 0), Ok(Some(10)));
+        assert_eq!(check_chunk(Some("10-19"), 10), Ok(Some(10)));
+        assert_eq!(check_chunk(Some("20-29"), 10).unwrap_err().status(), 416, "a gap");
+        assert_eq!(check_chunk(Some("0-9"), 10).unwrap_err().status(), 416, "a repeat");
+        assert_eq!(check_chunk(Some("9-3"), 9).unwrap_err().status(), 416);
+        assert_eq!(check_chunk(Some("x"), 0).unwrap_err().status(), 416);
+        assert_eq!(upload_range(0), "0-0");
+        assert_eq!(upload_range(10), "0-9");
+    }
+
+    #[test]
+    fn sessions_belong_to_one_repository_and_expire() {
+        let repo = RepoName::parse("org1/a").unwrap();
+        let other = RepoName::parse("org1/b").unwrap();
+        let s = serde_json::to_vec(&UploadSession { repo: "org1/a".into(), started: 100 }).unwrap();
+        assert!(UploadSession::check(&s, &repo, 200).is_ok());
+        assert_eq!(UploadSession::check(&s, &other, 200), Err(RegistryError::BlobUploadUnknown));
+        assert_eq!(UploadSession::check(&s, &repo, 100 + UPLOAD_TTL_SECS), Err(RegistryError::BlobUploadUnknown));
+        assert_eq!(UploadSession::check(b"junk", &repo, 0), Err(RegistryError::BlobUploadUnknown));
+    }
+
+    #[test]
+    fn tag_pages() {
+        let tags: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(tags_page(&tags, None, None).0.len(), 4);
+        assert_eq!(tags_page(&tags, Some(2), None), (&tags[..2], Some("b")));
+        assert_eq!(tags_page(&tags, Some(2), Some("b")), (&tags[2..], None));
+        assert_eq!(tags_page(&tags, Some(0), None), (&tags[..0], None));
+        assert_eq!(tags_page(&tags, None, Some("bb")).0, &tags[2..]);
+    }
+
+    #[test]
+    fn release_tags_are_immutable_by_default() {
+        let rule = ImmutableTags::default();
+        assert!(rule.protects("0.1.0") && rule.protects("v1.2.3") && rule.protects("1.2.3_build.1"));
+        assert!(!rule.protects("latest") && !rule.protects("1.2.3-rc.1") && !rule.protects("1.2"));
+        assert!(ImmutableTags::All.protects("latest"));
+        assert!(!ImmutableTags::Off.protects("1.0.0"));
+        assert_eq!(ImmutableTags::parse("none"), Some(ImmutableTags::Off));
+        assert_eq!(ImmutableTags::parse("maybe"), None);
+    }
+
+    #[test]
+    fn referrers_filter() {
+        let ds = vec![json!({"artifactType": "a"}), json!({"artifactType": "b"}), json!({})];
+        assert_eq!(referrers_index(ds.clone(), None)["manifests"].as_array().unwrap().len(), 3);
+        assert_eq!(referrers_index(ds, Some("b"))["manifests"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn keys_are_repository_scoped() {
+        let d = Digest::parse(D).unwrap();
+        let a = RepoName::parse("org1/a").unwrap();
+        assert_eq!(keys::link(&a, &d), format!("_oci/repos/org1/a/_blobs/sha256/{}", d.hex()));
+        assert!(keys::link(&a, &d).starts_with(&keys::repo_prefix(&a)));
+        assert_eq!(keys::chunk("u1", 3), "_oci/uploads/u1/00003");
+    }
+}

@@ -1,0 +1,782 @@
+//! The OCI registry's glue: each allowed `/v2/` request turned into R2 reads and writes under the
+//! rules of [`crate::edge::registry`] (storage layout, manifest checks, upload ranges, tag pages,
+//! immutable tags, error codes). Blobs and manifests by digest are immutable and kept in the edge
+//! cache under their repository's URL (never a credential); tags are read from R2 every time.
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use sha2::Digest as _;
+use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Include, Method, Request, Response, ResponseBody, Result};
+
+use super::respond;
+use super::serve::Target;
+use crate::edge::registry::{
+    check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Manifest,
+    RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
+};
+use crate::edge::{CacheStatus, SECURITY_HEADERS};
+use crate::{Algorithm, Digest, Endpoint, Reference, RepoName};
+
+const API_VERSION: (&str, &str) = ("Docker-Distribution-API-Version", "registry/2.0");
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+type Answer = std::result::Result<Response, RegistryError>;
+
+/// Headers every registry response carries.
+fn headers() -> Result<Headers> {
+    let h = Headers::new();
+    h.set(API_VERSION.0, API_VERSION.1)?;
+    for (k, v) in SECURITY_HEADERS {
+        h.set(k, v)?;
+    }
+    Ok(h)
+}
+
+/// A registry error in the spec's JSON form.
+pub(super) fn error_response(status: u16, body: &str) -> Result<Response> {
+    let response = respond::json(status, body)?;
+    response.headers().set(API_VERSION.0, API_VERSION.1)?;
+    Ok(response)
+}
+
+fn empty(status: u16, h: Headers) -> Result<Response> {
+    Ok(Response::empty()?.with_status(status).with_headers(h))
+}
+
+/// `GET /v2/`: the token was valid.
+pub(super) fn base() -> Result<(Response, CacheStatus)> {
+    let h = headers()?;
+    h.set("Content-Type", "application/json")?;
+    h.set("Cache-Control", "private, no-store")?;
+    Ok((Response::from_bytes(b"{}".to_vec())?.with_headers(h), CacheStatus::Miss))
+}
+
+/// One allowed registry request.
+pub(super) async fn serve(
+    req: Request,
+    t: Target<'_>,
+    repo: &RepoName,
+    endpoint: &Endpoint,
+) -> Result<(Response, CacheStatus)> {
+    let bucket = t.env.bucket("CHARTS")?;
+    let r = Registry { bucket, origin: t.url.origin().ascii_serialization(), repo, t };
+    let method = req.inner().method();
+    let mut cache = CacheStatus::Miss;
+    let answer = match (endpoint, method.as_str()) {
+        (Endpoint::Blob(d), "GET" | "HEAD") => r.get_blob(&req, d, &mut cache).await?,
+        (Endpoint::Blob(d), _) => r.delete_blob(d).await?,
+        (Endpoint::Manifest(reference), "GET" | "HEAD") => r.get_manifest(&req, reference, &mut cache).await?,
+        (Endpoint::Manifest(reference), "PUT") => r.put_manifest(req, reference).await?,
+        (Endpoint::Manifest(reference), _) => r.delete_manifest(reference).await?,
+        (Endpoint::StartUpload, _) => r.start_upload(req).await?,
+        (Endpoint::Upload(id), "GET") => r.upload_status(id).await?,
+        (Endpoint::Upload(id), "PATCH") => r.patch_upload(req, id).await?,
+        (Endpoint::Upload(id), "PUT") => r.finish_upload(req, id).await?,
+        (Endpoint::Upload(id), _) => r.cancel_upload(id).await?,
+        (Endpoint::Tags, _) => r.tags().await?,
+        (Endpoint::Referrers(d), _) => r.referrers(d).await?,
+    };
+    match answer {
+        Ok(response) => Ok((response, cache)),
+        Err(e) => {
+            let response = error_response(e.status(), &e.body())?;
+            if let RegistryError::RangeInvalid(_) = e {
+                // Where the upload stands, so the client can resume.
+                if let Endpoint::Upload(id) = endpoint {
+                    let size = r.session(id).await?.map_or(0, |(_, size, _)| size);
+                    response.headers().set("Location", &r.upload_location(id))?;
+                    response.headers().set("Range", &upload_range(size))?;
+                }
+            }
+            Ok((response, CacheStatus::Miss))
+        }
+    }
+}
+
+struct Registry<'a> {
+    bucket: Bucket,
+    origin: String,
+    repo: &'a RepoName,
+    t: Target<'a>,
+}
+
+fn query(url: &worker::Url, key: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+fn parse_digest(text: Option<String>) -> std::result::Result<Digest, RegistryError> {
+    let text = text.ok_or_else(|| RegistryError::DigestInvalid("the digest query parameter is required".into()))?;
+    Digest::parse(&text).map_err(|e| RegistryError::DigestInvalid(e.to_string()))
+}
+
+fn content_length(req: &Request) -> Option<u64> {
+    req.headers().get("Content-Length").ok().flatten().and_then(|v| v.trim().parse().ok())
+}
+
+/// A request body for R2: streamed when its length is declared (R2 needs a known length), read
+/// otherwise.
+async fn body_data(req: &mut Request) -> Result<(Data, Option<u64>)> {
+    match (content_length(req), req.inner().body()) {
+        (Some(0), _) | (_, None) => Ok((Data::Empty, Some(0))),
+        (Some(n), Some(stream)) => Ok((Data::ReadableStream(stream), Some(n))),
+        (None, Some(_)) => {
+            let bytes = req.bytes().await?;
+            let n = bytes.len() as u64;
+            Ok((Data::Bytes(bytes), Some(n)))
+        }
+    }
+}
+
+/// True when R2 refused a write because its checksum did not match.
+fn checksum_mismatch(e: &worker::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("checksum") || text.contains("baddigest") || text.contains("digest")
+}
+
+impl Registry<'_> {
+    fn blob_location(&self, d: &Digest) -> String {
+        format!("/v2/{}/blobs/{d}", self.repo)
+    }
+    fn upload_location(&self, id: &str) -> String {
+        format!("/v2/{}/blobs/uploads/{id}", self.repo)
+    }
+    fn cache_key(&self, kind: &str, d: &Digest) -> String {
+        format!("{}/v2/{}/{kind}/{d}", self.origin, self.repo)
+    }
+
+    async fn exists(&self, key: String) -> Result<bool> {
+        Ok(self.bucket.head(key).await?.is_some())
+    }
+
+    /// An object's bytes, `None` when absent.
+    async fn read(&self, key: String) -> Result<Option<Vec<u8>>> {
+        let Some(object) = self.bucket.get(key).execute().await? else { return Ok(None) };
+        match object.body() {
+            Some(body) => Ok(Some(body.bytes().await?)),
+            None => Ok(Some(Vec::new())),
+        }
+    }
+
+    // ---- blobs ----
+
+    async fn get_blob(&self, req: &Request, d: &Digest, cache_status: &mut CacheStatus) -> Result<Answer> {
+        let cache = Cache::default();
+        let cache_key = self.cache_key("blobs", d);
+        if let Some(hit) = cache.get(cache_key.as_str(), true).await? {
+            *cache_status = CacheStatus::Hit;
+            return Ok(Ok(finish(req, hit, d).await?));
+        }
+        if !self.exists(keys::link(self.repo, d)).await? {
+            return Ok(Err(RegistryError::BlobUnknown));
+        }
+        *cache_status = CacheStatus::R2;
+        if req.method() == Method::Head {
+            let Some(object) = self.bucket.head(keys::blob(d)).await? else {
+                return Ok(Err(RegistryError::BlobUnknown));
+            };
+            let h = blob_headers(d, object.size())?;
+            return Ok(Ok(empty(200, h)?));
+        }
+        let Some(object) = self.bucket.get(keys::blob(d)).execute().await? else {
+            return Ok(Err(RegistryError::BlobUnknown));
+        };
+        let size = object.size();
+        let body = object.body().ok_or_else(|| worker::Error::RustError("R2 blob without body".into()))?;
+        let h = blob_headers(d, size)?;
+        h.set("Cache-Control", IMMUTABLE)?;
+        let mut stored = Response::from_body(body.response_body()?)?.with_headers(h);
+        cache.put(cache_key.as_str(), stored.cloned()?).await?;
+        Ok(Ok(finish(req, stored, d).await?))
+    }
+
+    async fn delete_blob(&self, d: &Digest) -> Result<Answer> {
+        let link = keys::link(self.repo, d);
+        if !self.exists(link.clone()).await? {
+            return Ok(Err(RegistryError::BlobUnknown));
+        }
+        self.bucket.delete(link).await?;
+        Cache::default().delete(self.cache_key("blobs", d), true).await?;
+        Ok(Ok(empty(202, headers()?)?))
+    }
+
+    /// Writes a blob from one request body, R2 checking the digest: nothing is stored when it
+    /// does not match. Then links it into the repository.
+    async fn put_blob(&self, data: Data, d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
+        let put = self.bucket.put(keys::blob(d), data);
+        let put = match d.algorithm() {
+            Algorithm::Sha256 => put.sha256(d.raw()),
+            Algorithm::Sha512 => put.sha512(d.raw()),
+        };
+        if let Err(e) = put.execute().await {
+            if checksum_mismatch(&e) {
+                return Ok(Err(RegistryError::DigestInvalid(format!("the uploaded content is not {d}"))));
+            }
+            return Err(e);
+        }
+        self.bucket.put(keys::link(self.repo, d), Data::Empty).execute().await?;
+        Ok(Ok(()))
+    }
+
+    fn created(&self, d: &Digest) -> Result<Response> {
+        let h = headers()?;
+        h.set("Location", &self.blob_location(d))?;
+        h.set("Docker-Content-Digest", &d.to_string())?;
+        empty(201, h)
+    }
+
+    // ---- uploads ----
+
+    async fn start_upload(&self, mut req: Request) -> Result<Answer> {
+        let url = self.t.url;
+        if let (Some(mount), Some(from)) = (query(url, "mount"), self.t.mount_from) {
+            // A mount is allowed by the decision only when the token may pull from `from`; the
+            // blob must also be in `from`. Otherwise it becomes a plain upload (the spec's 202).
+            if let Ok(d) = Digest::parse(&mount) {
+                if self.exists(keys::link(from, &d)).await? && self.exists(keys::blob(&d)).await? {
+                    self.bucket.put(keys::link(self.repo, &d), Data::Empty).execute().await?;
+                    return Ok(Ok(self.created(&d)?));
+                }
+            }
+        }
+        if query(url, "digest").is_some() {
+            let d = match parse_digest(query(url, "digest")) {
+                Ok(d) => d,
+                Err(e) => return Ok(Err(e)),
+            };
+            let (data, _) = body_data(&mut req).await?;
+            return Ok(match self.put_blob(data, &d).await? {
+                Ok(()) => Ok(self.created(&d)?),
+                Err(e) => Err(e),
+            });
+        }
+        let id = upload_id()?;
+        let session = UploadSession { repo: self.repo.to_string(), started: super::isolate::now_secs() };
+        let record = serde_json::to_vec(&session).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.bucket.put(keys::upload(&id), record).execute().await?;
+        Ok(Ok(self.accepted(&id, 0)?))
+    }
+
+    fn accepted(&self, id: &str, size: u64) -> Result<Response> {
+        let h = headers()?;
+        h.set("Location", &self.upload_location(id))?;
+        h.set("Range", &upload_range(size))?;
+        h.set("Docker-Upload-UUID", id)?;
+        empty(202, h)
+    }
+
+    /// The session, its size so far and its chunks' keys, or `None` when unknown, expired or of
+    /// another repository (an expired session's objects are removed).
+    async fn session(&self, id: &str) -> Result<Option<(UploadSession, u64, Vec<String>)>> {
+        let Some(record) = self.bucket.get(keys::upload(id)).execute().await? else { return Ok(None) };
+        let bytes = match record.body() {
+            Some(b) => b.bytes().await?,
+            None => return Ok(None),
+        };
+        let chunks = self.bucket.list().prefix(format!("{}/", keys::upload(id))).limit(1000).execute().await?;
+        let objects = chunks.objects();
+        let size = objects.iter().map(|o| o.size()).sum();
+        let names = objects.iter().map(|o| o.key()).collect();
+        match UploadSession::check(&bytes, self.repo, super::isolate::now_secs()) {
+            Ok(session) => Ok(Some((session, size, names))),
+            Err(_) => {
+                let expired: UploadSession = match serde_json::from_slice(&bytes) {
+                    Ok(s) => s,
+                    Err(_) => return Ok(None),
+                };
+                if expired.repo == self.repo.as_str() {
+                    self.remove_session(id, names).await?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    async fn remove_session(&self, id: &str, mut chunks: Vec<String>) -> Result<()> {
+        chunks.push(keys::upload(id));
+        self.bucket.delete_multiple(chunks).await
+    }
+
+    async fn upload_status(&self, id: &str) -> Result<Answer> {
+        let Some((_, size, _)) = self.session(id).await? else { return Ok(Err(RegistryError::BlobUploadUnknown)) };
+        let h = headers()?;
+        h.set("Location", &self.upload_location(id))?;
+        h.set("Range", &upload_range(size))?;
+        h.set("Docker-Upload-UUID", id)?;
+        Ok(Ok(empty(204, h)?))
+    }
+
+    /// Stores one chunk after the session's current end; `Err` leaves nothing stored.
+    async fn append(
+        &self,
+        req: &mut Request,
+        id: &str,
+        size: u64,
+        count: usize,
+    ) -> Result<std::result::Result<u64, RegistryError>> {
+        let range = req.headers().get("Content-Range")?;
+        let declared = match check_chunk(range.as_deref(), size) {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(e)),
+        };
+        if count >= MAX_CHUNKS {
+            return Ok(Err(RegistryError::BlobUploadInvalid(format!("more than {MAX_CHUNKS} chunks"))));
+        }
+        let (data, _) = body_data(req).await?;
+        if matches!(data, Data::Empty) {
+            return Ok(Ok(0));
+        }
+        let key = keys::chunk(id, count);
+        let stored = self.bucket.put(key.clone(), data).execute().await?.map_or(0, |o| o.size());
+        if declared.is_some_and(|d| d != stored) {
+            self.bucket.delete(key).await?;
+            let why = format!("the body has {stored} bytes but Content-Range declares {}", declared.unwrap_or(0));
+            return Ok(Err(RegistryError::BlobUploadInvalid(why)));
+        }
+        Ok(Ok(stored))
+    }
+
+    async fn patch_upload(&self, mut req: Request, id: &str) -> Result<Answer> {
+        let Some((_, size, chunks)) = self.session(id).await? else {
+            return Ok(Err(RegistryError::BlobUploadUnknown));
+        };
+        Ok(match self.append(&mut req, id, size, chunks.len()).await? {
+            Ok(added) => Ok(self.accepted(id, size + added)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn cancel_upload(&self, id: &str) -> Result<Answer> {
+        let Some((_, _, chunks)) = self.session(id).await? else { return Ok(Err(RegistryError::BlobUploadUnknown)) };
+        self.remove_session(id, chunks).await?;
+        Ok(Ok(empty(204, headers()?)?))
+    }
+
+    /// `PUT …/uploads/<id>?digest=`: the last chunk (if any), then the whole content verified
+    /// against the digest before it becomes visible.
+    async fn finish_upload(&self, mut req: Request, id: &str) -> Result<Answer> {
+        let Some((_, size, mut chunks)) = self.session(id).await? else {
+            return Ok(Err(RegistryError::BlobUploadUnknown));
+        };
+        let d = match parse_digest(query(self.t.url, "digest")) {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(e)),
+        };
+        if chunks.is_empty() {
+            // Monolithic: POST then PUT with the whole body; R2 checks the digest.
+            let (data, _) = body_data(&mut req).await?;
+            return Ok(match self.put_blob(data, &d).await? {
+                Ok(()) => {
+                    self.remove_session(id, chunks).await?;
+                    Ok(self.created(&d)?)
+                }
+                Err(e) => Err(e),
+            });
+        }
+        let added = match self.append(&mut req, id, size, chunks.len()).await? {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
+        if added > 0 {
+            chunks.push(keys::chunk(id, chunks.len()));
+        }
+        let total = size + added;
+        let verdict = if total <= SINGLE_PUT_LIMIT {
+            self.assemble_small(&chunks, &d).await?
+        } else {
+            self.assemble_large(&chunks, &d).await?
+        };
+        Ok(match verdict {
+            Ok(()) => {
+                self.bucket.put(keys::link(self.repo, &d), Data::Empty).execute().await?;
+                self.remove_session(id, chunks).await?;
+                Ok(self.created(&d)?)
+            }
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Chunks read into memory, hashed, and written in one piece.
+    async fn assemble_small(&self, chunks: &[String], d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
+        let mut content = Vec::new();
+        for key in chunks {
+            if let Some(body) = self.read(key.clone()).await? {
+                content.extend(body);
+            }
+        }
+        if Digest::of(d.algorithm(), &content) != *d {
+            return Ok(Err(RegistryError::DigestInvalid(format!("the uploaded content is not {d}"))));
+        }
+        self.put_blob(Data::Bytes(content), d).await.map(|r| r.map(|_| ()))
+    }
+
+    /// Chunks streamed through the hash and re-cut into equal R2 multipart parts; the upload is
+    /// completed only when the digest matches, and aborted otherwise.
+    async fn assemble_large(&self, chunks: &[String], d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
+        let upload = self.bucket.create_multipart_upload(keys::blob(d)).execute().await?;
+        let mut hasher = Hasher::new(d.algorithm());
+        let mut part = Vec::with_capacity(PART_SIZE);
+        let mut parts = Vec::new();
+        let result: Result<()> = async {
+            for key in chunks {
+                let Some(object) = self.bucket.get(key.as_str()).execute().await? else { continue };
+                let Some(body) = object.body() else { continue };
+                let mut stream = body.stream()?;
+                while let Some(piece) = stream.next().await {
+                    let piece = piece?;
+                    hasher.update(&piece);
+                    let mut rest = piece.as_slice();
+                    while !rest.is_empty() {
+                        let take = (PART_SIZE - part.len()).min(rest.len());
+                        part.extend_from_slice(&rest[..take]);
+                        rest = &rest[take..];
+                        if part.len() == PART_SIZE {
+                            let n = parts.len() as u16 + 1;
+                            parts.push(upload.upload_part(n, std::mem::take(&mut part)).await?);
+                        }
+                    }
+                }
+            }
+            if !part.is_empty() {
+                let n = parts.len() as u16 + 1;
+                parts.push(upload.upload_part(n, std::mem::take(&mut part)).await?);
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = upload.abort().await;
+            return Err(e);
+        }
+        if hasher.finish() != *d {
+            upload.abort().await?;
+            return Ok(Err(RegistryError::DigestInvalid(format!("the uploaded content is not {d}"))));
+        }
+        upload.complete(parts).await?;
+        Ok(Ok(()))
+    }
+
+    // ---- manifests ----
+
+    async fn resolve(&self, reference: &Reference) -> Result<Option<Digest>> {
+        match reference {
+            Reference::Digest(d) => Ok(Some(d.clone())),
+            Reference::Tag(tag) => {
+                let Some(object) = self.bucket.get(keys::tag(self.repo, tag)).execute().await? else { return Ok(None) };
+                let text = match object.body() {
+                    Some(b) => b.text().await?,
+                    None => return Ok(None),
+                };
+                Ok(Digest::parse(text.trim()).ok())
+            }
+        }
+    }
+
+    async fn get_manifest(
+        &self,
+        req: &Request,
+        reference: &Reference,
+        cache_status: &mut CacheStatus,
+    ) -> Result<Answer> {
+        let Some(d) = self.resolve(reference).await? else { return Ok(Err(RegistryError::ManifestUnknown)) };
+        let cache = Cache::default();
+        let cache_key = self.cache_key("manifests", &d);
+        let mut stored = match cache.get(cache_key.as_str(), true).await? {
+            Some(hit) => {
+                *cache_status = CacheStatus::Hit;
+                hit
+            }
+            None => {
+                let Some(object) = self.bucket.get(keys::manifest(self.repo, &d)).execute().await? else {
+                    return Ok(Err(RegistryError::ManifestUnknown));
+                };
+                *cache_status = CacheStatus::R2;
+                let media_type =
+                    object.http_metadata().content_type.unwrap_or_else(|| crate::edge::registry::OCI_MANIFEST.into());
+                let bytes = match object.body() {
+                    Some(b) => b.bytes().await?,
+                    None => Vec::new(),
+                };
+                let h = Headers::new();
+                h.set("Content-Type", &media_type)?;
+                h.set("Cache-Control", IMMUTABLE)?;
+                let mut stored = Response::from_bytes(bytes)?.with_headers(h);
+                cache.put(cache_key.as_str(), stored.cloned()?).await?;
+                stored
+            }
+        };
+        let media_type = stored.headers().get("Content-Type")?.unwrap_or_default();
+        let bytes = stored.bytes().await?;
+        let h = headers()?;
+        h.set("Content-Type", &media_type)?;
+        h.set("Docker-Content-Digest", &d.to_string())?;
+        h.set("ETag", &format!("\"{d}\""))?;
+        h.set("Content-Length", &bytes.len().to_string())?;
+        h.set(
+            "Cache-Control",
+            if matches!(reference, Reference::Digest(_)) { IMMUTABLE } else { "private, no-cache" },
+        )?;
+        let body = if req.method() == Method::Head { Vec::new() } else { bytes };
+        Ok(Ok(Response::from_bytes(body)?.with_headers(h)))
+    }
+
+    async fn put_manifest(&self, mut req: Request, reference: &Reference) -> Result<Answer> {
+        if content_length(&req).is_some_and(|n| n > MAX_MANIFEST as u64) {
+            return Ok(Err(RegistryError::SizeInvalid(format!("manifest is larger than {MAX_MANIFEST} bytes"))));
+        }
+        let content_type = req.headers().get("Content-Type")?;
+        let bytes = req.bytes().await?;
+        let manifest = match Manifest::parse(&bytes, content_type.as_deref()) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let d = Digest::of(manifest_algorithm(reference), &bytes);
+        if let Reference::Digest(claimed) = reference {
+            if *claimed != d {
+                return Ok(Err(RegistryError::DigestInvalid(format!("the manifest's digest is {d}, not {claimed}"))));
+            }
+        }
+        let mut tags = match query_tags(
+            self.t
+                .url
+                .query_pairs()
+                .filter(|(k, _)| k == "tag")
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|v| v.as_ref()),
+        ) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(RegistryError::ManifestInvalid(e.to_string()))),
+        };
+        if let Reference::Tag(tag) = reference {
+            tags.insert(0, tag.clone());
+        }
+        for b in &manifest.blobs {
+            if !self.exists(keys::link(self.repo, b)).await? {
+                return Ok(Err(RegistryError::ManifestBlobUnknown(format!("blob {b}"))));
+            }
+        }
+        for m in &manifest.manifests {
+            if !self.exists(keys::manifest(self.repo, m)).await? {
+                return Ok(Err(RegistryError::ManifestBlobUnknown(format!("manifest {m}"))));
+            }
+        }
+        let rule = self.t.config.immutable_tags;
+        for tag in tags.iter().filter(|t| rule.protects(t)) {
+            if let Some(current) = self.resolve(&Reference::Tag(tag.clone())).await? {
+                if current != d {
+                    let why = format!(
+                        "tag {tag} of {} is immutable (IMMUTABLE_TAGS) and already points to {current}: push a new version instead",
+                        self.repo
+                    );
+                    return Ok(Err(RegistryError::Denied(why)));
+                }
+            }
+        }
+        let size = bytes.len();
+        let metadata = HttpMetadata { content_type: Some(manifest.media_type.clone()), ..Default::default() };
+        self.bucket.put(keys::manifest(self.repo, &d), bytes).http_metadata(metadata).execute().await?;
+        for tag in &tags {
+            let meta = std::collections::HashMap::from([("digest".to_owned(), d.to_string())]);
+            self.bucket.put(keys::tag(self.repo, tag), d.to_string()).custom_metadata(meta).execute().await?;
+        }
+        let h = headers()?;
+        if let Some(subject) = &manifest.subject {
+            let descriptor = manifest.referrer_descriptor(&d, size).to_string();
+            self.bucket.put(keys::referrer(self.repo, subject, &d), descriptor).execute().await?;
+            h.set("OCI-Subject", &subject.to_string())?;
+        }
+        if matches!(reference, Reference::Digest(_)) && !tags.is_empty() {
+            h.set("OCI-Tag", &tags.join(", "))?;
+        }
+        h.set("Location", &format!("/v2/{}/manifests/{d}", self.repo))?;
+        h.set("Docker-Content-Digest", &d.to_string())?;
+        Ok(Ok(empty(201, h)?))
+    }
+
+    async fn delete_manifest(&self, reference: &Reference) -> Result<Answer> {
+        let d = match reference {
+            Reference::Tag(tag) => {
+                let key = keys::tag(self.repo, tag);
+                if !self.exists(key.clone()).await? {
+                    return Ok(Err(RegistryError::ManifestUnknown));
+                }
+                self.bucket.delete(key).await?;
+                return Ok(Ok(empty(202, headers()?)?));
+            }
+            Reference::Digest(d) => d,
+        };
+        let key = keys::manifest(self.repo, d);
+        let Some(object) = self.bucket.get(key.clone()).execute().await? else {
+            return Ok(Err(RegistryError::ManifestUnknown));
+        };
+        let bytes = match object.body() {
+            Some(b) => b.bytes().await?,
+            None => Vec::new(),
+        };
+        let mut stale = vec![key];
+        if let Some(subject) = Manifest::parse(&bytes, None).ok().and_then(|m| m.subject) {
+            stale.push(keys::referrer(self.repo, &subject, d));
+        }
+        let wanted = d.to_string();
+        for object in self.list(&keys::tags_prefix(self.repo), true).await? {
+            if object.custom_metadata().ok().and_then(|m| m.get("digest").cloned()).as_deref() == Some(wanted.as_str())
+            {
+                stale.push(object.key());
+            }
+        }
+        self.bucket.delete_multiple(stale).await?;
+        Cache::default().delete(self.cache_key("manifests", d), true).await?;
+        Ok(Ok(empty(202, headers()?)?))
+    }
+
+    // ---- discovery ----
+
+    /// Every object under `prefix` (up to [`MAX_TAGS`]).
+    async fn list(&self, prefix: &str, metadata: bool) -> Result<Vec<worker::Object>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let mut list = self.bucket.list().prefix(prefix).limit(1000);
+            if metadata {
+                list = list.include(vec![Include::CustomMetadata]);
+            }
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await?;
+            out.extend(page.objects());
+            match page.cursor() {
+                Some(c) if page.truncated() && out.len() < MAX_TAGS => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn tags(&self) -> Result<Answer> {
+        let prefix = keys::tags_prefix(self.repo);
+        let mut tags: Vec<String> =
+            self.list(&prefix, false).await?.iter().map(|o| o.key()[prefix.len()..].to_owned()).collect();
+        tags.sort();
+        if tags.is_empty() {
+            let any = self.bucket.list().prefix(keys::repo_prefix(self.repo)).limit(1).execute().await?;
+            if any.objects().is_empty() {
+                return Ok(Err(RegistryError::NameUnknown));
+            }
+        }
+        let url = self.t.url;
+        let n = query(url, "n").and_then(|n| n.parse::<usize>().ok());
+        let last = query(url, "last");
+        let (page, next) = tags_page(&tags, n, last.as_deref());
+        let h = headers()?;
+        h.set("Content-Type", "application/json")?;
+        h.set("Cache-Control", "private, no-cache")?;
+        if let (Some(next), Some(n)) = (next, n) {
+            let mut link = worker::Url::parse(&format!("{}/v2/{}/tags/list", self.origin, self.repo))?;
+            link.query_pairs_mut().append_pair("n", &n.to_string()).append_pair("last", next);
+            h.set("Link", &format!("<{}?{}>; rel=\"next\"", link.path(), link.query().unwrap_or("")))?;
+        }
+        let body = serde_json::json!({"name": self.repo.as_str(), "tags": page}).to_string();
+        Ok(Ok(Response::from_bytes(body.into_bytes())?.with_headers(h)))
+    }
+
+    async fn referrers(&self, subject: &Digest) -> Result<Answer> {
+        let mut descriptors = Vec::new();
+        for object in self.list(&keys::referrers_prefix(self.repo, subject), false).await? {
+            if let Some(body) = self.read(object.key()).await? {
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    descriptors.push(v);
+                }
+            }
+        }
+        let filter = query(self.t.url, "artifactType");
+        let index = referrers_index(descriptors, filter.as_deref());
+        let h = headers()?;
+        h.set("Content-Type", OCI_INDEX)?;
+        h.set("Cache-Control", "private, no-cache")?;
+        if filter.is_some() {
+            h.set("OCI-Filters-Applied", "artifactType")?;
+        }
+        Ok(Ok(Response::from_bytes(index.to_string().into_bytes())?.with_headers(h)))
+    }
+}
+
+fn blob_headers(d: &Digest, size: u64) -> Result<Headers> {
+    let h = headers()?;
+    h.set("Content-Type", "application/octet-stream")?;
+    h.set("Docker-Content-Digest", &d.to_string())?;
+    h.set("ETag", &format!("\"{d}\""))?;
+    h.set("Content-Length", &size.to_string())?;
+    h.set("Accept-Ranges", "bytes")?;
+    Ok(h)
+}
+
+/// The client's answer from a full stored blob: 304, a 206/416 range, or the whole blob.
+async fn finish(req: &Request, mut stored: Response, d: &Digest) -> Result<Response> {
+    let etag = format!("\"{d}\"");
+    if crate::edge::etag_matches(req.headers().get("If-None-Match")?.as_deref(), &etag) {
+        return empty(304, blob_headers(d, 0)?);
+    }
+    let head = req.method() == Method::Head;
+    if let Some(range) = req.headers().get("Range")? {
+        let bytes = stored.bytes().await?;
+        let size = bytes.len() as u64;
+        let h = blob_headers(d, size)?;
+        h.set("Cache-Control", IMMUTABLE)?;
+        return match crate::edge::parse_range(Some(&range), size) {
+            Err(()) => {
+                h.set("Content-Range", &format!("bytes */{size}"))?;
+                h.delete("Content-Length")?;
+                empty(416, h)
+            }
+            Ok(Some(r)) => {
+                h.set("Content-Range", &r.content_range(size))?;
+                h.set("Content-Length", &(r.end - r.start + 1).to_string())?;
+                let part = if head { Vec::new() } else { bytes[r.start as usize..=r.end as usize].to_vec() };
+                Ok(Response::from_bytes(part)?.with_status(206).with_headers(h))
+            }
+            Ok(None) => Ok(Response::from_bytes(if head { Vec::new() } else { bytes })?.with_headers(h)),
+        };
+    }
+    let size = stored.headers().get("Content-Length")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let h = blob_headers(d, size)?;
+    h.set("Cache-Control", IMMUTABLE)?;
+    let (_, body) = stored.into_parts();
+    let body = if head { ResponseBody::Empty } else { body };
+    Ok(Response::from_body(body)?.with_headers(h))
+}
+
+/// An unguessable upload id (`crypto.randomUUID()`).
+fn upload_id() -> Result<String> {
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &wasm_bindgen::JsValue::from_str("crypto"))
+        .map_err(|_| worker::Error::RustError("no crypto".into()))?;
+    use wasm_bindgen::JsCast;
+    Ok(crypto.unchecked_into::<web_sys::Crypto>().random_uuid())
+}
+
+/// sha256 or sha512, incrementally.
+enum Hasher {
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    fn new(algorithm: Algorithm) -> Hasher {
+        match algorithm {
+            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+        }
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+        }
+    }
+    fn finish(self) -> Digest {
+        match self {
+            Hasher::Sha256(h) => Digest::from_raw(Algorithm::Sha256, &h.finalize()),
+            Hasher::Sha512(h) => Digest::from_raw(Algorithm::Sha512, &h.finalize()),
+        }
+    }
+}
