@@ -114,7 +114,7 @@ impl RegistryError {
 
 /// The spec's error body.
 pub fn error_body(code: &str, message: &str) -> String {
-    json!({"errors": [{"code": code, "message": message, "detail": {}}]}).to_string()
+    json!({"errors": [{"code": code, "message": message}]}).to_string()
 }
 
 /// R2 keys.

@@ -3,8 +3,7 @@
 // findings is in tests/findings.rs.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { auditLines, CHARTGATE, chartgate, disposeAfter, keygen, localServer, makeChartRepo, mint, startWorker, tmp, writeFile } from "./harness.mjs";
+import { auditLines, chartgate, disposeAfter, keygen, localServer, makeChartRepo, mint, startIssuer, startWorker } from "./harness.mjs";
 
 const PULL = "artifact-repository:org1/repo1:pull";
 const PUSH = "artifact-repository:org1/repo1:pull,push";
@@ -28,28 +27,11 @@ async function server(handler) {
 
 const jti = (token) => JSON.parse(chartgate("inspect", "--json", token)).claims.jti;
 
-/** Starts `chartgate serve` with a config of `key` and a client `ci` / `ci-secret`; resolves to its URL. */
+/** Starts `chartgate serve` with a client `ci` / `ci-secret` (org1 pull and push); resolves to its URL. */
 async function issuer(key) {
-  const dir = tmp("issuer");
-  const hash = chartgate("hash-secret", "ci-secret");
-  const config = writeFile(
-    dir,
-    "chartgate.toml",
-    `issuer = "https://issuer.test"\n[[keys]]\nprivate = "${key.private}"\n` +
-      `[[clients]]\nid = "ci"\nsecret_hash = "${hash}"\nscopes = ["artifact-repository:org1/*:pull,push"]\n`,
-  );
-  const child = spawn(CHARTGATE, ["serve", "--config", config, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
-  started.push({ close: async () => child.kill() });
-  const url = await new Promise((resolve, reject) => {
-    let err = "";
-    child.stderr.on("data", (d) => {
-      err += d;
-      const m = err.match(/listening on (http:\/\/\S+)/);
-      if (m) resolve(m[1]);
-    });
-    child.on("exit", (code) => reject(new Error(`issuer exited ${code}: ${err}`)));
-  });
-  return url;
+  const started_ = await startIssuer(key);
+  started.push(started_);
+  return started_.url;
 }
 
 test("finding 2: a signed URL keeps its lineage: revoking the root token revokes the link at the edge", async () => {

@@ -1,6 +1,6 @@
 // Test harness for the edge worker in workerd (miniflare 4): keys and tokens from the chartgate
 // CLI, a real chart made by `helm package`, a local origin and a local JWKS server.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -159,4 +159,31 @@ export function disposeAfter(after) {
     for (const s of started) await (s.mf ? s.mf.dispose() : s.close());
   });
   return started;
+}
+
+/**
+ * Starts `chartgate serve` (issuer `https://issuer.test`, signing with `key`) with clients given
+ * as `{id: [scope patterns]}`, each with secret `<id>-secret`. Resolves to `{url, close}`.
+ */
+export async function startIssuer(key, clients = { ci: ["artifact-repository:org1/*:pull,push"] }) {
+  const dir = tmp("issuer");
+  let config = `issuer = "https://issuer.test"\n[[keys]]\nprivate = "${key.private}"\n`;
+  for (const [id, scopes] of Object.entries(clients)) {
+    const hash = chartgate("hash-secret", `${id}-secret`);
+    config += `[[clients]]\nid = "${id}"\nsecret_hash = "${hash}"\nscopes = ${JSON.stringify(scopes)}\n`;
+  }
+  const path = writeFile(dir, "chartgate.toml", config);
+  const child = spawn(CHARTGATE, ["serve", "--config", path, "--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let err = "";
+    child.stderr.on("data", (d) => {
+      err += d;
+      const m = err.match(/listening on (http:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`issuer exited ${code}: ${err}`)));
+  });
+  return { url, close: async () => child.kill() };
 }

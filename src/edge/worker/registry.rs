@@ -77,7 +77,10 @@ pub(super) async fn serve(
         (Endpoint::Referrers(d), _) => r.referrers(d).await?,
     };
     match answer {
-        Ok(response) => Ok((response, cache)),
+        Ok(response) => {
+            response.headers().set(crate::edge::CACHE_STATUS_HEADER, cache.as_str())?;
+            Ok((response, cache))
+        }
         Err(e) => {
             let response = error_response(e.status(), &e.body())?;
             if let RegistryError::RangeInvalid(_) = e {
