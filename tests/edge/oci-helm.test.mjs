@@ -1,138 +1,159 @@
-// Real helm 4 against the worker's OCI registry in workerd, logging in at a real issuer
-// (`chartgate serve`): registry login, push, pull by version and by range, show, template,
-// dependency update with an oci:// dependency, logout, and helm's messages for an expired token,
-// a pull-only token pushing and a wrong repository.
+// Real helm 4 and helm 3 against the worker's OCI registry in workerd, logging in at a real
+// issuer (`chartgate serve`): registry login, push, pull by version and by range, show,
+// template, dependency update with an oci:// dependency, logout, a chartgate token as the
+// password, and helm's messages for an expired token, a pull-only token pushing, a wrong
+// repository and a released version pushed again.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { disposeAfter, HELM, helm, helmEnv, keygen, makeChartRepo, mint, startIssuer, startWorker, tmp } from "./harness.mjs";
+import {
+  disposeAfter,
+  HELM,
+  HELM3,
+  helmEnv,
+  keygen,
+  makeChartRepo,
+  mint,
+  plainHttpFront,
+  startIssuer,
+  startWorker,
+  tmp,
+} from "./harness.mjs";
 
 const started = disposeAfter(after);
-let key, chart, worker, host, issuer;
+let key, worker, front;
 
 before(async () => {
   key = keygen();
-  issuer = await startIssuer(key, {
+  const issuer = await startIssuer(key, {
     ci: ["artifact-repository:org1/*:pull,push"],
     reader: ["artifact-repository:org1/*:pull"],
   });
   started.push(issuer);
-  chart = makeChartRepo("hello", "0.1.0");
   worker = await startWorker(
     { JWKS: key.jwks, ISSUER: "https://issuer.test", REALM: `${issuer.url}/token`, SERVICE: "chartgate" },
     { port: 0 },
   );
   started.push(worker);
-  host = worker.url.replace(/^http:\/\//, "");
+  front = await plainHttpFront(worker.url);
+  started.push(front);
 });
 
-function helmFails(args, opts) {
-  try {
-    helm(args, opts);
-  } catch (e) {
-    return e.stderr;
-  }
-  assert.fail(`helm ${args.join(" ")} should have failed`);
+// helm 3's `registry login` has no --plain-http; it talks http to a loopback registry with --insecure.
+const HELMS = [
+  { name: "helm 4", bin: HELM, login: ["--plain-http"], repo: "org1/repo1" },
+  { name: "helm 3", bin: HELM3, login: ["--insecure"], repo: "org1/repo3" },
+];
+
+/**
+ * Runs helm without blocking this process (the TLS front runs here); `{out}` is stdout and
+ * stderr together (push reports on stderr).
+ */
+function run(h, args, { env, input } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(h.bin, args, { env, timeout: 60_000 });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("close", (code) => resolve({ ok: code === 0, out }));
+    child.stdin.end(input ?? "");
+  });
 }
 
-/** helm's stdout and stderr together (push reports on stderr). */
-function helmAll(args, { env }) {
-  const r = spawnSync(HELM, args, { env, encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout + r.stderr;
+async function ok(h, args, opts) {
+  const r = await run(h, args, opts);
+  assert.ok(r.ok, `${h.name} ${args.join(" ")}:\n${r.out}`);
+  return r.out;
 }
 
-function login(env, user, password) {
-  helm(["registry", "login", host, "--plain-http", "--username", user, "--password-stdin"], { env, input: password });
+async function fails(h, args, opts) {
+  const r = await run(h, args, opts);
+  assert.ok(!r.ok, `${h.name} ${args.join(" ")} should have failed:\n${r.out}`);
+  return r.out;
 }
 
-test("helm 4: registry login, push, pull by version and range, show, template, logout", () => {
-  const env = helmEnv();
-  login(env, "ci", "ci-secret");
-  const pushed = helmAll(["push", join(chart.dir, chart.file), `oci://${host}/org1/repo1`, "--plain-http"], { env });
-  assert.match(pushed, /Pushed: .*org1\/repo1\/hello:0\.1\.0/);
-  assert.match(pushed, /Digest: sha256:[0-9a-f]{64}/);
-  const dest = tmp("oci-pull");
-  helm(["pull", `oci://${host}/org1/repo1/hello`, "--version", "0.1.0", "--plain-http", "--destination", dest], {
-    env,
-  });
-  assert.deepEqual(readFileSync(join(dest, chart.file)), chart.tgz, "the same archive comes back");
-  const ranged = tmp("oci-range");
-  helm(["pull", `oci://${host}/org1/repo1/hello`, "--version", "^0.1", "--plain-http", "--destination", ranged], {
-    env,
-  });
-  assert.deepEqual(readdirSync(ranged), [chart.file]);
-  const shown = helm(["show", "chart", `oci://${host}/org1/repo1/hello`, "--version", "0.1.0", "--plain-http"], { env });
-  assert.match(shown, /name: hello/);
-  const rendered = helm(
-    ["template", "demo", `oci://${host}/org1/repo1/hello`, "--version", "0.1.0", "--plain-http"],
-    { env },
-  );
-  assert.match(rendered, /name: demo-hello/);
-  helm(["registry", "logout", host], { env });
-  const out = helmFails(["pull", `oci://${host}/org1/repo1/hello`, "--version", "0.1.0", "--plain-http"], { env });
-  assert.match(out, /401|unauthorized|authorization/i, out);
-});
+const login = (h, env, user, password, host = front.host) =>
+  ok(h, ["registry", "login", host, ...h.login, "--username", user, "--password-stdin"], { env, input: password });
 
-test("helm 4: dependency update with an oci:// dependency", () => {
-  const env = helmEnv();
-  login(env, "ci", "ci-secret");
-  const other = makeChartRepo("dep", "1.2.3");
-  helm(["push", join(other.dir, other.file), `oci://${host}/org1/repo1`, "--plain-http"], { env });
-  const dir = tmp("umbrella-oci");
-  writeFileSync(
-    join(dir, "Chart.yaml"),
-    `apiVersion: v2\nname: umbrella\nversion: 1.0.0\ndependencies:\n  - name: dep\n    version: 1.2.3\n    repository: "oci://${host}/org1/repo1"\n`,
-  );
-  helm(["dependency", "update", dir, "--plain-http"], { env });
-  assert.deepEqual(readdirSync(join(dir, "charts")), [other.file]);
-});
+for (const h of HELMS) {
+  const ref = (chart) => `oci://${front.host}/${h.repo}/${chart}`;
 
-test("helm 4: a chartgate token as the registry password works for oci:// too", () => {
-  const env = helmEnv();
-  const token = mint(key, "artifact-repository:org1/repo1:pull,push", { extra: ["--iss", "https://issuer.test"] });
-  login(env, "token", token);
-  const other = makeChartRepo("bytoken", "0.2.0");
-  helm(["push", join(other.dir, other.file), `oci://${host}/org1/repo1`, "--plain-http"], { env });
-  const dest = tmp("oci-token");
-  helm(["pull", `oci://${host}/org1/repo1/bytoken`, "--version", "0.2.0", "--plain-http", "--destination", dest], {
-    env,
+  test(`${h.name}: registry login, push, pull by version and range, show, template, logout`, async () => {
+    const env = helmEnv();
+    const chart = makeChartRepo("hello", "0.1.0");
+    assert.match(await login(h, env, "ci", "ci-secret"), /Login Succeeded/);
+    const pushed = await ok(h, ["push", join(chart.dir, chart.file), `oci://${front.host}/${h.repo}`, "--plain-http"], { env });
+    assert.match(pushed, new RegExp(`Pushed: .*${h.repo}/hello:0\\.1\\.0`));
+    assert.match(pushed, /Digest: sha256:[0-9a-f]{64}/);
+    const dest = tmp("oci-pull");
+    await ok(h, ["pull", ref("hello"), "--version", "0.1.0", "--plain-http", "--destination", dest], { env });
+    assert.deepEqual(readFileSync(join(dest, chart.file)), chart.tgz, "the same archive comes back");
+    const ranged = tmp("oci-range");
+    await ok(h, ["pull", ref("hello"), "--version", "^0.1", "--plain-http", "--destination", ranged], { env });
+    assert.deepEqual(readdirSync(ranged), [chart.file]);
+    assert.match(await ok(h, ["show", "chart", ref("hello"), "--version", "0.1.0", "--plain-http"], { env }), /name: hello/);
+    const rendered = await ok(h, ["template", "demo", ref("hello"), "--version", "0.1.0", "--plain-http"], { env });
+    assert.match(rendered, /name: demo-hello/);
+    await ok(h, ["registry", "logout", front.host], { env });
+    const out = await fails(h, ["pull", ref("hello"), "--version", "0.1.0", "--plain-http"], { env });
+    assert.match(out, /401|unauthorized|authorization/i, out);
   });
-  assert.deepEqual(readdirSync(dest), [other.file]);
-});
 
-test("helm 4's messages: an expired token, a pull-only token pushing, a wrong repository, a released version", () => {
-  const expired = mint(key, "artifact-repository:org1/repo1:pull", {
-    now: Math.floor(Date.now() / 1000) - 3600,
-    extra: ["--iss", "https://issuer.test"],
+  test(`${h.name}: dependency update with an oci:// dependency`, async () => {
+    const env = helmEnv();
+    await login(h, env, "ci", "ci-secret");
+    const dep = makeChartRepo("dep", "1.2.3");
+    await ok(h, ["push", join(dep.dir, dep.file), `oci://${front.host}/${h.repo}`, "--plain-http"], { env });
+    const dir = tmp("umbrella-oci");
+    writeFileSync(
+      join(dir, "Chart.yaml"),
+      `apiVersion: v2\nname: umbrella\nversion: 1.0.0\ndependencies:\n  - name: dep\n    version: 1.2.3\n    repository: "oci://${front.host}/${h.repo}"\n`,
+    );
+    await ok(h, ["dependency", "update", dir, "--plain-http"], { env });
+    assert.deepEqual(readdirSync(join(dir, "charts")), [dep.file]);
   });
-  const e1 = helmFails(["registry", "login", host, "--plain-http", "--username", "token", "--password-stdin"], {
-    input: expired,
-  });
-  assert.match(e1, /expired/i, e1);
 
-  const reader = helmEnv();
-  login(reader, "reader", "reader-secret");
-  const other = makeChartRepo("readonly", "0.1.0");
-  const e2 = helmFails(["push", join(other.dir, other.file), `oci://${host}/org1/repo1`, "--plain-http"], {
-    env: reader,
+  test(`${h.name}: a chartgate token as the registry password works for oci:// too`, async () => {
+    const env = helmEnv();
+    const token = mint(key, `artifact-repository:${h.repo}:pull,push`, { extra: ["--iss", "https://issuer.test"] });
+    await login(h, env, "token", token);
+    const chart = makeChartRepo("bytoken", "0.2.0");
+    await ok(h, ["push", join(chart.dir, chart.file), `oci://${front.host}/${h.repo}`, "--plain-http"], { env });
+    const dest = tmp("oci-token");
+    await ok(h, ["pull", ref("bytoken"), "--version", "0.2.0", "--plain-http", "--destination", dest], { env });
+    assert.deepEqual(readdirSync(dest), [chart.file]);
   });
-  assert.match(e2, /push/i, e2);
-  assert.match(e2, /401|denied|unauthorized/i, e2);
 
-  const e3 = helmFails(["pull", `oci://${host}/org2/repo1/hello`, "--version", "0.1.0", "--plain-http"], {
-    env: reader,
-  });
-  assert.match(e3, /org2\/repo1\/hello/, e3);
+  test(`${h.name}'s messages: expired token, pull-only token pushing, wrong repository, released version`, async () => {
+    const expired = mint(key, `artifact-repository:${h.repo}:pull`, {
+      now: Math.floor(Date.now() / 1000) - 3600,
+      extra: ["--iss", "https://issuer.test"],
+    });
+    const loginArgs = ["registry", "login", front.host, ...h.login, "--username", "token", "--password-stdin"];
+    const e1 = await fails(h, loginArgs, { env: helmEnv(), input: expired });
+    assert.match(e1, /token expired/i, e1);
 
-  const writer = helmEnv();
-  login(writer, "ci", "ci-secret");
-  const again = makeChartRepo("hello", "0.1.0"); // a new build of a released version: another digest
-  const e4 = helmFails(["push", join(again.dir, again.file), `oci://${host}/org1/repo1`, "--plain-http"], {
-    env: writer,
+    const reader = helmEnv();
+    await login(h, reader, "reader", "reader-secret");
+    const other = makeChartRepo("readonly", "0.1.0");
+    const e2 = await fails(h, ["push", join(other.dir, other.file), `oci://${front.host}/${h.repo}`, "--plain-http"], { env: reader });
+    // helm 4 prints the registry's message; helm 3 (containerd) its own.
+    assert.match(e2, new RegExp(`does not grant repository:${h.repo}/readonly:push|push access denied`), e2);
+
+    const e3 = await fails(h, ["pull", `oci://${front.host}/org2/repo1/hello`, "--version", "0.1.0", "--plain-http"], { env: reader });
+    assert.match(e3, /does not grant repository:org2\/repo1\/hello:pull|pull access denied/, e3);
+
+    const writer = helmEnv();
+    await login(h, writer, "ci", "ci-secret");
+    const first = makeChartRepo("released", "1.0.0");
+    await ok(h, ["push", join(first.dir, first.file), `oci://${front.host}/${h.repo}`, "--plain-http"], { env: writer });
+    const rebuilt = makeChartRepo("released", "1.0.0", ["--app-version", "9.9.9"]); // changed content, same version
+    const e4 = await fails(h, ["push", join(rebuilt.dir, rebuilt.file), `oci://${front.host}/${h.repo}`, "--plain-http"], {
+      env: writer,
+    });
+    assert.match(e4, /immutable|409 Conflict/, e4); // helm 3 prints only the status
+    if (process.env.SHOW_MESSAGES) console.log([h.name, e1, e2, e3, e4].join("\n---\n"));
   });
-  assert.match(e4, /immutable/i, e4);
-  if (process.env.SHOW_MESSAGES) console.log([e1, e2, e3, e4].join("\n---\n"));
-});
+}
