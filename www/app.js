@@ -51,7 +51,7 @@
     }
     const access = $("access").tBodies[0];
     access.replaceChildren();
-    for (const r of out.access?.rows ?? []) row(access, [r.repo, r.actions]);
+    for (const r of out.access?.rows ?? []) row(access, [r.type, r.repo, r.actions]);
     show($("paths"), Boolean(out.access?.paths));
     if (out.access?.paths) $("paths").textContent = `Bound to paths: ${out.access.paths.join(", ")}`;
     const refused = out.refused_before_signature ?? out.claims_error;

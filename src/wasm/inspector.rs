@@ -52,10 +52,14 @@ pub fn inspect(input: &str) -> String {
                 .access
                 .repos
                 .iter()
-                .map(|s| json!({"repo": s.repo.as_str(), "actions": s.actions.to_string()}))
+                .map(|s| json!({"type": s.kind.as_str(), "repo": s.repo.as_str(), "actions": s.actions.to_string()}))
                 .collect();
             if !c.access.default_repo.is_empty() {
-                rows.push(json!({"repo": "(default namespace)", "actions": c.access.default_repo.to_string()}));
+                rows.push(json!({
+                    "type": crate::RESOURCE_TYPE,
+                    "repo": "(default namespace)",
+                    "actions": c.access.default_repo.to_string()
+                }));
             }
             let paths = c.paths.map(|p| p.entries());
             (json!({"rows": rows, "paths": paths}), None)

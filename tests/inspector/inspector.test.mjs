@@ -66,7 +66,7 @@ test("valid token and matching key: signature valid, allowed for its path", asyn
   const r = await run(page, { token, keys: key.jwks });
   assert.match(r.signature, /signature valid/);
   assert.match(r.decision, /would allow GET \/org1\/repo1\/index\.yaml/);
-  assert.match(await page.textContent("#access"), /org1\/repo1\s*pull/);
+  assert.match(await page.textContent("#access"), /artifact-repository\s*org1\/repo1\s*pull/);
   assert.match(await page.textContent("#times"), /exp.*in [45] min/s); // floor of the seconds left
   mkdirSync(join(ROOT, "tests/out"), { recursive: true });
   await page.screenshot({ path: join(ROOT, "tests/out/inspector.png"), fullPage: true });
@@ -89,6 +89,26 @@ test("expired, wrong key, wrong repo: denied with the edge's reason and challeng
   r = await run(page, { token: mint(key, PULL), keys: key.jwks, request: "GET /org2/repo1/index.yaml" });
   assert.match(r.decision, /403 insufficient_scope/);
   assert.match(r.challenge, /scope="artifact-repository:org2\/repo1:pull",error="insufficient_scope"/);
+  await page.close();
+});
+
+test("OCI requests: a chart-repository token reaches its OCI names, a registry token only its own", async () => {
+  const { page } = await open();
+  let r = await run(page, { token: mint(key, PULL), keys: key.jwks, request: "GET /v2/org1/repo1/hello/manifests/0.1.0" });
+  assert.match(r.decision, /would allow GET \/v2\/org1\/repo1\/hello\/manifests\/0\.1\.0/);
+  r = await run(page, { token: mint(key, PULL), keys: key.jwks, request: "PUT /v2/org1/repo1/hello/manifests/0.1.0" });
+  assert.match(r.decision, /401 insufficient_scope/);
+  assert.match(r.challenge, /scope="repository:org1\/repo1\/hello:push"/);
+  const oci = mint(key, "repository:org1/repo1/hello:pull,push");
+  r = await run(page, { token: oci, keys: key.jwks, request: "PUT /v2/org1/repo1/hello/blobs/uploads/" });
+  assert.match(r.decision, /405|would deny/, "POST only");
+  r = await run(page, { token: oci, keys: key.jwks, request: "POST /v2/org1/repo1/hello/blobs/uploads/" });
+  assert.match(r.decision, /would allow/);
+  assert.match(await page.textContent("#access"), /repository\s*org1\/repo1\/hello\s*pull,push/);
+  r = await run(page, { token: oci, keys: key.jwks, request: "GET /org1/repo1/index.yaml" });
+  assert.match(r.decision, /403 insufficient_scope/, "an OCI grant never reaches the chart repository");
+  r = await run(page, { token: oci, keys: key.jwks, request: "GET /v2/Org1/x/tags/list" });
+  assert.match(r.decision, /400 bad_registry_path/);
   await page.close();
 });
 
