@@ -153,6 +153,35 @@ test("chunked upload: PATCH with Content-Range, out of order is 416 with the cur
   assert.ok(!(await allKeys()).some((k) => k.startsWith("_oci/uploads/")), "the session is gone");
 });
 
+test("a chunked upload above 32 MiB is hashed while re-cut into R2 multipart parts, and completed only when it matches", async () => {
+  const chunk = 12 * 1024 * 1024;
+  const blob = Buffer.alloc(3 * chunk + 1234);
+  for (let i = 0; i < blob.length; i += 4096) blob.writeUInt32LE(i, i);
+  const upload = async (digest) => {
+    const post = await call("POST", `/v2/${A}/blobs/uploads/`, { headers: RW() });
+    const location = post.headers.get("location");
+    for (let start = 0; start < blob.length; start += chunk) {
+      const end = Math.min(start + chunk, blob.length) - 1;
+      const res = await call("PATCH", location, {
+        headers: { ...RW(), "Content-Range": `${start}-${end}` },
+        body: blob.subarray(start, end + 1),
+      });
+      assert.equal(res.status, 202, await res.text());
+    }
+    return call("PUT", `${location}?digest=${digest}`, { headers: RW() });
+  };
+  const wrong = await upload(sha256("something else"));
+  assert.equal(wrong.status, 400);
+  assert.equal(await errorCode(wrong), "DIGEST_INVALID");
+  assert.equal((await bucket.head(`_oci/blobs/sha256/${createHash("sha256").update("something else").digest("hex")}`)), null);
+  const right = await upload(sha256(blob));
+  assert.equal(right.status, 201, await right.text());
+  const get = await call("GET", `/v2/${A}/blobs/${sha256(blob)}`, { headers: RW() });
+  const got = Buffer.from(await get.arrayBuffer());
+  assert.equal(got.length, blob.length);
+  assert.equal(sha256(got), sha256(blob));
+});
+
 test("a blob is readable only through a repository it was pushed or mounted into", async () => {
   const secret = Buffer.from("only in a");
   const d = await pushBlob(A, secret);
