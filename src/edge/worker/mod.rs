@@ -11,9 +11,10 @@ mod registry;
 mod respond;
 mod serve;
 
-use worker::{console_error, console_log, event, Context, Env, Request, Response, Result};
+use worker::{console_error, console_log, event, Context, Env, Request, Response, Result, Url};
 
-use crate::edge::{AuditLine, CacheStatus};
+use crate::edge::{AuditLine, CacheStatus, EdgeConfig};
+use crate::Route;
 use decide::{decide, Outcome};
 use isolate::{now_micros, Isolate};
 
@@ -33,11 +34,24 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Ok(response) => return Ok(response),
         Err(req) => req,
     };
-    chart_request(req, &env, &isolate).await
+    decide_and_serve(req, &env, &isolate).await
 }
 
-/// A chart request: decide, log one audit line, then refuse or serve.
-async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Response> {
+/// An allowed request's target: its route and normalised path, the URL it came on, and where to
+/// look (the bindings and the configuration).
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    pub env: &'a Env,
+    pub config: &'a EdgeConfig,
+    pub route: &'a Route,
+    pub path: &'a str,
+    pub url: &'a Url,
+    /// A registry blob mount's source, when the token may pull from it.
+    pub mount_from: Option<&'a crate::RepoName>,
+}
+
+/// A chart or registry request: decide, log one audit line, then refuse or serve.
+async fn decide_and_serve(req: Request, env: &Env, isolate: &Isolate) -> Result<Response> {
     let started = now_micros();
     let url = req.url()?;
     // The method as sent: the worker crate maps methods it does not know to GET.
@@ -107,8 +121,13 @@ async fn chart_request(req: Request, env: &Env, isolate: &Isolate) -> Result<Res
         }
     };
     let path = normalized.as_ref().map_or("/", |p| p.as_str());
-    let target = serve::Target { env, config, route: &route, path, url: &url, mount_from: mount_from.as_ref() };
-    let (response, cache) = match serve::serve(req, target).await {
+    let target = Target { env, config, route: &route, path, url: &url, mount_from: mount_from.as_ref() };
+    let served = match &route {
+        Route::RegistryBase => registry::base(),
+        Route::Registry { repo, endpoint, .. } => registry::serve(req, target, repo, endpoint).await,
+        _ => serve::serve(req, target).await,
+    };
+    let (response, cache) = match served {
         Ok(r) => r,
         Err(e) => {
             console_error!("chartgate: serving failed: {e}");

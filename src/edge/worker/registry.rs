@@ -9,7 +9,7 @@ use sha2::Digest as _;
 use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Include, Method, Request, Response, ResponseBody, Result};
 
 use super::respond;
-use super::serve::Target;
+use super::Target;
 use crate::edge::registry::{
     check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Manifest,
     RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
@@ -17,7 +17,7 @@ use crate::edge::registry::{
 use crate::edge::{CacheStatus, SECURITY_HEADERS};
 use crate::{Algorithm, Digest, Endpoint, Reference, RepoName};
 
-const API_VERSION: (&str, &str) = ("Docker-Distribution-API-Version", "registry/2.0");
+use respond::API_VERSION;
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 type Answer = std::result::Result<Response, RegistryError>;
@@ -32,11 +32,8 @@ fn headers() -> Result<Headers> {
     Ok(h)
 }
 
-/// A registry error in the spec's JSON form.
-pub(super) fn error_response(status: u16, body: &str) -> Result<Response> {
-    let response = respond::json(status, body)?;
-    response.headers().set(API_VERSION.0, API_VERSION.1)?;
-    Ok(response)
+fn error_response(status: u16, body: &str) -> Result<Response> {
+    respond::registry_error(status, body)
 }
 
 fn empty(status: u16, h: Headers) -> Result<Response> {

@@ -1,10 +1,21 @@
 //! The worker's own responses: one JSON error shape (`{"error", "error_description"}`, no-store,
-//! security headers) for its refusals and failures, and a denial with its challenge.
+//! security headers) for its refusals and failures, the registry's (`{"errors": [...]}`), and a
+//! denial with its challenge.
 
 use worker::{Headers, Response, Result};
 
 use crate::edge::{EdgeConfig, SECURITY_HEADERS};
 use crate::Denial;
+
+/// The header every registry response carries.
+pub(super) const API_VERSION: (&str, &str) = ("Docker-Distribution-API-Version", "registry/2.0");
+
+/// A registry error: the spec's JSON body (`{"errors": [...]}`) with `status`.
+pub(super) fn registry_error(status: u16, body: &str) -> Result<Response> {
+    let response = json(status, body)?;
+    response.headers().set(API_VERSION.0, API_VERSION.1)?;
+    Ok(response)
+}
 
 /// A JSON body with `status`, never cached, with the security headers.
 pub(super) fn json(status: u16, body: &str) -> Result<Response> {
@@ -26,7 +37,7 @@ pub(super) fn error(status: u16, code: &str, description: &str) -> Result<Respon
 /// paths the body takes the OCI distribution spec's form.
 pub(super) fn denial(denial: &Denial, config: &EdgeConfig, registry: bool) -> Result<Response> {
     let response = if registry {
-        super::registry::error_response(denial.status(), &denial.registry_body())?
+        registry_error(denial.status(), &denial.registry_body())?
     } else {
         json(denial.status(), &denial.body())?
     };

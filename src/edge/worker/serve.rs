@@ -9,34 +9,22 @@ use worker::{
     Url,
 };
 
-use super::respond;
+use super::{respond, Target};
 use crate::edge::{
     chart_id, client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
     stale_objects, CacheStatus, ChartId, EdgeConfig, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
 use crate::{NormalizedPath, Route};
 
-/// An allowed request's target: its route and normalised path, the URL it came on, and where to
-/// look (the bindings and the configuration).
-#[derive(Clone, Copy)]
-pub struct Target<'a> {
-    pub env: &'a Env,
-    pub config: &'a EdgeConfig,
-    pub route: &'a Route,
-    pub path: &'a str,
-    pub url: &'a Url,
-    /// A registry blob mount's source, when the token may pull from it.
-    pub mount_from: Option<&'a crate::RepoName>,
-}
-
-/// Serves an allowed request.
+/// Serves an allowed chart request (registry routes are [`super::registry`]'s).
 pub async fn serve(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
     match target.route {
         Route::Health => Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss)),
         Route::Index { .. } | Route::Artifact { .. } => serve_object(req, target).await,
         Route::ApiRead { .. } | Route::ApiWrite { .. } => pass_through(req, target).await,
-        Route::RegistryBase => super::registry::base(),
-        Route::Registry { repo, endpoint, .. } => super::registry::serve(req, target, repo, endpoint).await,
+        Route::RegistryBase | Route::Registry { .. } => {
+            Ok((error(404, "not_found", "no such route")?, CacheStatus::Miss))
+        }
     }
 }
 

@@ -158,11 +158,22 @@ impl AuthenticatedClient {
         peer: Option<SocketAddr>,
     ) -> Result<Self, TokenError> {
         let (id, secret) = client_secret(headers, params)?;
-        let peer = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
-        let client = issuer.authenticate(id.as_deref(), &secret, issuer.client_addr(peer, headers)).await?;
-        tracing::Span::current().record("client", client.id.as_str());
-        Ok(AuthenticatedClient(client.clone()))
+        Ok(AuthenticatedClient(verified_client(issuer, headers, id.as_deref(), &secret, peer).await?))
     }
+}
+
+/// The client whose secret this is (the issuer's limits apply to `peer`), named in the access log.
+async fn verified_client(
+    issuer: &Issuer,
+    headers: &HeaderMap,
+    id: Option<&str>,
+    secret: &str,
+    peer: Option<SocketAddr>,
+) -> Result<Client, TokenError> {
+    let peer = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
+    let client = issuer.authenticate(id, secret, issuer.client_addr(peer, headers)).await?;
+    tracing::Span::current().record("client", client.id.as_str());
+    Ok(client.clone())
 }
 
 impl FromRequestParts<Arc<Issuer>> for AuthenticatedClient {
@@ -196,10 +207,7 @@ impl RegistryLogin {
             tracing::Span::current().record("client", TOKEN_USERNAME);
             return Ok(RegistryLogin::Token(secret));
         }
-        let peer = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
-        let client = issuer.authenticate(id.as_deref(), &secret, issuer.client_addr(peer, headers)).await?;
-        tracing::Span::current().record("client", client.id.as_str());
-        Ok(RegistryLogin::Client(client.clone()))
+        Ok(RegistryLogin::Client(verified_client(issuer, headers, id.as_deref(), &secret, peer).await?))
     }
 }
 
