@@ -216,6 +216,8 @@ const tokenCases = tokens.map(([name, token, expect, opts = {}]) => ({
 // answer in workerd when its URL parser (WHATWG) rewrites the path before the worker sees it.
 const RESOLVED = { status: 403, reason: "insufficient_scope", why: "workerd resolves the dot segments first; the result is outside org1/repo1" };
 const BAD = deny(400, "bad_path");
+const REG = deny(400, "bad_registry_path");
+const REG_RESOLVED = { status: 401, reason: "insufficient_scope", why: "workerd resolves the dot segments first; the OCI name is then outside org1/repo1" };
 const paths = [
   ["/org1/repo1/../../org2/secret/index.yaml", BAD, RESOLVED],
   ["/org1/repo1/./../../org2/secret/index.yaml", BAD, RESOLVED],
@@ -253,6 +255,25 @@ const paths = [
   [`/org1/repo1/charts/${"a".repeat(2100)}.tgz`, BAD],
   [`/org1/repo1/${"x/".repeat(300)}index.yaml`, deny(404, "not_found")],
   [`/org1/repo1/${"x/".repeat(600)}index.yaml`, BAD],
+  // The OCI registry's paths (the valid token covers org1/repo1/CHART through its chart repository).
+  ["/v2/org1/repo1/../../org2/secret/hello/manifests/1.0.0", REG, REG_RESOLVED],
+  ["/v2/org1/repo1/%2e%2e/%2e%2e/org2/secret/hello/manifests/1.0.0", REG, REG_RESOLVED],
+  ["/v2/org1%2frepo1/hello/tags/list", REG],
+  ["/v2/org1/repo1/hello%2ftags/list", REG],
+  ["/v2/ORG1/repo1/hello/tags/list", REG],
+  ["/v2/org1/repo1//hello/tags/list", REG],
+  ["/v2/org1/repo1/.hello/tags/list", REG],
+  ["/v2/org1/repo1/hello/manifests/1.0.0;x=1", REG],
+  ["/v2/org1/repo1/hello/manifests/1.0.0%00", REG],
+  ["/v2/org1/repo1/hello/manifests/-1.0.0", REG],
+  ["/v2/org1/repo1/hello/blobs/sha256:xyz", REG],
+  [`/v2/org1/repo1/hello/blobs/sha512:${"a".repeat(64)}`, REG],
+  [`/v2/org1/repo1/hello/blobs/md5:${"a".repeat(32)}`, REG],
+  [`/v2/org1/repo1/${"a".repeat(300)}/tags/list`, REG],
+  ["/v2/org1/repo1/hello/_catalog", deny(404, "bad_registry_path")],
+  ["/v2/org1/repo10/hello/tags/list", deny(401, "insufficient_scope")],
+  ["/v2/org1/repo1/a/b/tags/list", deny(401, "insufficient_scope")],
+  ["/v2/org1/repo1x/hello/tags/list", deny(401, "insufficient_scope")],
 ].map(([path, expect, edge]) => ({ path, expect, ...(edge ? { edge } : {}) }));
 
 const json = (v) => JSON.stringify(v, null, 1) + "\n";
