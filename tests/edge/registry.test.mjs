@@ -212,6 +212,17 @@ test("an upload session belongs to its repository", async () => {
   assert.equal((await call("GET", `/v2/${A}/blobs/uploads/${id}`, { headers: RW() })).status, 404);
 });
 
+test("an abandoned upload session expires after 24 hours and its objects are removed when touched", async () => {
+  const id = "0a0a0a0a-1111-2222-3333-444444444444";
+  const started = Math.floor(Date.now() / 1000) - 25 * 3600;
+  await bucket.put(`_oci/uploads/${id}`, JSON.stringify({ repo: A, started }));
+  await bucket.put(`_oci/uploads/${id}/00000`, "old chunk");
+  const res = await call("PATCH", `/v2/${A}/blobs/uploads/${id}`, { headers: RW(), body: "more" });
+  assert.equal(res.status, 404);
+  assert.equal(await errorCode(res), "BLOB_UPLOAD_UNKNOWN");
+  assert.ok(!(await allKeys()).some((k) => k.startsWith(`_oci/uploads/${id}`)), "the expired session is gone");
+});
+
 test("manifests: helm's form without mediaType, HEAD, tags with n/last and Link, delete", async () => {
   const config = Buffer.from("{}");
   const layer = Buffer.from("chart bytes");
