@@ -116,6 +116,18 @@ test("push and pull: POST+PUT, HEAD with digest and length, GET with Range, edge
   assert.equal(await errorCode(missing), "BLOB_UNKNOWN");
 });
 
+test("an empty blob, monolithic and through a session", async () => {
+  const empty = Buffer.alloc(0);
+  const one = await call("POST", `/v2/${A}/blobs/uploads/?digest=${sha256(empty)}`, { headers: RW(), body: empty });
+  assert.equal(one.status, 201, await one.text());
+  const post = await call("POST", `/v2/${B}/blobs/uploads/`, { headers: RW() });
+  const put = await call("PUT", `${post.headers.get("location")}?digest=${sha256(empty)}`, { headers: RW() });
+  assert.equal(put.status, 201, await put.text());
+  const head = await call("HEAD", `/v2/${B}/blobs/${sha256(empty)}`, { headers: RW() });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get("content-length"), "0");
+});
+
 test("sha512 digests", async () => {
   const blob = Buffer.from("sha512 content");
   const res = await call("POST", `/v2/${A}/blobs/uploads/?digest=${sha512(blob)}`, { headers: RW(), body: blob });
