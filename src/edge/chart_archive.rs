@@ -1,10 +1,13 @@
-//! A chart archive's identity: the `name` and `version` of its `Chart.yaml`, read from the
-//! gzipped tar that `helm package` writes (`<name>/Chart.yaml` at the top). The edge reads it from
-//! an upload to know which stored archive the upload replaces. Reading stops at `Chart.yaml` and
-//! never inflates more than [`MAX_INFLATED`] bytes, so a hostile archive costs little.
+//! A chart archive's `Chart.yaml`: its identity (`name`, `version`) and its whole metadata as JSON,
+//! read from the gzipped tar that `helm package` writes (`<name>/Chart.yaml` at the top). The edge
+//! reads it from an upload to know which stored archive the upload replaces, and to list it in
+//! `index.yaml`. Reading stops at `Chart.yaml`, never inflates more than [`MAX_INFLATED`] bytes,
+//! refuses entries that leave the archive (`..`, absolute paths) and YAML aliases, so a hostile
+//! archive costs little.
 
 use std::io::Read;
 
+use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, EventReceiver, Parser};
 
 /// Most bytes inflated while looking for `Chart.yaml`.
@@ -43,17 +46,29 @@ pub enum ArchiveError {
 
 /// Reads `name` and `version` from the `Chart.yaml` of a `.tgz` chart.
 pub fn chart_id(tgz: &[u8]) -> Result<ChartId, ArchiveError> {
+    chart_metadata(tgz).map(|(id, _)| id)
+}
+
+/// The chart's identity and its whole `Chart.yaml` as JSON (what `index.yaml` lists for it).
+pub fn chart_metadata(tgz: &[u8]) -> Result<(ChartId, Map<String, Value>), ArchiveError> {
     let inflated = flate2::read::GzDecoder::new(tgz).take(MAX_INFLATED);
     let mut archive = tar::Archive::new(inflated);
     let entries = archive.entries().map_err(|e| ArchiveError::Archive(e.to_string()))?;
     for entry in entries {
         let entry = entry.map_err(|e| ArchiveError::Archive(e.to_string()))?;
-        let is_chart_yaml = entry.path().is_ok_and(|p| {
-            let mut parts = p.components();
-            matches!((parts.next(), parts.next(), parts.next()), (Some(_), Some(f), None) if f.as_os_str() == "Chart.yaml")
-        });
+        let path = entry.path().map_err(|e| ArchiveError::Archive(e.to_string()))?.into_owned();
+        let mut parts = path.components();
+        let top = parts.next();
+        if path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(ArchiveError::Archive(format!("entry {:?} leaves the archive", path.display().to_string())));
+        }
+        let is_chart_yaml =
+            matches!((top, parts.next(), parts.next()), (Some(_), Some(f), None) if f.as_os_str() == "Chart.yaml");
         if !is_chart_yaml {
             continue;
+        }
+        if entry.size() > MAX_CHART_YAML {
+            return Err(ArchiveError::Yaml(format!("Chart.yaml is larger than {MAX_CHART_YAML} bytes")));
         }
         let mut text = String::new();
         entry.take(MAX_CHART_YAML).read_to_string(&mut text).map_err(|e| ArchiveError::Yaml(e.to_string()))?;
@@ -62,74 +77,107 @@ pub fn chart_id(tgz: &[u8]) -> Result<ChartId, ArchiveError> {
     Err(ArchiveError::NoChartYaml)
 }
 
-/// The top-level `name` and `version` of the first document, from the YAML parser's event
-/// stream (no document tree is built: only two scalars are wanted).
+/// Most YAML nodes (scalars and collections) read from one `Chart.yaml`.
+const MAX_NODES: usize = 20_000;
+/// Deepest nesting read.
+const MAX_DEPTH: usize = 32;
+/// Keys whose plain `true`/`false` are booleans in helm's chart metadata; every other scalar is a
+/// string, as helm reads `Chart.yaml` into its (string-typed) fields.
+const BOOLEAN_KEYS: [&str; 2] = ["deprecated", "enabled"];
+
+/// The first YAML document as JSON, built from the parser's events. Aliases are refused (no
+/// expansion, so no exponential "billion laughs"), and so is anything past [`MAX_NODES`] nodes or
+/// [`MAX_DEPTH`] levels.
 #[derive(Default)]
-struct TopLevel {
-    depth: usize,
-    /// The top-level key whose value comes next, when it is one of ours.
-    key: Option<&'static str>,
-    /// At depth 1: true when the next scalar is a key.
-    expecting_key: bool,
-    name: Option<Result<String, String>>,
-    version: Option<Result<String, String>>,
-    documents: usize,
+struct ToJson {
+    /// Open collections: a mapping with its pending key, or a sequence.
+    stack: Vec<(Value, Option<String>)>,
+    done: Option<Value>,
+    nodes: usize,
+    error: Option<String>,
 }
 
-impl EventReceiver for TopLevel {
+impl ToJson {
+    fn push_value(&mut self, value: Value) {
+        match self.stack.last_mut() {
+            None => self.done = self.done.take().or(Some(value)),
+            Some((Value::Array(items), _)) => items.push(value),
+            Some((Value::Object(map), key)) => match key.take() {
+                None => match value {
+                    Value::String(k) => *key = Some(k),
+                    _ => self.error = Some("a mapping key is not a scalar".into()),
+                },
+                Some(k) => {
+                    map.insert(k, value);
+                }
+            },
+            Some(_) => {}
+        }
+    }
+
+    fn pending_key(&self) -> Option<&str> {
+        match self.stack.last() {
+            Some((Value::Object(_), Some(k))) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+impl EventReceiver for ToJson {
     fn on_event(&mut self, event: Event) {
-        if self.documents > 1 {
+        if self.error.is_some() || self.done.is_some() {
             return;
         }
-        let at_value = self.depth == 1 && !self.expecting_key;
+        self.nodes += 1;
+        if self.nodes > MAX_NODES || self.stack.len() > MAX_DEPTH {
+            self.error = Some(format!("more than {MAX_NODES} nodes or {MAX_DEPTH} levels"));
+            return;
+        }
         match event {
-            Event::DocumentStart => self.documents += 1,
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
-                if at_value {
-                    self.take(Err("a collection".into()));
-                }
-                self.depth += 1;
-                if self.depth == 1 {
-                    self.expecting_key = true;
-                }
-            }
+            Event::MappingStart(..) => self.stack.push((Value::Object(Map::new()), None)),
+            Event::SequenceStart(..) => self.stack.push((Value::Array(Vec::new()), None)),
             Event::MappingEnd | Event::SequenceEnd => {
-                self.depth = self.depth.saturating_sub(1);
-                if self.depth == 1 {
-                    self.expecting_key = true;
+                if let Some((value, _)) = self.stack.pop() {
+                    self.push_value(value);
                 }
             }
-            Event::Scalar(value, ..) if self.depth == 1 && self.expecting_key => {
-                self.key = match value.as_str() {
-                    "name" => Some("name"),
-                    "version" => Some("version"),
-                    _ => None,
+            Event::Scalar(text, style, ..) => {
+                let boolean = style == yaml_rust2::scanner::TScalarStyle::Plain
+                    && self.pending_key().is_some_and(|k| BOOLEAN_KEYS.contains(&k));
+                let value = match (boolean, text.as_str()) {
+                    (true, "true") => Value::Bool(true),
+                    (true, "false") => Value::Bool(false),
+                    _ => Value::String(text),
                 };
-                self.expecting_key = false;
+                self.push_value(value);
             }
-            Event::Scalar(value, ..) if at_value => self.take(Ok(value)),
-            Event::Alias(_) if at_value => self.take(Err("an alias".into())),
+            Event::Alias(_) => self.error = Some("YAML aliases are not allowed in Chart.yaml".into()),
             _ => {}
         }
     }
 }
 
-impl TopLevel {
-    fn take(&mut self, value: Result<String, String>) {
-        match self.key.take() {
-            Some("name") => self.name = Some(value),
-            Some("version") => self.version = Some(value),
-            _ => {}
-        }
-        self.expecting_key = true;
+/// The first document of a YAML text as JSON, under [`ToJson`]'s limits (no aliases, bounded
+/// size and depth; `deprecated`/`enabled` booleans, every other scalar a string).
+pub fn yaml_to_json(text: &str) -> Result<Value, ArchiveError> {
+    let mut reader = ToJson::default();
+    Parser::new_from_str(text).load(&mut reader, false).map_err(|e| ArchiveError::Yaml(e.to_string()))?;
+    if let Some(why) = reader.error {
+        return Err(ArchiveError::Yaml(why));
     }
+    reader.done.ok_or_else(|| ArchiveError::Yaml("empty document".into()))
 }
 
-fn parse_chart_yaml(text: &str) -> Result<ChartId, ArchiveError> {
-    let mut top = TopLevel::default();
-    Parser::new_from_str(text).load(&mut top, false).map_err(|e| ArchiveError::Yaml(e.to_string()))?;
-    let field = |key: &'static str, value: Option<Result<String, String>>| -> Result<String, ArchiveError> {
-        let value = value.ok_or(ArchiveError::Missing(key))?.map_err(|what| ArchiveError::BadValue(key, what))?;
+fn parse_chart_yaml(text: &str) -> Result<(ChartId, Map<String, Value>), ArchiveError> {
+    let Value::Object(meta) = yaml_to_json(text)? else {
+        return Err(ArchiveError::Yaml("Chart.yaml is not a mapping".into()));
+    };
+    let field = |key: &'static str| -> Result<String, ArchiveError> {
+        let value = match meta.get(key) {
+            None => return Err(ArchiveError::Missing(key)),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(ArchiveError::BadValue(key, "a collection".into())),
+        };
         // The value becomes part of a storage key: one plain path segment.
         let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+');
         if value.is_empty() || value.len() > 128 || !value.chars().all(plain) || value.starts_with('.') {
@@ -137,7 +185,8 @@ fn parse_chart_yaml(text: &str) -> Result<ChartId, ArchiveError> {
         }
         Ok(value)
     };
-    Ok(ChartId { name: field("name", top.name)?, version: field("version", top.version)? })
+    let id = ChartId { name: field("name")?, version: field("version")? };
+    Ok((id, meta))
 }
 
 #[cfg(test)]
@@ -159,6 +208,21 @@ mod tests {
         gz.finish().unwrap()
     }
 
+    /// An archive with one entry whose name is written as is (the tar builder refuses hostile ones).
+    fn raw_tgz(path: &str, text: &str) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut tar = header.as_bytes().to_vec();
+        tar.extend_from_slice(text.as_bytes());
+        tar.resize(512 + text.len().div_ceil(512) * 512 + 1024, 0);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        gz.finish().unwrap()
+    }
+
     #[test]
     fn reads_name_and_version() {
         let archive = tgz(&[
@@ -175,6 +239,18 @@ mod tests {
     }
 
     #[test]
+    fn metadata_as_helm_reads_it() {
+        let yaml = "apiVersion: v2\nname: hello\nversion: 1.0\ndeprecated: true\ndescription: yes\nkeywords: [a, b]\ndependencies:\n  - name: d\n    enabled: false\n    version: 1\n";
+        let (id, meta) = chart_metadata(&tgz(&[("hello/Chart.yaml", yaml)])).unwrap();
+        assert_eq!(id.version, "1.0");
+        assert_eq!(meta["deprecated"], Value::Bool(true));
+        assert_eq!(meta["description"], "yes", "a string field stays a string");
+        assert_eq!(meta["keywords"], serde_json::json!(["a", "b"]));
+        assert_eq!(meta["dependencies"][0]["enabled"], Value::Bool(false));
+        assert_eq!(meta["dependencies"][0]["version"], "1");
+    }
+
+    #[test]
     fn refuses_what_is_not_a_chart() {
         assert!(matches!(chart_id(b"not gzip"), Err(ArchiveError::Archive(_))));
         assert_eq!(chart_id(&tgz(&[("hello/values.yaml", "a: 1\n")])), Err(ArchiveError::NoChartYaml));
@@ -183,6 +259,15 @@ mod tests {
         let hostile = tgz(&[("x/Chart.yaml", "name: ../../etc\nversion: 1.0.0\n")]);
         assert!(matches!(chart_id(&hostile), Err(ArchiveError::BadValue("name", _))));
         assert!(matches!(chart_id(&tgz(&[("x/Chart.yaml", "name: [x\n")])), Err(ArchiveError::Yaml(_))));
+        let bomb = "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nname: x\nversion: 1.0.0\n";
+        assert!(
+            matches!(chart_id(&tgz(&[("x/Chart.yaml", bomb)])), Err(ArchiveError::Yaml(w)) if w.contains("aliases"))
+        );
+        assert!(matches!(
+            chart_id(&raw_tgz("../x/Chart.yaml", "name: x\nversion: 1\n")),
+            Err(ArchiveError::Archive(_))
+        ));
+        assert!(matches!(chart_id(&raw_tgz("/x/Chart.yaml", "name: x\nversion: 1\n")), Err(ArchiveError::Archive(_))));
         let nested =
             tgz(&[("x/Chart.yaml", "maintainers:\n  - name: evil\n    version: 9\nname: x\nversion: 1.2.3\n")]);
         assert_eq!(chart_id(&nested).unwrap(), ChartId { name: "x".into(), version: "1.2.3".into() }, "top level only");

@@ -53,6 +53,9 @@ pub struct EdgeConfig {
     /// `IMMUTABLE_TAGS`: OCI tags that may not be moved once pushed: `releases` (default: semantic
     /// versions without pre-release), `all` or `off`.
     pub immutable_tags: crate::edge::ImmutableTags,
+    /// `ALLOW_OVERWRITE`: without an origin, an upload with `?force` may replace a listed chart
+    /// version (ChartMuseum's `--allow-overwrite`). Default false: a duplicate version is 409.
+    pub allow_overwrite: bool,
 }
 
 fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
@@ -139,6 +142,7 @@ impl EdgeConfig {
         };
         Ok(EdgeConfig {
             immutable_tags,
+            allow_overwrite: get("ALLOW_OVERWRITE").map_or(Ok(false), |v| parse_bool("ALLOW_OVERWRITE", &v))?,
             policy,
             mode,
             static_keys,

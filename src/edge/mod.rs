@@ -5,9 +5,10 @@
 //! worker glue that runs them, which alone is wasm32-only.
 
 mod audit;
-mod chart_archive;
+pub(crate) mod chart_archive;
 mod config;
 mod key_refresh;
+pub mod publish;
 pub mod registry;
 mod revocation;
 mod serving;
@@ -16,7 +17,7 @@ mod token_cache;
 mod worker;
 
 pub use audit::AuditLine;
-pub use chart_archive::{chart_id, ArchiveError, ChartId};
+pub use chart_archive::{chart_id, chart_metadata, ArchiveError, ChartId};
 pub use config::{ConfigError, EdgeConfig, Mode};
 pub use key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
 pub use registry::ImmutableTags;

@@ -7,6 +7,7 @@
 mod bench;
 mod decide;
 mod isolate;
+mod publish;
 mod registry;
 mod respond;
 mod serve;
@@ -125,6 +126,10 @@ async fn decide_and_serve(req: Request, env: &Env, isolate: &Isolate) -> Result<
     let served = match &route {
         Route::RegistryBase => registry::base(),
         Route::Registry { repo, endpoint, .. } => registry::serve(req, target, repo, endpoint).await,
+        // Without an origin the edge is the chart server.
+        Route::ApiRead { repo } | Route::ApiWrite { repo } if config.origin.is_none() => {
+            publish::serve(req, target, repo).await
+        }
         _ => serve::serve(req, target).await,
     };
     let (response, cache) = match served {

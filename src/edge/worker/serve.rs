@@ -230,18 +230,23 @@ async fn uploaded_chart(req: &Request) -> Option<ChartId> {
 /// Removes what a successful write made stale from the edge cache and from R2 (where, with an
 /// origin, it is a copy), so a deleted chart is not downloadable and the next read of the index
 /// fetches the new one. Failures are logged; the write itself has happened.
-async fn purge(env: &Env, url: &Url, keys: &[String]) {
+pub(super) async fn purge(env: &Env, url: &Url, keys: &[String]) {
+    purge_cache(url, keys).await;
+    let Ok(bucket) = env.bucket("CHARTS") else { return };
+    for key in keys {
+        if let Err(e) = bucket.delete(key).await {
+            worker::console_error!("chartgate: R2 purge of {key} failed: {e}");
+        }
+    }
+}
+
+/// Removes objects from the edge cache only (R2 holds their new version).
+pub(super) async fn purge_cache(url: &Url, keys: &[String]) {
     let cache = Cache::default();
-    let bucket = env.bucket("CHARTS").ok();
     let origin = url.origin().ascii_serialization();
     for key in keys {
         if let Err(e) = cache.delete(format!("{origin}/{key}"), true).await {
             worker::console_error!("chartgate: cache purge of {key} failed: {e}");
-        }
-        if let Some(bucket) = &bucket {
-            if let Err(e) = bucket.delete(key).await {
-                worker::console_error!("chartgate: R2 purge of {key} failed: {e}");
-            }
         }
     }
 }

@@ -1,0 +1,231 @@
+//! Publishing without a chart server: the rules of ChartMuseum's API when the edge answers it
+//! itself (no `ORIGIN_URL`): a repository's `index.yaml` as a document the edge edits (add a
+//! version, refuse a duplicate unless forced, remove one), the entry an uploaded archive gets,
+//! and ChartMuseum's JSON answers. The worker glue (`worker::publish`) stores archives in R2 and
+//! writes the index back with a conditional put, retried on a concurrent change, so no update is
+//! lost.
+//!
+//! The edge writes `index.yaml` as JSON, which is YAML: helm (sigs.k8s.io/yaml), Flux and Argo CD
+//! read it as they read any index. An index written by `helm repo index` is read as YAML.
+
+use serde_json::{json, Map, Value};
+
+use crate::edge::chart_archive::yaml_to_json;
+use crate::edge::ChartId;
+
+/// Largest chart archive accepted through the API (ChartMuseum's default `--max-upload-size`).
+pub const MAX_UPLOAD: usize = 20 * 1024 * 1024;
+/// Largest `index.yaml` the edge edits.
+pub const MAX_INDEX: usize = 16 * 1024 * 1024;
+/// Attempts at writing the index before giving up under contention.
+pub const INDEX_ATTEMPTS: usize = 12;
+
+/// Why a publish request is refused, with ChartMuseum's status and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    #[error("file already exists")]
+    Exists,
+    #[error("{0}")]
+    BadChart(String),
+    #[error("chart not found")]
+    ChartNotFound,
+    #[error("improper constraint: {0}")]
+    VersionNotFound(String),
+    #[error("the stored index.yaml cannot be read: {0}")]
+    BadIndex(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("index.yaml changed under {0} concurrent writes; try again")]
+    Contention(usize),
+}
+
+impl PublishError {
+    pub fn status(&self) -> u16 {
+        match self {
+            PublishError::Exists => 409,
+            PublishError::BadChart(_) => 400,
+            PublishError::ChartNotFound | PublishError::VersionNotFound(_) => 404,
+            PublishError::BadIndex(_) => 500,
+            PublishError::TooLarge(_) => 413,
+            PublishError::Contention(_) => 503,
+        }
+    }
+
+    /// ChartMuseum's body: `{"error": "…"}`.
+    pub fn body(&self) -> String {
+        json!({"error": self.to_string()}).to_string()
+    }
+}
+
+/// A repository's index: its `entries` (chart name → versions) and the other top-level fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Index {
+    head: Map<String, Value>,
+    entries: Map<String, Value>,
+}
+
+impl Index {
+    /// The stored index (`None`: the repository has none yet).
+    pub fn parse(stored: Option<&[u8]>) -> Result<Index, PublishError> {
+        let Some(bytes) = stored else { return Ok(Index::empty()) };
+        if bytes.len() > MAX_INDEX {
+            return Err(PublishError::BadIndex(format!("larger than {MAX_INDEX} bytes")));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| PublishError::BadIndex("not UTF-8".into()))?;
+        let value = match serde_json::from_str::<Value>(text) {
+            Ok(v) => v,
+            Err(_) => yaml_to_json(text).map_err(|e| PublishError::BadIndex(e.to_string()))?,
+        };
+        let Value::Object(mut head) = value else { return Err(PublishError::BadIndex("not a mapping".into())) };
+        let entries = match head.remove("entries") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(entries)) => entries,
+            Some(_) => return Err(PublishError::BadIndex("entries is not a mapping".into())),
+        };
+        Ok(Index { head, entries })
+    }
+
+    pub fn empty() -> Index {
+        let mut head = Map::new();
+        head.insert("apiVersion".into(), "v1".into());
+        Index { head, entries: Map::new() }
+    }
+
+    /// The versions of `name`, as listed.
+    pub fn versions(&self, name: &str) -> Vec<&Value> {
+        self.entries.get(name).and_then(Value::as_array).map(|v| v.iter().collect()).unwrap_or_default()
+    }
+
+    /// True when `name` `version` is listed.
+    pub fn has(&self, id: &ChartId) -> bool {
+        self.versions(&id.name).iter().any(|e| e.get("version").and_then(Value::as_str) == Some(id.version.as_str()))
+    }
+
+    /// Lists `entry` (from [`entry`]); a listed version is replaced only when `force`.
+    pub fn add(&mut self, id: &ChartId, entry: Value, force: bool) -> Result<(), PublishError> {
+        if self.has(id) && !force {
+            return Err(PublishError::Exists);
+        }
+        self.remove(id);
+        let list = self.entries.entry(id.name.clone()).or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(items) = list {
+            items.push(entry);
+        }
+        Ok(())
+    }
+
+    /// Unlists `name` `version`; false when it was not listed.
+    pub fn remove(&mut self, id: &ChartId) -> bool {
+        let entries = &mut self.entries;
+        let Some(Value::Array(items)) = entries.get_mut(&id.name) else { return false };
+        let before = items.len();
+        items.retain(|e| e.get("version").and_then(Value::as_str) != Some(id.version.as_str()));
+        let removed = items.len() != before;
+        if items.is_empty() {
+            entries.remove(&id.name);
+        }
+        removed
+    }
+
+    /// The index as stored and served, stamped `generated`.
+    pub fn to_bytes(&self, generated: &str) -> Vec<u8> {
+        let mut doc = self.head.clone();
+        doc.insert("entries".into(), Value::Object(self.entries.clone()));
+        doc.insert("generated".into(), generated.into());
+        serde_json::to_vec_pretty(&doc).unwrap_or_default()
+    }
+
+    /// `GET /api/:repo/charts`: every chart's versions.
+    pub fn api_all(&self) -> Value {
+        Value::Object(self.entries.clone())
+    }
+
+    /// `GET /api/:repo/charts/:name`.
+    pub fn api_chart(&self, name: &str) -> Result<Value, PublishError> {
+        match self.versions(name) {
+            v if v.is_empty() => Err(PublishError::ChartNotFound),
+            v => Ok(Value::Array(v.into_iter().cloned().collect())),
+        }
+    }
+
+    /// `GET /api/:repo/charts/:name/:version` (`latest`: the last one listed).
+    pub fn api_version(&self, name: &str, version: &str) -> Result<Value, PublishError> {
+        let versions = self.versions(name);
+        let found = if version == "latest" {
+            versions.last().copied()
+        } else {
+            versions.iter().copied().find(|e| e.get("version").and_then(Value::as_str) == Some(version))
+        };
+        found.cloned().ok_or_else(|| PublishError::VersionNotFound(format!("{name} {version}")))
+    }
+}
+
+/// The index entry of an uploaded archive: its `Chart.yaml` plus `urls` (relative, as ChartMuseum
+/// and `helm repo index` write them), `created` and the archive's SHA-256 `digest`.
+pub fn entry(meta: Map<String, Value>, id: &ChartId, digest_hex: &str, created: &str) -> Value {
+    let mut entry = meta;
+    entry.insert("urls".into(), json!([format!("charts/{}", id.file_name())]));
+    entry.insert("created".into(), created.into());
+    entry.insert("digest".into(), digest_hex.into());
+    Value::Object(entry)
+}
+
+/// The chart named by `DELETE /api/:repo/charts/:name/:version` or `GET …/:name/:version`.
+pub fn chart_of_path(segments: &[&str]) -> Option<ChartId> {
+    match segments {
+        [.., "charts", name, version] => Some(ChartId { name: (*name).to_owned(), version: (*version).to_owned() }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(name: &str, version: &str) -> ChartId {
+        ChartId { name: name.into(), version: version.into() }
+    }
+
+    fn meta(name: &str, version: &str) -> Map<String, Value> {
+        json!({"apiVersion": "v2", "name": name, "version": version, "description": "d"}).as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn add_refuse_force_remove() {
+        let mut index = Index::parse(None).unwrap();
+        let a = id("hello", "0.1.0");
+        index.add(&a, entry(meta("hello", "0.1.0"), &a, "ab", "2026-01-01T00:00:00Z"), false).unwrap();
+        assert_eq!(index.add(&a, entry(meta("hello", "0.1.0"), &a, "cd", "t"), false), Err(PublishError::Exists));
+        index.add(&a, entry(meta("hello", "0.1.0"), &a, "cd", "t"), true).unwrap();
+        assert_eq!(index.versions("hello").len(), 1);
+        assert_eq!(index.versions("hello")[0]["digest"], "cd");
+        assert_eq!(index.versions("hello")[0]["urls"], json!(["charts/hello-0.1.0.tgz"]));
+        let b = id("hello", "0.2.0");
+        index.add(&b, entry(meta("hello", "0.2.0"), &b, "ef", "t"), false).unwrap();
+        assert_eq!(index.api_version("hello", "latest").unwrap()["version"], "0.2.0");
+        assert!(index.remove(&a));
+        assert!(!index.remove(&a));
+        assert!(index.remove(&b));
+        assert_eq!(index.api_chart("hello"), Err(PublishError::ChartNotFound));
+        let bytes = index.to_bytes("2026-01-01T00:00:00Z");
+        let again = Index::parse(Some(&bytes)).unwrap();
+        assert_eq!(again.api_all(), json!({}));
+    }
+
+    #[test]
+    fn reads_what_helm_repo_index_writes() {
+        let yaml = "apiVersion: v1\nentries:\n  hello:\n  - apiVersion: v2\n    name: hello\n    version: 0.1.0\n    urls:\n    - hello-0.1.0.tgz\n    digest: abc\ngenerated: \"2026-01-01T00:00:00Z\"\n";
+        let index = Index::parse(Some(yaml.as_bytes())).unwrap();
+        assert!(index.has(&id("hello", "0.1.0")));
+        assert!(matches!(Index::parse(Some(b"[1, 2]")), Err(PublishError::BadIndex(_))));
+        assert!(matches!(Index::parse(Some(b"entries: [1]")), Err(PublishError::BadIndex(_))));
+        assert_eq!(PublishError::Exists.status(), 409);
+        assert_eq!(PublishError::Exists.body(), r#"{"error":"file already exists"}"#);
+    }
+
+    #[test]
+    fn chart_paths() {
+        assert_eq!(chart_of_path(&["api", "org1", "repo1", "charts", "x", "1.0.0"]), Some(id("x", "1.0.0")));
+        assert_eq!(chart_of_path(&["api", "org1", "repo1", "charts"]), None);
+    }
+}

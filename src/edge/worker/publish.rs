@@ -1,0 +1,226 @@
+//! ChartMuseum's API answered at the edge when there is no origin (the rules are
+//! [`crate::edge::publish`]'s): uploads stored in R2 under `<repo>/<name>-<version>.tgz`, the
+//! repository's `index.yaml` edited and written back with a conditional put (compare-and-swap on
+//! its ETag, retried on a concurrent change: R2 already holds the index and its conditional writes
+//! serialise them, which a Durable Object per repository would only duplicate), and what a write
+//! made stale purged from the edge cache.
+
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use worker::{Conditional, Delay, FormEntry, HttpMetadata, Request, Response, Result};
+
+use super::serve::{purge, purge_cache};
+use super::{respond, Target};
+use crate::edge::publish::{chart_of_path, entry, Index, PublishError, INDEX_ATTEMPTS, MAX_UPLOAD};
+use crate::edge::{chart_metadata, CacheStatus, ChartId};
+use crate::RepoName;
+
+type Answer = std::result::Result<Response, PublishError>;
+
+fn json(status: u16, body: &str) -> Result<Response> {
+    respond::json(status, body)
+}
+
+/// One allowed ChartMuseum API request, without an origin.
+pub(super) async fn serve(mut req: Request, t: Target<'_>, repo: &RepoName) -> Result<(Response, CacheStatus)> {
+    let method = req.inner().method();
+    let segments: Vec<&str> = t.path.split('/').filter(|s| !s.is_empty()).collect();
+    let answer = match (method.as_str(), segments.last().copied()) {
+        ("GET" | "HEAD", _) => read(&t, repo, &segments).await?,
+        ("DELETE", _) => match chart_of_path(&segments) {
+            Some(id) => delete(&t, repo, &id).await?,
+            None => Err(PublishError::ChartNotFound),
+        },
+        ("POST", Some("prov")) => upload_prov(&mut req, &t, repo).await?,
+        _ => upload(&mut req, &t, repo).await?,
+    };
+    let response = match answer {
+        Ok(response) => response,
+        Err(e) => json(e.status(), &e.body())?,
+    };
+    Ok((response, CacheStatus::Miss))
+}
+
+fn index_key(repo: &RepoName) -> String {
+    format!("{repo}/index.yaml")
+}
+
+async fn stored_index(
+    t: &Target<'_>,
+    repo: &RepoName,
+) -> Result<std::result::Result<(Index, Option<String>), PublishError>> {
+    let bucket = t.env.bucket("CHARTS")?;
+    let Some(object) = bucket.get(index_key(repo)).execute().await? else { return Ok(Ok((Index::empty(), None))) };
+    let etag = object.etag();
+    let bytes = match object.body() {
+        Some(b) => b.bytes().await?,
+        None => Vec::new(),
+    };
+    Ok(Index::parse(Some(&bytes)).map(|i| (i, Some(etag))))
+}
+
+async fn read(t: &Target<'_>, repo: &RepoName, segments: &[&str]) -> Result<Answer> {
+    let (index, _) = match stored_index(t, repo).await? {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(e)),
+    };
+    let found = match segments {
+        [.., "charts"] => Ok(index.api_all()),
+        [.., "charts", name] => index.api_chart(name),
+        [.., "charts", name, version] => index.api_version(name, version),
+        _ => Err(PublishError::ChartNotFound),
+    };
+    Ok(match found {
+        Ok(value) => Ok(json(200, &value.to_string())?),
+        Err(e) => Err(e),
+    })
+}
+
+/// Edits the index with `change` and writes it back only if nobody wrote it meanwhile; retried
+/// with a growing pause when someone did.
+async fn update_index(
+    t: &Target<'_>,
+    repo: &RepoName,
+    change: impl Fn(&mut Index) -> std::result::Result<(), PublishError>,
+) -> Result<std::result::Result<(), PublishError>> {
+    let bucket = t.env.bucket("CHARTS")?;
+    for attempt in 0..INDEX_ATTEMPTS {
+        let (mut index, etag) = match stored_index(t, repo).await? {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = change(&mut index) {
+            return Ok(Err(e));
+        }
+        let condition = match etag {
+            Some(etag) => Conditional { etag_matches: Some(etag), ..Default::default() },
+            // Create it only if it still does not exist.
+            None => Conditional { etag_does_not_match: Some("*".into()), ..Default::default() },
+        };
+        let generated = String::from(js_sys::Date::new_0().to_iso_string());
+        let metadata = HttpMetadata { content_type: Some("application/x-yaml".into()), ..Default::default() };
+        let put = bucket.put(index_key(repo), index.to_bytes(&generated)).http_metadata(metadata).only_if(condition);
+        if put.execute().await?.is_some() {
+            purge_cache(t.url, &[index_key(repo)]).await;
+            return Ok(Ok(()));
+        }
+        let pause = 5 * (1 << attempt.min(6)) + (js_sys::Math::random() * 20.0) as u64;
+        Delay::from(Duration::from_millis(pause)).await;
+    }
+    Ok(Err(PublishError::Contention(INDEX_ATTEMPTS)))
+}
+
+/// The archive (and provenance file) of a raw `.tgz` body or ChartMuseum's multipart form.
+async fn upload_body(req: &mut Request) -> Result<std::result::Result<(Vec<u8>, Option<Vec<u8>>), PublishError>> {
+    let declared = req.headers().get("Content-Length")?.and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_UPLOAD + 64 * 1024) {
+        return Ok(Err(PublishError::TooLarge(format!("the upload is larger than {MAX_UPLOAD} bytes"))));
+    }
+    let multipart = req.headers().get("Content-Type")?.is_some_and(|t| t.starts_with("multipart/form-data"));
+    if !multipart {
+        return Ok(Ok((req.bytes().await?, None)));
+    }
+    let form = req.form_data().await?;
+    let field = |name: &str| form.get(name);
+    let bytes = |entry: Option<FormEntry>| async move {
+        match entry {
+            Some(FormEntry::File(file)) => file.bytes().await.map(Some),
+            Some(FormEntry::Field(text)) => Ok(Some(text.into_bytes())),
+            None => Ok(None),
+        }
+    };
+    let Some(chart) = bytes(field("chart")).await? else {
+        return Ok(Err(PublishError::BadChart("the form has no chart field".into())));
+    };
+    Ok(Ok((chart, bytes(field("prov")).await?)))
+}
+
+async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<Answer> {
+    let force = t.url.query_pairs().any(|(k, _)| k == "force") && t.config.allow_overwrite;
+    let (tgz, prov) = match upload_body(req).await? {
+        Ok(body) => body,
+        Err(e) => return Ok(Err(e)),
+    };
+    if tgz.len() > MAX_UPLOAD {
+        return Ok(Err(PublishError::TooLarge(format!("the chart is larger than {MAX_UPLOAD} bytes"))));
+    }
+    let (id, meta) = match chart_metadata(&tgz) {
+        Ok(found) => found,
+        Err(e) => return Ok(Err(PublishError::BadChart(e.to_string()))),
+    };
+    let digest = crate::hex(&Sha256::digest(&tgz));
+    let bucket = t.env.bucket("CHARTS")?;
+    let key = format!("{repo}/{}", id.file_name());
+    let put = bucket.put(key.clone(), tgz);
+    // Without force the archive is created only if absent: two uploads of one version cannot
+    // overwrite each other.
+    let put = if force {
+        put
+    } else {
+        put.only_if(Conditional { etag_does_not_match: Some("*".into()), ..Default::default() })
+    };
+    if put.execute().await?.is_none() {
+        return Ok(Err(PublishError::Exists));
+    }
+    if let Some(prov) = prov {
+        bucket.put(format!("{key}.prov"), prov).execute().await?;
+    }
+    let created = String::from(js_sys::Date::new_0().to_iso_string());
+    let listed = entry(meta, &id, &digest, &created);
+    if let Err(e) = update_index(t, repo, |index| index.add(&id, listed.clone(), force)).await? {
+        return Ok(Err(e));
+    }
+    if force {
+        purge_cache(t.url, &[key.clone(), format!("{key}.prov")]).await;
+    }
+    Ok(Ok(json(201, r#"{"saved":true}"#)?))
+}
+
+/// `POST /api/:repo/prov`: the provenance file of a stored chart, named by the chart's `name` and
+/// `version` that the file's signed `Chart.yaml` block carries.
+async fn upload_prov(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<Answer> {
+    let bytes = match upload_body(req).await? {
+        Ok((body, Some(prov))) if !body.is_empty() => prov,
+        Ok((body, _)) => body,
+        Err(e) => return Ok(Err(e)),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let field =
+        |key: &str| text.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().trim_matches('"').to_owned()));
+    let (Some(name), Some(version)) = (field("name:"), field("version:")) else {
+        return Ok(Err(PublishError::BadChart("the provenance file names no chart name and version".into())));
+    };
+    let id = ChartId { name, version };
+    let plain =
+        |s: &str| !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if !plain(&id.name) || !plain(&id.version) || id.name.starts_with('.') {
+        return Ok(Err(PublishError::BadChart(
+            "the provenance file's chart name or version cannot name a file".into(),
+        )));
+    }
+    let bucket = t.env.bucket("CHARTS")?;
+    let key = format!("{repo}/{}.prov", id.file_name());
+    bucket.put(key.clone(), bytes).execute().await?;
+    purge_cache(t.url, &[key]).await;
+    Ok(Ok(json(201, r#"{"saved":true}"#)?))
+}
+
+/// `DELETE /api/:repo/charts/:name/:version`: unlisted first, then the archive and its
+/// provenance file removed from R2 and the edge cache.
+async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer> {
+    let unlisted = update_index(t, repo, |index| {
+        if index.remove(id) {
+            Ok(())
+        } else {
+            Err(PublishError::VersionNotFound(format!("{} {}", id.name, id.version)))
+        }
+    })
+    .await?;
+    if let Err(e) = unlisted {
+        return Ok(Err(e));
+    }
+    let key = format!("{repo}/{}", id.file_name());
+    purge(t.env, t.url, &[key.clone(), format!("{key}.prov")]).await;
+    Ok(Ok(json(200, r#"{"deleted":true}"#)?))
+}

@@ -1,0 +1,125 @@
+// Publishing through the edge with no chart server (no ORIGIN_URL): ChartMuseum's API with curl's
+// forms (raw body and multipart), index.yaml kept by the edge with no lost update under concurrent
+// uploads, deletes that leave nothing downloadable, real helm reading what was published, and
+// hostile uploads refused with nothing stored.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { disposeAfter, helm, helmEnv, keygen, makeChartRepo, mint, startWorker, tmp } from "./harness.mjs";
+
+const started = disposeAfter(after);
+let key, w, base, bucket;
+const PUSH = "artifact-repository:org1/repo1:pull,push";
+
+before(async () => {
+  key = keygen();
+  w = await startWorker({ JWKS: key.jwks }, { port: 0 });
+  started.push(w);
+  base = w.url;
+  bucket = await w.mf.getR2Bucket("CHARTS");
+});
+
+const auth = (scope = PUSH) => ({ Authorization: `Bearer ${mint(key, scope)}` });
+
+async function upload(tgz, { headers = auth(), query = "", repo = "org1/repo1" } = {}) {
+  return fetch(`${base}/api/${repo}/charts${query}`, {
+    method: "POST",
+    headers: { ...headers, "Content-Type": "application/octet-stream" },
+    body: tgz,
+  });
+}
+
+async function index(repo = "org1/repo1") {
+  const res = await fetch(`${base}/${repo}/index.yaml`, { headers: auth() });
+  assert.equal(res.status, 200);
+  return JSON.parse(await res.text());
+}
+
+test("curl's forms: raw body and multipart with a provenance file; GET the API; 409 for a duplicate", async () => {
+  const chart = makeChartRepo("hello", "0.1.0");
+  const raw = await upload(chart.tgz);
+  assert.equal(raw.status, 201, await raw.text());
+  assert.deepEqual(await (await upload(chart.tgz)).json(), { error: "file already exists" });
+  const other = makeChartRepo("hello", "0.2.0");
+  const form = new FormData();
+  form.append("chart", new Blob([other.tgz]), other.file);
+  form.append("prov", new Blob(["-----BEGIN PGP SIGNED MESSAGE-----\nname: hello\nversion: 0.2.0\n"]), `${other.file}.prov`);
+  const multipart = await fetch(`${base}/api/org1/repo1/charts`, { method: "POST", headers: auth(), body: form });
+  assert.equal(multipart.status, 201, await multipart.text());
+  const all = await (await fetch(`${base}/api/org1/repo1/charts`, { headers: auth() })).json();
+  assert.deepEqual(all.hello.map((v) => v.version).sort(), ["0.1.0", "0.2.0"]);
+  const one = await (await fetch(`${base}/api/org1/repo1/charts/hello/0.1.0`, { headers: auth() })).json();
+  assert.equal(one.digest, execFileSync("sha256sum", { input: chart.tgz }).toString().split(" ")[0]);
+  assert.deepEqual(one.urls, ["charts/hello-0.1.0.tgz"]);
+  assert.equal((await fetch(`${base}/api/org1/repo1/charts/nothing`, { headers: auth() })).status, 404);
+  const prov = await fetch(`${base}/org1/repo1/charts/hello-0.2.0.tgz.prov`, { headers: auth() });
+  assert.match(await prov.text(), /version: 0\.2\.0/);
+  const pullOnly = await upload(chart.tgz, { headers: auth("artifact-repository:org1/repo1:pull") });
+  assert.equal(pullOnly.status, 403);
+});
+
+test("ten concurrent uploads of one chart's versions: all ten listed", async () => {
+  const charts = Array.from({ length: 10 }, (_, i) => makeChartRepo("many", `1.0.${i}`));
+  const results = await Promise.all(charts.map((c) => upload(c.tgz)));
+  for (const r of results) assert.equal(r.status, 201, await r.text());
+  const versions = (await index()).entries.many.map((e) => e.version).sort();
+  assert.deepEqual(versions, charts.map((c) => c.file.match(/many-(.*)\.tgz/)[1]).sort());
+});
+
+test("helm repo add / update / search --versions / pull see a chart right after its upload", async () => {
+  const env = helmEnv();
+  const token = mint(key, PUSH);
+  helm(["repo", "add", "edge", `${base}/org1/repo1`, "--username", "token", "--password-stdin"], { env, input: token });
+  const chart = makeChartRepo("fresh", "3.1.4");
+  assert.equal((await upload(chart.tgz)).status, 201);
+  helm(["repo", "update"], { env });
+  assert.match(helm(["search", "repo", "edge/fresh", "--versions"], { env }), /edge\/fresh\s+3\.1\.4/);
+  const dest = tmp("published");
+  helm(["pull", "edge/fresh", "--version", "3.1.4", "--destination", dest], { env });
+  assert.deepEqual(readFileSync(join(dest, chart.file)), chart.tgz);
+});
+
+test("a delete unlists the version and leaves nothing downloadable, even once cached", async () => {
+  const chart = makeChartRepo("gone", "0.0.1");
+  assert.equal((await upload(chart.tgz)).status, 201);
+  const url = `${base}/org1/repo1/charts/${chart.file}`;
+  assert.equal((await fetch(url, { headers: auth() })).status, 200);
+  assert.equal((await fetch(url, { headers: auth() })).headers.get("x-chartgate-cache"), "HIT");
+  await index(); // cached too
+  const del = await fetch(`${base}/api/org1/repo1/charts/gone/0.0.1`, { method: "DELETE", headers: auth() });
+  assert.deepEqual(await del.json(), { deleted: true });
+  assert.equal((await fetch(url, { headers: auth() })).status, 404);
+  assert.equal((await index()).entries.gone, undefined);
+  const again = await fetch(`${base}/api/org1/repo1/charts/gone/0.0.1`, { method: "DELETE", headers: auth() });
+  assert.equal(again.status, 404);
+});
+
+test("hostile uploads: each refused with a clear error, nothing stored, the index unchanged", async () => {
+  const before = (await bucket.list()).objects.map((o) => o.key).sort();
+  const indexBefore = JSON.stringify((await index()).entries);
+  const dir = tmp("hostile");
+  const tgzOf = (files) => {
+    mkdirSync(join(dir, "x"), { recursive: true });
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, "x", name), text);
+    return execFileSync("tar", ["-czf", "-", "-C", dir, "x"]);
+  };
+  const cases = [
+    ["not gzip", Buffer.from("plain text"), 400, /not a gzipped tar/],
+    ["no Chart.yaml", tgzOf({ "values.yaml": "a: 1\n" }), 400, /no Chart.yaml/],
+    ["alias bomb", tgzOf({ "Chart.yaml": "a: &a [x, x]\nb: &b [*a, *a]\nname: x\nversion: 1.0.0\n" }), 400, /aliases/],
+    ["name that cannot be a file", tgzOf({ "Chart.yaml": "name: ../../x\nversion: 1.0.0\n" }), 400, /name/],
+    ["gzip bomb", gzipSync(Buffer.alloc(64 * 1024 * 1024)), 400, /not a gzipped tar|no Chart.yaml/],
+  ];
+  for (const [name, body, status, message] of cases) {
+    const res = await upload(body);
+    assert.equal(res.status, status, name);
+    assert.match((await res.json()).error, message, name);
+  }
+  const big = await upload(Buffer.alloc(21 * 1024 * 1024));
+  assert.equal(big.status, 413);
+  assert.deepEqual((await bucket.list()).objects.map((o) => o.key).sort(), before, "nothing stored");
+  assert.equal(JSON.stringify((await index()).entries), indexBefore, "index unchanged");
+});
