@@ -33,7 +33,8 @@ ensure_wasm_target() {
 
 cargo_tool() { # cargo_tool CRATE VERSION BINARY [--locked]
   local crate=$1 version=$2 bin=$3; shift 3
-  if command -v "$bin" >/dev/null && "$bin" --version 2>/dev/null | grep -q "$version"; then return 0; fi
+  local have; have=$(command -v "$bin" >/dev/null && "$bin" --version 2>/dev/null || true)
+  [[ $have == *"$version"* ]] && return 0
   log "cargo install $crate $version"
   cargo install "$crate" --version "$version" "$@"
 }
@@ -78,7 +79,9 @@ ensure_registry_tools() { # skopeo and the reference registry (docker-registry) 
 
 ORAS_VERSION=1.2.0
 ensure_oras() { # oras 1.2.0 is packaged only in Debian trixie: add that suite (pinned low) and take oras alone
-  if command -v oras >/dev/null && oras version 2>/dev/null | grep -q "$ORAS_VERSION"; then return 0; fi
+  # (Read whole: `oras version | grep -q` would end oras with SIGPIPE, failing under pipefail.)
+  local have; have=$(command -v oras >/dev/null && oras version 2>/dev/null || true)
+  [[ $have == *"Version:    $ORAS_VERSION"* ]] && return 0
   local sudo=; [ "$(id -u)" -ne 0 ] && sudo=sudo
   local list=/etc/apt/sources.list.d/chartgate-trixie.sources
   if [ ! -f "$list" ]; then
@@ -97,7 +100,8 @@ ensure_oras() { # oras 1.2.0 is packaged only in Debian trixie: add that suite (
   $sudo apt-get update -qq
   APT_UPDATED=1
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "oras/trixie" >/dev/null
-  oras version | head -1 >&2
+  have=$(oras version)
+  echo "${have%%$'\n'*}" >&2
 }
 
 ensure_chromium() { # Debian's Chromium for the inspector tests (playwright-core drives it)
