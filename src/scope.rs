@@ -105,6 +105,18 @@ impl<'a> Layout<'a> {
             None => Some((self.default_repo.as_str(), name)),
         }
     }
+
+    /// The OCI repository of chart `chart` in chart repository `repo`: the inverse of
+    /// [`Layout::chart_of`], `None` when no OCI name maps there.
+    pub fn oci_of(&self, repo: &RepoName, chart: &str) -> Option<RepoName> {
+        let name = match self.depth {
+            Depth::Zero if repo == self.default_repo => chart.to_owned(),
+            Depth::Zero => return None,
+            _ if repo.as_str().matches('/').count() + 1 != self.depth.segments() => return None,
+            _ => format!("{repo}/{chart}"),
+        };
+        Kind::Oci.name(&name).ok()
+    }
 }
 
 /// Longest accepted repository name, in bytes.
@@ -534,6 +546,15 @@ mod tests {
         let single = ScopeSet::parse("artifact-repository:repo:push").unwrap();
         assert_eq!(single.covers(Kind::Oci, &repo("hello"), zero), Actions::PUSH);
         assert_eq!(single.covers(Kind::Oci, &repo("org/hello"), zero), Actions::NONE);
+        for (depth, repo, chart) in
+            [(Depth::Two, "org1/repo1", "hello"), (Depth::One, "team", "x"), (Depth::Zero, "repo", "y")]
+        {
+            let layout = Layout { depth, default_repo: &ns };
+            let oci = layout.oci_of(&self::repo(repo), chart).unwrap();
+            assert_eq!(layout.chart_of(&oci), Some((repo, chart)), "oci_of inverts chart_of");
+        }
+        assert_eq!(l.oci_of(&repo("org1"), "x"), None, "org1 is no chart repository at depth 2");
+        assert_eq!(l.oci_of(&repo("org1/repo1"), "Bad"), None);
         let asked = ScopeSet::parse("repository:org1/repo1/hello:pull,push repository:org2/x/y:pull").unwrap();
         assert_eq!(charts.narrow(&asked, l).to_string(), "repository:org1/repo1/hello:pull");
         assert_eq!(

@@ -170,6 +170,33 @@ pub fn entry(meta: Map<String, Value>, id: &ChartId, digest_hex: &str, created: 
     Value::Object(entry)
 }
 
+/// The index entry of a chart pushed over OCI: its config (helm writes the chart's metadata
+/// there) plus the archive layer's digest, when the metadata names this chart and tag (helm
+/// writes a version's `+` as `_` in tags).
+pub fn oci_entry(config: &[u8], chart: &str, tag: &str, layer_hex: &str, created: &str) -> Option<(ChartId, Value)> {
+    let Ok(Value::Object(meta)) = serde_json::from_slice::<Value>(config) else { return None };
+    let name = meta.get("name").and_then(Value::as_str)?.to_owned();
+    let version = meta.get("version").and_then(Value::as_str)?.to_owned();
+    if name != chart || version.replace('+', "_") != tag {
+        return None;
+    }
+    let id = ChartId { name, version };
+    let listed = entry(meta, &id, layer_hex, created);
+    Some((id, listed))
+}
+
+/// The chart and archive digest the index lists for an archive file (`hello-0.1.0.tgz`).
+pub fn listed_archive(index: &Index, file: &str) -> Option<(String, String)> {
+    index.entries.iter().find_map(|(name, versions)| {
+        versions.as_array()?.iter().find_map(|e| {
+            let urls = e.get("urls")?.as_array()?;
+            let here = urls.iter().filter_map(Value::as_str).any(|u| u == file || u.ends_with(&format!("/{file}")));
+            let digest = e.get("digest")?.as_str()?;
+            here.then(|| (name.clone(), digest.to_owned()))
+        })
+    })
+}
+
 /// The chart named by `DELETE /api/:repo/charts/:name/:version` or `GET …/:name/:version`.
 pub fn chart_of_path(segments: &[&str]) -> Option<ChartId> {
     match segments {
@@ -221,6 +248,21 @@ mod tests {
         assert!(matches!(Index::parse(Some(b"entries: [1]")), Err(PublishError::BadIndex(_))));
         assert_eq!(PublishError::Exists.status(), 409);
         assert_eq!(PublishError::Exists.body(), r#"{"error":"file already exists"}"#);
+    }
+
+    #[test]
+    fn charts_pushed_over_oci() {
+        let config = br#"{"apiVersion":"v2","name":"hello","version":"1.0.0+b1","description":"d"}"#;
+        let (id, e) = oci_entry(config, "hello", "1.0.0_b1", "abc", "t").unwrap();
+        assert_eq!(id.file_name(), "hello-1.0.0+b1.tgz");
+        assert_eq!(e["digest"], "abc");
+        assert_eq!(oci_entry(config, "other", "1.0.0_b1", "abc", "t"), None, "the name must match the repository");
+        assert_eq!(oci_entry(config, "hello", "latest", "abc", "t"), None, "the tag must be the version");
+        assert_eq!(oci_entry(b"junk", "hello", "1.0.0", "abc", "t"), None);
+        let mut index = Index::empty();
+        index.add(&id, e, false).unwrap();
+        assert_eq!(listed_archive(&index, "hello-1.0.0+b1.tgz"), Some(("hello".into(), "abc".into())));
+        assert_eq!(listed_archive(&index, "hello-9.tgz"), None);
     }
 
     #[test]

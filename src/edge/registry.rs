@@ -40,6 +40,10 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Most tags a `tags/list` answer reads.
 pub const MAX_TAGS: usize = 10_000;
 
+/// helm's media types: the chart's metadata (the config) and its archive (the layer).
+pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
 /// Media types.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -165,6 +169,8 @@ pub struct Manifest {
     /// `artifactType`, else the config's media type (what the referrers list shows).
     pub artifact_type: Option<String>,
     pub annotations: Option<Value>,
+    /// For a helm chart (config of [`HELM_CONFIG`]): the config's digest and the archive layer's.
+    pub helm_chart: Option<(Digest, Digest)>,
 }
 
 fn descriptor_digest(d: &Value, field: &str) -> Result<Digest, RegistryError> {
@@ -226,7 +232,18 @@ impl Manifest {
         let config_type = obj.get("config").and_then(|c| c.get("mediaType")).and_then(Value::as_str);
         let artifact_type = obj.get("artifactType").and_then(Value::as_str).or(config_type).map(str::to_owned);
         let annotations = obj.get("annotations").filter(|a| a.is_object()).cloned();
-        Ok(Manifest { media_type, blobs, manifests, subject, artifact_type, annotations })
+        let typed = |d: &Value, t: &str| d.get("mediaType").and_then(Value::as_str) == Some(t);
+        let helm_chart = match (obj.get("config"), obj.get("layers").and_then(Value::as_array)) {
+            (Some(config), Some(layers)) if typed(config, HELM_CONFIG) => {
+                let layer = layers.iter().find(|l| typed(l, HELM_CHART));
+                match layer {
+                    Some(layer) => Some((descriptor_digest(config, "config")?, descriptor_digest(layer, "layers")?)),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(Manifest { media_type, blobs, manifests, subject, artifact_type, annotations, helm_chart })
     }
 
     /// This manifest's entry in its subject's referrers list.
@@ -375,6 +392,7 @@ mod tests {
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(m.blobs.len(), 2);
         assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.cncf.helm.config.v1+json"));
+        assert!(m.helm_chart.is_some());
         let bare = Manifest::parse(helm_manifest().as_bytes(), None).unwrap();
         assert_eq!(bare.media_type, OCI_MANIFEST);
         let d = m.referrer_descriptor(&Digest::parse(D).unwrap(), 10);

@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -76,6 +77,28 @@ async function fails(h, args, opts) {
 
 const login = (h, env, user, password, host = front.host) =>
   ok(h, ["registry", "login", host, ...h.login, "--username", user, "--password-stdin"], { env, input: password });
+
+test("one publish, two protocols: a chart pushed with helm push is in index.yaml, served from the same blob", async () => {
+  const h = HELMS[0];
+  const env = helmEnv();
+  await login(h, env, "ci", "ci-secret");
+  const chart = makeChartRepo("both", "2.0.0");
+  await ok(h, ["push", join(chart.dir, chart.file), `oci://${front.host}/org1/shared`, "--plain-http"], { env });
+  const token = mint(key, "artifact-repository:org1/shared:pull", { extra: ["--iss", "https://issuer.test"] });
+  const base = `http://${front.host}/org1/shared`;
+  await ok(h, ["repo", "add", "shared", base, "--username", "token", "--password-stdin"], { env, input: token });
+  assert.match(await ok(h, ["search", "repo", "shared/both", "--versions"], { env }), /shared\/both\s+2\.0\.0/);
+  const dest = tmp("both");
+  await ok(h, ["pull", "shared/both", "--version", "2.0.0", "--destination", dest], { env });
+  assert.deepEqual(readFileSync(join(dest, chart.file)), chart.tgz, "the archive helm pushed, over HTTP");
+  const index = JSON.parse(await (await fetch(`${base}/index.yaml`, { headers: { Authorization: `Bearer ${token}` } })).text());
+  const entry = index.entries.both[0];
+  assert.equal(entry.digest, createHash("sha256").update(chart.tgz).digest("hex"));
+  assert.equal(entry.description, "A Helm chart for Kubernetes");
+  const other = mint(key, "artifact-repository:org1/elsewhere:pull", { extra: ["--iss", "https://issuer.test"] });
+  const denied = await fetch(`${base}/charts/${chart.file}`, { headers: { Authorization: `Bearer ${other}` } });
+  assert.equal(denied.status, 403);
+});
 
 for (const h of HELMS) {
   const ref = (chart) => `oci://${front.host}/${h.repo}/${chart}`;

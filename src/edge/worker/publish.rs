@@ -12,9 +12,12 @@ use worker::{Conditional, Delay, FormEntry, HttpMetadata, Request, Response, Res
 
 use super::serve::{purge, purge_cache};
 use super::{respond, Target};
-use crate::edge::publish::{chart_of_path, entry, Index, PublishError, INDEX_ATTEMPTS, MAX_UPLOAD};
+use crate::edge::publish::{
+    chart_of_path, entry, listed_archive, oci_entry, Index, PublishError, INDEX_ATTEMPTS, MAX_UPLOAD,
+};
+use crate::edge::registry::keys;
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
-use crate::RepoName;
+use crate::{Digest, RepoName};
 
 type Answer = std::result::Result<Response, PublishError>;
 
@@ -79,7 +82,7 @@ async fn read(t: &Target<'_>, repo: &RepoName, segments: &[&str]) -> Result<Answ
 
 /// Edits the index with `change` and writes it back only if nobody wrote it meanwhile; retried
 /// with a growing pause when someone did.
-async fn update_index(
+pub(super) async fn update_index(
     t: &Target<'_>,
     repo: &RepoName,
     change: impl Fn(&mut Index) -> std::result::Result<(), PublishError>,
@@ -223,4 +226,39 @@ async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer>
     let key = format!("{repo}/{}", id.file_name());
     purge(t.env, t.url, &[key.clone(), format!("{key}.prov")]).await;
     Ok(Ok(json(200, r#"{"deleted":true}"#)?))
+}
+
+/// The archive of a chart pushed over OCI, for the HTTP route of its file: the blob the index
+/// lists for it, read only if it is linked into the chart's OCI repository (so an index entry can
+/// never reach a blob of another repository).
+pub(super) async fn oci_archive(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<worker::Object>> {
+    let Ok((index, _)) = stored_index(&t, repo).await? else { return Ok(None) };
+    let Some((chart, digest_hex)) = listed_archive(&index, file) else { return Ok(None) };
+    let (Some(oci), Ok(digest)) =
+        (t.config.policy.layout().oci_of(repo, &chart), Digest::parse(&format!("sha256:{digest_hex}")))
+    else {
+        return Ok(None);
+    };
+    let bucket = t.env.bucket("CHARTS")?;
+    if bucket.head(keys::link(&oci, &digest)).await?.is_none() {
+        return Ok(None);
+    }
+    bucket.get(keys::blob(&digest)).execute().await
+}
+
+/// Lists a chart pushed over OCI (`tag` on the OCI repository `oci`) in its chart repository's
+/// `index.yaml`, from the manifest's config (the chart's metadata) and archive layer; a version
+/// already listed stays as it is. Failures are logged: the push itself has succeeded.
+pub(super) async fn list_oci_push(t: Target<'_>, oci: &RepoName, tag: &str, config: Vec<u8>, layer: &Digest) {
+    let layout = t.config.policy.layout();
+    let Some((chart_repo, chart)) = layout.chart_of(oci) else { return };
+    let Ok(chart_repo) = RepoName::parse(chart_repo) else { return };
+    let created = String::from(js_sys::Date::new_0().to_iso_string());
+    let Some((id, listed)) = oci_entry(&config, chart, tag, layer.hex(), &created) else { return };
+    let add = |index: &mut Index| if index.has(&id) { Ok(()) } else { index.add(&id, listed.clone(), false) };
+    match update_index(&t, &chart_repo, add).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => worker::console_error!("chartgate: listing {oci}:{tag} in {chart_repo}/index.yaml: {e}"),
+        Err(e) => worker::console_error!("chartgate: listing {oci}:{tag} in {chart_repo}/index.yaml: {e}"),
+    }
 }

@@ -592,6 +592,13 @@ impl Registry<'_> {
         if matches!(reference, Reference::Digest(_)) && !tags.is_empty() {
             h.set("OCI-Tag", &tags.join(", "))?;
         }
+        // One publish, two protocols: a chart pushed with helm is listed in its chart repository's
+        // index.yaml, served from this same blob.
+        if let (Some((config, layer)), Some(tag)) = (&manifest.helm_chart, tags.first()) {
+            if let Some(config) = self.read(keys::blob(config)).await? {
+                super::publish::list_oci_push(self.t, self.repo, tag, config, layer).await;
+            }
+        }
         h.set("Location", &format!("/v2/{}/manifests/{d}", self.repo))?;
         h.set("Docker-Content-Digest", &d.to_string())?;
         Ok(Ok(empty(201, h)?))

@@ -69,7 +69,12 @@ async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, Cac
     }
     let bucket = env.bucket("CHARTS").ok();
     if let Some(bucket) = &bucket {
-        match bucket.get(key.as_str()).execute().await {
+        let mut found = bucket.get(key.as_str()).execute().await;
+        if let (Ok(None), Route::Artifact { repo, file }, None) = (&found, route, &config.origin) {
+            // A chart pushed over OCI: the same stored blob, found through index.yaml.
+            found = super::publish::oci_archive(target, repo, file).await;
+        }
+        match found {
             Ok(Some(object)) => {
                 let etag = object.http_etag();
                 let body = object.body().ok_or_else(|| worker::Error::RustError("R2 object without body".into()))?;
