@@ -185,6 +185,30 @@ pub fn oci_entry(config: &[u8], chart: &str, tag: &str, layer_hex: &str, created
     Some((id, listed))
 }
 
+/// What helm would push for an uploaded archive: the config (the chart's metadata as JSON), the
+/// image manifest naming it and the archive as layers, and the tag (the version, `+` written `_`).
+pub fn oci_artifacts(meta: &Map<String, Value>, id: &ChartId, tgz: &[u8]) -> (Vec<u8>, Vec<u8>, String) {
+    use crate::edge::registry::{HELM_CHART, HELM_CONFIG, OCI_MANIFEST};
+    use crate::{Algorithm, Digest};
+    let config = serde_json::to_vec(meta).unwrap_or_default();
+    let descriptor = |media_type: &str, bytes: &[u8]| json!({"mediaType": media_type, "digest": Digest::of(Algorithm::Sha256, bytes).to_string(), "size": bytes.len()});
+    let mut annotations = json!({
+        "org.opencontainers.image.title": id.name,
+        "org.opencontainers.image.version": id.version,
+    });
+    if let Some(description) = meta.get("description").and_then(Value::as_str) {
+        annotations["org.opencontainers.image.description"] = description.into();
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(HELM_CONFIG, &config),
+        "layers": [descriptor(HELM_CHART, tgz)],
+        "annotations": annotations,
+    });
+    (config, serde_json::to_vec(&manifest).unwrap_or_default(), id.version.replace('+', "_"))
+}
+
 /// The chart and archive digest the index lists for an archive file (`hello-0.1.0.tgz`).
 pub fn listed_archive(index: &Index, file: &str) -> Option<(String, String)> {
     index.entries.iter().find_map(|(name, versions)| {
@@ -263,6 +287,19 @@ mod tests {
         index.add(&id, e, false).unwrap();
         assert_eq!(listed_archive(&index, "hello-1.0.0+b1.tgz"), Some(("hello".into(), "abc".into())));
         assert_eq!(listed_archive(&index, "hello-9.tgz"), None);
+    }
+
+    #[test]
+    fn uploads_become_what_helm_would_push() {
+        let id = id("hello", "1.0.0+b");
+        let (config, manifest, tag) = oci_artifacts(&meta("hello", "1.0.0+b"), &id, b"tgz bytes");
+        assert_eq!(tag, "1.0.0_b");
+        let parsed = crate::edge::registry::Manifest::parse(&manifest, None).unwrap();
+        let (c, layer) = parsed.helm_chart.unwrap();
+        assert_eq!(c, crate::Digest::of(crate::Algorithm::Sha256, &config));
+        assert_eq!(layer, crate::Digest::of(crate::Algorithm::Sha256, b"tgz bytes"));
+        let (back, _) = oci_entry(&config, "hello", &tag, layer.hex(), "t").unwrap();
+        assert_eq!(back, id, "and a pushed chart lists back as itself");
     }
 
     #[test]

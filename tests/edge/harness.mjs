@@ -183,7 +183,7 @@ export async function startIssuer(key, clients = { ci: ["artifact-repository:org
     let err = "";
     child.stderr.on("data", (d) => {
       err += d;
-      const m = err.match(/listening on (http:\/\/\S+)/);
+      const m = err.match(/listening on (http:\/\/\S+)\s/); // a whole line: stderr may arrive in pieces
       if (m) resolve(m[1]);
     });
     child.on("exit", (code) => reject(new Error(`issuer exited ${code}: ${err}`)));

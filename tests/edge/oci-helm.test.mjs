@@ -100,6 +100,24 @@ test("one publish, two protocols: a chart pushed with helm push is in index.yaml
   assert.equal(denied.status, 403);
 });
 
+test("one publish, two protocols: a chart uploaded through ChartMuseum's API is pullable with helm pull oci://", async () => {
+  const h = HELMS[0];
+  const chart = makeChartRepo("uploaded", "0.3.0");
+  const push = mint(key, "artifact-repository:org1/shared:push", { extra: ["--iss", "https://issuer.test"] });
+  const res = await fetch(`http://${front.host}/api/org1/shared/charts`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${push}` },
+    body: chart.tgz,
+  });
+  assert.equal(res.status, 201, await res.text());
+  const env = helmEnv();
+  await login(h, env, "ci", "ci-secret");
+  const dest = tmp("uploaded");
+  await ok(h, ["pull", `oci://${front.host}/org1/shared/uploaded`, "--version", "0.3.0", "--plain-http", "--destination", dest], { env });
+  assert.deepEqual(readFileSync(join(dest, chart.file)), chart.tgz);
+  assert.match(await ok(h, ["show", "chart", `oci://${front.host}/org1/shared/uploaded`, "--version", "0.3.0", "--plain-http"], { env }), /name: uploaded/);
+});
+
 for (const h of HELMS) {
   const ref = (chart) => `oci://${front.host}/${h.repo}/${chart}`;
 

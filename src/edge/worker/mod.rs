@@ -6,6 +6,7 @@
 #[cfg(feature = "bench")]
 mod bench;
 mod decide;
+mod index;
 mod isolate;
 mod publish;
 mod registry;

@@ -1,23 +1,17 @@
 //! ChartMuseum's API answered at the edge when there is no origin (the rules are
-//! [`crate::edge::publish`]'s): uploads stored in R2 under `<repo>/<name>-<version>.tgz`, the
-//! repository's `index.yaml` edited and written back with a conditional put (compare-and-swap on
-//! its ETag, retried on a concurrent change: R2 already holds the index and its conditional writes
-//! serialise them, which a Durable Object per repository would only duplicate), and what a write
-//! made stale purged from the edge cache.
-
-use std::time::Duration;
+//! [`crate::edge::publish`]'s): uploads stored in R2 under `<repo>/<name>-<version>.tgz` and made
+//! pullable over OCI too, the repository's `index.yaml` changed through [`super::index`], and what
+//! a write made stale purged from the edge cache.
 
 use sha2::{Digest as _, Sha256};
-use worker::{Conditional, Delay, FormEntry, HttpMetadata, Request, Response, Result};
+use worker::{Conditional, FormEntry, Request, Response, Result};
 
+use super::index::{stored_index, update_index};
 use super::serve::{purge, purge_cache};
 use super::{respond, Target};
-use crate::edge::publish::{
-    chart_of_path, entry, listed_archive, oci_entry, Index, PublishError, INDEX_ATTEMPTS, MAX_UPLOAD,
-};
-use crate::edge::registry::keys;
+use crate::edge::publish::{chart_of_path, entry, oci_artifacts, PublishError, MAX_UPLOAD};
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
-use crate::{Digest, RepoName};
+use crate::RepoName;
 
 type Answer = std::result::Result<Response, PublishError>;
 
@@ -45,24 +39,6 @@ pub(super) async fn serve(mut req: Request, t: Target<'_>, repo: &RepoName) -> R
     Ok((response, CacheStatus::Miss))
 }
 
-fn index_key(repo: &RepoName) -> String {
-    format!("{repo}/index.yaml")
-}
-
-async fn stored_index(
-    t: &Target<'_>,
-    repo: &RepoName,
-) -> Result<std::result::Result<(Index, Option<String>), PublishError>> {
-    let bucket = t.env.bucket("CHARTS")?;
-    let Some(object) = bucket.get(index_key(repo)).execute().await? else { return Ok(Ok((Index::empty(), None))) };
-    let etag = object.etag();
-    let bytes = match object.body() {
-        Some(b) => b.bytes().await?,
-        None => Vec::new(),
-    };
-    Ok(Index::parse(Some(&bytes)).map(|i| (i, Some(etag))))
-}
-
 async fn read(t: &Target<'_>, repo: &RepoName, segments: &[&str]) -> Result<Answer> {
     let (index, _) = match stored_index(t, repo).await? {
         Ok(i) => i,
@@ -78,40 +54,6 @@ async fn read(t: &Target<'_>, repo: &RepoName, segments: &[&str]) -> Result<Answ
         Ok(value) => Ok(json(200, &value.to_string())?),
         Err(e) => Err(e),
     })
-}
-
-/// Edits the index with `change` and writes it back only if nobody wrote it meanwhile; retried
-/// with a growing pause when someone did.
-pub(super) async fn update_index(
-    t: &Target<'_>,
-    repo: &RepoName,
-    change: impl Fn(&mut Index) -> std::result::Result<(), PublishError>,
-) -> Result<std::result::Result<(), PublishError>> {
-    let bucket = t.env.bucket("CHARTS")?;
-    for attempt in 0..INDEX_ATTEMPTS {
-        let (mut index, etag) = match stored_index(t, repo).await? {
-            Ok(i) => i,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = change(&mut index) {
-            return Ok(Err(e));
-        }
-        let condition = match etag {
-            Some(etag) => Conditional { etag_matches: Some(etag), ..Default::default() },
-            // Create it only if it still does not exist.
-            None => Conditional { etag_does_not_match: Some("*".into()), ..Default::default() },
-        };
-        let generated = String::from(js_sys::Date::new_0().to_iso_string());
-        let metadata = HttpMetadata { content_type: Some("application/x-yaml".into()), ..Default::default() };
-        let put = bucket.put(index_key(repo), index.to_bytes(&generated)).http_metadata(metadata).only_if(condition);
-        if put.execute().await?.is_some() {
-            purge_cache(t.url, &[index_key(repo)]).await;
-            return Ok(Ok(()));
-        }
-        let pause = 5 * (1 << attempt.min(6)) + (js_sys::Math::random() * 20.0) as u64;
-        Delay::from(Duration::from_millis(pause)).await;
-    }
-    Ok(Err(PublishError::Contention(INDEX_ATTEMPTS)))
 }
 
 /// The archive (and provenance file) of a raw `.tgz` body or ChartMuseum's multipart form.
@@ -155,6 +97,9 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
     let digest = crate::hex(&Sha256::digest(&tgz));
     let bucket = t.env.bucket("CHARTS")?;
     let key = format!("{repo}/{}", id.file_name());
+    // One publish, two protocols: what helm would have pushed, for the OCI repository of the chart.
+    let oci =
+        t.config.policy.layout().oci_of(repo, &id.name).map(|oci| (oci, oci_artifacts(&meta, &id, &tgz), tgz.clone()));
     let put = bucket.put(key.clone(), tgz);
     // Without force the archive is created only if absent: two uploads of one version cannot
     // overwrite each other.
@@ -176,6 +121,9 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
     }
     if force {
         purge_cache(t.url, &[key.clone(), format!("{key}.prov")]).await;
+    }
+    if let Some((oci, (config, manifest, tag), tgz)) = oci {
+        super::registry::publish_chart(*t, &oci, &tag, config, manifest, tgz).await;
     }
     Ok(Ok(json(201, r#"{"saved":true}"#)?))
 }
@@ -226,39 +174,4 @@ async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer>
     let key = format!("{repo}/{}", id.file_name());
     purge(t.env, t.url, &[key.clone(), format!("{key}.prov")]).await;
     Ok(Ok(json(200, r#"{"deleted":true}"#)?))
-}
-
-/// The archive of a chart pushed over OCI, for the HTTP route of its file: the blob the index
-/// lists for it, read only if it is linked into the chart's OCI repository (so an index entry can
-/// never reach a blob of another repository).
-pub(super) async fn oci_archive(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<worker::Object>> {
-    let Ok((index, _)) = stored_index(&t, repo).await? else { return Ok(None) };
-    let Some((chart, digest_hex)) = listed_archive(&index, file) else { return Ok(None) };
-    let (Some(oci), Ok(digest)) =
-        (t.config.policy.layout().oci_of(repo, &chart), Digest::parse(&format!("sha256:{digest_hex}")))
-    else {
-        return Ok(None);
-    };
-    let bucket = t.env.bucket("CHARTS")?;
-    if bucket.head(keys::link(&oci, &digest)).await?.is_none() {
-        return Ok(None);
-    }
-    bucket.get(keys::blob(&digest)).execute().await
-}
-
-/// Lists a chart pushed over OCI (`tag` on the OCI repository `oci`) in its chart repository's
-/// `index.yaml`, from the manifest's config (the chart's metadata) and archive layer; a version
-/// already listed stays as it is. Failures are logged: the push itself has succeeded.
-pub(super) async fn list_oci_push(t: Target<'_>, oci: &RepoName, tag: &str, config: Vec<u8>, layer: &Digest) {
-    let layout = t.config.policy.layout();
-    let Some((chart_repo, chart)) = layout.chart_of(oci) else { return };
-    let Ok(chart_repo) = RepoName::parse(chart_repo) else { return };
-    let created = String::from(js_sys::Date::new_0().to_iso_string());
-    let Some((id, listed)) = oci_entry(&config, chart, tag, layer.hex(), &created) else { return };
-    let add = |index: &mut Index| if index.has(&id) { Ok(()) } else { index.add(&id, listed.clone(), false) };
-    match update_index(&t, &chart_repo, add).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => worker::console_error!("chartgate: listing {oci}:{tag} in {chart_repo}/index.yaml: {e}"),
-        Err(e) => worker::console_error!("chartgate: listing {oci}:{tag} in {chart_repo}/index.yaml: {e}"),
-    }
 }

@@ -13,7 +13,8 @@ use super::respond;
 use super::Target;
 use crate::edge::registry::{
     check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Manifest,
-    RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
+    RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, OCI_MANIFEST, PART_SIZE,
+    SINGLE_PUT_LIMIT,
 };
 use crate::edge::{CacheStatus, SECURITY_HEADERS};
 use crate::{Algorithm, Digest, Endpoint, Reference, RepoName};
@@ -91,6 +92,44 @@ pub(super) async fn serve(
             }
             Ok((response, CacheStatus::Miss))
         }
+    }
+}
+
+/// Makes an uploaded chart pullable over OCI as helm would have pushed it (config, archive layer,
+/// manifest, tag) in the OCI repository `oci`. A tag that already points elsewhere and may not
+/// move (`IMMUTABLE_TAGS`) is left as it is. Failures are logged: the upload itself has succeeded.
+pub(super) async fn publish_chart(
+    t: Target<'_>,
+    oci: &RepoName,
+    tag: &str,
+    config: Vec<u8>,
+    manifest: Vec<u8>,
+    tgz: Vec<u8>,
+) {
+    let result: Result<()> = async {
+        let r =
+            Registry { bucket: t.env.bucket("CHARTS")?, origin: t.url.origin().ascii_serialization(), repo: oci, t };
+        for blob in [config, tgz] {
+            let d = Digest::of(Algorithm::Sha256, &blob);
+            if let Err(e) = r.put_blob(Data::Bytes(blob), &d).await? {
+                return Err(worker::Error::RustError(e.to_string()));
+            }
+        }
+        let d = Digest::of(Algorithm::Sha256, &manifest);
+        let current = r.resolve(&Reference::Tag(tag.to_owned())).await?;
+        if current.is_some_and(|c| c != d) && t.config.immutable_tags.protects(tag) {
+            worker::console_log!("chartgate: {oci}:{tag} already points to another manifest; left as it is");
+            return Ok(());
+        }
+        let metadata = HttpMetadata { content_type: Some(OCI_MANIFEST.into()), ..Default::default() };
+        r.bucket.put(keys::manifest(oci, &d), manifest).http_metadata(metadata).execute().await?;
+        let meta = std::collections::HashMap::from([("digest".to_owned(), d.to_string())]);
+        r.bucket.put(keys::tag(oci, tag), d.to_string()).custom_metadata(meta).execute().await?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        worker::console_error!("chartgate: publishing {oci}:{tag} over OCI failed: {e}");
     }
 }
 
@@ -596,7 +635,7 @@ impl Registry<'_> {
         // index.yaml, served from this same blob.
         if let (Some((config, layer)), Some(tag)) = (&manifest.helm_chart, tags.first()) {
             if let Some(config) = self.read(keys::blob(config)).await? {
-                super::publish::list_oci_push(self.t, self.repo, tag, config, layer).await;
+                super::index::list_oci_push(self.t, self.repo, tag, config, layer).await;
             }
         }
         h.set("Location", &format!("/v2/{}/manifests/{d}", self.repo))?;

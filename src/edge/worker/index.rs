@@ -1,0 +1,102 @@
+//! A chart repository's `index.yaml` in R2, as the edge keeps it when it is the chart server: read
+//! ([`crate::edge::publish::Index`]), changed by compare-and-swap on its ETag (retried on a
+//! concurrent change: R2 already holds the index and its conditional writes serialise them, which a
+//! Durable Object per repository would only duplicate), and the charts pushed over OCI that it
+//! lists (the same stored blob, served on the archive's HTTP route).
+
+use std::time::Duration;
+
+use worker::{Conditional, Delay, HttpMetadata, Result};
+
+use super::serve::purge_cache;
+use super::Target;
+use crate::edge::publish::{listed_archive, oci_entry, Index, PublishError, INDEX_ATTEMPTS};
+use crate::edge::registry::keys;
+use crate::{Digest, RepoName};
+
+pub(super) fn index_key(repo: &RepoName) -> String {
+    format!("{repo}/index.yaml")
+}
+
+pub(super) async fn stored_index(
+    t: &Target<'_>,
+    repo: &RepoName,
+) -> Result<std::result::Result<(Index, Option<String>), PublishError>> {
+    let bucket = t.env.bucket("CHARTS")?;
+    let Some(object) = bucket.get(index_key(repo)).execute().await? else { return Ok(Ok((Index::empty(), None))) };
+    let etag = object.etag();
+    let bytes = match object.body() {
+        Some(b) => b.bytes().await?,
+        None => Vec::new(),
+    };
+    Ok(Index::parse(Some(&bytes)).map(|i| (i, Some(etag))))
+}
+
+/// Edits the index with `change` and writes it back only if nobody wrote it meanwhile; retried
+/// with a growing pause when someone did.
+pub(super) async fn update_index(
+    t: &Target<'_>,
+    repo: &RepoName,
+    change: impl Fn(&mut Index) -> std::result::Result<(), PublishError>,
+) -> Result<std::result::Result<(), PublishError>> {
+    let bucket = t.env.bucket("CHARTS")?;
+    for attempt in 0..INDEX_ATTEMPTS {
+        let (mut index, etag) = match stored_index(t, repo).await? {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = change(&mut index) {
+            return Ok(Err(e));
+        }
+        let condition = match etag {
+            Some(etag) => Conditional { etag_matches: Some(etag), ..Default::default() },
+            // Create it only if it still does not exist.
+            None => Conditional { etag_does_not_match: Some("*".into()), ..Default::default() },
+        };
+        let generated = String::from(js_sys::Date::new_0().to_iso_string());
+        let metadata = HttpMetadata { content_type: Some("application/x-yaml".into()), ..Default::default() };
+        let put = bucket.put(index_key(repo), index.to_bytes(&generated)).http_metadata(metadata).only_if(condition);
+        if put.execute().await?.is_some() {
+            purge_cache(t.url, &[index_key(repo)]).await;
+            return Ok(Ok(()));
+        }
+        let pause = 5 * (1 << attempt.min(6)) + (js_sys::Math::random() * 20.0) as u64;
+        Delay::from(Duration::from_millis(pause)).await;
+    }
+    Ok(Err(PublishError::Contention(INDEX_ATTEMPTS)))
+}
+
+/// The archive of a chart pushed over OCI, for the HTTP route of its file: the blob the index
+/// lists for it, read only if it is linked into the chart's OCI repository (so an index entry can
+/// never reach a blob of another repository).
+pub(super) async fn oci_archive(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<worker::Object>> {
+    let Ok((index, _)) = stored_index(&t, repo).await? else { return Ok(None) };
+    let Some((chart, digest_hex)) = listed_archive(&index, file) else { return Ok(None) };
+    let (Some(oci), Ok(digest)) =
+        (t.config.policy.layout().oci_of(repo, &chart), Digest::parse(&format!("sha256:{digest_hex}")))
+    else {
+        return Ok(None);
+    };
+    let bucket = t.env.bucket("CHARTS")?;
+    if bucket.head(keys::link(&oci, &digest)).await?.is_none() {
+        return Ok(None);
+    }
+    bucket.get(keys::blob(&digest)).execute().await
+}
+
+/// Lists a chart pushed over OCI (`tag` on the OCI repository `oci`) in its chart repository's
+/// `index.yaml`, from the manifest's config (the chart's metadata) and archive layer; a version
+/// already listed stays as it is. Failures are logged: the push itself has succeeded.
+pub(super) async fn list_oci_push(t: Target<'_>, oci: &RepoName, tag: &str, config: Vec<u8>, layer: &Digest) {
+    let layout = t.config.policy.layout();
+    let Some((chart_repo, chart)) = layout.chart_of(oci) else { return };
+    let Ok(chart_repo) = RepoName::parse(chart_repo) else { return };
+    let created = String::from(js_sys::Date::new_0().to_iso_string());
+    let Some((id, listed)) = oci_entry(&config, chart, tag, layer.hex(), &created) else { return };
+    let add = |index: &mut Index| if index.has(&id) { Ok(()) } else { index.add(&id, listed.clone(), false) };
+    match update_index(&t, &chart_repo, add).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => worker::console_error!("chartgate: listing {oci}:{tag} in {chart_repo}/index.yaml: {e}"),
+        Err(e) => worker::console_error!("chartgate: listing {oci}:{tag} in {chart_repo}/index.yaml: {e}"),
+    }
+}
