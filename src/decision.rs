@@ -32,6 +32,9 @@ pub struct Policy {
     pub depth: Depth,
     /// Repository used by depth 0 and by single-tenant `access: ["pull"]` tokens. Default `repo`.
     pub default_repo: RepoName,
+    /// Chart repositories anyone may pull from without a token (name globs, `*` any run of
+    /// characters), over both protocols. Default none.
+    public: Vec<String>,
 }
 
 impl Default for Policy {
@@ -44,6 +47,7 @@ impl Default for Policy {
             leeway: DEFAULT_LEEWAY,
             depth: Depth::Two,
             default_repo: RepoName::parse("repo").expect("constant is a valid name"),
+            public: Vec::new(),
         }
     }
 }
@@ -60,13 +64,15 @@ pub struct PolicySettings {
     pub leeway: Option<u64>,
     pub depth: Option<u8>,
     pub default_namespace: Option<String>,
+    /// Public chart repositories: name globs.
+    pub public: Vec<String>,
 }
 
 /// A setting that cannot make a policy: which one, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{setting}: {why}")]
 pub struct PolicyError {
-    /// `leeway`, `depth` or `default_namespace`.
+    /// `leeway`, `depth`, `default_namespace` or `public`.
     pub setting: &'static str,
     pub why: String,
 }
@@ -93,7 +99,13 @@ impl Policy {
                 .map_err(|e| PolicyError { setting: "default_namespace", why: e.to_string() })?,
             None => defaults.default_repo,
         };
+        for glob in &settings.public {
+            // A glob must be a valid name once its stars are replaced by a letter.
+            RepoName::parse(&glob.replace('*', "x"))
+                .map_err(|e| PolicyError { setting: "public", why: format!("{glob:?}: {e}") })?;
+        }
         Ok(Policy {
+            public: settings.public,
             realm: settings.realm.unwrap_or(defaults.realm),
             service: settings.service.unwrap_or(defaults.service),
             issuer: settings.issuer,
@@ -106,6 +118,27 @@ impl Policy {
 
     pub fn leeway(&self) -> u64 {
         self.leeway
+    }
+
+    /// True when anyone may have `scope` without a token: a pull of a public chart repository, or
+    /// of an OCI repository that is (or lies in) one.
+    pub fn is_public(&self, scope: &Scope) -> bool {
+        if scope.actions != Action::Pull.into() || self.public.is_empty() {
+            return false;
+        }
+        let matches = |name: &str| self.public.iter().any(|g| crate::scope::glob_match(g.as_bytes(), name.as_bytes()));
+        match scope.kind {
+            crate::scope::Kind::Chart => matches(scope.repo.as_str()),
+            crate::scope::Kind::Oci => {
+                matches(scope.repo.as_str()) || self.layout().chart_of(&scope.repo).is_some_and(|(r, _)| matches(r))
+            }
+        }
+    }
+
+    /// True when some repository is public (then `/v2/` answers without a token, so registry
+    /// clients pull anonymously).
+    pub fn has_public(&self) -> bool {
+        !self.public.is_empty()
     }
 
     /// Where charts live: the depth and default repository, which also place OCI names.
@@ -176,12 +209,24 @@ pub struct Grant {
     /// The mount source of a registry upload, when the token may also pull from it (a mount the
     /// token cannot read from becomes a plain upload).
     pub mount_from: Option<RepoName>,
+    /// True when the route needed no token (`/health`, a public repository).
+    pub public: bool,
 }
 
 impl Grant {
     /// A public route (no token needed).
     pub fn public(route: Route) -> Self {
-        Grant { route, scope: None, via: None, sub: None, jti: None, exp: None, lineage: Vec::new(), mount_from: None }
+        Grant {
+            route,
+            scope: None,
+            via: None,
+            sub: None,
+            jti: None,
+            exp: None,
+            lineage: Vec::new(),
+            mount_from: None,
+            public: true,
+        }
     }
 
     /// The decision as JSON, as the CLI (`verify --json`) and the inspector page print it.
@@ -320,6 +365,14 @@ fn mount_source(route: &Route, query: Option<&str>) -> Option<RepoName> {
 pub fn prepare_path(path: NormalizedPath, req: &Request<'_>, policy: &Policy) -> Result<Prepared, Denial> {
     let route = Route::parse(req.method, &path, policy.depth, &policy.default_repo)?;
     let scope = route.required();
+    let public = match &scope {
+        Some(scope) => policy.is_public(scope),
+        None => route == Route::RegistryBase && policy.has_public(),
+    };
+    if public {
+        // Anyone may: no credential is read, so none can fail.
+        return Ok(Prepared { path, route, credential: None, mount_from: None });
+    }
     let credential = credential::extract(req.authorization, req.query)
         .map_err(|e| Denial { scope: scope.clone(), ..Denial::new(e.into()) })?;
     if route.needs_token() && credential.is_none() {
@@ -363,6 +416,7 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
             .mount_from
             .clone()
             .filter(|from| claims.access.grants(&Scope::oci(from.clone(), Action::Pull), policy.layout())),
+        public: false,
     })
 }
 
@@ -464,6 +518,32 @@ mod tests {
         assert_eq!(depth.setting, "depth");
         let ns = Policy::new(PolicySettings { default_namespace: Some("A B".into()), ..Default::default() });
         assert_eq!(ns.unwrap_err().setting, "default_namespace");
+    }
+
+    #[test]
+    fn public_repositories_need_no_token_to_pull_and_one_to_push() {
+        let policy = Policy::new(PolicySettings { public: vec!["oss/*".into()], ..Default::default() }).unwrap();
+        let anonymous = |method: &'static str, path: &'static str| {
+            prepare(&Request { method, path, query: None, authorization: None }, &policy)
+        };
+        for path in
+            ["/oss/charts/index.yaml", "/oss/charts/charts/x-1.0.0.tgz", "/v2/", "/v2/oss/charts/x/manifests/1.0.0"]
+        {
+            let p = anonymous("GET", path).unwrap();
+            assert!(p.credential.is_none(), "{path}");
+        }
+        let hostile = prepare(
+            &Request { method: "GET", path: "/oss/charts/index.yaml", query: None, authorization: Some("Bogus") },
+            &policy,
+        );
+        assert!(hostile.is_ok(), "a public pull reads no credential, so none can fail it");
+        assert_eq!(anonymous("POST", "/api/oss/charts/charts").unwrap_err().reason, Reason::MissingCredential);
+        assert_eq!(anonymous("PUT", "/v2/oss/charts/x/manifests/1.0.0").unwrap_err().reason, Reason::MissingCredential);
+        assert_eq!(anonymous("GET", "/ossx/charts/index.yaml").unwrap_err().reason, Reason::MissingCredential);
+        assert_eq!(anonymous("GET", "/v2/org1/repo1/x/tags/list").unwrap_err().reason, Reason::MissingCredential);
+        assert!(!Policy::default().is_public(&Scope::new(RepoName::parse("oss/charts").unwrap(), Action::Pull)));
+        let bad = Policy::new(PolicySettings { public: vec!["Oss/*".into()], ..Default::default() }).unwrap_err();
+        assert_eq!(bad.setting, "public");
     }
 
     #[test]

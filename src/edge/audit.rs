@@ -32,7 +32,7 @@ impl<'a> AuditLine<'a> {
     pub fn allowed(grant: &'a Grant) -> Self {
         AuditLine {
             decision: "allow",
-            reason: "ok",
+            reason: if grant.public { "public" } else { "ok" },
             via: grant.via.map(|v| v.as_str()),
             sub: grant.sub.as_deref(),
             jti: grant.jti.as_deref(),

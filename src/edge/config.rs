@@ -109,11 +109,15 @@ impl EdgeConfig {
             leeway: get("LEEWAY").map(|v| parse_secs("LEEWAY", &v, crate::MAX_LEEWAY)).transpose()?,
             depth,
             default_namespace: get("DEFAULT_NAMESPACE"),
+            public: get("PUBLIC_REPOS")
+                .map(|v| v.split([',', ' ']).filter(|g| !g.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default(),
         };
         let policy = Policy::new(settings).map_err(|e| ConfigError {
             var: match e.setting {
                 "leeway" => "LEEWAY",
                 "depth" => "DEPTH",
+                "public" => "PUBLIC_REPOS",
                 _ => "DEFAULT_NAMESPACE",
             },
             why: e.why,

@@ -55,6 +55,7 @@ mod tests {
             exp: Some(10),
             lineage: vec!["root".into()],
             mount_from: None,
+            public: false,
         };
         let d = revoked(&grant);
         assert_eq!((d.status(), d.reason.code()), (401, "revoked"));

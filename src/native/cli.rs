@@ -199,6 +199,9 @@ struct PolicyArgs {
     /// Default namespace for depth 0 and single-tenant tokens.
     #[arg(long, default_value = "repo")]
     default_repo: String,
+    /// A public chart repository (name glob, as the edge's PUBLIC_REPOS); repeatable.
+    #[arg(long = "public")]
+    public: Vec<String>,
 }
 
 /// Why a command failed; each kind has its own exit status.
@@ -389,10 +392,12 @@ impl PolicyArgs {
             leeway: Some(self.leeway),
             depth: Some(self.depth),
             default_namespace: Some(self.default_repo),
+            public: self.public,
         };
         Policy::new(settings).map_err(|e| {
             let flag = match e.setting {
                 "leeway" => "--leeway",
+                "public" => "--public",
                 "depth" => "--depth",
                 _ => "--default-repo",
             };

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::scope::glob_match;
 use crate::{Actions, Claims, Kind, Layout, PathBinding, RepoName, Scope, ScopeError, ScopeSet};
 
 /// `artifact-repository:NAME-GLOB:ACTIONS` (chart repositories) or `repository:NAME-GLOB:ACTIONS`
@@ -41,28 +42,6 @@ impl fmt::Display for ScopePattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.kind.as_str(), self.glob, self.actions)
     }
-}
-
-/// `*` matches any run of bytes; everything else matches itself. Iterative, no backtracking blow-up.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 /// What one client (or one SSO rule) may be granted.
