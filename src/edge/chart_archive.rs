@@ -78,7 +78,7 @@ pub fn chart_metadata(tgz: &[u8]) -> Result<(ChartId, Map<String, Value>), Archi
 }
 
 /// Most YAML nodes (scalars and collections) read from one `Chart.yaml`.
-const MAX_NODES: usize = 20_000;
+pub const MAX_NODES: usize = 20_000;
 /// Deepest nesting read.
 const MAX_DEPTH: usize = 32;
 /// Keys whose plain `true`/`false` are booleans in helm's chart metadata; every other scalar is a
@@ -90,6 +90,7 @@ const BOOLEAN_KEYS: [&str; 2] = ["deprecated", "enabled"];
 /// [`MAX_DEPTH`] levels.
 #[derive(Default)]
 struct ToJson {
+    max_nodes: usize,
     /// Open collections: a mapping with its pending key, or a sequence.
     stack: Vec<(Value, Option<String>)>,
     done: Option<Value>,
@@ -129,8 +130,8 @@ impl EventReceiver for ToJson {
             return;
         }
         self.nodes += 1;
-        if self.nodes > MAX_NODES || self.stack.len() > MAX_DEPTH {
-            self.error = Some(format!("more than {MAX_NODES} nodes or {MAX_DEPTH} levels"));
+        if self.nodes > self.max_nodes || self.stack.len() > MAX_DEPTH {
+            self.error = Some(format!("more than {} nodes or {MAX_DEPTH} levels", self.max_nodes));
             return;
         }
         match event {
@@ -157,10 +158,11 @@ impl EventReceiver for ToJson {
     }
 }
 
-/// The first document of a YAML text as JSON, under [`ToJson`]'s limits (no aliases, bounded
-/// size and depth; `deprecated`/`enabled` booleans, every other scalar a string).
-pub fn yaml_to_json(text: &str) -> Result<Value, ArchiveError> {
-    let mut reader = ToJson::default();
+/// The first document of a YAML text as JSON, under [`ToJson`]'s limits (no aliases, at most
+/// `max_nodes` nodes and [`MAX_DEPTH`] levels; `deprecated`/`enabled` booleans, every other scalar
+/// a string).
+pub fn yaml_to_json(text: &str, max_nodes: usize) -> Result<Value, ArchiveError> {
+    let mut reader = ToJson { max_nodes, ..Default::default() };
     Parser::new_from_str(text).load(&mut reader, false).map_err(|e| ArchiveError::Yaml(e.to_string()))?;
     if let Some(why) = reader.error {
         return Err(ArchiveError::Yaml(why));
@@ -169,7 +171,7 @@ pub fn yaml_to_json(text: &str) -> Result<Value, ArchiveError> {
 }
 
 fn parse_chart_yaml(text: &str) -> Result<(ChartId, Map<String, Value>), ArchiveError> {
-    let Value::Object(meta) = yaml_to_json(text)? else {
+    let Value::Object(meta) = yaml_to_json(text, MAX_NODES)? else {
         return Err(ArchiveError::Yaml("Chart.yaml is not a mapping".into()));
     };
     let field = |key: &'static str| -> Result<String, ArchiveError> {

@@ -17,6 +17,8 @@ use crate::edge::ChartId;
 pub const MAX_UPLOAD: usize = 20 * 1024 * 1024;
 /// Largest `index.yaml` the edge edits.
 pub const MAX_INDEX: usize = 16 * 1024 * 1024;
+/// Most YAML nodes read from an `index.yaml` written by `helm repo index` (some 10,000 versions).
+pub const MAX_INDEX_NODES: usize = 500_000;
 /// Attempts at writing the index before giving up under contention.
 pub const INDEX_ATTEMPTS: usize = 12;
 
@@ -74,7 +76,7 @@ impl Index {
         let text = std::str::from_utf8(bytes).map_err(|_| PublishError::BadIndex("not UTF-8".into()))?;
         let value = match serde_json::from_str::<Value>(text) {
             Ok(v) => v,
-            Err(_) => yaml_to_json(text).map_err(|e| PublishError::BadIndex(e.to_string()))?,
+            Err(_) => yaml_to_json(text, MAX_INDEX_NODES).map_err(|e| PublishError::BadIndex(e.to_string()))?,
         };
         let Value::Object(mut head) = value else { return Err(PublishError::BadIndex("not a mapping".into())) };
         let entries = match head.remove("entries") {

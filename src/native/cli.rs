@@ -38,6 +38,26 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Copy an HTTP chart repository into an edge repository through its upload API. Versions
+    /// the edge already lists with the same digest are skipped, so running it again is safe.
+    #[command(
+        after_help = "Example:\n  chartgate mirror https://charts.example.com/stable https://edge.example.com/org1/stable --token - <<< \"$PUSH_TOKEN\""
+    )]
+    Mirror {
+        /// The source repository URL (its index.yaml and archives).
+        source: String,
+        /// The edge repository URL, e.g. https://edge.example.com/org1/repo1.
+        target: String,
+        /// A token with push on the edge repository, or - for stdin.
+        #[arg(long)]
+        token: String,
+        /// Basic-auth user for the source (a ChartMuseum, a private server).
+        #[arg(long)]
+        source_username: Option<String>,
+        /// Basic-auth password for the source, or - for stdin.
+        #[arg(long)]
+        source_password: Option<String>,
+    },
     /// Generate an RSA signing key: private.pem, public.pem and jwks.json (RFC 7638 kid).
     #[command(after_help = "Example:\n  chartgate keygen --out .state/keys")]
     Keygen {
@@ -337,6 +357,20 @@ fn run(command: Command) -> CliResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config, listen } => serve(config.as_deref(), listen),
+        Command::Mirror { source, target, token, source_username, source_password } => {
+            let token = read_input(&token)?;
+            let password = source_password.map(|p| read_input(&p)).transpose()?;
+            let auth = crate::native::mirror::SourceAuth { username: source_username, password };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let summary = runtime
+                .block_on(crate::native::mirror::mirror(&source, &target, token.trim(), &auth))
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            println!(
+                "mirrored {source} to {target}: {} uploaded, {} already there, {} failed",
+                summary.uploaded, summary.skipped, summary.failed
+            );
+            Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        }
         Command::HashSecret { secret } => {
             let secret = read_input(&secret)?;
             if secret.is_empty() {

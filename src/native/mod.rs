@@ -1,6 +1,7 @@
 //! The native platform: signing and verification on the system's OpenSSL ([`crypto`]), the token
-//! service ([`issuer`]) and the command line ([`cli`]).
+//! service ([`issuer`]), the command line ([`cli`]) and its repository copier ([`mirror`]).
 
 pub mod cli;
 pub mod crypto;
 pub mod issuer;
+pub mod mirror;

@@ -36,7 +36,11 @@ function send({ method = "GET", path, query, authorization }) {
       res.on("end", () => {
         seen.push(body, res.headers["www-authenticate"] ?? "");
         let reason = "";
-        if (res.statusCode !== 200) reason = JSON.parse(body).reason;
+        if (res.statusCode !== 200) {
+          // The chart routes' body, or the registry's (`{"errors": [{code, message, detail}]}`).
+          const parsed = JSON.parse(body);
+          reason = parsed.reason ?? parsed.errors?.[0]?.detail?.reason;
+        }
         resolve({ status: res.statusCode, reason });
       });
     });

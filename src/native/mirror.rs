@@ -1,0 +1,188 @@
+//! `chartgate mirror`: copies an HTTP chart repository (a ChartMuseum, GitHub Pages, any
+//! `index.yaml` with archives) into an edge repository through the edge's upload API, idempotently:
+//! a version the edge already lists with the same digest is skipped. Reports each version as it
+//! goes and a summary.
+
+use std::io::Write;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::edge::chart_archive::yaml_to_json;
+
+/// Most YAML nodes read from a source `index.yaml` (thousands of versions fit).
+const MAX_INDEX_NODES: usize = 2_000_000;
+
+/// How to reach the source repository.
+#[derive(Debug, Clone, Default)]
+pub struct SourceAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// What happened to each version.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub uploaded: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// Why mirroring could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error("{0} is not an http(s) repository URL like https://edge.example.com/org1/repo1")]
+    Url(String),
+    #[error("cannot read {url}: {why}")]
+    Fetch { url: String, why: String },
+    #[error("{url} is not a chart repository index: {why}")]
+    Index { url: String, why: String },
+}
+
+/// One listed version: name, version, digest (if listed) and its archive URL.
+struct Listed {
+    name: String,
+    version: String,
+    digest: Option<String>,
+    url: String,
+}
+
+fn versions(index: &Value, base: &str) -> Vec<Listed> {
+    let mut out = Vec::new();
+    let Some(entries) = index.get("entries").and_then(Value::as_object) else { return out };
+    for (name, list) in entries {
+        for e in list.as_array().into_iter().flatten() {
+            let (Some(version), Some(url)) = (
+                e.get("version").and_then(Value::as_str),
+                e.get("urls").and_then(Value::as_array).and_then(|u| u.first()).and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let url =
+                if url.contains("://") { url.to_owned() } else { format!("{}/{}", base, url.trim_start_matches('/')) };
+            let digest = e.get("digest").and_then(Value::as_str).map(str::to_owned);
+            out.push(Listed { name: name.clone(), version: version.to_owned(), digest, url });
+        }
+    }
+    out.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    out
+}
+
+async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    auth: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> Result<Option<Vec<u8>>, MirrorError> {
+    let fail = |why: String| MirrorError::Fetch { url: url.to_owned(), why };
+    let res = auth(client.get(url)).send().await.map_err(|e| fail(e.to_string()))?;
+    match res.status().as_u16() {
+        200 => Ok(Some(res.bytes().await.map_err(|e| fail(e.to_string()))?.to_vec())),
+        404 => Ok(None),
+        status => Err(fail(format!("HTTP {status}"))),
+    }
+}
+
+fn parse_index(url: &str, bytes: &[u8]) -> Result<Value, MirrorError> {
+    let bad = |why: String| MirrorError::Index { url: url.to_owned(), why };
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(_) => yaml_to_json(text, MAX_INDEX_NODES).map_err(|e| bad(e.to_string())),
+    }
+}
+
+/// Mirrors `source` into `target` (`https://edge/org1/repo1`) with a token that may push there.
+pub async fn mirror(source: &str, target: &str, token: &str, auth: &SourceAuth) -> Result<Summary, MirrorError> {
+    let source = source.trim_end_matches('/');
+    let target = target.trim_end_matches('/');
+    let (origin, repo_path) = crate::split_url(target).ok_or_else(|| MirrorError::Url(target.to_owned()))?;
+    crate::split_url(source).ok_or_else(|| MirrorError::Url(source.to_owned()))?;
+    let client = reqwest::Client::new();
+    let with_source = |r: reqwest::RequestBuilder| match &auth.username {
+        Some(user) => r.basic_auth(user, auth.password.as_deref()),
+        None => r,
+    };
+    let source_index_url = format!("{source}/index.yaml");
+    let source_index = get(&client, &source_index_url, with_source)
+        .await?
+        .ok_or_else(|| MirrorError::Fetch { url: source_index_url.clone(), why: "HTTP 404".into() })?;
+    let wanted = versions(&parse_index(&source_index_url, &source_index)?, source);
+    let target_index_url = format!("{target}/index.yaml");
+    let with_token = |r: reqwest::RequestBuilder| r.bearer_auth(token);
+    let have = match get(&client, &target_index_url, with_token).await? {
+        Some(bytes) => versions(&parse_index(&target_index_url, &bytes)?, target),
+        None => Vec::new(),
+    };
+    let upload_url = format!("{origin}/api{repo_path}/charts");
+    let mut summary = Summary::default();
+    let total = wanted.len();
+    let mut err = std::io::stderr();
+    for (i, v) in wanted.iter().enumerate() {
+        let progress = format!("[{}/{total}] {} {}", i + 1, v.name, v.version);
+        let listed = have.iter().find(|h| h.name == v.name && h.version == v.version);
+        if let Some(listed) = listed {
+            if listed.digest.is_some() && listed.digest == v.digest {
+                summary.skipped += 1;
+                let _ = writeln!(err, "{progress}: already there (same digest)");
+                continue;
+            }
+        }
+        // Source credentials only go to the source's own host.
+        let same_host = crate::split_url(&v.url).map(|(o, _)| o) == crate::split_url(source).map(|(o, _)| o);
+        let archive = match get(&client, &v.url, |r| if same_host { with_source(r) } else { r }).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                summary.failed += 1;
+                let _ = writeln!(err, "{progress}: failed: {} answered 404", v.url);
+                continue;
+            }
+            Err(e) => {
+                summary.failed += 1;
+                let _ = writeln!(err, "{progress}: failed: {e}");
+                continue;
+            }
+        };
+        let digest = crate::hex(&Sha256::digest(&archive));
+        if v.digest.as_deref().is_some_and(|d| d != digest) {
+            summary.failed += 1;
+            let _ = writeln!(err, "{progress}: failed: the archive's digest is not the one its index lists");
+            continue;
+        }
+        let sent = client.post(&upload_url).bearer_auth(token).body(archive).send().await;
+        match sent {
+            Ok(res) if res.status().as_u16() == 201 => {
+                summary.uploaded += 1;
+                let _ = writeln!(err, "{progress}: uploaded");
+            }
+            Ok(res) => {
+                summary.failed += 1;
+                let status = res.status().as_u16();
+                let body = res.text().await.unwrap_or_default();
+                let _ = writeln!(err, "{progress}: failed: the edge answered {status} {}", body.trim());
+            }
+            Err(e) => {
+                summary.failed += 1;
+                let _ = writeln!(err, "{progress}: failed: {e}");
+            }
+        }
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_versions_with_absolute_urls() {
+        let index = serde_json::json!({"entries": {
+            "b": [{"version": "1.0.0", "urls": ["charts/b-1.0.0.tgz"], "digest": "x"}],
+            "a": [{"version": "0.1.0", "urls": ["https://cdn.example/a-0.1.0.tgz"]}, {"version": "bad"}],
+        }});
+        let v = versions(&index, "https://src/repo");
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[0].name.as_str(), v[0].url.as_str()), ("a", "https://cdn.example/a-0.1.0.tgz"));
+        assert_eq!(v[1].url, "https://src/repo/charts/b-1.0.0.tgz");
+        assert_eq!(v[1].digest.as_deref(), Some("x"));
+    }
+}
