@@ -374,6 +374,66 @@ pub fn manifest_algorithm(reference: &crate::Reference) -> Algorithm {
     }
 }
 
+/// Garbage collection (the scheduled run): which stored objects no longer serve anyone.
+pub mod gc {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::UPLOAD_TTL_SECS;
+
+    /// Blobs and repository links that no manifest references, among `objects` (key and upload
+    /// time, seconds) listed under `_oci/`. `referenced` holds the blob keys manifests name. A blob
+    /// younger than `grace` seconds is kept whatever: its manifest may still be on its way.
+    pub fn unreferenced(objects: &[(String, u64)], referenced: &BTreeSet<String>, now: u64, grace: u64) -> Vec<String> {
+        let old = |uploaded: u64| uploaded.saturating_add(grace) <= now;
+        let dead: BTreeSet<&str> = objects
+            .iter()
+            .filter(|(k, t)| k.starts_with("_oci/blobs/") && old(*t) && !referenced.contains(k))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let mut out: Vec<String> = dead.iter().map(|k| (*k).to_owned()).collect();
+        for (key, _) in objects {
+            if let Some(blob) = link_target(key) {
+                if dead.contains(blob.as_str()) {
+                    out.push(key.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The blob a repository link points to: `_oci/repos/<name>/_blobs/<alg>/<hex>` →
+    /// `_oci/blobs/<alg>/<hex>`.
+    pub fn link_target(key: &str) -> Option<String> {
+        let rest = key.strip_prefix("_oci/repos/")?;
+        let at = rest.rfind("/_blobs/")?;
+        Some(format!("_oci/blobs/{}", &rest[at + "/_blobs/".len()..]))
+    }
+
+    /// The objects of upload sessions older than the sessions' lifetime (their record, written when
+    /// the session started, or for chunks without one, the newest chunk).
+    pub fn expired_uploads(objects: &[(String, u64)], now: u64) -> Vec<String> {
+        let mut sessions: BTreeMap<&str, (Option<u64>, u64, Vec<&str>)> = BTreeMap::new();
+        for (key, uploaded) in objects {
+            let Some(rest) = key.strip_prefix("_oci/uploads/") else { continue };
+            let (id, is_record) = match rest.split_once('/') {
+                Some((id, _)) => (id, false),
+                None => (rest, true),
+            };
+            let s = sessions.entry(id).or_insert((None, 0, Vec::new()));
+            if is_record {
+                s.0 = Some(*uploaded);
+            }
+            s.1 = s.1.max(*uploaded);
+            s.2.push(key);
+        }
+        sessions
+            .into_values()
+            .filter(|(record, newest, _)| record.unwrap_or(*newest).saturating_add(UPLOAD_TTL_SECS) <= now)
+            .flat_map(|(_, _, keys)| keys.into_iter().map(str::to_owned))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,6 +523,39 @@ mod tests {
         let ds = vec![json!({"artifactType": "a"}), json!({"artifactType": "b"}), json!({})];
         assert_eq!(referrers_index(ds.clone(), None)["manifests"].as_array().unwrap().len(), 3);
         assert_eq!(referrers_index(ds, Some("b"))["manifests"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn garbage_collection_keeps_what_a_manifest_references() {
+        use std::collections::BTreeSet;
+        let (shared, only, young) = ("_oci/blobs/sha256/aa", "_oci/blobs/sha256/bb", "_oci/blobs/sha256/cc");
+        let objects: Vec<(String, u64)> = [
+            (shared, 0),
+            (only, 0),
+            (young, 9_990),
+            ("_oci/repos/o/a/_blobs/sha256/aa", 0),
+            ("_oci/repos/o/a/_blobs/sha256/bb", 0),
+            ("_oci/repos/o/b/_blobs/sha256/bb", 0),
+        ]
+        .iter()
+        .map(|(k, t)| (k.to_string(), *t))
+        .collect();
+        let referenced: BTreeSet<String> = [shared.to_string()].into();
+        let dead = gc::unreferenced(&objects, &referenced, 10_000, 3600);
+        assert_eq!(dead, [only, "_oci/repos/o/a/_blobs/sha256/bb", "_oci/repos/o/b/_blobs/sha256/bb"]);
+        let uploads: Vec<(String, u64)> = [
+            ("_oci/uploads/old", 0),
+            ("_oci/uploads/old/00000", 5),
+            ("_oci/uploads/new", 100_000),
+            ("_oci/uploads/orphan/00000", 0),
+        ]
+        .iter()
+        .map(|(k, t)| (k.to_string(), *t))
+        .collect();
+        assert_eq!(
+            gc::expired_uploads(&uploads, UPLOAD_TTL_SECS + 10),
+            ["_oci/uploads/old", "_oci/uploads/old/00000", "_oci/uploads/orphan/00000"]
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use worker::{Conditional, Delay, HttpMetadata, Result};
 
-use super::serve::purge_cache;
+use super::stale::purge_cache;
 use super::Target;
 use crate::edge::publish::{listed_archive, oci_entry, Index, PublishError, INDEX_ATTEMPTS};
 use crate::edge::registry::keys;

@@ -6,14 +6,18 @@
 #[cfg(feature = "bench")]
 mod bench;
 mod decide;
+mod gc;
 mod index;
 mod isolate;
 mod publish;
 mod registry;
 mod respond;
 mod serve;
+mod stale;
 
-use worker::{console_error, console_log, event, Context, Env, Request, Response, Result, Url};
+use worker::{
+    console_error, console_log, event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, Url,
+};
 
 use crate::edge::{AuditLine, CacheStatus, EdgeConfig};
 use crate::Route;
@@ -37,6 +41,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Err(req) => req,
     };
     decide_and_serve(req, &env, &isolate).await
+}
+
+/// The cron trigger: registry garbage collection, as of the scheduled time.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    gc::run(&env, (event.schedule() / 1000.0) as u64).await;
 }
 
 /// An allowed request's target: its route and normalised path, the URL it came on, and where to

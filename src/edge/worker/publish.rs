@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 use worker::{Conditional, FormEntry, Request, Response, Result};
 
 use super::index::{stored_index, update_index};
-use super::serve::{purge, purge_cache};
+use super::stale::{purge, purge_cache};
 use super::{respond, Target};
 use crate::edge::publish::{chart_of_path, entry, oci_artifacts, PublishError, MAX_UPLOAD};
 use crate::edge::{chart_metadata, CacheStatus, ChartId};

@@ -5,10 +5,10 @@
 
 use sha2::{Digest, Sha256};
 use worker::{
-    AbortSignal, Cache, Env, Fetch, FormEntry, Headers, Method, Request, RequestInit, Response, ResponseBody, Result,
-    Url,
+    AbortSignal, Cache, Fetch, FormEntry, Headers, Method, Request, RequestInit, Response, ResponseBody, Result, Url,
 };
 
+use super::stale::purge;
 use super::{respond, Target};
 use crate::edge::{
     chart_id, client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
@@ -230,30 +230,6 @@ async fn uploaded_chart(req: &Request) -> Option<ChartId> {
         copy.bytes().await.ok()?
     };
     chart_id(&bytes).ok()
-}
-
-/// Removes what a successful write made stale from the edge cache and from R2 (where, with an
-/// origin, it is a copy), so a deleted chart is not downloadable and the next read of the index
-/// fetches the new one. Failures are logged; the write itself has happened.
-pub(super) async fn purge(env: &Env, url: &Url, keys: &[String]) {
-    purge_cache(url, keys).await;
-    let Ok(bucket) = env.bucket("CHARTS") else { return };
-    for key in keys {
-        if let Err(e) = bucket.delete(key).await {
-            worker::console_error!("chartgate: R2 purge of {key} failed: {e}");
-        }
-    }
-}
-
-/// Removes objects from the edge cache only (R2 holds their new version).
-pub(super) async fn purge_cache(url: &Url, keys: &[String]) {
-    let cache = Cache::default();
-    let origin = url.origin().ascii_serialization();
-    for key in keys {
-        if let Err(e) = cache.delete(format!("{origin}/{key}"), true).await {
-            worker::console_error!("chartgate: cache purge of {key} failed: {e}");
-        }
-    }
 }
 
 /// ChartMuseum API routes: forwarded to the origin without caching; without an origin, reads
