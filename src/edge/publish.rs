@@ -129,6 +129,26 @@ impl Index {
         removed
     }
 
+    /// Unlists the versions of `name` whose archive digest is `digest_hex`; false when none was.
+    pub fn remove_digest(&mut self, name: &str, digest_hex: &str) -> bool {
+        let Some(Value::Array(items)) = self.entries.get_mut(name) else { return false };
+        let before = items.len();
+        items.retain(|e| e.get("digest").and_then(Value::as_str) != Some(digest_hex));
+        let removed = items.len() != before;
+        if items.is_empty() {
+            self.entries.remove(name);
+        }
+        removed
+    }
+
+    /// The archive digest listed for `name` `version`.
+    pub fn digest_of(&self, id: &ChartId) -> Option<String> {
+        self.versions(&id.name)
+            .into_iter()
+            .find(|e| e.get("version").and_then(Value::as_str) == Some(id.version.as_str()))
+            .and_then(|e| e.get("digest").and_then(Value::as_str).map(str::to_owned))
+    }
+
     /// The index as stored and served, stamped `generated`.
     pub fn to_bytes(&self, generated: &str) -> Vec<u8> {
         let mut doc = self.head.clone();
@@ -256,6 +276,7 @@ mod tests {
         let b = id("hello", "0.2.0");
         index.add(&b, entry(meta("hello", "0.2.0"), &b, "ef", "t"), false).unwrap();
         assert_eq!(index.api_version("hello", "latest").unwrap()["version"], "0.2.0");
+        assert_eq!(index.digest_of(&b).as_deref(), Some("ef"));
         assert!(index.remove(&a));
         assert!(!index.remove(&a));
         assert!(index.remove(&b));
@@ -289,6 +310,9 @@ mod tests {
         index.add(&id, e, false).unwrap();
         assert_eq!(listed_archive(&index, "hello-1.0.0+b1.tgz"), Some(("hello".into(), "abc".into())));
         assert_eq!(listed_archive(&index, "hello-9.tgz"), None);
+        assert!(!index.remove_digest("hello", "other"));
+        assert!(index.remove_digest("hello", "abc"));
+        assert_eq!(listed_archive(&index, "hello-1.0.0+b1.tgz"), None);
     }
 
     #[test]

@@ -98,6 +98,14 @@ test("one publish, two protocols: a chart pushed with helm push is in index.yaml
   const other = mint(key, "artifact-repository:org1/elsewhere:pull", { extra: ["--iss", "https://issuer.test"] });
   const denied = await fetch(`${base}/charts/${chart.file}`, { headers: { Authorization: `Bearer ${other}` } });
   assert.equal(denied.status, 403);
+  // Deleting the OCI manifest unlists the chart: the index never lists an archive that is gone.
+  const push = { Authorization: `Bearer ${mint(key, "artifact-repository:org1/shared:pull,push", { extra: ["--iss", "https://issuer.test"] })}` };
+  const head = await fetch(`http://${front.host}/v2/org1/shared/both/manifests/2.0.0`, { method: "HEAD", headers: push });
+  const digest = head.headers.get("docker-content-digest");
+  const del = await fetch(`http://${front.host}/v2/org1/shared/both/manifests/${digest}`, { method: "DELETE", headers: push });
+  assert.equal(del.status, 202);
+  const after = JSON.parse(await (await fetch(`${base}/index.yaml`, { headers: push })).text());
+  assert.equal(after.entries.both, undefined, "unlisted");
 });
 
 test("one publish, two protocols: a chart uploaded through ChartMuseum's API is pullable with helm pull oci://", async () => {
@@ -116,6 +124,11 @@ test("one publish, two protocols: a chart uploaded through ChartMuseum's API is 
   await ok(h, ["pull", `oci://${front.host}/org1/shared/uploaded`, "--version", "0.3.0", "--plain-http", "--destination", dest], { env });
   assert.deepEqual(readFileSync(join(dest, chart.file)), chart.tgz);
   assert.match(await ok(h, ["show", "chart", `oci://${front.host}/org1/shared/uploaded`, "--version", "0.3.0", "--plain-http"], { env }), /name: uploaded/);
+  // Deleting it through the API removes its OCI form too.
+  const del = await fetch(`http://${front.host}/api/org1/shared/charts/uploaded/0.3.0`, { method: "DELETE", headers: { Authorization: `Bearer ${push}` } });
+  assert.equal(del.status, 200, await del.text());
+  const out = await fails(h, ["pull", `oci://${front.host}/org1/shared/uploaded`, "--version", "0.3.0", "--plain-http"], { env });
+  assert.match(out, /not found|404/i, out);
 });
 
 for (const h of HELMS) {

@@ -100,3 +100,21 @@ pub(super) async fn list_oci_push(t: Target<'_>, oci: &RepoName, tag: &str, conf
         Err(e) => worker::console_error!("chartgate: listing {oci}:{tag} in {chart_repo}/index.yaml: {e}"),
     }
 }
+
+/// Unlists a chart whose OCI manifest was deleted: the entry of its chart repository's index whose
+/// archive digest is the manifest's chart layer. Failures are logged.
+pub(super) async fn unlist_oci(t: Target<'_>, oci: &RepoName, layer: &Digest) {
+    let layout = t.config.policy.layout();
+    let Some((chart_repo, chart)) = layout.chart_of(oci) else { return };
+    let Ok(chart_repo) = RepoName::parse(chart_repo) else { return };
+    let remove = |index: &mut Index| {
+        if index.remove_digest(chart, layer.hex()) {
+            Ok(())
+        } else {
+            Err(PublishError::ChartNotFound) // nothing listed: no write
+        }
+    };
+    if let Err(e) = update_index(&t, &chart_repo, remove).await {
+        worker::console_error!("chartgate: unlisting {oci} from {chart_repo}/index.yaml: {e}");
+    }
+}

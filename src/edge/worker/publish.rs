@@ -160,6 +160,10 @@ async fn upload_prov(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Resu
 /// `DELETE /api/:repo/charts/:name/:version`: unlisted first, then the archive and its
 /// provenance file removed from R2 and the edge cache.
 async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer> {
+    let listed = match stored_index(t, repo).await? {
+        Ok((index, _)) => index.digest_of(id),
+        Err(e) => return Ok(Err(e)),
+    };
     let unlisted = update_index(t, repo, |index| {
         if index.remove(id) {
             Ok(())
@@ -173,5 +177,9 @@ async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer>
     }
     let key = format!("{repo}/{}", id.file_name());
     purge(t.env, t.url, &[key.clone(), format!("{key}.prov")]).await;
+    // The chart's OCI form goes too, when it is this archive.
+    if let (Some(oci), Some(digest)) = (t.config.policy.layout().oci_of(repo, &id.name), listed) {
+        super::registry::unpublish_chart(*t, &oci, &id.version.replace('+', "_"), &digest).await;
+    }
     Ok(Ok(json(200, r#"{"deleted":true}"#)?))
 }

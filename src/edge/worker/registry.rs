@@ -133,6 +133,29 @@ pub(super) async fn publish_chart(
     }
 }
 
+/// Removes an uploaded chart's OCI form when the chart is deleted through ChartMuseum's API: the
+/// tag and the manifest it points to, if that manifest's archive layer is the deleted archive
+/// (`layer_hex`). Its blobs go with the next garbage collection. Failures are logged.
+pub(super) async fn unpublish_chart(t: Target<'_>, oci: &RepoName, tag: &str, layer_hex: &str) {
+    let result: Result<()> = async {
+        let r =
+            Registry { bucket: t.env.bucket("CHARTS")?, origin: t.url.origin().ascii_serialization(), repo: oci, t };
+        let Some(d) = r.resolve(&Reference::Tag(tag.to_owned())).await? else { return Ok(()) };
+        let Some(bytes) = r.read(keys::manifest(oci, &d)).await? else { return Ok(()) };
+        let ours =
+            Manifest::parse(&bytes, None).ok().and_then(|m| m.helm_chart).is_some_and(|(_, l)| l.hex() == layer_hex);
+        if ours {
+            r.bucket.delete_multiple(vec![keys::tag(oci, tag), keys::manifest(oci, &d)]).await?;
+            Cache::default().delete(r.cache_key("manifests", &d), true).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        worker::console_error!("chartgate: removing {oci}:{tag} over OCI failed: {e}");
+    }
+}
+
 struct Registry<'a> {
     bucket: Bucket,
     origin: String,
@@ -664,8 +687,9 @@ impl Registry<'_> {
             None => Vec::new(),
         };
         let mut stale = vec![key];
-        if let Some(subject) = Manifest::parse(&bytes, None).ok().and_then(|m| m.subject) {
-            stale.push(keys::referrer(self.repo, &subject, d));
+        let parsed = Manifest::parse(&bytes, None).ok();
+        if let Some(subject) = parsed.as_ref().and_then(|m| m.subject.as_ref()) {
+            stale.push(keys::referrer(self.repo, subject, d));
         }
         let wanted = d.to_string();
         for object in self.list(&keys::tags_prefix(self.repo), true).await? {
@@ -676,6 +700,10 @@ impl Registry<'_> {
         }
         self.bucket.delete_multiple(stale).await?;
         Cache::default().delete(self.cache_key("manifests", d), true).await?;
+        // A deleted chart leaves its chart repository's index.yaml too.
+        if let Some((_, layer)) = parsed.and_then(|m| m.helm_chart) {
+            super::index::unlist_oci(self.t, self.repo, &layer).await;
+        }
         Ok(Ok(empty(202, headers()?)?))
     }
 
