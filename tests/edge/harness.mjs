@@ -8,6 +8,20 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
 
+// Under the test runner every fetch gets its own connection. Tests block their event loop for
+// seconds (execFileSync of helm and tar), long enough for workerd to close idle keep-alive
+// connections that undici has not yet seen closed; a POST sent on one fails with "other side
+// closed" before it reaches the worker. Benchmarks (plain node, no NODE_TEST_CONTEXT) keep the
+// default pool.
+if (process.env.NODE_TEST_CONTEXT) {
+  const pooled = globalThis.fetch;
+  globalThis.fetch = (input, init = {}) => {
+    const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+    if (!headers.has("connection")) headers.set("connection", "close");
+    return pooled(input, { ...init, headers });
+  };
+}
+
 export const ROOT = resolve(import.meta.dirname, "../..");
 // The debug binary `cargo test` builds, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
 export const CHARTGATE =

@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { request } from "node:http";
 import { disposeAfter, helm, helmEnv, keygen, makeChartRepo, mint, startWorker, tmp } from "./harness.mjs";
 
 const started = disposeAfter(after);
@@ -29,6 +30,23 @@ async function upload(tgz, { headers = auth(), query = "", repo = "org1/repo1" }
     method: "POST",
     headers: { ...headers, "Content-Type": "application/octet-stream" },
     body: tgz,
+  });
+}
+
+// A request whose headers declare a body it never sends: the answer must come from the headers.
+function headersOnly(url, headers) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "POST", headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (body += d));
+      res.on("end", () => {
+        req.destroy();
+        resolve({ status: res.statusCode, body });
+      });
+    });
+    req.on("error", reject);
+    req.flushHeaders();
   });
 }
 
@@ -118,8 +136,32 @@ test("hostile uploads: each refused with a clear error, nothing stored, the inde
     assert.equal(res.status, status, name);
     assert.match((await res.json()).error, message, name);
   }
-  const big = await upload(Buffer.alloc(21 * 1024 * 1024));
+  // Declared too large: refused from the headers, before a byte of the body is read (what curl
+  // sees when it sends `Expect: 100-continue`).
+  const declared = await headersOnly(`${base}/api/org1/repo1/charts`, {
+    ...auth(),
+    "Content-Type": "application/octet-stream",
+    "Content-Length": String(21 * 1024 * 1024),
+  });
+  assert.equal(declared.status, 413);
+  assert.match(JSON.parse(declared.body).error, /larger than 20971520 bytes/);
+  // Undeclared (chunked) and too large: refused once the stream passes the limit, the rest drained.
+  const chunk = Buffer.alloc(1024 * 1024);
+  let sent = 0;
+  const stream = new ReadableStream({
+    pull(controller) {
+      if (sent++ < 21) controller.enqueue(chunk);
+      else controller.close();
+    },
+  });
+  const big = await fetch(`${base}/api/org1/repo1/charts`, {
+    method: "POST",
+    headers: { ...auth(), "Content-Type": "application/octet-stream" },
+    body: stream,
+    duplex: "half",
+  });
   assert.equal(big.status, 413);
+  assert.match((await big.json()).error, /larger than 20971520 bytes/);
   assert.deepEqual((await bucket.list()).objects.map((o) => o.key).sort(), before, "nothing stored");
   assert.equal(JSON.stringify((await index()).entries), indexBefore, "index unchanged");
 });

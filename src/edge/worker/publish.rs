@@ -3,6 +3,7 @@
 //! pullable over OCI too, the repository's `index.yaml` changed through [`super::index`], and what
 //! a write made stale purged from the edge cache.
 
+use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use worker::{Conditional, FormEntry, Request, Response, Result};
 
@@ -56,17 +57,57 @@ async fn read(t: &Target<'_>, repo: &RepoName, segments: &[&str]) -> Result<Answ
     })
 }
 
-/// The archive (and provenance file) of a raw `.tgz` body or ChartMuseum's multipart form.
+/// How much of a refused body is still read, so the client gets its answer on a connection that
+/// is closed cleanly (Workers' own request limit is 100 MB on most plans).
+const DRAIN_LIMIT: usize = 128 * 1024 * 1024;
+
+/// The body, read up to `limit` bytes: `None` when it is longer (the rest is read and dropped, up
+/// to [`DRAIN_LIMIT`], so an undeclared oversized body costs no memory and the client still reads
+/// the answer).
+async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    let mut seen = 0usize;
+    let mut stream = req.stream()?;
+    while let Some(piece) = stream.next().await {
+        let piece = piece?;
+        seen += piece.len();
+        if seen > DRAIN_LIMIT {
+            break;
+        }
+        if seen <= limit {
+            body.extend_from_slice(&piece);
+        } else if !body.is_empty() {
+            body = Vec::new();
+        }
+    }
+    Ok((seen <= limit).then_some(body))
+}
+
+/// The archive (and provenance file) of a raw `.tgz` body or ChartMuseum's multipart form. A body
+/// declared larger than the limit is refused before it is read; one that turns out larger while
+/// streaming is refused after.
 async fn upload_body(req: &mut Request) -> Result<std::result::Result<(Vec<u8>, Option<Vec<u8>>), PublishError>> {
+    const FORM_SLACK: usize = 64 * 1024;
+    let too_large = || PublishError::TooLarge(format!("the upload is larger than {MAX_UPLOAD} bytes"));
     let declared = req.headers().get("Content-Length")?.and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_UPLOAD + 64 * 1024) {
-        return Ok(Err(PublishError::TooLarge(format!("the upload is larger than {MAX_UPLOAD} bytes"))));
+    if declared.is_some_and(|n| n > MAX_UPLOAD + FORM_SLACK) {
+        return Ok(Err(too_large()));
     }
-    let multipart = req.headers().get("Content-Type")?.is_some_and(|t| t.starts_with("multipart/form-data"));
-    if !multipart {
-        return Ok(Ok((req.bytes().await?, None)));
+    let content_type = req.headers().get("Content-Type")?.unwrap_or_default();
+    let Some(body) = read_bounded(req, MAX_UPLOAD + FORM_SLACK).await? else {
+        return Ok(Err(too_large()));
+    };
+    if !content_type.starts_with("multipart/form-data") {
+        return Ok(Ok((body, None)));
     }
-    let form = req.form_data().await?;
+    // The runtime's form parser reads from a request: the bounded bytes become one.
+    let headers = worker::Headers::new();
+    headers.set("Content-Type", &content_type)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_headers(headers)
+        .with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+    let form = Request::new_with_init("https://form.invalid/", &init)?.form_data().await?;
     let field = |name: &str| form.get(name);
     let bytes = |entry: Option<FormEntry>| async move {
         match entry {
