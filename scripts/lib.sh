@@ -77,6 +77,11 @@ ensure_registry_tools() { # skopeo and the reference registry (docker-registry) 
   apt_install skopeo docker-registry
 }
 
+ensure_gnupg() { # gpg makes the keys `helm package --sign` signs provenance files with, in the tests
+  command -v gpg >/dev/null && command -v gpgconf >/dev/null && return 0
+  apt_install gnupg
+}
+
 ORAS_VERSION=1.2.0
 ensure_oras() { # oras 1.2.0 is packaged only in Debian trixie: add that suite (pinned low) and take oras alone
   # (Read whole: `oras version | grep -q` would end oras with SIGPIPE, failing under pipefail.)

@@ -1,17 +1,17 @@
 //! A chart archive's `Chart.yaml`: its identity (`name`, `version`) and its whole metadata as JSON,
 //! read from the gzipped tar that `helm package` writes (`<name>/Chart.yaml` at the top). The edge
 //! reads it from an upload to know which stored archive the upload replaces, and to list it in
-//! `index.yaml`. Reading stops at `Chart.yaml`, never inflates more than [`MAX_INFLATED`] bytes,
-//! refuses entries that leave the archive (`..`, absolute paths) and YAML aliases, so a hostile
-//! archive costs little.
+//! `index.yaml`. Reading checks every entry's header, never inflates more than [`MAX_INFLATED`]
+//! bytes, refuses entries that leave the archive (`..`, absolute paths) and YAML aliases, so a
+//! hostile archive is refused whole and costs little.
 
 use std::io::Read;
 
 use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, EventReceiver, Parser};
 
-/// Most bytes inflated while looking for `Chart.yaml`.
-pub const MAX_INFLATED: u64 = 8 * 1024 * 1024;
+/// Most bytes an archive may inflate to (helm's own limit on a decompressed chart).
+pub const MAX_INFLATED: u64 = 100 * 1024 * 1024;
 /// Largest `Chart.yaml` read.
 const MAX_CHART_YAML: u64 = 1024 * 1024;
 
@@ -34,6 +34,10 @@ impl ChartId {
 pub enum ArchiveError {
     #[error("not a gzipped tar archive: {0}")]
     Archive(String),
+    #[error("the archive inflates to more than {0} bytes")]
+    TooLarge(u64),
+    #[error("Chart.yaml is larger than {0} bytes")]
+    ChartYamlTooLarge(u64),
     #[error("no Chart.yaml at the top of the archive")]
     NoChartYaml,
     #[error("Chart.yaml is not YAML: {0}")]
@@ -50,31 +54,39 @@ pub fn chart_id(tgz: &[u8]) -> Result<ChartId, ArchiveError> {
 }
 
 /// The chart's identity and its whole `Chart.yaml` as JSON (what `index.yaml` lists for it).
+/// Every entry's header is checked (the contents are skipped): an archive that helm would refuse
+/// to load is refused here, before anything is stored.
 pub fn chart_metadata(tgz: &[u8]) -> Result<(ChartId, Map<String, Value>), ArchiveError> {
-    let inflated = flate2::read::GzDecoder::new(tgz).take(MAX_INFLATED);
-    let mut archive = tar::Archive::new(inflated);
-    let entries = archive.entries().map_err(|e| ArchiveError::Archive(e.to_string()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| ArchiveError::Archive(e.to_string()))?;
-        let path = entry.path().map_err(|e| ArchiveError::Archive(e.to_string()))?.into_owned();
-        let mut parts = path.components();
-        let top = parts.next();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz).take(MAX_INFLATED + 1));
+    let found = scan(&mut archive);
+    if archive.into_inner().limit() == 0 {
+        return Err(ArchiveError::TooLarge(MAX_INFLATED));
+    }
+    found
+}
+
+fn scan<R: Read>(archive: &mut tar::Archive<R>) -> Result<(ChartId, Map<String, Value>), ArchiveError> {
+    let broken = |e: std::io::Error| ArchiveError::Archive(e.to_string());
+    let mut chart = None;
+    for entry in archive.entries().map_err(broken)? {
+        let mut entry = entry.map_err(broken)?;
+        let path = entry.path().map_err(broken)?.into_owned();
         if path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
             return Err(ArchiveError::Archive(format!("entry {:?} leaves the archive", path.display().to_string())));
         }
-        let is_chart_yaml =
-            matches!((top, parts.next(), parts.next()), (Some(_), Some(f), None) if f.as_os_str() == "Chart.yaml");
-        if !is_chart_yaml {
+        let mut parts = path.components();
+        let is_chart_yaml = matches!((parts.next(), parts.next(), parts.next()), (Some(_), Some(f), None) if f.as_os_str() == "Chart.yaml");
+        if !is_chart_yaml || chart.is_some() {
             continue;
         }
         if entry.size() > MAX_CHART_YAML {
-            return Err(ArchiveError::Yaml(format!("Chart.yaml is larger than {MAX_CHART_YAML} bytes")));
+            return Err(ArchiveError::ChartYamlTooLarge(MAX_CHART_YAML));
         }
         let mut text = String::new();
-        entry.take(MAX_CHART_YAML).read_to_string(&mut text).map_err(|e| ArchiveError::Yaml(e.to_string()))?;
-        return parse_chart_yaml(&text);
+        (&mut entry).take(MAX_CHART_YAML).read_to_string(&mut text).map_err(|e| ArchiveError::Yaml(e.to_string()))?;
+        chart = Some(parse_chart_yaml(&text)?);
     }
-    Err(ArchiveError::NoChartYaml)
+    chart.ok_or(ArchiveError::NoChartYaml)
 }
 
 /// Most YAML nodes (scalars and collections) read from one `Chart.yaml`.
@@ -210,8 +222,9 @@ mod tests {
         gz.finish().unwrap()
     }
 
-    /// An archive with one entry whose name is written as is (the tar builder refuses hostile ones).
-    fn raw_tgz(path: &str, text: &str) -> Vec<u8> {
+    /// A tar with one entry whose name is written as is (the tar builder refuses hostile ones),
+    /// ending with the two empty blocks of a tar's end.
+    fn raw_tar(path: &str, text: &str) -> Vec<u8> {
         let mut header = tar::Header::new_gnu();
         header.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
         header.set_size(text.len() as u64);
@@ -220,9 +233,36 @@ mod tests {
         let mut tar = header.as_bytes().to_vec();
         tar.extend_from_slice(text.as_bytes());
         tar.resize(512 + text.len().div_ceil(512) * 512 + 1024, 0);
+        tar
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn raw_tgz(path: &str, text: &str) -> Vec<u8> {
+        gzip(&raw_tar(path, text))
+    }
+
+    #[test]
+    fn bounded_inflation() {
+        // A chart followed by more zeros than helm would ever inflate: refused as too large.
+        let mut tar = raw_tar("x/Chart.yaml", "name: x\nversion: 1\n");
+        tar.truncate(tar.len() - 1024);
+        let mut header = tar::Header::new_gnu();
+        header.set_path("x/big").unwrap();
+        header.set_size(MAX_INFLATED);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.extend_from_slice(header.as_bytes());
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &tar).unwrap();
-        gz.finish().unwrap()
+        std::io::copy(&mut std::io::repeat(0).take(MAX_INFLATED + 1024), &mut gz).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < MAX_INFLATED as usize / 100, "a bomb: {} bytes", bomb.len());
+        assert_eq!(chart_id(&bomb), Err(ArchiveError::TooLarge(MAX_INFLATED)));
     }
 
     #[test]
@@ -273,6 +313,17 @@ mod tests {
         let nested =
             tgz(&[("x/Chart.yaml", "maintainers:\n  - name: evil\n    version: 9\nname: x\nversion: 1.2.3\n")]);
         assert_eq!(chart_id(&nested).unwrap(), ChartId { name: "x".into(), version: "1.2.3".into() }, "top level only");
+        let after = tgz(&[("x/Chart.yaml", "name: x\nversion: 1\n"), ("x/templates/a.yaml", "a")]);
+        assert!(chart_id(&after).is_ok());
+        let mut escape = raw_tar("x/Chart.yaml", "name: x\nversion: 1\n");
+        escape.truncate(escape.len() - 1024);
+        escape.extend(raw_tar("x/../../etc/cron.d/x", "* * * * * root id"));
+        assert!(
+            matches!(chart_id(&gzip(&escape)), Err(ArchiveError::Archive(w)) if w.contains("leaves the archive")),
+            "an entry after Chart.yaml is checked too"
+        );
+        let big = format!("name: x\nversion: 1\ndescription: {}\n", "a".repeat(MAX_CHART_YAML as usize));
+        assert_eq!(chart_id(&tgz(&[("x/Chart.yaml", &big)])), Err(ArchiveError::ChartYamlTooLarge(MAX_CHART_YAML)));
         let listed = tgz(&[("x/Chart.yaml", "name: [a, b]\nversion: 1.0.0\n")]);
         assert!(matches!(chart_id(&listed), Err(ArchiveError::BadValue("name", _))));
     }

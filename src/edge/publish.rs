@@ -10,8 +10,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::edge::chart_archive::yaml_to_json;
+use crate::edge::chart_archive::{yaml_to_json, ArchiveError};
+use crate::edge::registry::HELM_PROV;
 use crate::edge::ChartId;
+use crate::{Algorithm, Digest};
 
 /// Largest chart archive accepted through the API (ChartMuseum's default `--max-upload-size`).
 pub const MAX_UPLOAD: usize = 20 * 1024 * 1024;
@@ -56,6 +58,17 @@ impl PublishError {
     /// ChartMuseum's body: `{"error": "…"}`.
     pub fn body(&self) -> String {
         json!({"error": self.to_string()}).to_string()
+    }
+}
+
+impl From<ArchiveError> for PublishError {
+    /// An archive too large once inflated (or with too large a `Chart.yaml`) is a 413; every other
+    /// broken archive a 400.
+    fn from(e: ArchiveError) -> PublishError {
+        match e {
+            ArchiveError::TooLarge(_) | ArchiveError::ChartYamlTooLarge(_) => PublishError::TooLarge(e.to_string()),
+            e => PublishError::BadChart(e.to_string()),
+        }
     }
 }
 
@@ -129,12 +142,17 @@ impl Index {
         removed
     }
 
-    /// Unlists the versions of `name` whose archive digest is `digest_hex`; false when none was.
-    pub fn remove_digest(&mut self, name: &str, digest_hex: &str) -> bool {
-        let Some(Value::Array(items)) = self.entries.get_mut(name) else { return false };
-        let before = items.len();
-        items.retain(|e| e.get("digest").and_then(Value::as_str) != Some(digest_hex));
-        let removed = items.len() != before;
+    /// Unlists the versions of `name` whose archive digest is `digest_hex`: the charts unlisted.
+    pub fn remove_digest(&mut self, name: &str, digest_hex: &str) -> Vec<ChartId> {
+        let Some(Value::Array(items)) = self.entries.get_mut(name) else { return Vec::new() };
+        let mut removed = Vec::new();
+        items.retain(|e| {
+            let gone = e.get("digest").and_then(Value::as_str) == Some(digest_hex);
+            if let (true, Some(version)) = (gone, e.get("version").and_then(Value::as_str)) {
+                removed.push(ChartId { name: name.to_owned(), version: version.to_owned() });
+            }
+            !gone
+        });
         if items.is_empty() {
             self.entries.remove(name);
         }
@@ -208,12 +226,16 @@ pub fn oci_entry(config: &[u8], chart: &str, tag: &str, layer_hex: &str, created
 }
 
 /// What helm would push for an uploaded archive: the config (the chart's metadata as JSON), the
-/// image manifest naming it and the archive as layers, and the tag (the version, `+` written `_`).
-pub fn oci_artifacts(meta: &Map<String, Value>, id: &ChartId, tgz: &[u8]) -> (Vec<u8>, Vec<u8>, String) {
+/// image manifest naming it and the archive (and provenance file, when there is one) as layers, and
+/// the tag (the version, `+` written `_`).
+pub fn oci_artifacts(
+    meta: &Map<String, Value>,
+    id: &ChartId,
+    tgz: &[u8],
+    prov: Option<&[u8]>,
+) -> (Vec<u8>, Vec<u8>, String) {
     use crate::edge::registry::{HELM_CHART, HELM_CONFIG, OCI_MANIFEST};
-    use crate::{Algorithm, Digest};
     let config = serde_json::to_vec(meta).unwrap_or_default();
-    let descriptor = |media_type: &str, bytes: &[u8]| json!({"mediaType": media_type, "digest": Digest::of(Algorithm::Sha256, bytes).to_string(), "size": bytes.len()});
     let mut annotations = json!({
         "org.opencontainers.image.title": id.name,
         "org.opencontainers.image.version": id.version,
@@ -221,24 +243,85 @@ pub fn oci_artifacts(meta: &Map<String, Value>, id: &ChartId, tgz: &[u8]) -> (Ve
     if let Some(description) = meta.get("description").and_then(Value::as_str) {
         annotations["org.opencontainers.image.description"] = description.into();
     }
+    let mut layers = vec![descriptor(HELM_CHART, tgz)];
+    layers.extend(prov.map(|p| descriptor(HELM_PROV, p)));
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": descriptor(HELM_CONFIG, &config),
-        "layers": [descriptor(HELM_CHART, tgz)],
+        "layers": layers,
         "annotations": annotations,
     });
     (config, serde_json::to_vec(&manifest).unwrap_or_default(), id.version.replace('+', "_"))
 }
 
+fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
+    let digest = Digest::of(Algorithm::Sha256, bytes);
+    json!({"mediaType": media_type, "digest": digest.to_string(), "size": bytes.len()})
+}
+
+/// A helm chart's manifest with `prov` as its provenance layer (added, or in place of the one it
+/// had): how a provenance file uploaded after its chart reaches the chart's OCI form. `None` when
+/// the manifest is not a helm chart's.
+pub fn with_provenance(manifest: &[u8], prov: &[u8]) -> Option<Vec<u8>> {
+    crate::edge::registry::Manifest::parse(manifest, None).ok()?.helm_chart?;
+    let mut doc: Value = serde_json::from_slice(manifest).ok()?;
+    let layers = doc.get_mut("layers")?.as_array_mut()?;
+    layers.retain(|l| l.get("mediaType").and_then(Value::as_str) != Some(HELM_PROV));
+    layers.push(descriptor(HELM_PROV, prov));
+    serde_json::to_vec(&doc).ok()
+}
+
+/// The chart a provenance file is for: the `name` and `version` of the `Chart.yaml` block that
+/// `helm package --sign` writes at the top of the signed message (as ChartMuseum reads it).
+pub fn prov_chart(prov: &[u8]) -> Result<ChartId, PublishError> {
+    let text = std::str::from_utf8(prov)
+        .map_err(|_| PublishError::BadChart("the provenance file is not UTF-8 text".into()))?;
+    if !text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
+        return Err(PublishError::BadChart("the provenance file is not a PGP signed message".into()));
+    }
+    // The Chart.yaml block ends at the YAML document end `...` before the files' digests.
+    let block = text.split("\n...").next().unwrap_or(text);
+    let field = |key: &str| {
+        block
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'').to_owned())
+    };
+    let (Some(name), Some(version)) = (field("name:"), field("version:")) else {
+        return Err(PublishError::BadChart("the provenance file names no chart name and version".into()));
+    };
+    let plain =
+        |s: &str| !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if !plain(&name) || !plain(&version) || name.starts_with('.') {
+        return Err(PublishError::BadChart("the provenance file's chart name or version cannot name a file".into()));
+    }
+    Ok(ChartId { name, version })
+}
+
+/// Checks the file name a multipart form gave the archive: one named as `helm package` names
+/// archives (`<name>-<version>.tgz`) must hold that chart. Other names (`chart.tgz`) are not read.
+pub fn check_file_name(file_name: &str, id: &ChartId) -> Result<(), PublishError> {
+    let Some(stem) = file_name.strip_suffix(".tgz") else { return Ok(()) };
+    let looks_versioned = stem.match_indices('-').any(|(i, _)| stem[i + 1..].starts_with(|c: char| c.is_ascii_digit()));
+    if !looks_versioned || file_name == id.file_name() {
+        return Ok(());
+    }
+    Err(PublishError::BadChart(format!(
+        "{file_name} holds chart {} version {} (its Chart.yaml): the file name and the chart disagree",
+        id.name, id.version
+    )))
+}
+
 /// The chart and archive digest the index lists for an archive file (`hello-0.1.0.tgz`).
-pub fn listed_archive(index: &Index, file: &str) -> Option<(String, String)> {
+pub fn listed_archive(index: &Index, file: &str) -> Option<(ChartId, String)> {
     index.entries.iter().find_map(|(name, versions)| {
         versions.as_array()?.iter().find_map(|e| {
             let urls = e.get("urls")?.as_array()?;
             let here = urls.iter().filter_map(Value::as_str).any(|u| u == file || u.ends_with(&format!("/{file}")));
             let digest = e.get("digest")?.as_str()?;
-            here.then(|| (name.clone(), digest.to_owned()))
+            let version = e.get("version")?.as_str()?;
+            here.then(|| (ChartId { name: name.clone(), version: version.to_owned() }, digest.to_owned()))
         })
     })
 }
@@ -295,6 +378,8 @@ mod tests {
         assert!(matches!(Index::parse(Some(b"entries: [1]")), Err(PublishError::BadIndex(_))));
         assert_eq!(PublishError::Exists.status(), 409);
         assert_eq!(PublishError::Exists.body(), r#"{"error":"file already exists"}"#);
+        assert_eq!(PublishError::from(ArchiveError::TooLarge(9)).status(), 413);
+        assert_eq!(PublishError::from(ArchiveError::NoChartYaml).status(), 400);
     }
 
     #[test]
@@ -308,17 +393,17 @@ mod tests {
         assert_eq!(oci_entry(b"junk", "hello", "1.0.0", "abc", "t"), None);
         let mut index = Index::empty();
         index.add(&id, e, false).unwrap();
-        assert_eq!(listed_archive(&index, "hello-1.0.0+b1.tgz"), Some(("hello".into(), "abc".into())));
+        assert_eq!(listed_archive(&index, "hello-1.0.0+b1.tgz"), Some((id.clone(), "abc".into())));
         assert_eq!(listed_archive(&index, "hello-9.tgz"), None);
-        assert!(!index.remove_digest("hello", "other"));
-        assert!(index.remove_digest("hello", "abc"));
+        assert_eq!(index.remove_digest("hello", "other"), vec![]);
+        assert_eq!(index.remove_digest("hello", "abc"), vec![id]);
         assert_eq!(listed_archive(&index, "hello-1.0.0+b1.tgz"), None);
     }
 
     #[test]
     fn uploads_become_what_helm_would_push() {
         let id = id("hello", "1.0.0+b");
-        let (config, manifest, tag) = oci_artifacts(&meta("hello", "1.0.0+b"), &id, b"tgz bytes");
+        let (config, manifest, tag) = oci_artifacts(&meta("hello", "1.0.0+b"), &id, b"tgz bytes", None);
         assert_eq!(tag, "1.0.0_b");
         let parsed = crate::edge::registry::Manifest::parse(&manifest, None).unwrap();
         let (c, layer) = parsed.helm_chart.unwrap();
@@ -326,6 +411,47 @@ mod tests {
         assert_eq!(layer, crate::Digest::of(crate::Algorithm::Sha256, b"tgz bytes"));
         let (back, _) = oci_entry(&config, "hello", &tag, layer.hex(), "t").unwrap();
         assert_eq!(back, id, "and a pushed chart lists back as itself");
+    }
+
+    #[test]
+    fn provenance_follows_the_chart() {
+        let id = id("hello", "1.0.0");
+        let (_, plain, _) = oci_artifacts(&meta("hello", "1.0.0"), &id, b"tgz", None);
+        let (_, signed, _) = oci_artifacts(&meta("hello", "1.0.0"), &id, b"tgz", Some(b"sig"));
+        let parse = |m: &[u8]| crate::edge::registry::Manifest::parse(m, None).unwrap();
+        assert_eq!(parse(&plain).helm_prov, None);
+        let prov = Digest::of(Algorithm::Sha256, b"sig");
+        assert_eq!(parse(&signed).helm_prov, Some(prov.clone()));
+        let added = with_provenance(&plain, b"sig").unwrap();
+        assert_eq!(parse(&added), parse(&signed), "adding a provenance file later makes what an upload with it makes");
+        let replaced = parse(&with_provenance(&signed, b"new").unwrap());
+        assert_eq!(replaced.helm_prov, Some(Digest::of(Algorithm::Sha256, b"new")));
+        assert_eq!(replaced.blobs.len(), 3, "replaced, not added twice");
+        assert_eq!(with_provenance(br#"{"schemaVersion":2,"layers":[]}"#, b"sig"), None, "only a chart's manifest");
+    }
+
+    #[test]
+    fn provenance_files_name_their_chart() {
+        let prov = b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\napiVersion: v2\nname: hello\nversion: '1.0.0'\n\n...\nfiles:\n  name: other\n";
+        assert_eq!(prov_chart(prov), Ok(id("hello", "1.0.0")));
+        let bad = |p: &[u8]| prov_chart(p).unwrap_err().to_string();
+        assert!(bad(b"name: hello\nversion: 1.0.0\n").contains("not a PGP signed message"));
+        assert!(bad(b"-----BEGIN PGP SIGNED MESSAGE-----\nname: hello\n").contains("no chart name and version"));
+        assert!(bad(b"-----BEGIN PGP SIGNED MESSAGE-----\nname: ../x\nversion: 1\n").contains("cannot name a file"));
+        assert!(bad(&[0xff, 0xfe]).contains("not UTF-8"));
+    }
+
+    #[test]
+    fn form_file_names_must_agree_with_the_chart() {
+        let hello = id("hello", "0.1.0");
+        assert_eq!(check_file_name("hello-0.1.0.tgz", &hello), Ok(()));
+        assert_eq!(check_file_name("chart.tgz", &hello), Ok(()), "a name without a version is not read");
+        assert_eq!(check_file_name("upload", &hello), Ok(()));
+        assert!(check_file_name("hello-0.2.0.tgz", &hello).is_err());
+        assert!(check_file_name("other-0.1.0.tgz", &hello).is_err());
+        let rc = id("my-chart", "1.0.0-rc.1");
+        assert_eq!(check_file_name("my-chart-1.0.0-rc.1.tgz", &rc), Ok(()));
+        assert!(check_file_name("my-chart-1.0.0.tgz", &rc).unwrap_err().to_string().contains("disagree"));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub const MAX_TAGS: usize = 10_000;
 /// helm's media types: the chart's metadata (the config) and its archive (the layer).
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// helm's provenance layer (`helm push` adds it when `<chart>.tgz.prov` lies beside the archive).
+pub const HELM_PROV: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 
 /// Media types.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -171,6 +173,8 @@ pub struct Manifest {
     pub annotations: Option<Value>,
     /// For a helm chart (config of [`HELM_CONFIG`]): the config's digest and the archive layer's.
     pub helm_chart: Option<(Digest, Digest)>,
+    /// For a helm chart: its provenance layer, when it has one.
+    pub helm_prov: Option<Digest>,
 }
 
 fn descriptor_digest(d: &Value, field: &str) -> Result<Digest, RegistryError> {
@@ -233,17 +237,27 @@ impl Manifest {
         let artifact_type = obj.get("artifactType").and_then(Value::as_str).or(config_type).map(str::to_owned);
         let annotations = obj.get("annotations").filter(|a| a.is_object()).cloned();
         let typed = |d: &Value, t: &str| d.get("mediaType").and_then(Value::as_str) == Some(t);
-        let helm_chart = match (obj.get("config"), obj.get("layers").and_then(Value::as_array)) {
-            (Some(config), Some(layers)) if typed(config, HELM_CONFIG) => {
-                let layer = layers.iter().find(|l| typed(l, HELM_CHART));
-                match layer {
-                    Some(layer) => Some((descriptor_digest(config, "config")?, descriptor_digest(layer, "layers")?)),
-                    None => None,
+        let (mut helm_chart, mut helm_prov) = (None, None);
+        if let (Some(config), Some(layers)) = (obj.get("config"), obj.get("layers").and_then(Value::as_array)) {
+            if typed(config, HELM_CONFIG) {
+                if let Some(layer) = layers.iter().find(|l| typed(l, HELM_CHART)) {
+                    helm_chart = Some((descriptor_digest(config, "config")?, descriptor_digest(layer, "layers")?));
+                    helm_prov = layers
+                        .iter()
+                        .find(|l| typed(l, HELM_PROV))
+                        .map(|l| descriptor_digest(l, "layers"))
+                        .transpose()?;
                 }
             }
-            _ => None,
-        };
-        Ok(Manifest { media_type, blobs, manifests, subject, artifact_type, annotations, helm_chart })
+        }
+        Ok(Manifest { media_type, blobs, manifests, subject, artifact_type, annotations, helm_chart, helm_prov })
+    }
+
+    /// True when `self` may take an immutable tag that points to `current`: both are the same
+    /// helm chart (config and archive) and `self` carries a provenance file, so the chart's users
+    /// get the same chart, now signed. A push can add a signature, never change or unsign a chart.
+    pub fn adds_provenance_to(&self, current: &Manifest) -> bool {
+        self.helm_chart.is_some() && self.helm_chart == current.helm_chart && self.helm_prov.is_some()
     }
 
     /// This manifest's entry in its subject's referrers list.
@@ -444,6 +458,25 @@ mod tests {
         format!(
             r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"{D}","size":5}},"layers":[{{"mediaType":"application/vnd.cncf.helm.chart.content.v1.tar+gzip","digest":"{D}","size":5}}],"annotations":{{"a":"b"}}}}"#
         )
+    }
+
+    #[test]
+    fn helm_provenance_layers() {
+        const P: &str = "sha256:486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7";
+        let plain = Manifest::parse(helm_manifest().as_bytes(), None).unwrap();
+        assert_eq!(plain.helm_prov, None);
+        let signed = helm_manifest().replace(
+            r#""size":5}],"#,
+            &format!(r#""size":5}},{{"mediaType":"{HELM_PROV}","digest":"{P}","size":5}}],"#),
+        );
+        let signed = Manifest::parse(signed.as_bytes(), None).unwrap();
+        assert_eq!(signed.helm_prov, Some(Digest::parse(P).unwrap()));
+        assert!(signed.adds_provenance_to(&plain), "the same chart with its provenance added");
+        assert!(!plain.adds_provenance_to(&signed), "a push never unsigns a chart");
+        let other = Manifest::parse(helm_manifest().replace(&D[7..9], "ff").as_bytes(), None).unwrap();
+        assert!(!other.adds_provenance_to(&plain), "another archive is another chart");
+        let not_helm = Manifest::parse(br#"{"schemaVersion":2,"layers":[]}"#, None).unwrap();
+        assert!(!not_helm.adds_provenance_to(&not_helm), "only charts are compared");
     }
 
     #[test]

@@ -97,6 +97,23 @@ export function makeChartRepo(name = "hello", version = "0.1.0", packageArgs = [
   return { dir: out, file, tgz: readFileSync(join(out, file)), index: readFileSync(join(out, "index.yaml"), "utf8") };
 }
 
+/**
+ * A GnuPG signing key for `helm package --sign`, in the legacy keyring files helm reads:
+ * `{ name, secring, pubring }`. Its agent is stopped once the rings are written.
+ */
+export function signingKey(name = "chartgate test signer") {
+  const home = tmp("gpg");
+  const env = { ...process.env, GNUPGHOME: home };
+  const gpg = (...args) => execFileSync("gpg", ["--batch", "--pinentry-mode", "loopback", "--passphrase", "", ...args], { env, stdio: ["ignore", "pipe", "ignore"] });
+  gpg("--quick-gen-key", `${name} <signer@example.invalid>`, "rsa2048", "sign", "never");
+  const secring = join(home, "secring.gpg");
+  const pubring = join(home, "pubring.gpg");
+  writeFileSync(secring, gpg("--export-secret-keys"));
+  writeFileSync(pubring, gpg("--export"));
+  execFileSync("gpgconf", ["--kill", "gpg-agent"], { env, stdio: "ignore" });
+  return { name, secring, pubring };
+}
+
 /** A local HTTP server; `handler(req, res)` may be swapped at runtime. Counts requests by path. */
 export async function localServer(handler) {
   const state = { handler, hits: new Map() };

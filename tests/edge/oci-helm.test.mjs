@@ -18,6 +18,7 @@ import {
   makeChartRepo,
   mint,
   plainHttpFront,
+  signingKey,
   startIssuer,
   startWorker,
   tmp,
@@ -129,6 +130,70 @@ test("one publish, two protocols: a chart uploaded through ChartMuseum's API is 
   assert.equal(del.status, 200, await del.text());
   const out = await fails(h, ["pull", `oci://${front.host}/org1/shared/uploaded`, "--version", "0.3.0", "--plain-http"], { env });
   assert.match(out, /not found|404/i, out);
+});
+
+test("provenance follows the chart: signed through the API, verified by helm pull oci:// --verify; signed with helm push, verified over HTTP", async () => {
+  const h = HELMS[0];
+  const signer = signingKey();
+  const stranger = signingKey("someone else");
+  const sign = ["--sign", "--key", signer.name, "--keyring", signer.secring];
+  const env = helmEnv();
+  await login(h, env, "ci", "ci-secret");
+  const push = { Authorization: `Bearer ${mint(key, "artifact-repository:org1/signed:pull,push", { extra: ["--iss", "https://issuer.test"] })}` };
+  const api = `http://${front.host}/api/org1/signed`;
+  const oci = (chart) => `oci://${front.host}/org1/signed/${chart}`;
+  const verify = (chart, keyring, dest = tmp("verified")) =>
+    run(h, ["pull", oci(chart), "--version", "1.0.0", "--plain-http", "--verify", "--keyring", keyring, "--destination", dest], { env });
+
+  // ChartMuseum's form with chart and prov: the OCI form carries the provenance layer.
+  const viaApi = makeChartRepo("viaapi", "1.0.0", sign);
+  const viaApiProv = readFileSync(join(viaApi.dir, `${viaApi.file}.prov`));
+  const form = new FormData();
+  form.append("chart", new Blob([viaApi.tgz]), viaApi.file);
+  form.append("prov", new Blob([viaApiProv]), `${viaApi.file}.prov`);
+  assert.equal((await fetch(`${api}/charts`, { method: "POST", headers: push, body: form })).status, 201);
+  const dest = tmp("verified");
+  const verified = await verify("viaapi", signer.pubring, dest);
+  assert.ok(verified.ok, verified.out);
+  assert.deepEqual(readFileSync(join(dest, viaApi.file)), viaApi.tgz);
+  assert.deepEqual(readFileSync(join(dest, `${viaApi.file}.prov`)), viaApiProv, "helm fetched the provenance layer");
+  const forged = await verify("viaapi", stranger.pubring);
+  assert.ok(!forged.ok, "another signer's keyring must not verify it");
+
+  // A provenance file uploaded after its chart reaches the chart's OCI form (an immutable tag
+  // may gain a signature, never another chart).
+  const later = makeChartRepo("later", "1.0.0", sign);
+  assert.equal((await fetch(`${api}/charts`, { method: "POST", headers: push, body: later.tgz })).status, 201);
+  const unsigned = await verify("later", signer.pubring);
+  assert.ok(!unsigned.ok, "no provenance yet: helm pull --verify fails");
+  const laterProv = readFileSync(join(later.dir, `${later.file}.prov`));
+  assert.equal((await fetch(`${api}/prov`, { method: "POST", headers: push, body: laterProv })).status, 201);
+  const signedLater = await verify("later", signer.pubring);
+  assert.ok(signedLater.ok, signedLater.out);
+
+  // helm push with the .prov beside the archive: helm over HTTP verifies it.
+  const viaOci = makeChartRepo("viaoci", "1.0.0", sign);
+  await ok(h, ["push", join(viaOci.dir, viaOci.file), `oci://${front.host}/org1/signed`, "--plain-http"], { env });
+  const reader = mint(key, "artifact-repository:org1/signed:pull", { extra: ["--iss", "https://issuer.test"] });
+  await ok(h, ["repo", "add", "signed", `http://${front.host}/org1/signed`, "--username", "token", "--password-stdin"], { env, input: reader });
+  const httpDest = tmp("verified-http");
+  await ok(h, ["pull", "signed/viaoci", "--version", "1.0.0", "--verify", "--keyring", signer.pubring, "--destination", httpDest], { env });
+  assert.deepEqual(readFileSync(join(httpDest, viaOci.file)), viaOci.tgz);
+  const provUrl = `http://${front.host}/org1/signed/charts/${viaOci.file}.prov`;
+  const served = await fetch(provUrl, { headers: push });
+  assert.equal(served.status, 200);
+  assert.deepEqual(Buffer.from(await served.arrayBuffer()), readFileSync(join(viaOci.dir, `${viaOci.file}.prov`)));
+
+  // Deleting either chart's OCI manifest leaves nothing of it downloadable over HTTP.
+  for (const [chart, file] of [["viaoci", viaOci.file], ["viaapi", viaApi.file]]) {
+    const manifest = `http://${front.host}/v2/org1/signed/${chart}/manifests`;
+    const digest = (await fetch(`${manifest}/1.0.0`, { method: "HEAD", headers: push })).headers.get("docker-content-digest");
+    assert.equal((await fetch(`${manifest}/${digest}`, { method: "DELETE", headers: push })).status, 202);
+    for (const gone of [file, `${file}.prov`]) {
+      const res = await fetch(`http://${front.host}/org1/signed/charts/${gone}`, { headers: push });
+      assert.equal(res.status, 404, `${gone} after its OCI delete`);
+    }
+  }
 });
 
 for (const h of HELMS) {

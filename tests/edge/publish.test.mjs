@@ -115,6 +115,44 @@ test("a delete unlists the version and leaves nothing downloadable, even once ca
   assert.equal(again.status, 404);
 });
 
+// A tar header (ustar) for a regular file, with the name as given (`..` included: tar(1) would
+// strip it).
+function tarHeader(name, size) {
+  const header = Buffer.alloc(512);
+  header.write(name, 0);
+  header.write("0000644\0", 100);
+  header.write("0000000\0", 108);
+  header.write("0000000\0", 116);
+  header.write(size.toString(8).padStart(11, "0") + "\0", 124);
+  header.write("00000000000\0", 136);
+  header.write("        ", 148);
+  header.write("0", 156);
+  header.write("ustar\x0000", 257);
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+  return header;
+}
+
+// A gzipped tar of `[name, text]` entries, written entry by entry.
+function tarWith(entries) {
+  const blocks = entries.flatMap(([name, text]) => {
+    const body = Buffer.alloc(Math.ceil(Buffer.byteLength(text) / 512) * 512);
+    body.write(text);
+    return [tarHeader(name, Buffer.byteLength(text)), body];
+  });
+  return gzipSync(Buffer.concat([...blocks, Buffer.alloc(1024)]));
+}
+
+// A chart followed by a 110 MiB file of zeros: some 110 KiB gzipped, more than helm would inflate.
+function bomb() {
+  const yaml = Buffer.alloc(512);
+  yaml.write("name: x\nversion: 1.0.0\n");
+  const size = 110 * 1024 * 1024;
+  const tar = Buffer.concat([tarHeader("x/Chart.yaml", 23), yaml, tarHeader("x/big", size), Buffer.alloc(size + 1024)]);
+  return gzipSync(tar, { level: 9 });
+}
+
 test("hostile uploads: each refused with a clear error, nothing stored, the index unchanged", async () => {
   const before = (await bucket.list()).objects.map((o) => o.key).sort();
   const indexBefore = JSON.stringify((await index()).entries);
@@ -129,7 +167,9 @@ test("hostile uploads: each refused with a clear error, nothing stored, the inde
     ["no Chart.yaml", tgzOf({ "values.yaml": "a: 1\n" }), 400, /no Chart.yaml/],
     ["alias bomb", tgzOf({ "Chart.yaml": "a: &a [x, x]\nb: &b [*a, *a]\nname: x\nversion: 1.0.0\n" }), 400, /aliases/],
     ["name that cannot be a file", tgzOf({ "Chart.yaml": "name: ../../x\nversion: 1.0.0\n" }), 400, /name/],
-    ["gzip bomb", gzipSync(Buffer.alloc(64 * 1024 * 1024)), 400, /not a gzipped tar|no Chart.yaml/],
+    ["an entry leaving the archive", tarWith([["x/Chart.yaml", "name: x\nversion: 1.0.0\n"], ["x/../../etc/x", "y"]]), 400, /leaves the archive/],
+    ["Chart.yaml over 1 MiB", tgzOf({ "Chart.yaml": `name: x\nversion: 1.0.0\ndescription: ${"a".repeat(1024 * 1024)}\n` }), 413, /Chart.yaml is larger than 1048576 bytes/],
+    ["gzip bomb", bomb(), 413, /inflates to more than 104857600 bytes/],
   ];
   for (const [name, body, status, message] of cases) {
     const res = await upload(body);
@@ -138,6 +178,27 @@ test("hostile uploads: each refused with a clear error, nothing stored, the inde
   }
   // Declared too large: refused from the headers, before a byte of the body is read (what curl
   // sees when it sends `Expect: 100-continue`).
+  // ChartMuseum's form: a file name that names another chart, a provenance file of another chart.
+  const named = makeChartRepo("named", "1.0.0");
+  const renamed = new FormData();
+  renamed.append("chart", new Blob([named.tgz]), "named-2.0.0.tgz");
+  const refusedName = await fetch(`${base}/api/org1/repo1/charts`, { method: "POST", headers: auth(), body: renamed });
+  assert.equal(refusedName.status, 400);
+  assert.match((await refusedName.json()).error, /named-2\.0\.0\.tgz holds chart named version 1\.0\.0/);
+  const mismatched = new FormData();
+  mismatched.append("chart", new Blob([named.tgz]), named.file);
+  mismatched.append("prov", new Blob(["-----BEGIN PGP SIGNED MESSAGE-----\nname: other\nversion: 1.0.0\n"]), "other-1.0.0.tgz.prov");
+  const refusedProv = await fetch(`${base}/api/org1/repo1/charts`, { method: "POST", headers: auth(), body: mismatched });
+  assert.equal(refusedProv.status, 400);
+  assert.match((await refusedProv.json()).error, /provenance file is for other 1\.0\.0, the archive is named 1\.0\.0/);
+  const notSigned = await fetch(`${base}/api/org1/repo1/prov`, { method: "POST", headers: auth(), body: "name: x\nversion: 1.0.0\n" });
+  assert.equal(notSigned.status, 400);
+  assert.match((await notSigned.json()).error, /not a PGP signed message/);
+  const empty = new FormData();
+  empty.append("other", "x");
+  const refusedEmpty = await fetch(`${base}/api/org1/repo1/charts`, { method: "POST", headers: auth(), body: empty });
+  assert.equal(refusedEmpty.status, 400);
+  assert.match((await refusedEmpty.json()).error, /no package or provenance file found in form fields chart and prov/);
   const declared = await headersOnly(`${base}/api/org1/repo1/charts`, {
     ...auth(),
     "Content-Type": "application/octet-stream",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use worker::{Conditional, Delay, HttpMetadata, Result};
 
-use super::stale::purge_cache;
+use super::stale::{purge, purge_cache};
 use super::Target;
 use crate::edge::publish::{listed_archive, oci_entry, Index, PublishError, INDEX_ATTEMPTS};
 use crate::edge::registry::keys;
@@ -66,17 +66,25 @@ pub(super) async fn update_index(
     Ok(Err(PublishError::Contention(INDEX_ATTEMPTS)))
 }
 
-/// The archive of a chart pushed over OCI, for the HTTP route of its file: the blob the index
-/// lists for it, read only if it is linked into the chart's OCI repository (so an index entry can
-/// never reach a blob of another repository).
+/// The archive of a chart pushed over OCI, for the HTTP route of its file (or its provenance
+/// file, `<archive>.prov`): the blob the index lists for it, read only if it is linked into the
+/// chart's OCI repository (so an index entry can never reach a blob of another repository).
 pub(super) async fn oci_archive(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<worker::Object>> {
+    let (archive, prov) = match file.strip_suffix(".prov") {
+        Some(archive) => (archive, true),
+        None => (file, false),
+    };
     let Ok((index, _)) = stored_index(&t, repo).await? else { return Ok(None) };
-    let Some((chart, digest_hex)) = listed_archive(&index, file) else { return Ok(None) };
+    let Some((chart, digest_hex)) = listed_archive(&index, archive) else { return Ok(None) };
     let (Some(oci), Ok(digest)) =
-        (t.config.policy.layout().oci_of(repo, &chart), Digest::parse(&format!("sha256:{digest_hex}")))
+        (t.config.policy.layout().oci_of(repo, &chart.name), Digest::parse(&format!("sha256:{digest_hex}")))
     else {
         return Ok(None);
     };
+    if prov {
+        let tag = chart.version.replace('+', "_");
+        return super::registry::chart_provenance(t, &oci, &tag, &digest_hex).await;
+    }
     let bucket = t.env.bucket("CHARTS")?;
     if bucket.head(keys::link(&oci, &digest)).await?.is_none() {
         return Ok(None);
@@ -102,19 +110,34 @@ pub(super) async fn list_oci_push(t: Target<'_>, oci: &RepoName, tag: &str, conf
 }
 
 /// Unlists a chart whose OCI manifest was deleted: the entry of its chart repository's index whose
-/// archive digest is the manifest's chart layer. Failures are logged.
+/// archive digest is the manifest's chart layer, and the archive and provenance file an upload
+/// through the API stored for it, so nothing of it stays downloadable. Failures are logged.
 pub(super) async fn unlist_oci(t: Target<'_>, oci: &RepoName, layer: &Digest) {
     let layout = t.config.policy.layout();
     let Some((chart_repo, chart)) = layout.chart_of(oci) else { return };
     let Ok(chart_repo) = RepoName::parse(chart_repo) else { return };
+    let unlisted = std::cell::RefCell::new(Vec::new());
     let remove = |index: &mut Index| {
-        if index.remove_digest(chart, layer.hex()) {
-            Ok(())
-        } else {
-            Err(PublishError::ChartNotFound) // nothing listed: no write
+        let removed = index.remove_digest(chart, layer.hex());
+        if removed.is_empty() {
+            return Err(PublishError::ChartNotFound); // nothing listed: no write
         }
+        *unlisted.borrow_mut() = removed;
+        Ok(())
     };
-    if let Err(e) = update_index(&t, &chart_repo, remove).await {
-        worker::console_error!("chartgate: unlisting {oci} from {chart_repo}/index.yaml: {e}");
+    match update_index(&t, &chart_repo, remove).await {
+        Ok(Ok(())) => {}
+        Ok(Err(PublishError::ChartNotFound)) => return,
+        Ok(Err(e)) => return worker::console_error!("chartgate: unlisting {oci} from {chart_repo}/index.yaml: {e}"),
+        Err(e) => return worker::console_error!("chartgate: unlisting {oci} from {chart_repo}/index.yaml: {e}"),
     }
+    let stale: Vec<String> = unlisted
+        .into_inner()
+        .iter()
+        .flat_map(|id| {
+            let key = format!("{chart_repo}/{}", id.file_name());
+            [format!("{key}.prov"), key]
+        })
+        .collect();
+    purge(t.env, t.url, &stale).await;
 }

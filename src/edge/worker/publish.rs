@@ -10,7 +10,9 @@ use worker::{Conditional, FormEntry, Request, Response, Result};
 use super::index::{stored_index, update_index};
 use super::stale::{purge, purge_cache};
 use super::{respond, Target};
-use crate::edge::publish::{chart_of_path, entry, oci_artifacts, PublishError, MAX_UPLOAD};
+use crate::edge::publish::{
+    chart_of_path, check_file_name, entry, oci_artifacts, prov_chart, PublishError, MAX_UPLOAD,
+};
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
 use crate::RepoName;
 
@@ -83,10 +85,17 @@ async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>
     Ok((seen <= limit).then_some(body))
 }
 
-/// The archive (and provenance file) of a raw `.tgz` body or ChartMuseum's multipart form. A body
-/// declared larger than the limit is refused before it is read; one that turns out larger while
-/// streaming is refused after.
-async fn upload_body(req: &mut Request) -> Result<std::result::Result<(Vec<u8>, Option<Vec<u8>>), PublishError>> {
+/// What a publish request carries: a raw body (an archive, or a provenance file on `/prov`), or
+/// ChartMuseum's multipart form with a `chart` field (and the file name the client gave it), a
+/// `prov` field, or both.
+struct Upload {
+    chart: Option<(Vec<u8>, Option<String>)>,
+    prov: Option<Vec<u8>>,
+}
+
+/// Reads the request's upload. A body declared larger than the limit is refused before it is
+/// read; one that turns out larger while streaming is refused after.
+async fn upload_body(req: &mut Request, raw_is_prov: bool) -> Result<std::result::Result<Upload, PublishError>> {
     const FORM_SLACK: usize = 64 * 1024;
     let too_large = || PublishError::TooLarge(format!("the upload is larger than {MAX_UPLOAD} bytes"));
     let declared = req.headers().get("Content-Length")?.and_then(|v| v.parse::<usize>().ok());
@@ -98,7 +107,11 @@ async fn upload_body(req: &mut Request) -> Result<std::result::Result<(Vec<u8>, 
         return Ok(Err(too_large()));
     };
     if !content_type.starts_with("multipart/form-data") {
-        return Ok(Ok((body, None)));
+        return Ok(Ok(if raw_is_prov {
+            Upload { chart: None, prov: Some(body) }
+        } else {
+            Upload { chart: Some((body, None)), prov: None }
+        }));
     }
     // The runtime's form parser reads from a request: the bounded bytes become one.
     let headers = worker::Headers::new();
@@ -108,39 +121,57 @@ async fn upload_body(req: &mut Request) -> Result<std::result::Result<(Vec<u8>, 
         .with_headers(headers)
         .with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
     let form = Request::new_with_init("https://form.invalid/", &init)?.form_data().await?;
-    let field = |name: &str| form.get(name);
-    let bytes = |entry: Option<FormEntry>| async move {
-        match entry {
-            Some(FormEntry::File(file)) => file.bytes().await.map(Some),
-            Some(FormEntry::Field(text)) => Ok(Some(text.into_bytes())),
-            None => Ok(None),
-        }
+    let chart = match form.get("chart") {
+        Some(FormEntry::File(file)) => Some((file.bytes().await?, Some(file.name()))),
+        Some(FormEntry::Field(text)) => Some((text.into_bytes(), None)),
+        None => None,
     };
-    let Some(chart) = bytes(field("chart")).await? else {
-        return Ok(Err(PublishError::BadChart("the form has no chart field".into())));
+    let prov = match form.get("prov") {
+        Some(FormEntry::File(file)) => Some(file.bytes().await?),
+        Some(FormEntry::Field(text)) => Some(text.into_bytes()),
+        None => None,
     };
-    Ok(Ok((chart, bytes(field("prov")).await?)))
+    if chart.is_none() && prov.is_none() {
+        return Ok(Err(PublishError::BadChart(
+            "no package or provenance file found in form fields chart and prov".into(),
+        )));
+    }
+    Ok(Ok(Upload { chart, prov }))
 }
 
+/// `POST /api/:repo/charts`: an archive (with its provenance file, when the form has one), or a
+/// form with only a provenance file.
 async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<Answer> {
     let force = t.url.query_pairs().any(|(k, _)| k == "force") && t.config.allow_overwrite;
-    let (tgz, prov) = match upload_body(req).await? {
+    let Upload { chart, prov } = match upload_body(req, false).await? {
         Ok(body) => body,
         Err(e) => return Ok(Err(e)),
+    };
+    let Some((tgz, file_name)) = chart else {
+        return store_prov(t, repo, prov.unwrap_or_default()).await;
     };
     if tgz.len() > MAX_UPLOAD {
         return Ok(Err(PublishError::TooLarge(format!("the chart is larger than {MAX_UPLOAD} bytes"))));
     }
     let (id, meta) = match chart_metadata(&tgz) {
         Ok(found) => found,
-        Err(e) => return Ok(Err(PublishError::BadChart(e.to_string()))),
+        Err(e) => return Ok(Err(e.into())),
     };
+    if let Some(Err(e)) = file_name.map(|f| check_file_name(&f, &id)) {
+        return Ok(Err(e));
+    }
+    if let Some(Err(e)) = prov.as_deref().map(|p| prov_matches(p, &id)) {
+        return Ok(Err(e));
+    }
     let digest = crate::hex(&Sha256::digest(&tgz));
     let bucket = t.env.bucket("CHARTS")?;
     let key = format!("{repo}/{}", id.file_name());
     // One publish, two protocols: what helm would have pushed, for the OCI repository of the chart.
-    let oci =
-        t.config.policy.layout().oci_of(repo, &id.name).map(|oci| (oci, oci_artifacts(&meta, &id, &tgz), tgz.clone()));
+    let oci = t.config.policy.layout().oci_of(repo, &id.name).map(|oci| {
+        let (config, manifest, tag) = oci_artifacts(&meta, &id, &tgz, prov.as_deref());
+        let blobs = [Some(config), Some(tgz.clone()), prov.clone()].into_iter().flatten().collect::<Vec<_>>();
+        (oci, tag, blobs, manifest)
+    });
     let put = bucket.put(key.clone(), tgz);
     // Without force the archive is created only if absent: two uploads of one version cannot
     // overwrite each other.
@@ -163,49 +194,62 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
     if force {
         purge_cache(t.url, &[key.clone(), format!("{key}.prov")]).await;
     }
-    if let Some((oci, (config, manifest, tag), tgz)) = oci {
-        super::registry::publish_chart(*t, &oci, &tag, config, manifest, tgz).await;
+    if let Some((oci, tag, blobs, manifest)) = oci {
+        super::registry::publish_chart(*t, &oci, &tag, blobs, manifest).await;
     }
     Ok(Ok(json(201, r#"{"saved":true}"#)?))
 }
 
-/// `POST /api/:repo/prov`: the provenance file of a stored chart, named by the chart's `name` and
-/// `version` that the file's signed `Chart.yaml` block carries.
-async fn upload_prov(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<Answer> {
-    let bytes = match upload_body(req).await? {
-        Ok((body, Some(prov))) if !body.is_empty() => prov,
-        Ok((body, _)) => body,
-        Err(e) => return Ok(Err(e)),
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    let field =
-        |key: &str| text.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().trim_matches('"').to_owned()));
-    let (Some(name), Some(version)) = (field("name:"), field("version:")) else {
-        return Ok(Err(PublishError::BadChart("the provenance file names no chart name and version".into())));
-    };
-    let id = ChartId { name, version };
-    let plain =
-        |s: &str| !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
-    if !plain(&id.name) || !plain(&id.version) || id.name.starts_with('.') {
-        return Ok(Err(PublishError::BadChart(
-            "the provenance file's chart name or version cannot name a file".into(),
+/// A form's provenance file must be the archive's.
+fn prov_matches(prov: &[u8], id: &ChartId) -> std::result::Result<(), PublishError> {
+    let named = prov_chart(prov)?;
+    if &named != id {
+        return Err(PublishError::BadChart(format!(
+            "the provenance file is for {} {}, the archive is {} {}",
+            named.name, named.version, id.name, id.version
         )));
     }
+    Ok(())
+}
+
+/// `POST /api/:repo/prov`: the provenance file of a chart, raw or as the form's `prov` field.
+async fn upload_prov(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<Answer> {
+    match upload_body(req, true).await? {
+        Ok(Upload { prov: Some(prov), .. }) => store_prov(t, repo, prov).await,
+        Ok(Upload { prov: None, .. }) => {
+            Ok(Err(PublishError::BadChart("no provenance file found in form field prov".into())))
+        }
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// Stores a provenance file beside the chart its signed `Chart.yaml` names, and, when that chart
+/// is listed, adds it to the chart's OCI manifest as helm's provenance layer.
+async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>) -> Result<Answer> {
+    let id = match prov_chart(&prov) {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(e)),
+    };
+    let listed = match stored_index(t, repo).await? {
+        Ok((index, _)) => index.digest_of(&id),
+        Err(e) => return Ok(Err(e)),
+    };
     let bucket = t.env.bucket("CHARTS")?;
     let key = format!("{repo}/{}.prov", id.file_name());
-    bucket.put(key.clone(), bytes).execute().await?;
+    bucket.put(key.clone(), prov.clone()).execute().await?;
     purge_cache(t.url, &[key]).await;
+    if let (Some(oci), Some(digest)) = (t.config.policy.layout().oci_of(repo, &id.name), listed) {
+        super::registry::sign_chart(*t, &oci, &id.version.replace('+', "_"), &digest, prov).await;
+    }
     Ok(Ok(json(201, r#"{"saved":true}"#)?))
 }
 
 /// `DELETE /api/:repo/charts/:name/:version`: unlisted first, then the archive and its
 /// provenance file removed from R2 and the edge cache.
 async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer> {
-    let listed = match stored_index(t, repo).await? {
-        Ok((index, _)) => index.digest_of(id),
-        Err(e) => return Ok(Err(e)),
-    };
+    let listed = std::cell::RefCell::new(None);
     let unlisted = update_index(t, repo, |index| {
+        *listed.borrow_mut() = index.digest_of(id);
         if index.remove(id) {
             Ok(())
         } else {
@@ -216,6 +260,7 @@ async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer>
     if let Err(e) = unlisted {
         return Ok(Err(e));
     }
+    let listed = listed.into_inner();
     let key = format!("{repo}/{}", id.file_name());
     purge(t.env, t.url, &[key.clone(), format!("{key}.prov")]).await;
     // The chart's OCI form goes too, when it is this archive.

@@ -11,6 +11,7 @@ use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Include, Method, Reques
 
 use super::respond;
 use super::Target;
+use crate::edge::publish::with_provenance;
 use crate::edge::registry::{
     check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Manifest,
     RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, OCI_MANIFEST, PART_SIZE,
@@ -98,28 +99,21 @@ pub(super) async fn serve(
 /// Makes an uploaded chart pullable over OCI as helm would have pushed it (config, archive layer,
 /// manifest, tag) in the OCI repository `oci`. A tag that already points elsewhere and may not
 /// move (`IMMUTABLE_TAGS`) is left as it is. Failures are logged: the upload itself has succeeded.
-pub(super) async fn publish_chart(
-    t: Target<'_>,
-    oci: &RepoName,
-    tag: &str,
-    config: Vec<u8>,
-    manifest: Vec<u8>,
-    tgz: Vec<u8>,
-) {
+pub(super) async fn publish_chart(t: Target<'_>, oci: &RepoName, tag: &str, blobs: Vec<Vec<u8>>, manifest: Vec<u8>) {
     let result: Result<()> = async {
-        let r =
-            Registry { bucket: t.env.bucket("CHARTS")?, origin: t.url.origin().ascii_serialization(), repo: oci, t };
-        for blob in [config, tgz] {
+        let r = Registry::new(t, oci)?;
+        for blob in blobs {
             let d = Digest::of(Algorithm::Sha256, &blob);
             if let Err(e) = r.put_blob(Data::Bytes(blob), &d).await? {
                 return Err(worker::Error::RustError(e.to_string()));
             }
         }
         let d = Digest::of(Algorithm::Sha256, &manifest);
-        let current = r.resolve(&Reference::Tag(tag.to_owned())).await?;
-        if current.is_some_and(|c| c != d) && t.config.immutable_tags.protects(tag) {
-            worker::console_log!("chartgate: {oci}:{tag} already points to another manifest; left as it is");
-            return Ok(());
+        if let Some(current) = r.resolve(&Reference::Tag(tag.to_owned())).await? {
+            if current != d && t.config.immutable_tags.protects(tag) && !r.adds_provenance(&manifest, &current).await? {
+                worker::console_log!("chartgate: {oci}:{tag} already points to another manifest; left as it is");
+                return Ok(());
+            }
         }
         let metadata = HttpMetadata { content_type: Some(OCI_MANIFEST.into()), ..Default::default() };
         r.bucket.put(keys::manifest(oci, &d), manifest).http_metadata(metadata).execute().await?;
@@ -133,13 +127,55 @@ pub(super) async fn publish_chart(
     }
 }
 
+/// Adds a provenance file uploaded after its chart to the chart's OCI form: the manifest `tag`
+/// points to, if its archive layer is the listed archive (`layer_hex`), re-published with helm's
+/// provenance layer. Failures are logged: the provenance file itself is stored.
+pub(super) async fn sign_chart(t: Target<'_>, oci: &RepoName, tag: &str, layer_hex: &str, prov: Vec<u8>) {
+    let current: Result<Option<Vec<u8>>> = async {
+        let r = Registry::new(t, oci)?;
+        let Some(d) = r.resolve(&Reference::Tag(tag.to_owned())).await? else { return Ok(None) };
+        let Some(bytes) = r.read(keys::manifest(oci, &d)).await? else { return Ok(None) };
+        let ours =
+            Manifest::parse(&bytes, None).ok().and_then(|m| m.helm_chart).is_some_and(|(_, l)| l.hex() == layer_hex);
+        Ok(ours.then_some(bytes))
+    }
+    .await;
+    match current {
+        Ok(Some(bytes)) => {
+            if let Some(signed) = with_provenance(&bytes, &prov) {
+                publish_chart(t, oci, tag, vec![prov], signed).await;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => worker::console_error!("chartgate: adding provenance to {oci}:{tag} failed: {e}"),
+    }
+}
+
+/// The provenance layer of the chart `tag` names in `oci`, if that chart's archive is `layer_hex`:
+/// how a chart pushed over OCI with `.prov` beside it serves `<chart>.tgz.prov` over HTTP.
+pub(super) async fn chart_provenance(
+    t: Target<'_>,
+    oci: &RepoName,
+    tag: &str,
+    layer_hex: &str,
+) -> Result<Option<worker::Object>> {
+    let r = Registry::new(t, oci)?;
+    let Some(d) = r.resolve(&Reference::Tag(tag.to_owned())).await? else { return Ok(None) };
+    let Some(bytes) = r.read(keys::manifest(oci, &d)).await? else { return Ok(None) };
+    let Ok(manifest) = Manifest::parse(&bytes, None) else { return Ok(None) };
+    let (Some((_, layer)), Some(prov)) = (manifest.helm_chart, manifest.helm_prov) else { return Ok(None) };
+    if layer.hex() != layer_hex || !r.exists(keys::link(oci, &prov)).await? {
+        return Ok(None);
+    }
+    r.bucket.get(keys::blob(&prov)).execute().await
+}
+
 /// Removes an uploaded chart's OCI form when the chart is deleted through ChartMuseum's API: the
 /// tag and the manifest it points to, if that manifest's archive layer is the deleted archive
 /// (`layer_hex`). Its blobs go with the next garbage collection. Failures are logged.
 pub(super) async fn unpublish_chart(t: Target<'_>, oci: &RepoName, tag: &str, layer_hex: &str) {
     let result: Result<()> = async {
-        let r =
-            Registry { bucket: t.env.bucket("CHARTS")?, origin: t.url.origin().ascii_serialization(), repo: oci, t };
+        let r = Registry::new(t, oci)?;
         let Some(d) = r.resolve(&Reference::Tag(tag.to_owned())).await? else { return Ok(()) };
         let Some(bytes) = r.read(keys::manifest(oci, &d)).await? else { return Ok(()) };
         let ours =
@@ -196,7 +232,11 @@ fn checksum_mismatch(e: &worker::Error) -> bool {
     text.contains("checksum") || text.contains("baddigest") || text.contains("digest")
 }
 
-impl Registry<'_> {
+impl<'a> Registry<'a> {
+    fn new(t: Target<'a>, repo: &'a RepoName) -> Result<Registry<'a>> {
+        Ok(Registry { bucket: t.env.bucket("CHARTS")?, origin: t.url.origin().ascii_serialization(), repo, t })
+    }
+
     fn blob_location(&self, d: &Digest) -> String {
         format!("/v2/{}/blobs/{d}", self.repo)
     }
@@ -205,6 +245,14 @@ impl Registry<'_> {
     }
     fn cache_key(&self, kind: &str, d: &Digest) -> String {
         format!("{}/v2/{}/{kind}/{d}", self.origin, self.repo)
+    }
+
+    /// True when the manifest `bytes` may take a tag pointing to `current` although the tag is
+    /// immutable ([`Manifest::adds_provenance_to`]).
+    async fn adds_provenance(&self, bytes: &[u8], current: &Digest) -> Result<bool> {
+        let Ok(new) = Manifest::parse(bytes, None) else { return Ok(false) };
+        let Some(old) = self.read(keys::manifest(self.repo, current)).await? else { return Ok(false) };
+        Ok(Manifest::parse(&old, None).is_ok_and(|old| new.adds_provenance_to(&old)))
     }
 
     async fn exists(&self, key: String) -> Result<bool> {
@@ -628,7 +676,7 @@ impl Registry<'_> {
         }
         for tag in &protected {
             if let Some(current) = self.resolve(tag).await? {
-                if current != d {
+                if current != d && !self.adds_provenance(&bytes, &current).await? {
                     let why = format!(
                         "tag {tag} of {} is immutable (IMMUTABLE_TAGS) and already points to {current}: push a new version instead",
                         self.repo
