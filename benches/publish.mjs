@@ -3,7 +3,9 @@
 // one authorised GET round trip; an upload into repositories whose index already lists 1, 100 and
 // 1,000 versions (the index is read, edited and written back on every upload) against the upload
 // into an empty repository; concurrent uploads per second to one repository against sequential
-// ones. Prints JSON.
+// ones; and the CPU one upload spends on index.yaml inside the isolate (parse, add, write; no
+// I/O) for 1, 100 and 1,000 versions, against the Workers CPU limits. Runs on the benchmark build
+// (build-bench/, feature `bench`). Prints JSON.
 import { createHash } from "node:crypto";
 import { keygen, makeChartRepo, mint, startWorker } from "../tests/edge/harness.mjs";
 
@@ -12,7 +14,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (t) => Number(process.hrtime.bigint() - t) / 1e6;
 
 const key = keygen();
-const w = await startWorker({ JWKS: key.jwks });
+const w = await startWorker({ JWKS: key.jwks }, { build: "build-bench" });
 const bucket = await w.mf.getR2Bucket("CHARTS");
 // One token per repository used (a scope names one repository).
 const tokens = new Map();
@@ -34,8 +36,8 @@ async function get(repo, path) {
   return { status: res.status, text: await res.text() };
 }
 
-/** An index.yaml listing `n` versions of `bulk`, stored as the edge would write it. */
-async function seed(repo, n) {
+/** An index listing `n` versions of `bulk`, as the edge writes it (JSON). */
+function indexOf(n) {
   const entries = Array.from({ length: n }, (_, i) => ({
     apiVersion: "v2",
     name: "bulk",
@@ -45,7 +47,34 @@ async function seed(repo, n) {
     created: "2026-01-01T00:00:00Z",
     digest: createHash("sha256").update(String(i)).digest("hex"),
   }));
-  await bucket.put(`${repo}/index.yaml`, JSON.stringify({ apiVersion: "v1", entries: { bulk: entries } }));
+  return { apiVersion: "v1", entries: { bulk: entries } };
+}
+
+/** The same index as `helm repo index` writes it (YAML): how a migrated repository starts. */
+function yamlOf(index) {
+  const lines = ["apiVersion: v1", "entries:", "  bulk:"];
+  for (const e of index.entries.bulk) {
+    lines.push(`  - apiVersion: ${e.apiVersion}`, `    created: "${e.created}"`, `    description: ${e.description}`);
+    lines.push(`    digest: ${e.digest}`, `    name: ${e.name}`, "    urls:", `    - ${e.urls[0]}`, `    version: ${e.version}`);
+  }
+  lines.push('generated: "2026-01-01T00:00:00Z"');
+  return lines.join("\n") + "\n";
+}
+
+async function seed(repo, n) {
+  await bucket.put(`${repo}/index.yaml`, JSON.stringify(indexOf(n)));
+}
+
+/** CPU per index regeneration inside the isolate, in ms (median of 5 loops timed by the isolate). */
+async function indexCpu(body) {
+  const rounds = 20;
+  const runs = [];
+  for (let i = 0; i < 5; i++) {
+    const res = await w.mf.dispatchFetch(`http://edge.test/_chartgate/bench-index?rounds=${rounds}`, { method: "POST", body });
+    if (res.status !== 200) throw new Error(`bench-index ${res.status} ${await res.text()}`);
+    runs.push((await res.json()).elapsed_ms / rounds);
+  }
+  return median(runs);
 }
 
 try {
@@ -95,6 +124,12 @@ try {
   await Promise.all(concurrent.map((c) => upload("bench/conc", c.tgz)));
   const concurrentPerS = concurrent.length / (ms(t) / 1000);
   const listed = JSON.parse((await get("bench/conc", "index.yaml")).text).entries.pub.length;
+
+  // CPU inside the isolate for one index regeneration.
+  await indexCpu(JSON.stringify(indexOf(100))); // warm-up: V8 tiers the wasm up
+  const cpu = {};
+  for (const n of [1, 100, 1000]) cpu[n] = await indexCpu(JSON.stringify(indexOf(n)));
+  cpu["1000_yaml"] = await indexCpu(yamlOf(indexOf(1000)));
   if (listed !== concurrent.length) throw new Error(`lost updates: ${listed} of ${concurrent.length} listed`);
 
   console.log(
@@ -105,6 +140,7 @@ try {
         upload_to_visible_ms: median(visible),
         upload_ms_by_index_size: bySize,
         uploads_per_s: { concurrent: concurrentPerS, sequential: sequentialPerS },
+        index_cpu_ms: cpu,
       },
       null,
       2,

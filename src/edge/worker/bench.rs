@@ -22,6 +22,7 @@ pub(super) async fn route(
     console_log!("chartgate-bench: isolate_us={}", (now_micros() - entered) as u64);
     match req.path().as_str() {
         "/_chartgate/bench" => bench(req, env, isolate).await.map(Ok),
+        "/_chartgate/bench-index" => bench_index(req).await.map(Ok),
         "/_chartgate/stats" => {
             // scripts/load: the verified-token cache must never grow past its bound.
             let len = isolate.tokens.borrow().len();
@@ -117,4 +118,33 @@ pub(super) async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Res
     }
     let elapsed_ms = Date::now().as_millis() - started;
     Response::ok(format!(r#"{{"n":{},"allowed":{ok},"elapsed_ms":{elapsed_ms}}}"#, tokens.len() * rounds))
+}
+
+/// `POST /_chartgate/bench-index?rounds=`: the CPU an upload spends on `index.yaml` inside the
+/// isolate, with no I/O: the body (a stored index) parsed, one version added, the index written
+/// out, `rounds` times (default 10). Answers the total and the written size.
+async fn bench_index(mut req: Request) -> Result<Response> {
+    use crate::edge::publish::{entry, Index};
+    let url = req.url()?;
+    let rounds = url
+        .query_pairs()
+        .find(|(k, _)| k == "rounds")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, 1000);
+    let stored = req.bytes().await?;
+    let id = crate::edge::ChartId { name: "bench".into(), version: "9.9.9".into() };
+    let meta = serde_json::json!({"apiVersion": "v2", "name": "bench", "version": "9.9.9"});
+    let meta = meta.as_object().cloned().unwrap_or_default();
+    let started = Date::now().as_millis();
+    let mut written = 0;
+    for _ in 0..rounds {
+        let Ok(mut index) = Index::parse(Some(&stored)) else { return Response::error("not an index", 400) };
+        if index.add(&id, entry(meta.clone(), &id, "00", "2026-01-01T00:00:00Z"), true).is_err() {
+            return Response::error("not added", 500);
+        }
+        written = index.to_bytes("2026-01-01T00:00:00Z").len();
+    }
+    let elapsed_ms = Date::now().as_millis() - started;
+    Response::ok(format!(r#"{{"rounds":{rounds},"elapsed_ms":{elapsed_ms},"written_bytes":{written}}}"#))
 }
