@@ -1,9 +1,9 @@
 //! `chartgate mirror`: copies an HTTP chart repository (a ChartMuseum, GitHub Pages, any
 //! `index.yaml` with archives) into an edge repository through the edge's upload API, idempotently:
-//! a version the edge already lists with the same digest is skipped. Reports each version as it
-//! goes and a summary.
+//! a version the edge already lists with the same digest is skipped. Shows a progress bar on a
+//! terminal (a line per version when stderr is a log or a pipe) and returns a summary.
 
-use std::io::Write;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -116,14 +116,27 @@ pub async fn mirror(source: &str, target: &str, token: &str, auth: &SourceAuth) 
     let upload_url = format!("{origin}/api{repo_path}/charts");
     let mut summary = Summary::default();
     let total = wanted.len();
-    let mut err = std::io::stderr();
+    // On a terminal a bar, with failures printed above it; elsewhere a line per version.
+    let bar = ProgressBar::new(total as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}") {
+        bar.set_style(style);
+    }
+    let report = |line: String, failure: bool| {
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else if failure {
+            bar.println(line);
+        }
+    };
     for (i, v) in wanted.iter().enumerate() {
         let progress = format!("[{}/{total}] {} {}", i + 1, v.name, v.version);
+        bar.set_message(format!("{} {}", v.name, v.version));
+        bar.set_position(i as u64);
         let listed = have.iter().find(|h| h.name == v.name && h.version == v.version);
         if let Some(listed) = listed {
             if listed.digest.is_some() && listed.digest == v.digest {
                 summary.skipped += 1;
-                let _ = writeln!(err, "{progress}: already there (same digest)");
+                report(format!("{progress}: already there (same digest)"), false);
                 continue;
             }
         }
@@ -133,39 +146,40 @@ pub async fn mirror(source: &str, target: &str, token: &str, auth: &SourceAuth) 
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 summary.failed += 1;
-                let _ = writeln!(err, "{progress}: failed: {} answered 404", v.url);
+                report(format!("{progress}: failed: {} answered 404", v.url), true);
                 continue;
             }
             Err(e) => {
                 summary.failed += 1;
-                let _ = writeln!(err, "{progress}: failed: {e}");
+                report(format!("{progress}: failed: {e}"), true);
                 continue;
             }
         };
         let digest = crate::hex(&Sha256::digest(&archive));
         if v.digest.as_deref().is_some_and(|d| d != digest) {
             summary.failed += 1;
-            let _ = writeln!(err, "{progress}: failed: the archive's digest is not the one its index lists");
+            report(format!("{progress}: failed: the archive's digest is not the one its index lists"), true);
             continue;
         }
         let sent = client.post(&upload_url).bearer_auth(token).body(archive).send().await;
         match sent {
             Ok(res) if res.status().as_u16() == 201 => {
                 summary.uploaded += 1;
-                let _ = writeln!(err, "{progress}: uploaded");
+                report(format!("{progress}: uploaded"), false);
             }
             Ok(res) => {
                 summary.failed += 1;
                 let status = res.status().as_u16();
                 let body = res.text().await.unwrap_or_default();
-                let _ = writeln!(err, "{progress}: failed: the edge answered {status} {}", body.trim());
+                report(format!("{progress}: failed: the edge answered {status} {}", body.trim()), true);
             }
             Err(e) => {
                 summary.failed += 1;
-                let _ = writeln!(err, "{progress}: failed: {e}");
+                report(format!("{progress}: failed: {e}"), true);
             }
         }
     }
+    bar.finish_and_clear();
     Ok(summary)
 }
 

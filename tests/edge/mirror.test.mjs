@@ -65,3 +65,24 @@ test("mirror copies every version through the upload API; helm installs from the
   assert.equal(second.status, 0, second.stderr);
   assert.match(second.stdout, /0 uploaded, 3 already there, 0 failed/);
 });
+
+test("on a terminal mirror draws a progress bar instead of a line per version", async () => {
+  const token = mint(key, "artifact-repository:org1/terminal:pull,push");
+  const quote = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+  const command = [CHARTGATE, "mirror", `${source.url}/stable`, `${w.url}/org1/terminal`, "--token", token]
+    .concat(["--source-username", "reader", "--source-password", "s3cret"])
+    .map(quote)
+    .join(" ");
+  // script(1) runs the command on a pseudo-terminal and copies what it draws.
+  const out = await new Promise((resolve) => {
+    const child = spawn("script", ["-qec", command, "/dev/null"], { timeout: 120_000, env: { ...process.env, TERM: "xterm" } });
+    let text = "";
+    child.stdout.on("data", (d) => (text += d));
+    child.on("close", (status) => resolve({ text, status }));
+    child.stdin.end();
+  });
+  assert.equal(out.status, 0, out.text);
+  assert.match(out.text, /[█░]+\s+\d\/3 (alpha|beta)/, "a bar with the position and the chart at hand");
+  assert.doesNotMatch(out.text, /: uploaded/, "no line per version on a terminal");
+  assert.match(out.text, /3 uploaded, 0 already there, 0 failed/);
+});
