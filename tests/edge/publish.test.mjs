@@ -4,12 +4,13 @@
 // hostile uploads refused with nothing stored.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { request } from "node:http";
-import { disposeAfter, helm, helmEnv, keygen, makeChartRepo, mint, startWorker, tmp } from "./harness.mjs";
+import { disposeAfter, helm, helmEnv, keygen, makeChartRepo, mint, signingKey, startWorker, tmp } from "./harness.mjs";
 
 const started = disposeAfter(after);
 let key, w, base, bucket;
@@ -77,6 +78,59 @@ test("curl's forms: raw body and multipart with a provenance file; GET the API; 
   assert.match(await prov.text(), /version: 0\.2\.0/);
   const pullOnly = await upload(chart.tgz, { headers: auth("artifact-repository:org1/repo1:pull") });
   assert.equal(pullOnly.status, 403);
+});
+
+/** Runs curl without blocking this process; `{status, body}` (the HTTP status curl saw). */
+function curl(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn("curl", ["-sS", "-w", "\n%{http_code}", ...args], { timeout: 60_000 });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`curl ${args.join(" ")}: ${err}`));
+      const at = out.lastIndexOf("\n");
+      resolve({ status: Number(out.slice(at + 1)), body: out.slice(0, at) });
+    });
+  });
+}
+
+test("ChartMuseum's API as its README drives it with curl: raw, prov, form, list, get, delete; signed charts verify", async () => {
+  const signer = signingKey();
+  const sign = ["--sign", "--key", signer.name, "--keyring", signer.secring];
+  const first = makeChartRepo("mychart", "0.1.0", sign);
+  const second = makeChartRepo("mychart", "0.2.0", sign);
+  const api = `${base}/api/org2/docs`;
+  const token = ["-H", `Authorization: Bearer ${mint(key, "artifact-repository:org2/docs:pull,push")}`];
+  const at = (chart, suffix = "") => `@${join(chart.dir, chart.file)}${suffix}`;
+  const saved = JSON.stringify({ saved: true });
+  assert.deepEqual(await curl([...token, "--data-binary", at(first), `${api}/charts`]), { status: 201, body: saved });
+  assert.deepEqual(await curl([...token, "--data-binary", at(first, ".prov"), `${api}/prov`]), { status: 201, body: saved });
+  const form = [...token, "-F", `chart=${at(second)}`, "-F", `prov=${at(second, ".prov")}`, `${api}/charts`];
+  assert.deepEqual(await curl(form), { status: 201, body: saved });
+  const again = await curl([...token, "--data-binary", at(first), `${api}/charts`]);
+  assert.deepEqual(again, { status: 409, body: JSON.stringify({ error: "file already exists" }) });
+  const all = JSON.parse((await curl([...token, `${api}/charts`])).body);
+  assert.deepEqual(all.mychart.map((v) => v.version).sort(), ["0.1.0", "0.2.0"]);
+  const versions = JSON.parse((await curl([...token, `${api}/charts/mychart`])).body);
+  assert.equal(versions.length, 2);
+  const one = JSON.parse((await curl([...token, `${api}/charts/mychart/0.2.0`])).body);
+  assert.equal(one.digest, createHash("sha256").update(second.tgz).digest("hex"));
+  // helm verifies both versions over HTTP: each .prov reached its chart.
+  const env = helmEnv();
+  const reader = mint(key, "artifact-repository:org2/docs:pull");
+  helm(["repo", "add", "docs", `${base}/org2/docs`, "--username", "token", "--password-stdin"], { env, input: reader });
+  for (const version of ["0.1.0", "0.2.0"]) {
+    const dest = tmp("verify");
+    helm(["pull", "docs/mychart", "--version", version, "--verify", "--keyring", signer.pubring, "--destination", dest], { env });
+  }
+  const deleted = await curl([...token, "-X", "DELETE", `${api}/charts/mychart/0.1.0`]);
+  assert.deepEqual(deleted, { status: 200, body: JSON.stringify({ deleted: true }) });
+  assert.equal((await curl([...token, `${api}/charts/mychart/0.1.0`])).status, 404);
+  for (const gone of [first.file, `${first.file}.prov`]) {
+    assert.equal((await curl([...token, `${base}/org2/docs/charts/${gone}`])).status, 404, gone);
+  }
 });
 
 test("ten concurrent uploads of one chart's versions: all ten listed", async () => {
