@@ -11,7 +11,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::edge::chart_archive::{yaml_to_json, ArchiveError};
-use crate::edge::registry::HELM_PROV;
+use crate::edge::registry::{ImmutableTags, HELM_PROV};
 use crate::edge::ChartId;
 use crate::{Algorithm, Digest};
 
@@ -29,6 +29,8 @@ pub const INDEX_ATTEMPTS: usize = 12;
 pub enum PublishError {
     #[error("file already exists")]
     Exists,
+    #[error("{0} is a released version and immutable (IMMUTABLE_TAGS): it would change under its users over OCI; upload a new version instead")]
+    Immutable(String),
     #[error("{0}")]
     BadChart(String),
     #[error("chart not found")]
@@ -46,7 +48,7 @@ pub enum PublishError {
 impl PublishError {
     pub fn status(&self) -> u16 {
         match self {
-            PublishError::Exists => 409,
+            PublishError::Exists | PublishError::Immutable(_) => 409,
             PublishError::BadChart(_) => 400,
             PublishError::ChartNotFound | PublishError::VersionNotFound(_) => 404,
             PublishError::BadIndex(_) => 500,
@@ -157,6 +159,19 @@ impl Index {
             self.entries.remove(name);
         }
         removed
+    }
+
+    /// Refuses a forced overwrite (`?force` with `ALLOW_OVERWRITE`) that would change a listed
+    /// version `rule` keeps immutable: the chart's OCI tag could not follow, and the two protocols
+    /// would serve two charts under one version. The same archive again, or a version that
+    /// `rule` leaves mutable (a pre-release by default), may be overwritten.
+    pub fn check_overwrite(&self, id: &ChartId, digest_hex: &str, rule: ImmutableTags) -> Result<(), PublishError> {
+        match self.digest_of(id) {
+            Some(listed) if listed != digest_hex && rule.protects(&id.version.replace('+', "_")) => {
+                Err(PublishError::Immutable(format!("{} {}", id.name, id.version)))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The archive digest listed for `name` `version`.
@@ -367,6 +382,23 @@ mod tests {
         let bytes = index.to_bytes("2026-01-01T00:00:00Z");
         let again = Index::parse(Some(&bytes)).unwrap();
         assert_eq!(again.api_all(), json!({}));
+    }
+
+    #[test]
+    fn forced_overwrites_never_change_a_released_version() {
+        let mut index = Index::empty();
+        let release = id("hello", "1.0.0");
+        let dev = id("hello", "1.1.0-dev");
+        index.add(&release, entry(meta("hello", "1.0.0"), &release, "aa", "t"), false).unwrap();
+        index.add(&dev, entry(meta("hello", "1.1.0-dev"), &dev, "aa", "t"), false).unwrap();
+        let refused = index.check_overwrite(&release, "bb", ImmutableTags::Releases).unwrap_err();
+        assert_eq!(refused.status(), 409);
+        assert!(refused.to_string().contains("hello 1.0.0 is a released version and immutable"));
+        assert_eq!(index.check_overwrite(&release, "aa", ImmutableTags::Releases), Ok(()), "the same archive");
+        assert_eq!(index.check_overwrite(&dev, "bb", ImmutableTags::Releases), Ok(()), "a pre-release");
+        assert_eq!(index.check_overwrite(&release, "bb", ImmutableTags::Off), Ok(()));
+        assert!(index.check_overwrite(&dev, "bb", ImmutableTags::All).is_err());
+        assert_eq!(index.check_overwrite(&id("new", "1.0.0"), "bb", ImmutableTags::All), Ok(()), "not listed");
     }
 
     #[test]

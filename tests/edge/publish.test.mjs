@@ -133,6 +133,38 @@ test("ChartMuseum's API as its README drives it with curl: raw, prov, form, list
   }
 });
 
+test("?force with ALLOW_OVERWRITE replaces a pre-release over both protocols, never a released version", async () => {
+  const w2 = await startWorker({ JWKS: key.jwks, ALLOW_OVERWRITE: "true" }, { port: 0 });
+  started.push(w2);
+  const post = (tgz, query = "") =>
+    fetch(`${w2.url}/api/org1/over/charts${query}`, { method: "POST", headers: auth("artifact-repository:org1/over:pull,push"), body: tgz });
+  const read = async (path) => {
+    const res = await fetch(`${w2.url}/${path}`, { headers: auth("artifact-repository:org1/over:pull,push") });
+    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  };
+  const blobOf = async (chart, version) => {
+    const manifest = JSON.parse((await read(`v2/org1/over/${chart}/manifests/${version}`)).body);
+    return (await read(`v2/org1/over/${chart}/blobs/${manifest.layers[0].digest}`)).body;
+  };
+  // Two different archives of each version (a different description).
+  const twice = (version) => [makeChartRepo("over", version), makeChartRepo("over", version, ["--app-version", "2.0.0"])];
+  const [dev1, dev2] = twice("1.1.0-dev");
+  assert.equal((await post(dev1.tgz)).status, 201);
+  assert.deepEqual((await read(`org1/over/charts/${dev1.file}`)).body, dev1.tgz, "read once: now in the edge cache");
+  assert.equal((await post(dev2.tgz)).status, 409, "no ?force: never replaced");
+  assert.equal((await post(dev2.tgz, "?force")).status, 201);
+  assert.deepEqual((await read(`org1/over/charts/${dev1.file}`)).body, dev2.tgz, "HTTP serves the new archive");
+  assert.deepEqual(await blobOf("over", "1.1.0-dev"), dev2.tgz, "and so does OCI");
+  const [rel1, rel2] = twice("1.0.0");
+  assert.equal((await post(rel1.tgz)).status, 201);
+  const refused = await post(rel2.tgz, "?force");
+  assert.equal(refused.status, 409);
+  assert.match((await refused.json()).error, /over 1\.0\.0 is a released version and immutable \(IMMUTABLE_TAGS\)/);
+  assert.deepEqual((await read(`org1/over/charts/${rel1.file}`)).body, rel1.tgz, "unchanged over HTTP");
+  assert.deepEqual(await blobOf("over", "1.0.0"), rel1.tgz, "unchanged over OCI");
+  assert.equal((await post(rel1.tgz, "?force")).status, 201, "the same archive again");
+});
+
 test("ten concurrent uploads of one chart's versions: all ten listed", async () => {
   const charts = Array.from({ length: 10 }, (_, i) => makeChartRepo("many", `1.0.${i}`));
   const results = await Promise.all(charts.map((c) => upload(c.tgz)));

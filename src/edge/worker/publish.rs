@@ -164,6 +164,15 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
         return Ok(Err(e));
     }
     let digest = crate::hex(&Sha256::digest(&tgz));
+    if force {
+        let checked = match stored_index(t, repo).await? {
+            Ok((index, _)) => index.check_overwrite(&id, &digest, t.config.immutable_tags),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = checked {
+            return Ok(Err(e));
+        }
+    }
     let bucket = t.env.bucket("CHARTS")?;
     let key = format!("{repo}/{}", id.file_name());
     // One publish, two protocols: what helm would have pushed, for the OCI repository of the chart.
