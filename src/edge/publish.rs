@@ -240,6 +240,23 @@ pub fn oci_entry(config: &[u8], chart: &str, tag: &str, layer_hex: &str, created
     Some((id, listed))
 }
 
+/// A helm chart pushed over OCI must be the chart its repository stands for: `org1/repo1/hello`
+/// holds chart `hello` of `org1/repo1` (its config, the chart's metadata, names it), as `helm push
+/// … oci://edge/org1/repo1` always makes it. Another name would list one chart under another's name
+/// in `index.yaml`; a config without a name is never listed, so it passes.
+pub fn check_pushed_chart(config: &[u8], oci: &str, chart: &str) -> Result<(), String> {
+    let named = serde_json::from_slice::<Value>(config).ok().and_then(|v| v.get("name")?.as_str().map(str::to_owned));
+    match named {
+        Some(name) if name == chart => Ok(()),
+        Some(name) => Err(format!(
+            "this helm chart is {name}, but {oci} holds chart {chart}: push it to the chart repository (helm push {name}-….tgz oci://…/{})",
+            oci.rsplit_once('/').map_or("", |(repo, _)| repo)
+        )),
+        // Nothing to list under any name (index.yaml lists only charts whose config names them).
+        None => Ok(()),
+    }
+}
+
 /// What helm would push for an uploaded archive: the config (the chart's metadata as JSON), the
 /// image manifest naming it and the archive (and provenance file, when there is one) as layers, and
 /// the tag (the version, `+` written `_`).
@@ -484,6 +501,15 @@ mod tests {
         let rc = id("my-chart", "1.0.0-rc.1");
         assert_eq!(check_file_name("my-chart-1.0.0-rc.1.tgz", &rc), Ok(()));
         assert!(check_file_name("my-chart-1.0.0.tgz", &rc).unwrap_err().to_string().contains("disagree"));
+    }
+
+    #[test]
+    fn a_pushed_chart_is_the_chart_its_repository_names() {
+        assert_eq!(check_pushed_chart(br#"{"name":"hello","version":"1.0.0"}"#, "org1/repo1/hello", "hello"), Ok(()));
+        let other = check_pushed_chart(br#"{"name":"other"}"#, "org1/repo1/hello", "hello").unwrap_err();
+        assert!(other.contains("this helm chart is other, but org1/repo1/hello holds chart hello"), "{other}");
+        assert!(other.contains("oci://…/org1/repo1"), "{other}");
+        assert_eq!(check_pushed_chart(b"{}", "org1/repo1/hello", "hello"), Ok(()), "no name: never listed");
     }
 
     #[test]

@@ -293,6 +293,25 @@ test("released chart versions are immutable; other tags move", async () => {
   assert.equal((await pushManifest(A, "1.1.0-rc.1", m2)).status, 201, "pre-releases move");
 });
 
+test("a helm chart pushed to another chart's repository is refused: index.yaml never lists it under that name", async () => {
+  const config = Buffer.from(JSON.stringify({ apiVersion: "v2", name: "other", version: "1.0.0" }));
+  const archive = Buffer.from("not really a chart, but a layer");
+  await pushBlob(A, config);
+  await pushBlob(A, archive);
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    config: { mediaType: "application/vnd.cncf.helm.config.v1+json", digest: sha256(config), size: config.length },
+    layers: [{ mediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip", digest: sha256(archive), size: archive.length }],
+  });
+  const before = await allKeys();
+  const res = await pushManifest(A, "1.0.0", manifest);
+  assert.equal(res.status, 400);
+  const error = (await res.json()).errors[0];
+  assert.equal(error.code, "MANIFEST_INVALID");
+  assert.match(error.message, /this helm chart is other, but org1\/repo1\/a holds chart a/);
+  assert.deepEqual(await allKeys(), before, "nothing stored, index.yaml untouched");
+});
+
 test("referrers: subject, OCI-Subject, artifactType filter, push before the subject exists", async () => {
   const config = Buffer.from('{"r":1}');
   await pushBlob(A, config);

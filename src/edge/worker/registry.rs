@@ -11,7 +11,7 @@ use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Include, Method, Reques
 
 use super::respond;
 use super::Target;
-use crate::edge::publish::with_provenance;
+use crate::edge::publish::{check_pushed_chart, with_provenance};
 use crate::edge::registry::{
     check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Manifest,
     RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, OCI_MANIFEST, PART_SIZE,
@@ -674,6 +674,17 @@ impl<'a> Registry<'a> {
                 return Ok(Err(RegistryError::ManifestBlobUnknown(what.clone())));
             }
         }
+        // A chart is the chart its repository stands for (read before anything is stored).
+        let mut chart_config = None;
+        if let (Some((config, _)), Some((_, chart))) =
+            (&manifest.helm_chart, self.t.config.policy.layout().chart_of(self.repo))
+        {
+            let config = self.read(keys::blob(config)).await?.unwrap_or_default();
+            if let Err(why) = check_pushed_chart(&config, self.repo.as_str(), chart) {
+                return Ok(Err(RegistryError::ManifestInvalid(why)));
+            }
+            chart_config = Some(config);
+        }
         for tag in &protected {
             if let Some(current) = self.resolve(tag).await? {
                 if current != d && !self.adds_provenance(&bytes, &current).await? {
@@ -704,10 +715,8 @@ impl<'a> Registry<'a> {
         }
         // One publish, two protocols: a chart pushed with helm is listed in its chart repository's
         // index.yaml, served from this same blob.
-        if let (Some((config, layer)), Some(tag)) = (&manifest.helm_chart, tags.first()) {
-            if let Some(config) = self.read(keys::blob(config)).await? {
-                super::index::list_oci_push(self.t, self.repo, tag, config, layer).await;
-            }
+        if let (Some((_, layer)), Some(tag), Some(config)) = (&manifest.helm_chart, tags.first(), chart_config) {
+            super::index::list_oci_push(self.t, self.repo, tag, config, layer).await;
         }
         h.set("Location", &format!("/v2/{}/manifests/{d}", self.repo))?;
         h.set("Docker-Content-Digest", &d.to_string())?;
