@@ -2,7 +2,7 @@
 //! ([`crate::edge::publish::Index`]), changed by compare-and-swap on its ETag (retried on a
 //! concurrent change: R2 already holds the index and its conditional writes serialise them, which a
 //! Durable Object per repository would only duplicate), and the charts pushed over OCI that it
-//! lists (the same stored blob, served on the archive's HTTP route).
+//! lists (found here for the archive's HTTP route, which serves the same stored blob).
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use worker::{Conditional, Delay, HttpMetadata, Result};
 use super::stale::{purge, purge_cache};
 use super::Target;
 use crate::edge::publish::{listed_archive, oci_entry, Index, PublishError, INDEX_ATTEMPTS};
-use crate::edge::registry::keys;
+use crate::edge::ChartId;
 use crate::{Digest, RepoName};
 
 pub(super) fn index_key(repo: &RepoName) -> String {
@@ -66,30 +66,21 @@ pub(super) async fn update_index(
     Ok(Err(PublishError::Contention(INDEX_ATTEMPTS)))
 }
 
-/// The archive of a chart pushed over OCI, for the HTTP route of its file (or its provenance
-/// file, `<archive>.prov`): the blob the index lists for it, read only if it is linked into the
-/// chart's OCI repository (so an index entry can never reach a blob of another repository).
-pub(super) async fn oci_archive(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<worker::Object>> {
-    let (archive, prov) = match file.strip_suffix(".prov") {
-        Some(archive) => (archive, true),
-        None => (file, false),
-    };
-    let Ok((index, _)) = stored_index(&t, repo).await? else { return Ok(None) };
-    let Some((chart, digest_hex)) = listed_archive(&index, archive) else { return Ok(None) };
+/// The chart the index lists for an archive file (`hello-0.1.0.tgz`), with the OCI repository it
+/// was pushed to and its archive's digest: where the HTTP route of a chart pushed over OCI finds it.
+pub(super) async fn listed_oci(
+    t: &Target<'_>,
+    repo: &RepoName,
+    file: &str,
+) -> Result<Option<(RepoName, ChartId, Digest)>> {
+    let Ok((index, _)) = stored_index(t, repo).await? else { return Ok(None) };
+    let Some((chart, digest_hex)) = listed_archive(&index, file) else { return Ok(None) };
     let (Some(oci), Ok(digest)) =
         (t.config.policy.layout().oci_of(repo, &chart.name), Digest::parse(&format!("sha256:{digest_hex}")))
     else {
         return Ok(None);
     };
-    if prov {
-        let tag = chart.version.replace('+', "_");
-        return super::registry::chart_provenance(t, &oci, &tag, &digest_hex).await;
-    }
-    let bucket = t.env.bucket("CHARTS")?;
-    if bucket.head(keys::link(&oci, &digest)).await?.is_none() {
-        return Ok(None);
-    }
-    bucket.get(keys::blob(&digest)).execute().await
+    Ok(Some((oci, chart, digest)))
 }
 
 /// Lists a chart pushed over OCI (`tag` on the OCI repository `oci`) in its chart repository's

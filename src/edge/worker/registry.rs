@@ -151,20 +151,29 @@ pub(super) async fn sign_chart(t: Target<'_>, oci: &RepoName, tag: &str, layer_h
     }
 }
 
-/// The provenance layer of the chart `tag` names in `oci`, if that chart's archive is `layer_hex`:
-/// how a chart pushed over OCI with `.prov` beside it serves `<chart>.tgz.prov` over HTTP.
-pub(super) async fn chart_provenance(
-    t: Target<'_>,
-    oci: &RepoName,
-    tag: &str,
-    layer_hex: &str,
-) -> Result<Option<worker::Object>> {
-    let r = Registry::new(t, oci)?;
-    let Some(d) = r.resolve(&Reference::Tag(tag.to_owned())).await? else { return Ok(None) };
-    let Some(bytes) = r.read(keys::manifest(oci, &d)).await? else { return Ok(None) };
+/// The HTTP route of a chart pushed over OCI: the archive (`hello-0.1.0.tgz`) is the blob the
+/// chart repository's index lists for it, read only if it is linked into the chart's OCI
+/// repository (so an index entry can never reach a blob of another repository); its provenance
+/// file (`hello-0.1.0.tgz.prov`) is the provenance layer of the manifest its version's tag names,
+/// if that manifest's archive is the listed one.
+pub(super) async fn pushed_chart_file(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<worker::Object>> {
+    let (archive, prov) = match file.strip_suffix(".prov") {
+        Some(archive) => (archive, true),
+        None => (file, false),
+    };
+    let Some((oci, chart, digest)) = super::index::listed_oci(&t, repo, archive).await? else { return Ok(None) };
+    let r = Registry::new(t, &oci)?;
+    if !prov {
+        if !r.exists(keys::link(&oci, &digest)).await? {
+            return Ok(None);
+        }
+        return r.bucket.get(keys::blob(&digest)).execute().await;
+    }
+    let Some(d) = r.resolve(&Reference::Tag(chart.version.replace('+', "_"))).await? else { return Ok(None) };
+    let Some(bytes) = r.read(keys::manifest(&oci, &d)).await? else { return Ok(None) };
     let Ok(manifest) = Manifest::parse(&bytes, None) else { return Ok(None) };
     let (Some((_, layer)), Some(prov)) = (manifest.helm_chart, manifest.helm_prov) else { return Ok(None) };
-    if layer.hex() != layer_hex || !r.exists(keys::link(oci, &prov)).await? {
+    if layer != digest || !r.exists(keys::link(&oci, &prov)).await? {
         return Ok(None);
     }
     r.bucket.get(keys::blob(&prov)).execute().await
