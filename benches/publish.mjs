@@ -65,9 +65,12 @@ async function seed(repo, n) {
   await bucket.put(`${repo}/index.yaml`, JSON.stringify(indexOf(n)));
 }
 
-/** CPU per index regeneration inside the isolate, in ms (median of 5 loops timed by the isolate). */
-async function indexCpu(body) {
-  const rounds = 20;
+/**
+ * CPU per index regeneration inside the isolate, in ms (median of 5 loops timed by the isolate;
+ * each loop long enough for its 1 ms clock: 20,000 version edits, at least 20 rounds).
+ */
+async function indexCpu(body, versions) {
+  const rounds = Math.min(1000, Math.max(20, Math.round(20000 / versions)));
   const runs = [];
   for (let i = 0; i < 5; i++) {
     const res = await w.mf.dispatchFetch(`http://edge.test/_chartgate/bench-index?rounds=${rounds}`, { method: "POST", body });
@@ -126,10 +129,10 @@ try {
   const listed = JSON.parse((await get("bench/conc", "index.yaml")).text).entries.pub.length;
 
   // CPU inside the isolate for one index regeneration.
-  await indexCpu(JSON.stringify(indexOf(100))); // warm-up: V8 tiers the wasm up
+  await indexCpu(JSON.stringify(indexOf(100)), 100); // warm-up: V8 tiers the wasm up
   const cpu = {};
-  for (const n of [1, 100, 1000]) cpu[n] = await indexCpu(JSON.stringify(indexOf(n)));
-  cpu["1000_yaml"] = await indexCpu(yamlOf(indexOf(1000)));
+  for (const n of [1, 100, 1000]) cpu[n] = await indexCpu(JSON.stringify(indexOf(n)), n);
+  cpu["1000_yaml"] = await indexCpu(yamlOf(indexOf(1000)), 1000);
   if (listed !== concurrent.length) throw new Error(`lost updates: ${listed} of ${concurrent.length} listed`);
 
   console.log(

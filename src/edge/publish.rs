@@ -331,6 +331,19 @@ pub fn prov_chart(prov: &[u8]) -> Result<ChartId, PublishError> {
     Ok(ChartId { name, version })
 }
 
+/// A form's provenance file must be the archive's: the chart and version its signed `Chart.yaml`
+/// names.
+pub fn check_prov(prov: &[u8], id: &ChartId) -> Result<(), PublishError> {
+    let named = prov_chart(prov)?;
+    if &named != id {
+        return Err(PublishError::BadChart(format!(
+            "the provenance file is for {} {}, the archive is {} {}",
+            named.name, named.version, id.name, id.version
+        )));
+    }
+    Ok(())
+}
+
 /// Checks the file name a multipart form gave the archive: one named as `helm package` names
 /// archives (`<name>-<version>.tgz`) must hold that chart. Other names (`chart.tgz`) are not read.
 pub fn check_file_name(file_name: &str, id: &ChartId) -> Result<(), PublishError> {
@@ -488,6 +501,9 @@ mod tests {
         assert!(bad(b"-----BEGIN PGP SIGNED MESSAGE-----\nname: hello\n").contains("no chart name and version"));
         assert!(bad(b"-----BEGIN PGP SIGNED MESSAGE-----\nname: ../x\nversion: 1\n").contains("cannot name a file"));
         assert!(bad(&[0xff, 0xfe]).contains("not UTF-8"));
+        assert_eq!(check_prov(prov, &id("hello", "1.0.0")), Ok(()));
+        let other = check_prov(prov, &id("hello", "1.0.1")).unwrap_err().to_string();
+        assert_eq!(other, "the provenance file is for hello 1.0.0, the archive is hello 1.0.1");
     }
 
     #[test]

@@ -149,12 +149,17 @@ test("?force with ALLOW_OVERWRITE replaces a pre-release over both protocols, ne
   // Two different archives of each version (a different description).
   const twice = (version) => [makeChartRepo("over", version), makeChartRepo("over", version, ["--app-version", "2.0.0"])];
   const [dev1, dev2] = twice("1.1.0-dev");
-  assert.equal((await post(dev1.tgz)).status, 201);
+  const signed = new FormData();
+  signed.append("chart", new Blob([dev1.tgz]), dev1.file);
+  signed.append("prov", new Blob(["-----BEGIN PGP SIGNED MESSAGE-----\nname: over\nversion: 1.1.0-dev\n"]), `${dev1.file}.prov`);
+  assert.equal((await post(signed)).status, 201);
+  assert.equal((await read(`org1/over/charts/${dev1.file}.prov`)).status, 200);
   assert.deepEqual((await read(`org1/over/charts/${dev1.file}`)).body, dev1.tgz, "read once: now in the edge cache");
   assert.equal((await post(dev2.tgz)).status, 409, "no ?force: never replaced");
   assert.equal((await post(dev2.tgz, "?force")).status, 201);
   assert.deepEqual((await read(`org1/over/charts/${dev1.file}`)).body, dev2.tgz, "HTTP serves the new archive");
   assert.deepEqual(await blobOf("over", "1.1.0-dev"), dev2.tgz, "and so does OCI");
+  assert.equal((await read(`org1/over/charts/${dev1.file}.prov`)).status, 404, "the old archive's signature went with it");
   const [rel1, rel2] = twice("1.0.0");
   assert.equal((await post(rel1.tgz)).status, 201);
   const refused = await post(rel2.tgz, "?force");

@@ -33,11 +33,12 @@ pub(super) async fn stored_index(
 }
 
 /// Edits the index with `change` and writes it back only if nobody wrote it meanwhile; retried
-/// with a growing pause when someone did.
+/// with a growing pause when someone did. `change` says whether it changed anything: an index it
+/// left as it was is not written.
 pub(super) async fn update_index(
     t: &Target<'_>,
     repo: &RepoName,
-    change: impl Fn(&mut Index) -> std::result::Result<(), PublishError>,
+    change: impl Fn(&mut Index) -> std::result::Result<bool, PublishError>,
 ) -> Result<std::result::Result<(), PublishError>> {
     let bucket = t.env.bucket("CHARTS")?;
     for attempt in 0..INDEX_ATTEMPTS {
@@ -45,8 +46,10 @@ pub(super) async fn update_index(
             Ok(i) => i,
             Err(e) => return Ok(Err(e)),
         };
-        if let Err(e) = change(&mut index) {
-            return Ok(Err(e));
+        match change(&mut index) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Ok(())),
+            Err(e) => return Ok(Err(e)),
         }
         let condition = match etag {
             Some(etag) => Conditional { etag_matches: Some(etag), ..Default::default() },
@@ -92,7 +95,12 @@ pub(super) async fn list_oci_push(t: Target<'_>, oci: &RepoName, tag: &str, conf
     let Ok(chart_repo) = RepoName::parse(chart_repo) else { return };
     let created = String::from(js_sys::Date::new_0().to_iso_string());
     let Some((id, listed)) = oci_entry(&config, chart, tag, layer.hex(), &created) else { return };
-    let add = |index: &mut Index| if index.has(&id) { Ok(()) } else { index.add(&id, listed.clone(), false) };
+    let add = |index: &mut Index| {
+        if index.has(&id) {
+            return Ok(false);
+        }
+        index.add(&id, listed.clone(), false).map(|()| true)
+    };
     match update_index(&t, &chart_repo, add).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => worker::console_error!("chartgate: listing {oci}:{tag} in {chart_repo}/index.yaml: {e}"),
@@ -110,15 +118,12 @@ pub(super) async fn unlist_oci(t: Target<'_>, oci: &RepoName, layer: &Digest) {
     let unlisted = std::cell::RefCell::new(Vec::new());
     let remove = |index: &mut Index| {
         let removed = index.remove_digest(chart, layer.hex());
-        if removed.is_empty() {
-            return Err(PublishError::ChartNotFound); // nothing listed: no write
-        }
+        let changed = !removed.is_empty();
         *unlisted.borrow_mut() = removed;
-        Ok(())
+        Ok(changed)
     };
     match update_index(&t, &chart_repo, remove).await {
         Ok(Ok(())) => {}
-        Ok(Err(PublishError::ChartNotFound)) => return,
         Ok(Err(e)) => return worker::console_error!("chartgate: unlisting {oci} from {chart_repo}/index.yaml: {e}"),
         Err(e) => return worker::console_error!("chartgate: unlisting {oci} from {chart_repo}/index.yaml: {e}"),
     }

@@ -11,7 +11,7 @@ use super::index::{stored_index, update_index};
 use super::stale::{purge, purge_cache};
 use super::{respond, Target};
 use crate::edge::publish::{
-    chart_of_path, check_file_name, entry, oci_artifacts, prov_chart, PublishError, MAX_UPLOAD,
+    chart_of_path, check_file_name, check_prov, entry, oci_artifacts, prov_chart, PublishError, MAX_UPLOAD,
 };
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
 use crate::RepoName;
@@ -160,7 +160,7 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
     if let Some(Err(e)) = file_name.map(|f| check_file_name(&f, &id)) {
         return Ok(Err(e));
     }
-    if let Some(Err(e)) = prov.as_deref().map(|p| prov_matches(p, &id)) {
+    if let Some(Err(e)) = prov.as_deref().map(|p| check_prov(p, &id)) {
         return Ok(Err(e));
     }
     let digest = crate::hex(&Sha256::digest(&tgz));
@@ -192,13 +192,18 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
     if put.execute().await?.is_none() {
         return Ok(Err(PublishError::Exists));
     }
+    // A replaced archive's provenance file signs the old archive: it goes unless a new one came.
+    let replaced_prov = force && prov.is_none();
     if let Some(prov) = prov {
         bucket.put(format!("{key}.prov"), prov).execute().await?;
     }
     let created = String::from(js_sys::Date::new_0().to_iso_string());
     let listed = entry(meta, &id, &digest, &created);
-    if let Err(e) = update_index(t, repo, |index| index.add(&id, listed.clone(), force)).await? {
+    if let Err(e) = update_index(t, repo, |index| index.add(&id, listed.clone(), force).map(|()| true)).await? {
         return Ok(Err(e));
+    }
+    if replaced_prov {
+        purge(t.env, t.url, &[format!("{key}.prov")]).await;
     }
     if force {
         purge_cache(t.url, &[key.clone(), format!("{key}.prov")]).await;
@@ -207,18 +212,6 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
         super::registry::publish_chart(*t, &oci, &tag, blobs, manifest).await;
     }
     Ok(Ok(json(201, r#"{"saved":true}"#)?))
-}
-
-/// A form's provenance file must be the archive's.
-fn prov_matches(prov: &[u8], id: &ChartId) -> std::result::Result<(), PublishError> {
-    let named = prov_chart(prov)?;
-    if &named != id {
-        return Err(PublishError::BadChart(format!(
-            "the provenance file is for {} {}, the archive is {} {}",
-            named.name, named.version, id.name, id.version
-        )));
-    }
-    Ok(())
 }
 
 /// `POST /api/:repo/prov`: the provenance file of a chart, raw or as the form's `prov` field.
@@ -260,7 +253,7 @@ async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer>
     let unlisted = update_index(t, repo, |index| {
         *listed.borrow_mut() = index.digest_of(id);
         if index.remove(id) {
-            Ok(())
+            Ok(true)
         } else {
             Err(PublishError::VersionNotFound(format!("{} {}", id.name, id.version)))
         }

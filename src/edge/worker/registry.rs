@@ -677,25 +677,34 @@ impl<'a> Registry<'a> {
         let rule = self.t.config.immutable_tags;
         let protected: Vec<Reference> =
             tags.iter().filter(|t| rule.protects(t)).map(|t| Reference::Tag(t.clone())).collect();
-        let found = join_all(referenced.iter().map(|(key, _)| self.exists(key.clone()))).await;
+        // A chart must be the chart its repository stands for: its config is read with the rest.
+        let chart = manifest.helm_chart.as_ref().zip(self.t.config.policy.layout().chart_of(self.repo));
+        let config_read = async {
+            match chart {
+                Some(((config, _), _)) => self.read(keys::blob(config)).await,
+                None => Ok(None),
+            }
+        };
+        let (found, (config, current)) = join(
+            join_all(referenced.iter().map(|(key, _)| self.exists(key.clone()))),
+            join(config_read, join_all(protected.iter().map(|tag| self.resolve(tag)))),
+        )
+        .await;
         for (exists, (_, what)) in found.into_iter().zip(&referenced) {
             if !exists? {
                 return Ok(Err(RegistryError::ManifestBlobUnknown(what.clone())));
             }
         }
-        // A chart is the chart its repository stands for (read before anything is stored).
         let mut chart_config = None;
-        if let (Some((config, _)), Some((_, chart))) =
-            (&manifest.helm_chart, self.t.config.policy.layout().chart_of(self.repo))
-        {
-            let config = self.read(keys::blob(config)).await?.unwrap_or_default();
+        if let Some((_, (_, chart))) = chart {
+            let config = config?.unwrap_or_default();
             if let Err(why) = check_pushed_chart(&config, self.repo.as_str(), chart) {
                 return Ok(Err(RegistryError::ManifestInvalid(why)));
             }
             chart_config = Some(config);
         }
-        for tag in &protected {
-            if let Some(current) = self.resolve(tag).await? {
+        for (tag, current) in protected.iter().zip(current) {
+            if let Some(current) = current? {
                 if current != d && !self.adds_provenance(&bytes, &current).await? {
                     let why = format!(
                         "tag {tag} of {} is immutable (IMMUTABLE_TAGS) and already points to {current}: push a new version instead",
