@@ -5,6 +5,7 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+mod charts;
 mod decide;
 mod gc;
 mod index;

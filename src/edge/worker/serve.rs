@@ -72,7 +72,7 @@ async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, Cac
         let mut found = bucket.get(key.as_str()).execute().await;
         if let (Ok(None), Route::Artifact { repo, file }, None) = (&found, route, &config.origin) {
             // A chart pushed over OCI: the same stored blob, found through index.yaml.
-            found = super::registry::pushed_chart_file(target, repo, file).await;
+            found = super::charts::pushed_chart_file(target, repo, file).await;
         }
         match found {
             Ok(Some(object)) => {
