@@ -77,9 +77,10 @@ ensure_registry_tools() { # skopeo and the reference registry (docker-registry) 
   apt_install skopeo docker-registry
 }
 
-ensure_gnupg() { # gpg makes the keys `helm package --sign` signs provenance files with, in the tests
-  command -v gpg >/dev/null && command -v gpgconf >/dev/null && return 0
-  apt_install gnupg
+ensure_test_clis() { # curl (ChartMuseum's API as its README drives it) and gpg (the keys `helm package
+  # --sign` signs provenance files with), for the tests
+  command -v curl >/dev/null || apt_install curl
+  { command -v gpg && command -v gpgconf; } >/dev/null || apt_install gnupg
 }
 
 ORAS_VERSION=1.2.0
