@@ -74,6 +74,17 @@ impl From<ArchiveError> for PublishError {
     }
 }
 
+/// An `index.yaml` as a JSON value: UTF-8, then JSON (what the edge writes) or YAML (what `helm
+/// repo index` writes) of at most `max_nodes` nodes. The edge's index and `chartgate mirror`'s
+/// source index are both read with it.
+pub fn index_document(bytes: &[u8], max_nodes: usize) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => Ok(v),
+        Err(_) => yaml_to_json(text, max_nodes).map_err(|e| e.to_string()),
+    }
+}
+
 /// A repository's index: its `entries` (chart name → versions) and the other top-level fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Index {
@@ -88,11 +99,7 @@ impl Index {
         if bytes.len() > MAX_INDEX {
             return Err(PublishError::BadIndex(format!("larger than {MAX_INDEX} bytes")));
         }
-        let text = std::str::from_utf8(bytes).map_err(|_| PublishError::BadIndex("not UTF-8".into()))?;
-        let value = match serde_json::from_str::<Value>(text) {
-            Ok(v) => v,
-            Err(_) => yaml_to_json(text, MAX_INDEX_NODES).map_err(|e| PublishError::BadIndex(e.to_string()))?,
-        };
+        let value = index_document(bytes, MAX_INDEX_NODES).map_err(PublishError::BadIndex)?;
         let Value::Object(mut head) = value else { return Err(PublishError::BadIndex("not a mapping".into())) };
         let entries = match head.remove("entries") {
             None | Some(Value::Null) => Map::new(),

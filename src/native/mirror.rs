@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::edge::chart_archive::yaml_to_json;
+use crate::edge::publish::index_document;
 
 /// Most YAML nodes read from a source `index.yaml` (thousands of versions fit).
 const MAX_INDEX_NODES: usize = 2_000_000;
@@ -83,12 +83,7 @@ async fn get(
 }
 
 fn parse_index(url: &str, bytes: &[u8]) -> Result<Value, MirrorError> {
-    let bad = |why: String| MirrorError::Index { url: url.to_owned(), why };
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
-    match serde_json::from_str(text) {
-        Ok(v) => Ok(v),
-        Err(_) => yaml_to_json(text, MAX_INDEX_NODES).map_err(|e| bad(e.to_string())),
-    }
+    index_document(bytes, MAX_INDEX_NODES).map_err(|why| MirrorError::Index { url: url.to_owned(), why })
 }
 
 /// Mirrors `source` into `target` (`https://edge/org1/repo1`) with a token that may push there.

@@ -7,24 +7,13 @@ use std::collections::BTreeSet;
 
 use worker::{console_error, console_log, Bucket, Env, Result};
 
+use super::registry::list_objects;
 use crate::edge::registry::{gc, keys, Manifest};
 
 /// Every object under `prefix`, with its upload time in seconds.
 async fn list(bucket: &Bucket, prefix: &str) -> Result<Vec<(String, u64)>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let mut request = bucket.list().prefix(prefix).limit(1000);
-        if let Some(c) = cursor.take() {
-            request = request.cursor(c);
-        }
-        let page = request.execute().await?;
-        out.extend(page.objects().iter().map(|o| (o.key(), o.uploaded().as_millis() / 1000)));
-        match page.cursor() {
-            Some(c) if page.truncated() => cursor = Some(c),
-            _ => return Ok(out),
-        }
-    }
+    let objects = list_objects(bucket, prefix, false, usize::MAX).await?;
+    Ok(objects.iter().map(|o| (o.key(), o.uploaded().as_millis() / 1000)).collect())
 }
 
 /// One collection; logs what it removed.

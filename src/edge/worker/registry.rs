@@ -682,23 +682,7 @@ impl<'a> Registry<'a> {
 
     /// Every object under `prefix` (up to [`MAX_TAGS`]).
     async fn list(&self, prefix: &str, metadata: bool) -> Result<Vec<worker::Object>> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let mut list = self.bucket.list().prefix(prefix).limit(1000);
-            if metadata {
-                list = list.include(vec![Include::CustomMetadata]);
-            }
-            if let Some(c) = cursor.take() {
-                list = list.cursor(c);
-            }
-            let page = list.execute().await?;
-            out.extend(page.objects());
-            match page.cursor() {
-                Some(c) if page.truncated() && out.len() < MAX_TAGS => cursor = Some(c),
-                _ => return Ok(out),
-            }
-        }
+        list_objects(&self.bucket, prefix, metadata, MAX_TAGS).await
     }
 
     async fn tags(&self) -> Result<Answer> {
@@ -746,6 +730,33 @@ impl<'a> Registry<'a> {
             h.set("OCI-Filters-Applied", "artifactType")?;
         }
         Ok(Ok(Response::from_bytes(index.to_string().into_bytes())?.with_headers(h)))
+    }
+}
+
+/// The objects under `prefix`, page by page, until there are no more or at least `most` (with
+/// their custom metadata when asked).
+pub(super) async fn list_objects(
+    bucket: &Bucket,
+    prefix: &str,
+    metadata: bool,
+    most: usize,
+) -> Result<Vec<worker::Object>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let mut list = bucket.list().prefix(prefix).limit(1000);
+        if metadata {
+            list = list.include(vec![Include::CustomMetadata]);
+        }
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await?;
+        out.extend(page.objects());
+        match page.cursor() {
+            Some(c) if page.truncated() && out.len() < most => cursor = Some(c),
+            _ => return Ok(out),
+        }
     }
 }
 

@@ -8,12 +8,13 @@ use worker::{Cache, Env, Url};
 /// origin, it is a copy), so a deleted chart is not downloadable and the next read of the index
 /// fetches the new one. Failures are logged; the write itself has happened.
 pub(super) async fn purge(env: &Env, url: &Url, keys: &[String]) {
+    if keys.is_empty() {
+        return;
+    }
     purge_cache(url, keys).await;
     let Ok(bucket) = env.bucket("CHARTS") else { return };
-    for key in keys {
-        if let Err(e) = bucket.delete(key).await {
-            worker::console_error!("chartgate: R2 purge of {key} failed: {e}");
-        }
+    if let Err(e) = bucket.delete_multiple(keys.to_vec()).await {
+        worker::console_error!("chartgate: R2 purge of {keys:?} failed: {e}");
     }
 }
 
