@@ -351,6 +351,25 @@ pub fn check_prov(prov: &[u8], id: &ChartId) -> Result<(), PublishError> {
     Ok(())
 }
 
+/// Whether a provenance file may be stored for `id` when one `exists` already: as ChartMuseum,
+/// not without `?force` and `ALLOW_OVERWRITE` (`force`), and never for a version `rule` keeps
+/// immutable (its OCI manifest keeps the signature it has).
+pub fn check_prov_replacement(
+    exists: bool,
+    force: bool,
+    id: &ChartId,
+    rule: ImmutableTags,
+) -> Result<(), PublishError> {
+    match (exists, force) {
+        (false, _) => Ok(()),
+        (true, false) => Err(PublishError::Exists),
+        (true, true) if rule.protects(&id.version.replace('+', "_")) => {
+            Err(PublishError::Immutable(format!("{} {}", id.name, id.version)))
+        }
+        (true, true) => Ok(()),
+    }
+}
+
 /// Checks the file name a multipart form gave the archive: one named as `helm package` names
 /// archives (`<name>-<version>.tgz`) must hold that chart. Other names (`chart.tgz`) are not read.
 pub fn check_file_name(file_name: &str, id: &ChartId) -> Result<(), PublishError> {
@@ -511,6 +530,17 @@ mod tests {
         assert_eq!(check_prov(prov, &id("hello", "1.0.0")), Ok(()));
         let other = check_prov(prov, &id("hello", "1.0.1")).unwrap_err().to_string();
         assert_eq!(other, "the provenance file is for hello 1.0.0, the archive is hello 1.0.1");
+    }
+
+    #[test]
+    fn a_signature_is_replaced_only_when_forced_and_never_on_a_release() {
+        let (release, dev) = (id("hello", "1.0.0"), id("hello", "1.1.0-dev"));
+        let rule = ImmutableTags::Releases;
+        assert_eq!(check_prov_replacement(false, false, &release, rule), Ok(()));
+        assert_eq!(check_prov_replacement(true, false, &dev, rule), Err(PublishError::Exists));
+        assert_eq!(check_prov_replacement(true, true, &dev, rule), Ok(()));
+        assert_eq!(check_prov_replacement(true, true, &release, rule).unwrap_err().status(), 409);
+        assert_eq!(check_prov_replacement(true, true, &release, ImmutableTags::Off), Ok(()));
     }
 
     #[test]

@@ -254,10 +254,14 @@ impl Manifest {
     }
 
     /// True when `self` may take an immutable tag that points to `current`: both are the same
-    /// helm chart (config and archive) and `self` carries a provenance file, so the chart's users
-    /// get the same chart, now signed. A push can add a signature, never change or unsign a chart.
+    /// helm chart (config and archive), `current` is unsigned and `self` carries a provenance
+    /// file, so the chart's users get the same chart, now signed. A push can add a signature,
+    /// never change, replace or remove one, nor change the chart.
     pub fn adds_provenance_to(&self, current: &Manifest) -> bool {
-        self.helm_chart.is_some() && self.helm_chart == current.helm_chart && self.helm_prov.is_some()
+        self.helm_chart.is_some()
+            && self.helm_chart == current.helm_chart
+            && current.helm_prov.is_none()
+            && self.helm_prov.is_some()
     }
 
     /// This manifest's entry in its subject's referrers list.
@@ -473,6 +477,13 @@ mod tests {
         assert_eq!(signed.helm_prov, Some(Digest::parse(P).unwrap()));
         assert!(signed.adds_provenance_to(&plain), "the same chart with its provenance added");
         assert!(!plain.adds_provenance_to(&signed), "a push never unsigns a chart");
+        let resigned = helm_manifest().replace(
+            r#""size":5}],"#,
+            &format!(r#""size":5}},{{"mediaType":"{HELM_PROV}","digest":"{}","size":5}}],"#, &P.replace("48", "84")),
+        );
+        let resigned = Manifest::parse(resigned.as_bytes(), None).unwrap();
+        assert_ne!(resigned.helm_prov, signed.helm_prov);
+        assert!(!resigned.adds_provenance_to(&signed), "a signature is never replaced");
         let other = Manifest::parse(helm_manifest().replace(&D[7..9], "ff").as_bytes(), None).unwrap();
         assert!(!other.adds_provenance_to(&plain), "another archive is another chart");
         let not_helm = Manifest::parse(br#"{"schemaVersion":2,"layers":[]}"#, None).unwrap();

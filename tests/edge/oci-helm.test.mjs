@@ -170,6 +170,14 @@ test("provenance follows the chart: signed through the API, verified by helm pul
   assert.equal((await fetch(`${api}/prov`, { method: "POST", headers: push, body: laterProv })).status, 201);
   const signedLater = await verify("later", signer.pubring);
   assert.ok(signedLater.ok, signedLater.out);
+  // A signature is never replaced without ?force (ALLOW_OVERWRITE is off here): helm still verifies.
+  const forgedProv = "-----BEGIN PGP SIGNED MESSAGE-----\nname: later\nversion: 1.0.0\n";
+  const replaced = await fetch(`${api}/prov`, { method: "POST", headers: push, body: forgedProv });
+  assert.equal(replaced.status, 409);
+  assert.deepEqual(await replaced.json(), { error: "file already exists" });
+  assert.equal((await fetch(`${api}/prov`, { method: "POST", headers: push, body: laterProv })).status, 409);
+  const stillSigned = await verify("later", signer.pubring);
+  assert.ok(stillSigned.ok, stillSigned.out);
 
   // helm push with the .prov beside the archive: helm over HTTP verifies it.
   const viaOci = makeChartRepo("viaoci", "1.0.0", sign);

@@ -11,7 +11,8 @@ use super::index::{stored_index, update_index};
 use super::stale::{purge, purge_cache};
 use super::{respond, Target};
 use crate::edge::publish::{
-    chart_of_path, check_file_name, check_prov, entry, oci_artifacts, prov_chart, PublishError, MAX_UPLOAD,
+    chart_of_path, check_file_name, check_prov, check_prov_replacement, entry, oci_artifacts, prov_chart, PublishError,
+    MAX_UPLOAD,
 };
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
 use crate::RepoName;
@@ -139,16 +140,21 @@ async fn upload_body(req: &mut Request, raw_is_prov: bool) -> Result<std::result
     Ok(Ok(Upload { chart, prov }))
 }
 
+/// `?force` on an upload, when `ALLOW_OVERWRITE` lets it replace what is listed.
+fn forced(t: &Target<'_>) -> bool {
+    t.url.query_pairs().any(|(k, _)| k == "force") && t.config.allow_overwrite
+}
+
 /// `POST /api/:repo/charts`: an archive (with its provenance file, when the form has one), or a
 /// form with only a provenance file.
 async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<Answer> {
-    let force = t.url.query_pairs().any(|(k, _)| k == "force") && t.config.allow_overwrite;
+    let force = forced(t);
     let Upload { chart, prov } = match upload_body(req, false).await? {
         Ok(body) => body,
         Err(e) => return Ok(Err(e)),
     };
     let Some((tgz, file_name)) = chart else {
-        return store_prov(t, repo, prov.unwrap_or_default()).await;
+        return store_prov(t, repo, prov.unwrap_or_default(), force).await;
     };
     if tgz.len() > MAX_UPLOAD {
         return Ok(Err(PublishError::TooLarge(format!("the chart is larger than {MAX_UPLOAD} bytes"))));
@@ -217,7 +223,7 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
 /// `POST /api/:repo/prov`: the provenance file of a chart, raw or as the form's `prov` field.
 async fn upload_prov(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<Answer> {
     match upload_body(req, true).await? {
-        Ok(Upload { prov: Some(prov), .. }) => store_prov(t, repo, prov).await,
+        Ok(Upload { prov: Some(prov), .. }) => store_prov(t, repo, prov, forced(t)).await,
         Ok(Upload { prov: None, .. }) => {
             Ok(Err(PublishError::BadChart("no provenance file found in form field prov".into())))
         }
@@ -227,7 +233,7 @@ async fn upload_prov(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Resu
 
 /// Stores a provenance file beside the chart its signed `Chart.yaml` names, and, when that chart
 /// is listed, adds it to the chart's OCI manifest as helm's provenance layer.
-async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>) -> Result<Answer> {
+async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>, force: bool) -> Result<Answer> {
     let id = match prov_chart(&prov) {
         Ok(id) => id,
         Err(e) => return Ok(Err(e)),
@@ -238,6 +244,10 @@ async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>) -> Result<An
     };
     let bucket = t.env.bucket("CHARTS")?;
     let key = format!("{repo}/{}.prov", id.file_name());
+    let exists = bucket.head(key.clone()).await?.is_some();
+    if let Err(e) = check_prov_replacement(exists, force, &id, t.config.immutable_tags) {
+        return Ok(Err(e));
+    }
     bucket.put(key.clone(), prov.clone()).execute().await?;
     purge_cache(t.url, &[key]).await;
     if let (Some(oci), Some(digest)) = (t.config.policy.layout().oci_of(repo, &id.name), listed) {
