@@ -27,6 +27,12 @@ impl ChartId {
     pub fn file_name(&self) -> String {
         format!("{}-{}.tgz", self.name, self.version)
     }
+
+    /// The chart's OCI tag, as `helm push` writes it: the version, with `+` (not allowed in tags)
+    /// written `_`.
+    pub fn tag(&self) -> String {
+        self.version.replace('+', "_")
+    }
 }
 
 /// Why an archive's identity cannot be read.

@@ -174,7 +174,7 @@ impl Index {
     /// `rule` leaves mutable (a pre-release by default), may be overwritten.
     pub fn check_overwrite(&self, id: &ChartId, digest_hex: &str, rule: ImmutableTags) -> Result<(), PublishError> {
         match self.digest_of(id) {
-            Some(listed) if listed != digest_hex && rule.protects(&id.version.replace('+', "_")) => {
+            Some(listed) if listed != digest_hex && rule.protects(&id.tag()) => {
                 Err(PublishError::Immutable(format!("{} {}", id.name, id.version)))
             }
             _ => Ok(()),
@@ -239,10 +239,10 @@ pub fn oci_entry(config: &[u8], chart: &str, tag: &str, layer_hex: &str, created
     let Ok(Value::Object(meta)) = serde_json::from_slice::<Value>(config) else { return None };
     let name = meta.get("name").and_then(Value::as_str)?.to_owned();
     let version = meta.get("version").and_then(Value::as_str)?.to_owned();
-    if name != chart || version.replace('+', "_") != tag {
+    let id = ChartId { name, version };
+    if id.name != chart || id.tag() != tag {
         return None;
     }
-    let id = ChartId { name, version };
     let listed = entry(meta, &id, layer_hex, created);
     Some((id, listed))
 }
@@ -291,7 +291,7 @@ pub fn oci_artifacts(
         "layers": layers,
         "annotations": annotations,
     });
-    (config, serde_json::to_vec(&manifest).unwrap_or_default(), id.version.replace('+', "_"))
+    (config, serde_json::to_vec(&manifest).unwrap_or_default(), id.tag())
 }
 
 fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
@@ -363,9 +363,7 @@ pub fn check_prov_replacement(
     match (exists, force) {
         (false, _) => Ok(()),
         (true, false) => Err(PublishError::Exists),
-        (true, true) if rule.protects(&id.version.replace('+', "_")) => {
-            Err(PublishError::Immutable(format!("{} {}", id.name, id.version)))
-        }
+        (true, true) if rule.protects(&id.tag()) => Err(PublishError::Immutable(format!("{} {}", id.name, id.version))),
         (true, true) => Ok(()),
     }
 }

@@ -85,7 +85,7 @@ pub(super) async fn pushed_chart_file(t: Target<'_>, repo: &RepoName, file: &str
         }
         return r.bucket.get(keys::blob(&digest)).execute().await;
     }
-    let Some(d) = r.resolve(&Reference::Tag(chart.version.replace('+', "_"))).await? else { return Ok(None) };
+    let Some(d) = r.resolve(&Reference::Tag(chart.tag())).await? else { return Ok(None) };
     let Some(bytes) = r.read(keys::manifest(&oci, &d)).await? else { return Ok(None) };
     let Ok(manifest) = Manifest::parse(&bytes, None) else { return Ok(None) };
     let (Some((_, layer)), Some(prov)) = (manifest.helm_chart, manifest.helm_prov) else { return Ok(None) };

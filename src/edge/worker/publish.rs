@@ -251,7 +251,7 @@ async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>, force: bool)
     bucket.put(key.clone(), prov.clone()).execute().await?;
     purge_cache(t.url, &[key]).await;
     if let (Some(oci), Some(digest)) = (t.config.policy.layout().oci_of(repo, &id.name), listed) {
-        super::charts::sign_chart(*t, &oci, &id.version.replace('+', "_"), &digest, prov).await;
+        super::charts::sign_chart(*t, &oci, &id.tag(), &digest, prov).await;
     }
     Ok(Ok(json(201, r#"{"saved":true}"#)?))
 }
@@ -277,7 +277,7 @@ async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer>
     purge(t.env, t.url, &[key.clone(), format!("{key}.prov")]).await;
     // The chart's OCI form goes too, when it is this archive.
     if let (Some(oci), Some(digest)) = (t.config.policy.layout().oci_of(repo, &id.name), listed) {
-        super::charts::unpublish_chart(*t, &oci, &id.version.replace('+', "_"), &digest).await;
+        super::charts::unpublish_chart(*t, &oci, &id.tag(), &digest).await;
     }
     Ok(Ok(json(200, r#"{"deleted":true}"#)?))
 }
