@@ -85,6 +85,21 @@ pub fn extract(authorization: Option<&str>, query: Option<&str>) -> Result<Optio
     }
 }
 
+/// The request helm means when it asks for a chart's provenance file of a repository whose URL
+/// carries the token (`helm pull --verify`, `helm repo add …?token=`): helm 3 and 4 build the
+/// provenance URL by appending `.prov` to the whole chart URL, query included, so
+/// `…/sealed-2.3.0.tgz?token=<jwt>` becomes `…/sealed-2.3.0.tgz?token=<jwt>.prov`. Returns the path
+/// and query of the request meant (`…/sealed-2.3.0.tgz.prov`, `token=<jwt>`), or `None` for any
+/// other request. Only an archive path with a query ending in `.prov` is read this way: no JWT,
+/// and no query chartgate writes, ends so.
+pub fn helm_provenance_request(path: &str, query: Option<&str>) -> Option<(String, String)> {
+    let query = query?.strip_suffix(".prov")?;
+    if !path.ends_with(".tgz") || query.is_empty() {
+        return None;
+    }
+    Some((format!("{path}.prov"), query.to_owned()))
+}
+
 /// Parses one `Authorization` header value.
 pub fn parse_authorization(value: &str) -> Result<Credential, CredentialError> {
     let value = value.trim();
@@ -168,6 +183,19 @@ pub fn find_token(input: &str) -> Result<Credential, CredentialError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Security round 3, item 10: `helm pull --verify` of a `?token=` repository.
+    #[test]
+    fn helms_provenance_url_after_the_query_is_the_provenance_file() {
+        let (path, query) = helm_provenance_request("/o/r/sealed-2.3.0.tgz", Some("token=a.b.c.prov")).unwrap();
+        assert_eq!((path.as_str(), query.as_str()), ("/o/r/sealed-2.3.0.tgz.prov", "token=a.b.c"));
+        let token = extract(None, Some(&query)).unwrap().unwrap();
+        assert_eq!(token.token, "a.b.c");
+        assert_eq!(helm_provenance_request("/o/r/sealed-2.3.0.tgz", Some("token=a.b.c")), None);
+        assert_eq!(helm_provenance_request("/o/r/index.yaml", Some("token=a.b.c.prov")), None);
+        assert_eq!(helm_provenance_request("/o/r/x.tgz", Some(".prov")), None);
+        assert_eq!(helm_provenance_request("/o/r/x.tgz", None), None);
+    }
 
     fn basic(s: &str) -> String {
         format!("Basic {}", STANDARD.encode(s))

@@ -121,18 +121,23 @@ impl Policy {
     }
 
     /// True when anyone may have `scope` without a token: a pull of a public chart repository, or
-    /// of an OCI repository that is (or lies in) one.
+    /// of an OCI repository that lies in one. The globs name chart repositories only: an OCI name
+    /// is public exactly when its chart repository ([`Layout::chart_of`]) is, so `*-public` never
+    /// opens the chart `x-public` of a private repository, and an OCI name in no chart repository
+    /// is never public.
     pub fn is_public(&self, scope: &Scope) -> bool {
         if scope.actions != Action::Pull.into() || self.public.is_empty() {
             return false;
         }
-        let matches = |name: &str| self.public.iter().any(|g| crate::scope::glob_match(g.as_bytes(), name.as_bytes()));
         match scope.kind {
-            crate::scope::Kind::Chart => matches(scope.repo.as_str()),
-            crate::scope::Kind::Oci => {
-                matches(scope.repo.as_str()) || self.layout().chart_of(&scope.repo).is_some_and(|(r, _)| matches(r))
-            }
+            crate::scope::Kind::Chart => self.is_public_repo(scope.repo.as_str()),
+            crate::scope::Kind::Oci => self.layout().chart_of(&scope.repo).is_some_and(|(r, _)| self.is_public_repo(r)),
         }
+    }
+
+    /// True when the chart repository `repo` matches a `public` glob.
+    fn is_public_repo(&self, repo: &str) -> bool {
+        self.public.iter().any(|g| crate::scope::glob_match(g.as_bytes(), repo.as_bytes()))
     }
 
     /// True when some repository is public (then `/v2/` answers without a token, so registry
@@ -177,8 +182,16 @@ pub struct Prepared {
     pub path: NormalizedPath,
     pub route: Route,
     pub credential: Option<Credential>,
-    /// The source repository of a registry blob mount (`POST …/blobs/uploads/?mount=&from=`).
-    pub mount_from: Option<RepoName>,
+    /// A registry blob mount's source (`POST …/blobs/uploads/?mount=&from=`).
+    pub mount: Option<MountSource>,
+}
+
+/// Where a blob mount reads from: the source OCI repository and the canonical path of the blob
+/// read there (`/v2/<from>/blobs/<digest>`), which a `paths` binding must allow like any read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSource {
+    pub from: RepoName,
+    pub blob: NormalizedPath,
 }
 
 impl Prepared {
@@ -338,27 +351,36 @@ pub fn normalize(raw: &str) -> Result<NormalizedPath, Reason> {
     Ok(NormalizedPath::parse(raw)?)
 }
 
-/// Step 1, no key needed: normalise the path, match the route, read the credential.
+/// Step 1, no key needed: normalise the path, match the route, read the credential. A provenance
+/// request as helm builds it for a `?token=` repository
+/// ([`credential::helm_provenance_request`]) is read as the request it means.
 pub fn prepare(req: &Request<'_>, policy: &Policy) -> Result<Prepared, Denial> {
+    if let Some((path, query)) = credential::helm_provenance_request(req.path, req.query) {
+        let meant = Request { path: &path, query: Some(&query), ..*req };
+        return prepare_path(normalize(meant.path)?, &meant, policy);
+    }
     prepare_path(normalize(req.path)?, req, policy)
 }
 
-/// The `from` repository of a blob mount request.
-fn mount_source(route: &Route, query: Option<&str>) -> Option<RepoName> {
+/// The source of a blob mount request: `from` and the blob path `mount` names there (a mount whose
+/// digest or source does not parse has none, and becomes a plain upload).
+fn mount_source(route: &Route, query: Option<&str>) -> Option<MountSource> {
     if !matches!(route, Route::Registry { endpoint: crate::registry::Endpoint::StartUpload, .. }) {
         return None;
     }
     let pairs = query?.split('&').filter_map(|p| p.split_once('='));
-    let (mut mount, mut from) = (false, None);
+    let (mut mount, mut from) = (None, None);
     for (k, v) in pairs {
         let v = percent_encoding::percent_decode_str(v).decode_utf8().ok()?;
         match k {
-            "mount" => mount = true,
+            "mount" => mount = crate::Digest::parse(&v).ok(),
             "from" => from = crate::scope::Kind::Oci.name(&v).ok(),
             _ => {}
         }
     }
-    from.filter(|_| mount)
+    let (from, digest) = (from?, mount?);
+    let blob = crate::registry::canonical_path(&format!("/v2/{from}/blobs/{digest}")).ok()?;
+    Some(MountSource { from, blob })
 }
 
 /// [`prepare`] for a path the caller has already normalised (from `req.path`).
@@ -371,15 +393,15 @@ pub fn prepare_path(path: NormalizedPath, req: &Request<'_>, policy: &Policy) ->
     };
     if public {
         // Anyone may: no credential is read, so none can fail.
-        return Ok(Prepared { path, route, credential: None, mount_from: None });
+        return Ok(Prepared { path, route, credential: None, mount: None });
     }
     let credential = credential::extract(req.authorization, req.query)
         .map_err(|e| Denial { scope: scope.clone(), ..Denial::new(e.into()) })?;
     if route.needs_token() && credential.is_none() {
         return Err(Denial { scope, ..Denial::new(Reason::MissingCredential) });
     }
-    let mount_from = mount_source(&route, req.query);
-    Ok(Prepared { path, route, credential, mount_from })
+    let mount = mount_source(&route, req.query);
+    Ok(Prepared { path, route, credential, mount })
 }
 
 /// Step 3, after the signature: time, issuer, audience, access and path binding.
@@ -412,12 +434,22 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
         jti: claims.jti.clone(),
         exp: Some(claims.exp),
         lineage: claims.lineage.clone(),
+        // A mount reads its source: allowed only when the token may read that blob there, by every
+        // dimension of the grant (access and path binding), as a GET of it would be.
         mount_from: prepared
-            .mount_from
-            .clone()
-            .filter(|from| claims.access.grants(&Scope::oci(from.clone(), Action::Pull), policy.layout())),
+            .mount
+            .as_ref()
+            .filter(|m| may_read(claims, &m.from, &m.blob, policy))
+            .map(|m| m.from.clone()),
         public: false,
     })
+}
+
+/// True when verified `claims` may pull `path` of the OCI repository `repo` (a read a request
+/// causes besides its own route: a blob mount's source).
+fn may_read(claims: &crate::claims::Claims, repo: &RepoName, path: &NormalizedPath, policy: &Policy) -> bool {
+    claims.access.grants(&Scope::oci(repo.clone(), Action::Pull), policy.layout())
+        && claims.paths.as_ref().is_none_or(|p| p.allows(path))
 }
 
 /// Time, issuer and audience checks of verified claims.
@@ -518,6 +550,23 @@ mod tests {
         assert_eq!(depth.setting, "depth");
         let ns = Policy::new(PolicySettings { default_namespace: Some("A B".into()), ..Default::default() });
         assert_eq!(ns.unwrap_err().setting, "default_namespace");
+    }
+
+    #[test]
+    fn a_public_glob_never_opens_a_chart_of_a_private_repository() {
+        let policy = Policy::new(PolicySettings { public: vec!["*-public".into()], ..Default::default() }).unwrap();
+        let oci = |n: &str| Scope::oci(RepoName::parse(n).unwrap(), Action::Pull);
+        assert!(!policy.is_public(&oci("acme/charts/x-public")), "the chart's name matched, its repository does not");
+        assert!(!policy.is_public(&Scope::new(RepoName::parse("acme/charts").unwrap(), Action::Pull)));
+        assert!(policy.is_public(&oci("acme/team-public/x")), "a chart of a public repository is public");
+        assert!(!policy.is_public(&oci("acme-public")), "an OCI name in no chart repository is never public");
+        let anonymous = Request {
+            method: "GET",
+            path: "/v2/acme/charts/x-public/manifests/1.0.0",
+            query: None,
+            authorization: None,
+        };
+        assert_eq!(prepare(&anonymous, &policy).unwrap_err().reason, Reason::MissingCredential);
     }
 
     #[test]

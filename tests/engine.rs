@@ -206,3 +206,35 @@ fn denials_never_echo_the_token() {
         }
     }
 }
+
+/// Security round 3, item 2: a blob mount's source is read with every dimension of the grant. A
+/// token bound by `paths` to one OCI repository gets no mount from another (the upload stays a
+/// plain one), though its `access` covers both.
+#[test]
+fn a_path_bound_token_mounts_only_from_inside_its_binding() {
+    let sign = |paths: &[&str]| {
+        let binding = chartgate::PathBinding::parse(paths).unwrap();
+        let scopes = chartgate::ScopeSet::parse("artifact-repository:org1/repo1:pull,push").unwrap();
+        let req = chartgate::MintRequest { scopes, ttl: Some(300), paths: Some(binding), ..Default::default() };
+        key().sign(&req.claims(NOW)).unwrap()
+    };
+    let keys = keys();
+    let backend = NativeVerifier::new(&keys);
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let query = format!("mount={digest}&from=org1/repo1/src");
+    let mount = |token: &str| {
+        let auth = format!("Bearer {token}");
+        let req = Request {
+            method: "POST",
+            path: "/v2/org1/repo1/dst/blobs/uploads/",
+            query: Some(&query),
+            authorization: Some(&auth),
+        };
+        chartgate::decide(&req, &keys, &Policy::default(), NOW, &backend).unwrap().mount_from
+    };
+    assert_eq!(mount(&sign(&["/v2/org1/repo1/dst/*"])), None, "the source lies outside the binding");
+    let src = chartgate::RepoName::parse("org1/repo1/src").unwrap();
+    assert_eq!(mount(&sign(&["/v2/org1/repo1/dst/*", "/v2/org1/repo1/src/*"])), Some(src.clone()));
+    assert_eq!(mount(&mint("artifact-repository:org1/repo1:pull,push", 300)), Some(src), "no binding: access decides");
+    assert_eq!(mount(&mint("repository:org1/repo1/dst:pull,push", 300)), None, "no pull on the source");
+}

@@ -88,6 +88,26 @@ proptest! {
         prop_assert_eq!(pull.covers(Kind::Oci, &inside, l), Actions::PULL, "pull never covers push");
     }
 
+    /// Security round 3, finding 1: a `PUBLIC_REPOS` glob names chart repositories. No glob makes
+    /// an OCI name public unless the glob matches the chart repository the name lies in (so
+    /// `*-public` never opens the chart `x-public` of the private repository `acme/charts`), and
+    /// every chart of a public chart repository is public over OCI too.
+    #[test]
+    fn public_globs_name_chart_repositories_only(
+        globs in prop::collection::vec("[a-z*]{1,3}(-public|/[a-z*]{1,3}(-public)?)?", 1..3),
+        name in repo_name(),
+        d in depth(),
+    ) {
+        let settings = chartgate::PolicySettings { public: globs.clone(), depth: Some(d.segments() as u8), ..Default::default() };
+        let Ok(policy) = chartgate::Policy::new(settings) else { return Ok(()) };
+        let oci = RepoName::parse(&name).unwrap();
+        let public = policy.is_public(&Scope::oci(oci.clone(), Actions::PULL));
+        let chart_repo = policy.layout().chart_of(&oci).map(|(r, _)| RepoName::parse(r).unwrap());
+        let repo_public = chart_repo.as_ref().is_some_and(|r| policy.is_public(&Scope::new(r.clone(), Actions::PULL)));
+        prop_assert_eq!(public, repo_public, "OCI {} (chart repository {:?}) under {:?}", name, chart_repo, globs);
+        prop_assert!(!policy.is_public(&Scope::oci(oci, Actions::PUSH)), "a push is never public");
+    }
+
     #[test]
     fn normalisation_is_idempotent_and_never_yields_dot_dot(raw in "/[a-zA-Z0-9%./_~+;:\\\\-]{0,40}") {
         if let Ok(p) = NormalizedPath::parse(&raw) {

@@ -66,7 +66,12 @@ struct Target<'a> {
 /// A chart or registry request: decide, log one audit line, then refuse or serve.
 async fn decide_and_serve(req: Request, env: &Env, isolate: &Isolate) -> Result<Response> {
     let started = now_micros();
-    let url = req.url()?;
+    let mut url = req.url()?;
+    // `helm pull --verify` of a `?token=` repository asks for `…/x.tgz?token=<jwt>.prov`.
+    if let Some((path, query)) = crate::helm_provenance_request(url.path(), url.query()) {
+        url.set_path(&path);
+        url.set_query(Some(&query));
+    }
     // The method as sent: the worker crate maps methods it does not know to GET.
     let method = req.inner().method();
     let authorization = req.headers().get("Authorization")?;
