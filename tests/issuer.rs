@@ -59,9 +59,15 @@ id = "chartmuseum"
 secret_hash = "{master}"
 scopes = ["artifact-repository:*:pull,push"]
 bearer = true
+
+[[clients]]
+id = "pct"
+secret_hash = "{pct}"
+scopes = ["artifact-repository:org1/*:pull", "repository:org1/*:pull"]
 {extra}"#,
         ci = secret_hash("ci-secret"),
         master = secret_hash(MASTER_KEY),
+        pct = secret_hash(&printable_secret()),
     );
     let path = dir.join("chartgate.toml");
     std::fs::write(&path, toml).unwrap();
@@ -571,4 +577,51 @@ fn router_limits_bodies_and_exports_openmetrics() {
     let text = String::from_utf8(body.to_vec()).unwrap();
     assert!(text.contains("chartgate_tokens_issued_total{grant=\"client_credentials\"} 1"), "{text}");
     assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+/// A client secret made of every printable ASCII character, led by the one from the bug report
+/// (`%41` is not `A`, `+` is not a space, `:` after the first one is part of the secret).
+fn printable_secret() -> String {
+    let all: String = (0x20u8..0x7f).map(char::from).collect();
+    format!("f%41x:q~\"n;p+&w%zz!{all}")
+}
+
+/// Security round 3, item 6: every door of the issuer reads a client secret containing `%`,
+/// `+`, `:` and every other printable character as the client sent it. Basic is RFC 7617
+/// (verbatim, as docker, helm and curl send it); the form-encoded Basic of RFC 6749 §2.3.1 (Go's
+/// oauth2) and the form parameters work too; the percent-decoded secret is not the secret.
+#[test]
+fn a_client_secret_with_percent_and_every_printable_character_works_at_every_door() {
+    let secret = printable_secret();
+    let scope = "artifact-repository:org1/r:pull";
+    let docker = format!("{}/token?service=chartgate&scope={scope}", base());
+    let (status, body, _) = call(http().get(&docker).basic_auth("pct", Some(&secret)));
+    assert_eq!(status, 200, "GET /token with Basic (helm pull after registry login): {body}");
+    let oauth = format!("{}/oauth/token", base());
+    let grant = [("grant_type", "client_credentials"), ("scope", scope)];
+    let (status, body, _) = call(http().post(&oauth).basic_auth("pct", Some(&secret)).form(&grant));
+    assert_eq!(status, 200, "POST /oauth/token with verbatim Basic: {body}");
+    let form_encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let (status, body, _) = call(http().post(&oauth).basic_auth("pct", Some(&form_encoded)).form(&grant));
+    assert_eq!(status, 200, "POST /oauth/token with RFC 6749 form-encoded Basic: {body}");
+    let (status, body, _) = call(http().post(&oauth).form(&[
+        ("grant_type", "client_credentials"),
+        ("scope", scope),
+        ("client_id", "pct"),
+        ("client_secret", &secret),
+    ]));
+    assert_eq!(status, 200, "client_secret in the form: {body}");
+    for path in ["/token", "/oauth/token"] {
+        let (status, body, _) = call(http().post(format!("{}{path}", base())).form(&[
+            ("grant_type", "password"),
+            ("service", "chartgate"),
+            ("username", "pct"),
+            ("password", &secret),
+        ]));
+        assert_eq!(status, 200, "helm registry login's password grant at {path}: {body}");
+    }
+    let decoded = percent_encoding::percent_decode_str(&secret).decode_utf8_lossy().into_owned();
+    assert_ne!(decoded, secret);
+    let (status, _, _) = call(http().get(&docker).basic_auth("pct", Some(&decoded)));
+    assert_eq!(status, 401, "the percent-decoded secret is another secret");
 }

@@ -157,21 +157,30 @@ impl AuthenticatedClient {
         params: &Params,
         peer: Option<SocketAddr>,
     ) -> Result<Self, TokenError> {
-        let (id, secret) = client_secret(headers, params)?;
-        Ok(AuthenticatedClient(verified_client(issuer, headers, id.as_deref(), &secret, peer).await?))
+        let offered = client_secret(headers, params)?;
+        Ok(AuthenticatedClient(verified_client(issuer, headers, &offered, peer).await?))
     }
 }
 
 /// The client whose secret this is (the issuer's limits apply to `peer`), named in the access log.
+/// Basic credentials are tried as sent (RFC 7617: docker, helm, oras and curl send the secret
+/// verbatim) and then, when that fails and decoding changes them, form-decoded (RFC 6749 §2.3.1,
+/// as OAuth 2 libraries such as Go's send them).
 async fn verified_client(
     issuer: &Issuer,
     headers: &HeaderMap,
-    id: Option<&str>,
-    secret: &str,
+    offered: &Offered,
     peer: Option<SocketAddr>,
 ) -> Result<Client, TokenError> {
     let peer = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
-    let client = issuer.authenticate(id, secret, issuer.client_addr(peer, headers)).await?;
+    let addr = issuer.client_addr(peer, headers);
+    let client = match issuer.authenticate(offered.id.as_deref(), &offered.secret, addr).await {
+        Err(TokenError::InvalidClient) if offered.form_decoded.is_some() => {
+            let (id, secret) = offered.form_decoded.as_ref().map(|(i, s)| (i.as_str(), s.as_str())).unwrap_or_default();
+            issuer.authenticate(Some(id), secret, addr).await?
+        }
+        other => other?,
+    };
     tracing::Span::current().record("client", client.id.as_str());
     Ok(client.clone())
 }
@@ -199,34 +208,57 @@ impl RegistryLogin {
         params: &Params,
         peer: Option<SocketAddr>,
     ) -> Result<Self, TokenError> {
-        let (id, secret) = match (params.one("username"), params.one("password")) {
-            (Some(user), Some(password)) => (Some(user.to_owned()), password.to_owned()),
+        let offered = match (params.one("username"), params.one("password")) {
+            (Some(user), Some(password)) => Offered::plain(Some(user.to_owned()), password.to_owned()),
             _ => client_secret(headers, params)?,
         };
-        if id.as_deref() == Some(TOKEN_USERNAME) {
+        if offered.id.as_deref() == Some(TOKEN_USERNAME) {
             tracing::Span::current().record("client", TOKEN_USERNAME);
-            return Ok(RegistryLogin::Token(secret));
+            return Ok(RegistryLogin::Token(offered.secret));
         }
-        Ok(RegistryLogin::Client(verified_client(issuer, headers, id.as_deref(), &secret, peer).await?))
+        Ok(RegistryLogin::Client(verified_client(issuer, headers, &offered, peer).await?))
     }
 }
 
-fn client_secret(headers: &HeaderMap, params: &Params) -> Result<(Option<String>, String), TokenError> {
+/// The client credentials a request offers: the id (none for a bearer master key), the secret,
+/// and for Basic the form-decoded reading of both when it differs from the verbatim one.
+struct Offered {
+    id: Option<String>,
+    secret: String,
+    form_decoded: Option<(String, String)>,
+}
+
+impl Offered {
+    fn plain(id: Option<String>, secret: String) -> Offered {
+        Offered { id, secret, form_decoded: None }
+    }
+}
+
+/// Reads `Authorization: Basic` (RFC 7617: `id:secret`, split at the first `:`, taken verbatim),
+/// `Authorization: Bearer <secret>`, or the `client_id`/`client_secret` parameters (already
+/// form-decoded with the rest of the form).
+fn client_secret(headers: &HeaderMap, params: &Params) -> Result<Offered, TokenError> {
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         if scheme.eq_ignore_ascii_case("basic") {
             let decoded = STANDARD.decode(rest.trim()).ok().and_then(|b| String::from_utf8(b).ok());
             let (id, secret) = decoded.as_deref().and_then(|d| d.split_once(':')).ok_or(TokenError::InvalidClient)?;
-            let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-            return Ok((Some(decode(id)), decode(secret)));
+            let form = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8().ok().map(|v| v.into_owned())
+            };
+            let form_decoded = match (form(id), form(secret)) {
+                (Some(i), Some(s)) if (i.as_str(), s.as_str()) != (id, secret) => Some((i, s)),
+                _ => None,
+            };
+            return Ok(Offered { id: Some(id.to_owned()), secret: secret.to_owned(), form_decoded });
         }
         if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() {
-            return Ok((None, rest.trim().to_owned()));
+            return Ok(Offered::plain(None, rest.trim().to_owned()));
         }
         return Err(TokenError::InvalidClient);
     }
     match (params.one("client_id"), params.one("client_secret")) {
-        (Some(id), Some(secret)) => Ok((Some(id.to_owned()), secret.to_owned())),
+        (Some(id), Some(secret)) => Ok(Offered::plain(Some(id.to_owned()), secret.to_owned())),
         _ => Err(TokenError::InvalidClient),
     }
 }
