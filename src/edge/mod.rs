@@ -23,7 +23,8 @@ pub use key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
 pub use registry::ImmutableTags;
 pub use revocation::{revocation_key, revocation_keys, revoked};
 pub use serving::{
-    client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range, stale_objects,
-    ByteRange, CacheStatus, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+    client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
+    registry_client_cache_control, stale_objects, ByteRange, CacheStatus, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS,
+    SECURITY_HEADERS,
 };
 pub use token_cache::{TokenCache, TokenHash, DEFAULT_CAPACITY as TOKEN_CACHE_CAPACITY};

@@ -368,9 +368,12 @@ pub fn check_prov_replacement(
     }
 }
 
-/// Checks the file name a multipart form gave the archive: one named as `helm package` names
-/// archives (`<name>-<version>.tgz`) must hold that chart. Other names (`chart.tgz`) are not read.
+/// Checks the file name a multipart form gave the archive: only its base name carries meaning
+/// (helm's push plugin sends its local path, `/tmp/helm-push-2214883397/cmp-0.3.1.tgz`; Windows
+/// clients may send `C:\\charts\\cmp-0.3.1.tgz`), and a base name as `helm package` names archives
+/// (`<name>-<version>.tgz`) must be that chart's. Other names (`chart.tgz`) are not read.
 pub fn check_file_name(file_name: &str, id: &ChartId) -> Result<(), PublishError> {
+    let file_name = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
     let Some(stem) = file_name.strip_suffix(".tgz") else { return Ok(()) };
     let looks_versioned = stem.match_indices('-').any(|(i, _)| stem[i + 1..].starts_with(|c: char| c.is_ascii_digit()));
     if !looks_versioned || file_name == id.file_name() {
@@ -552,6 +555,16 @@ mod tests {
         let rc = id("my-chart", "1.0.0-rc.1");
         assert_eq!(check_file_name("my-chart-1.0.0-rc.1.tgz", &rc), Ok(()));
         assert!(check_file_name("my-chart-1.0.0.tgz", &rc).unwrap_err().to_string().contains("disagree"));
+    }
+
+    /// Security round 3, item 7: `helm cm-push` names the form part with its local path.
+    #[test]
+    fn the_push_plugins_local_path_is_read_by_its_base_name() {
+        let cmp = id("cmp", "0.3.1");
+        assert_eq!(check_file_name("/tmp/helm-push-2214883397/cmp-0.3.1.tgz", &cmp), Ok(()));
+        assert_eq!(check_file_name("C:\\Users\\me\\cmp-0.3.1.tgz", &cmp), Ok(()));
+        assert_eq!(check_file_name("/tmp/cmp-0.3.1.tgz/chart.tgz", &cmp), Ok(()), "only the base name is read");
+        assert!(check_file_name("/tmp/helm-push-1/cmp-0.4.0.tgz", &cmp).is_err(), "a base name still must agree");
     }
 
     #[test]

@@ -47,6 +47,14 @@ pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzi
 pub const HELM_PROV: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 
 /// Media types.
+/// Layer media types a manifest may reference without the registry holding the blob: the image
+/// spec's non-distributable layers and Docker's foreign layers.
+pub const NON_DISTRIBUTABLE: [&str; 4] = [
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+];
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const KNOWN_MANIFESTS: [&str; 4] = [
@@ -165,6 +173,10 @@ pub struct Manifest {
     pub media_type: String,
     /// Blobs it references (config, layers, blobs): each must be in the repository.
     pub blobs: Vec<Digest>,
+    /// Non-distributable layers ([`NON_DISTRIBUTABLE`]): named by digest, fetched by clients from
+    /// their `urls`, so not required in the repository (distribution spec, "Pushing Manifests";
+    /// image spec's non-distributable layers). A stored one is still kept by the collector.
+    pub foreign: Vec<Digest>,
     /// Manifests it references (an index's `manifests`): each must be in the repository.
     pub manifests: Vec<Digest>,
     pub subject: Option<Digest>,
@@ -217,11 +229,18 @@ impl Manifest {
         if let Some(config) = obj.get("config") {
             blobs.push(descriptor_digest(config, "config")?);
         }
+        let mut foreign = Vec::new();
         for field in ["layers", "blobs"] {
             if let Some(list) = obj.get(field) {
                 let list = list.as_array().ok_or_else(|| invalid(format!("{field} is not an array")))?;
                 for d in list {
-                    blobs.push(descriptor_digest(d, field)?);
+                    let media_type = d.get("mediaType").and_then(Value::as_str).unwrap_or("");
+                    let digest = descriptor_digest(d, field)?;
+                    if field == "layers" && NON_DISTRIBUTABLE.contains(&media_type) {
+                        foreign.push(digest);
+                    } else {
+                        blobs.push(digest);
+                    }
                 }
             }
         }
@@ -250,7 +269,17 @@ impl Manifest {
                 }
             }
         }
-        Ok(Manifest { media_type, blobs, manifests, subject, artifact_type, annotations, helm_chart, helm_prov })
+        Ok(Manifest {
+            media_type,
+            blobs,
+            foreign,
+            manifests,
+            subject,
+            artifact_type,
+            annotations,
+            helm_chart,
+            helm_prov,
+        })
     }
 
     /// True when `self` may take an immutable tag that points to `current`: both are the same
@@ -286,12 +315,36 @@ pub fn referrers_index(descriptors: Vec<Value>, artifact_type: Option<&str>) -> 
     json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
 }
 
-/// An upload session's record.
+/// An upload session's record: the authority on which chunks belong to the upload. A chunk is
+/// part of it once the record counts it, so every `PATCH` reads one object whatever the number
+/// of chunks (up to [`MAX_CHUNKS`]); a chunk stored past the count (a write whose record update
+/// failed) is overwritten by the next one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct UploadSession {
     pub repo: String,
     /// Unix seconds.
     pub started: u64,
+    /// The chunks counted so far; absent in records written before sessions counted them (their
+    /// chunks are listed instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<Chunks>,
+}
+
+/// How many chunks an upload session holds (keys [`keys::chunk`] `0..count`), and their bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+pub struct Chunks {
+    pub count: usize,
+    pub size: u64,
+}
+
+impl Chunks {
+    /// The count after one more chunk of `len` bytes; refused past [`MAX_CHUNKS`].
+    pub fn append(self, len: u64) -> Result<Chunks, RegistryError> {
+        if self.count >= MAX_CHUNKS {
+            return Err(RegistryError::BlobUploadInvalid(format!("more than {MAX_CHUNKS} chunks")));
+        }
+        Ok(Chunks { count: self.count + 1, size: self.size + len })
+    }
 }
 
 impl UploadSession {
@@ -464,6 +517,34 @@ mod tests {
         )
     }
 
+    /// Security round 3, item 5: the conformance suite's non-distributable image (two such layers
+    /// never pushed, one ordinary layer), and only those media types exempt.
+    #[test]
+    fn non_distributable_layers_are_not_required_and_nothing_else_is_exempt() {
+        let (a, b, c, cfg) = (
+            Digest::of(Algorithm::Sha256, b"a"),
+            Digest::of(Algorithm::Sha256, b"b"),
+            Digest::of(Algorithm::Sha256, b"c"),
+            Digest::of(Algorithm::Sha256, b"cfg"),
+        );
+        let text = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cfg}","size":3}},
+            "layers":[{{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip","digest":"{a}","size":123456,"urls":["https://store.example.com/blobs/sha256/{}"]}},
+                      {{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar","digest":"{b}","size":12345}},
+                      {{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{c}","size":1}}]}}"#,
+            a.hex()
+        );
+        let m = Manifest::parse(text.as_bytes(), None).unwrap();
+        assert_eq!(m.foreign, vec![a.clone(), b.clone()]);
+        assert_eq!(m.blobs, vec![cfg.clone(), c.clone()], "the config and the ordinary layer are still required");
+        let disguised = text.replace(
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        );
+        let m = Manifest::parse(disguised.as_bytes(), None).unwrap();
+        assert!(m.blobs.contains(&cfg), "a config is required whatever its media type");
+    }
+
     #[test]
     fn helm_provenance_layers() {
         const P: &str = "sha256:486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7";
@@ -517,6 +598,19 @@ mod tests {
         assert_eq!(RegistryError::SizeInvalid(String::new()).status(), 413);
     }
 
+    /// Security round 3, item 3: the documented limit is the limit (the listing stopped at 1000).
+    #[test]
+    fn a_session_counts_up_to_ten_thousand_chunks_and_refuses_one_more() {
+        let mut c = Chunks::default();
+        for _ in 0..MAX_CHUNKS {
+            c = c.append(3).unwrap();
+        }
+        assert_eq!((c.count, c.size), (10_000, 30_000));
+        assert!(matches!(c.append(1), Err(RegistryError::BlobUploadInvalid(_))));
+        let legacy: UploadSession = serde_json::from_str(r#"{"repo":"o/r","started":1}"#).unwrap();
+        assert_eq!(legacy.counted, None, "a record from before counting lists its chunks");
+    }
+
     #[test]
     fn chunks_must_continue_the_upload() {
         assert_eq!(check_chunk(None, 7), Ok(None));
@@ -534,7 +628,7 @@ mod tests {
     fn sessions_belong_to_one_repository_and_expire() {
         let repo = RepoName::parse("org1/a").unwrap();
         let other = RepoName::parse("org1/b").unwrap();
-        let s = serde_json::to_vec(&UploadSession { repo: "org1/a".into(), started: 100 }).unwrap();
+        let s = serde_json::to_vec(&UploadSession { repo: "org1/a".into(), started: 100, counted: None }).unwrap();
         assert!(UploadSession::check(&s, &repo, 200).is_ok());
         assert_eq!(UploadSession::check(&s, &other, 200), Err(RegistryError::BlobUploadUnknown));
         assert_eq!(UploadSession::check(&s, &repo, 100 + UPLOAD_TTL_SECS), Err(RegistryError::BlobUploadUnknown));

@@ -99,6 +99,18 @@ pub fn client_cache_control(route: &Route) -> &'static str {
     }
 }
 
+/// `Cache-Control` sent to clients for registry content addressed by digest (blobs, manifests by
+/// digest): immutable for a year, and `public` only for a public repository. Anything else is
+/// `private`, so no shared proxy between client and edge keeps it for others (the edge's own
+/// cache, reached only after the decision, keeps its copy under [`edge_cache_control`]'s rules).
+pub fn registry_client_cache_control(public: bool) -> &'static str {
+    if public {
+        "public, max-age=31536000, immutable"
+    } else {
+        "private, max-age=31536000, immutable"
+    }
+}
+
 /// A satisfiable byte range, inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteRange {

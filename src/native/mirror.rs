@@ -1,6 +1,9 @@
 //! `chartgate mirror`: copies an HTTP chart repository (a ChartMuseum, GitHub Pages, any
 //! `index.yaml` with archives) into an edge repository through the edge's upload API, idempotently:
-//! a version the edge already lists with the same digest is skipped. Shows a progress bar on a
+//! a version the edge already lists with the same digest is skipped. For each version it copies
+//! what helm would fetch from the source: the archive its first `urls` entry names, resolved as
+//! helm resolves it ([`resolve`]), and the provenance file helm asks for beside it (that URL with
+//! `.prov` appended), so `helm pull --verify` works after the move. Shows a progress bar on a
 //! terminal (a line per version when stderr is a log or a pipe) and returns a summary.
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -47,6 +50,45 @@ struct Listed {
     url: String,
 }
 
+/// A chart URL of an index, as helm resolves it against the repository URL (helm's
+/// `ResolveReferenceURL`): an absolute URL as written; a relative one against the repository URL
+/// with a trailing `/` (RFC 3986 reference resolution, so `../x.tgz` and `/x.tgz` mean what they
+/// mean to helm), then given the repository URL's query (`?token=`), which replaces its own.
+pub fn resolve(repo_url: &str, chart_url: &str) -> Option<String> {
+    if let Ok(absolute) = reqwest::Url::parse(chart_url) {
+        return Some(absolute.to_string());
+    }
+    let mut base = reqwest::Url::parse(repo_url).ok()?;
+    let query = base.query().map(str::to_owned);
+    let path = format!("{}/", base.path().trim_end_matches('/'));
+    base.set_path(&path);
+    let mut resolved = base.join(chart_url).ok()?;
+    resolved.set_query(query.as_deref());
+    Some(resolved.to_string())
+}
+
+/// The provenance file of a chart URL: its path with `.prov` appended, its query kept. (helm
+/// appends `.prov` to the whole URL, query included, which only a server reading that habit, as
+/// the edge does, answers; a source is asked the way it serves the file.)
+fn prov_url(chart_url: &str) -> String {
+    match reqwest::Url::parse(chart_url) {
+        Ok(mut url) => {
+            let path = format!("{}.prov", url.path());
+            url.set_path(&path);
+            url.to_string()
+        }
+        Err(_) => format!("{chart_url}.prov"),
+    }
+}
+
+/// `index.yaml` of a repository URL (its query kept, as helm fetches it).
+fn index_url(repo_url: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(repo_url).ok()?;
+    let path = format!("{}/index.yaml", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    Some(url.to_string())
+}
+
 fn versions(index: &Value, base: &str) -> Vec<Listed> {
     let mut out = Vec::new();
     let Some(entries) = index.get("entries").and_then(Value::as_object) else { return out };
@@ -58,8 +100,7 @@ fn versions(index: &Value, base: &str) -> Vec<Listed> {
             ) else {
                 continue;
             };
-            let url =
-                if url.contains("://") { url.to_owned() } else { format!("{}/{}", base, url.trim_start_matches('/')) };
+            let Some(url) = resolve(base, url) else { continue };
             let digest = e.get("digest").and_then(Value::as_str).map(str::to_owned);
             out.push(Listed { name: name.clone(), version: version.to_owned(), digest, url });
         }
@@ -86,6 +127,19 @@ fn parse_index(url: &str, bytes: &[u8]) -> Result<Value, MirrorError> {
     index_document(bytes, MAX_INDEX_NODES).map_err(|why| MirrorError::Index { url: url.to_owned(), why })
 }
 
+/// POSTs `body` to the edge's upload API; `Err` says what the edge answered.
+async fn send(client: &reqwest::Client, url: &str, token: &str, body: Vec<u8>) -> Result<(), String> {
+    match client.post(url).bearer_auth(token).body(body).send().await {
+        Ok(res) if res.status().as_u16() == 201 => Ok(()),
+        Ok(res) => {
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap_or_default();
+            Err(format!("the edge answered {status} {}", body.trim()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Mirrors `source` into `target` (`https://edge/org1/repo1`) with a token that may push there.
 pub async fn mirror(source: &str, target: &str, token: &str, auth: &SourceAuth) -> Result<Summary, MirrorError> {
     let source = source.trim_end_matches('/');
@@ -97,7 +151,7 @@ pub async fn mirror(source: &str, target: &str, token: &str, auth: &SourceAuth) 
         Some(user) => r.basic_auth(user, auth.password.as_deref()),
         None => r,
     };
-    let source_index_url = format!("{source}/index.yaml");
+    let source_index_url = index_url(source).ok_or_else(|| MirrorError::Url(source.to_owned()))?;
     let source_index = get(&client, &source_index_url, with_source)
         .await?
         .ok_or_else(|| MirrorError::Fetch { url: source_index_url.clone(), why: "HTTP 404".into() })?;
@@ -127,17 +181,44 @@ pub async fn mirror(source: &str, target: &str, token: &str, auth: &SourceAuth) 
         let progress = format!("[{}/{total}] {} {}", i + 1, v.name, v.version);
         bar.set_message(format!("{} {}", v.name, v.version));
         bar.set_position(i as u64);
+        // Source credentials only go to the source's own host.
+        let same_host = crate::split_url(&v.url).map(|(o, _)| o) == crate::split_url(source).map(|(o, _)| o);
+        let from_source = |r: reqwest::RequestBuilder| if same_host { with_source(r) } else { r };
+        // The provenance file beside the archive (its path with `.prov`, the query kept for the source).
+        let prov = match get(&client, &prov_url(&v.url), from_source).await {
+            Ok(prov) => prov,
+            Err(e) => {
+                summary.failed += 1;
+                report(format!("{progress}: failed: {e}"), true);
+                continue;
+            }
+        };
         let listed = have.iter().find(|h| h.name == v.name && h.version == v.version);
         if let Some(listed) = listed {
             if listed.digest.is_some() && listed.digest == v.digest {
-                summary.skipped += 1;
-                report(format!("{progress}: already there (same digest)"), false);
+                // Already there; a provenance file the edge lacks is still copied.
+                let file = format!("{target}/{}-{}.tgz.prov", v.name, v.version);
+                let missing = prov.is_some() && matches!(get(&client, &file, with_token).await, Ok(None));
+                if !missing {
+                    summary.skipped += 1;
+                    report(format!("{progress}: already there (same digest)"), false);
+                    continue;
+                }
+                let prov_url = format!("{origin}/api{repo_path}/prov");
+                match send(&client, &prov_url, token, prov.unwrap_or_default()).await {
+                    Ok(()) => {
+                        summary.uploaded += 1;
+                        report(format!("{progress}: provenance file uploaded (the chart was there)"), false);
+                    }
+                    Err(why) => {
+                        summary.failed += 1;
+                        report(format!("{progress}: failed: {why}"), true);
+                    }
+                }
                 continue;
             }
         }
-        // Source credentials only go to the source's own host.
-        let same_host = crate::split_url(&v.url).map(|(o, _)| o) == crate::split_url(source).map(|(o, _)| o);
-        let archive = match get(&client, &v.url, |r| if same_host { with_source(r) } else { r }).await {
+        let archive = match get(&client, &v.url, from_source).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 summary.failed += 1;
@@ -156,21 +237,18 @@ pub async fn mirror(source: &str, target: &str, token: &str, auth: &SourceAuth) 
             report(format!("{progress}: failed: the archive's digest is not the one its index lists"), true);
             continue;
         }
-        let sent = client.post(&upload_url).bearer_auth(token).body(archive).send().await;
+        let mut sent = send(&client, &upload_url, token, archive).await;
+        if let (Ok(()), Some(prov)) = (&sent, prov) {
+            sent = send(&client, &format!("{origin}/api{repo_path}/prov"), token, prov).await;
+        }
         match sent {
-            Ok(res) if res.status().as_u16() == 201 => {
+            Ok(()) => {
                 summary.uploaded += 1;
                 report(format!("{progress}: uploaded"), false);
             }
-            Ok(res) => {
+            Err(why) => {
                 summary.failed += 1;
-                let status = res.status().as_u16();
-                let body = res.text().await.unwrap_or_default();
-                report(format!("{progress}: failed: the edge answered {status} {}", body.trim()), true);
-            }
-            Err(e) => {
-                summary.failed += 1;
-                report(format!("{progress}: failed: {e}"), true);
+                report(format!("{progress}: failed: {why}"), true);
             }
         }
     }
@@ -193,5 +271,27 @@ mod tests {
         assert_eq!((v[0].name.as_str(), v[0].url.as_str()), ("a", "https://cdn.example/a-0.1.0.tgz"));
         assert_eq!(v[1].url, "https://src/repo/charts/b-1.0.0.tgz");
         assert_eq!(v[1].digest.as_deref(), Some("x"));
+    }
+
+    /// Security round 3, item 8: chart URLs resolved exactly as helm resolves them.
+    #[test]
+    fn chart_urls_resolve_as_helm_resolves_them() {
+        let r = |base, url| resolve(base, url).unwrap();
+        assert_eq!(r("https://s/o/r", "x-1.0.0.tgz"), "https://s/o/r/x-1.0.0.tgz");
+        assert_eq!(r("https://s/o/r/", "charts/x-1.0.0.tgz"), "https://s/o/r/charts/x-1.0.0.tgz");
+        assert_eq!(r("https://s/o/r", "../x-1.0.0.tgz"), "https://s/o/x-1.0.0.tgz");
+        assert_eq!(r("https://s/o/r", "/x-1.0.0.tgz"), "https://s/x-1.0.0.tgz");
+        assert_eq!(
+            r("https://s/o/r?token=T", "x.tgz?v=2"),
+            "https://s/o/r/x.tgz?token=T",
+            "the repository's query replaces the chart's"
+        );
+        assert_eq!(
+            r("https://s/o/r?token=T", "https://cdn/x.tgz?sig=1"),
+            "https://cdn/x.tgz?sig=1",
+            "absolute as written"
+        );
+        assert_eq!(index_url("https://s/o/r/?token=T").unwrap(), "https://s/o/r/index.yaml?token=T");
+        assert_eq!(prov_url("https://s/o/r/x.tgz?token=T"), "https://s/o/r/x.tgz.prov?token=T");
     }
 }

@@ -33,7 +33,7 @@ async fn collect(env: &Env, now: u64) -> Result<()> {
         let Some(body) = object.body() else { continue };
         // An unreadable manifest keeps everything: its references are unknown.
         match Manifest::parse(&body.bytes().await?, None) {
-            Ok(m) => referenced.extend(m.blobs.iter().map(keys::blob)),
+            Ok(m) => referenced.extend(m.blobs.iter().chain(&m.foreign).map(keys::blob)),
             Err(e) => {
                 console_error!("chartgate: gc: {key} cannot be read ({e}); nothing collected");
                 return Ok(());

@@ -13,13 +13,15 @@ use super::respond;
 use super::Target;
 use crate::edge::publish::check_pushed_chart;
 use crate::edge::registry::{
-    check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Manifest,
+    check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks, Manifest,
     RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
 };
 use crate::edge::{CacheStatus, SECURITY_HEADERS};
 use crate::{Algorithm, Digest, Endpoint, Reference, RepoName};
 
 use respond::API_VERSION;
+/// What the edge cache keeps blobs and manifests by digest under (a client is told
+/// [`Registry::client_cache_control`]).
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 type Answer = std::result::Result<Response, RegistryError>;
@@ -142,6 +144,12 @@ impl<'a> Registry<'a> {
         Ok(Registry { bucket: t.env.bucket("CHARTS")?, origin: t.url.origin().ascii_serialization(), repo, t })
     }
 
+    /// What a client is told of content by digest: `public` only for a public repository.
+    fn client_cache_control(&self) -> &'static str {
+        let public = self.t.config.policy.is_public(&crate::Scope::oci(self.repo.clone(), crate::Action::Pull));
+        crate::edge::registry_client_cache_control(public)
+    }
+
     fn blob_location(&self, d: &Digest) -> String {
         format!("/v2/{}/blobs/{d}", self.repo)
     }
@@ -180,7 +188,7 @@ impl<'a> Registry<'a> {
         let cache_key = self.cache_key("blobs", d);
         if let Some(hit) = cache.get(cache_key.as_str(), true).await? {
             *cache_status = CacheStatus::Hit;
-            return Ok(Ok(finish(req, hit, d).await?));
+            return Ok(Ok(finish(req, hit, d, self.client_cache_control()).await?));
         }
         if !self.exists(keys::link(self.repo, d)).await? {
             return Ok(Err(RegistryError::BlobUnknown));
@@ -202,7 +210,7 @@ impl<'a> Registry<'a> {
         h.set("Cache-Control", IMMUTABLE)?;
         let mut stored = Response::from_body(body.response_body()?)?.with_headers(h);
         cache.put(cache_key.as_str(), stored.cloned()?).await?;
-        Ok(Ok(finish(req, stored, d).await?))
+        Ok(Ok(finish(req, stored, d, self.client_cache_control()).await?))
     }
 
     async fn delete_blob(&self, d: &Digest) -> Result<Answer> {
@@ -266,9 +274,12 @@ impl<'a> Registry<'a> {
             });
         }
         let id = upload_id()?;
-        let session = UploadSession { repo: self.repo.to_string(), started: super::isolate::now_secs() };
-        let record = serde_json::to_vec(&session).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        self.bucket.put(keys::upload(&id), record).execute().await?;
+        let session = UploadSession {
+            repo: self.repo.to_string(),
+            started: super::isolate::now_secs(),
+            counted: Some(Chunks::default()),
+        };
+        self.save_session(&id, &session).await?;
         Ok(Ok(self.accepted(&id, 0)?))
     }
 
@@ -280,24 +291,31 @@ impl<'a> Registry<'a> {
         empty(202, h)
     }
 
+    async fn save_session(&self, id: &str, session: &UploadSession) -> Result<()> {
+        let record = serde_json::to_vec(session).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.bucket.put(keys::upload(id), record).execute().await?;
+        Ok(())
+    }
+
     /// The session, its size so far and its chunks' keys, or `None` when unknown, expired or of
-    /// another repository (an expired session's objects are removed).
+    /// another repository (an expired session's objects are removed). The record counts its
+    /// chunks: one read, whatever their number.
     async fn session(&self, id: &str) -> Result<Option<(UploadSession, u64, Vec<String>)>> {
-        // The record and the chunks at once: one R2 round trip of waiting instead of two.
-        let list = self.bucket.list().prefix(format!("{}/", keys::upload(id))).limit(1000).execute();
-        let (record, chunks) = join(self.read(keys::upload(id)), list).await;
-        let Some(bytes) = record? else { return Ok(None) };
-        let objects = chunks?.objects();
-        let size = objects.iter().map(|o| o.size()).sum();
-        let names = objects.iter().map(|o| o.key()).collect();
+        let Some(bytes) = self.read(keys::upload(id)).await? else { return Ok(None) };
+        let Ok(session) = serde_json::from_slice::<UploadSession>(&bytes) else { return Ok(None) };
+        let (size, names) = match session.counted {
+            Some(c) => (c.size, (0..c.count).map(|n| keys::chunk(id, n)).collect()),
+            // A record from before sessions counted their chunks: every page of them.
+            None => {
+                let objects =
+                    list_objects(&self.bucket, &format!("{}/", keys::upload(id)), false, MAX_CHUNKS + 1).await?;
+                (objects.iter().map(|o| o.size()).sum(), objects.iter().map(|o| o.key()).collect())
+            }
+        };
         match UploadSession::check(&bytes, self.repo, super::isolate::now_secs()) {
             Ok(session) => Ok(Some((session, size, names))),
             Err(_) => {
-                let expired: UploadSession = match serde_json::from_slice(&bytes) {
-                    Ok(s) => s,
-                    Err(_) => return Ok(None),
-                };
-                if expired.repo == self.repo.as_str() {
+                if session.repo == self.repo.as_str() {
                     self.remove_session(id, names).await?;
                 }
                 Ok(None)
@@ -305,9 +323,13 @@ impl<'a> Registry<'a> {
         }
     }
 
+    /// Removes a session's record and chunks (R2 deletes at most 1000 keys at once).
     async fn remove_session(&self, id: &str, mut chunks: Vec<String>) -> Result<()> {
         chunks.push(keys::upload(id));
-        self.bucket.delete_multiple(chunks).await
+        for batch in chunks.chunks(1000) {
+            self.bucket.delete_multiple(batch.to_vec()).await?;
+        }
+        Ok(())
     }
 
     async fn upload_status(&self, id: &str) -> Result<Answer> {
@@ -332,12 +354,12 @@ impl<'a> Registry<'a> {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
-        if count >= MAX_CHUNKS {
-            return Ok(Err(RegistryError::BlobUploadInvalid(format!("more than {MAX_CHUNKS} chunks"))));
-        }
         let (data, _) = body_data(req).await?;
         if matches!(data, Data::Empty) {
             return Ok(Ok(0));
+        }
+        if let Err(e) = (Chunks { count, size }).append(0) {
+            return Ok(Err(e));
         }
         let key = keys::chunk(id, count);
         let stored = self.bucket.put(key.clone(), data).execute().await?.map_or(0, |o| o.size());
@@ -350,13 +372,22 @@ impl<'a> Registry<'a> {
     }
 
     async fn patch_upload(&self, mut req: Request, id: &str) -> Result<Answer> {
-        let Some((_, size, chunks)) = self.session(id).await? else {
+        let Some((mut session, size, chunks)) = self.session(id).await? else {
             return Ok(Err(RegistryError::BlobUploadUnknown));
         };
-        Ok(match self.append(&mut req, id, size, chunks.len()).await? {
-            Ok(added) => Ok(self.accepted(id, size + added)?),
-            Err(e) => Err(e),
-        })
+        let added = match self.append(&mut req, id, size, chunks.len()).await? {
+            Ok(added) => added,
+            Err(e) => return Ok(Err(e)),
+        };
+        if added > 0 {
+            let counted = Chunks { count: chunks.len(), size };
+            session.counted = Some(match counted.append(added) {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e)),
+            });
+            self.save_session(id, &session).await?;
+        }
+        Ok(Ok(self.accepted(id, size + added)?))
     }
 
     async fn cancel_upload(&self, id: &str) -> Result<Answer> {
@@ -527,7 +558,7 @@ impl<'a> Registry<'a> {
         h.set("Content-Length", &bytes.len().to_string())?;
         h.set(
             "Cache-Control",
-            if matches!(reference, Reference::Digest(_)) { IMMUTABLE } else { "private, no-cache" },
+            if matches!(reference, Reference::Digest(_)) { self.client_cache_control() } else { "private, no-cache" },
         )?;
         let body = if req.method() == Method::Head { Vec::new() } else { bytes };
         Ok(Ok(Response::from_bytes(body)?.with_headers(h)))
@@ -771,7 +802,7 @@ fn blob_headers(d: &Digest, size: u64) -> Result<Headers> {
 }
 
 /// The client's answer from a full stored blob: 304, a 206/416 range, or the whole blob.
-async fn finish(req: &Request, mut stored: Response, d: &Digest) -> Result<Response> {
+async fn finish(req: &Request, mut stored: Response, d: &Digest, cache_control: &str) -> Result<Response> {
     let etag = format!("\"{d}\"");
     if crate::edge::etag_matches(req.headers().get("If-None-Match")?.as_deref(), &etag) {
         return empty(304, blob_headers(d, 0)?);
@@ -781,7 +812,7 @@ async fn finish(req: &Request, mut stored: Response, d: &Digest) -> Result<Respo
         let bytes = stored.bytes().await?;
         let size = bytes.len() as u64;
         let h = blob_headers(d, size)?;
-        h.set("Cache-Control", IMMUTABLE)?;
+        h.set("Cache-Control", cache_control)?;
         return match crate::edge::parse_range(Some(&range), size) {
             Err(()) => {
                 h.set("Content-Range", &format!("bytes */{size}"))?;
@@ -799,7 +830,7 @@ async fn finish(req: &Request, mut stored: Response, d: &Digest) -> Result<Respo
     }
     let size = stored.headers().get("Content-Length")?.and_then(|v| v.parse().ok()).unwrap_or(0);
     let h = blob_headers(d, size)?;
-    h.set("Cache-Control", IMMUTABLE)?;
+    h.set("Cache-Control", cache_control)?;
     let (_, body) = stored.into_parts();
     let body = if head { ResponseBody::Empty } else { body };
     Ok(Response::from_body(body)?.with_headers(h))

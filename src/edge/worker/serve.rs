@@ -82,6 +82,13 @@ async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, Cac
                 cache.put(cache_key.as_str(), stored.cloned()?).await?;
                 return finish(&req, stored, route, CacheStatus::R2).await;
             }
+            // A repository the edge keeps, with nothing published yet: a valid empty index (what
+            // `helm repo add` and `helm cm-push` read first), never cached, so the first upload shows.
+            Ok(None) if config.origin.is_none() && matches!(route, Route::Index { .. }) => {
+                let generated = String::from(js_sys::Date::new_0().to_iso_string());
+                let empty = crate::edge::publish::Index::empty().to_bytes(&generated);
+                return finish(&req, Response::from_bytes(empty)?, route, CacheStatus::Miss).await;
+            }
             Ok(None) => {}
             // A failing bucket is a miss when there is an origin to ask, a 502 otherwise.
             Err(e) => {
