@@ -197,13 +197,15 @@ export function disposeAfter(after) {
 
 /**
  * Starts `chartgate serve` (issuer `https://issuer.test`, signing with `key`) with clients given
- * as `{id: [scope patterns]}`, each with secret `<id>-secret`. Resolves to `{url, close}`.
+ * as `{id: [scope patterns]}`, each with secret `<id>-secret`, or `{id: {scopes, secret}}`.
+ * Resolves to `{url, close}`.
  */
 export async function startIssuer(key, clients = { ci: ["artifact-repository:org1/*:pull,push"] }) {
   const dir = tmp("issuer");
   let config = `issuer = "https://issuer.test"\n[[keys]]\nprivate = "${key.private}"\n`;
-  for (const [id, scopes] of Object.entries(clients)) {
-    const hash = chartgate("hash-secret", `${id}-secret`);
+  for (const [id, client] of Object.entries(clients)) {
+    const { scopes, secret } = Array.isArray(client) ? { scopes: client, secret: `${id}-secret` } : client;
+    const hash = execFileSync(CHARTGATE, ["hash-secret", "-"], { input: secret, encoding: "utf8" }).trim();
     config += `[[clients]]\nid = "${id}"\nsecret_hash = "${hash}"\nscopes = ${JSON.stringify(scopes)}\n`;
   }
   const path = writeFile(dir, "chartgate.toml", config);
