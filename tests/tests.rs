@@ -5,6 +5,7 @@ mod engine;
 mod findings;
 mod interop;
 mod issuer;
+mod ledger;
 mod props;
 mod security;
 mod util;

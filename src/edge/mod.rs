@@ -8,6 +8,7 @@ mod audit;
 pub(crate) mod chart_archive;
 mod config;
 mod key_refresh;
+pub mod ledger;
 pub mod publish;
 pub mod registry;
 mod revocation;

@@ -177,6 +177,8 @@ pub struct Manifest {
     /// their `urls`, so not required in the repository (distribution spec, "Pushing Manifests";
     /// image spec's non-distributable layers). A stored one is still kept by the collector.
     pub foreign: Vec<Digest>,
+    /// The `layers`, in order: media type and digest.
+    pub layers: Vec<(String, Digest)>,
     /// Manifests it references (an index's `manifests`): each must be in the repository.
     pub manifests: Vec<Digest>,
     pub subject: Option<Digest>,
@@ -230,12 +232,16 @@ impl Manifest {
             blobs.push(descriptor_digest(config, "config")?);
         }
         let mut foreign = Vec::new();
+        let mut layers = Vec::new();
         for field in ["layers", "blobs"] {
             if let Some(list) = obj.get(field) {
                 let list = list.as_array().ok_or_else(|| invalid(format!("{field} is not an array")))?;
                 for d in list {
                     let media_type = d.get("mediaType").and_then(Value::as_str).unwrap_or("");
                     let digest = descriptor_digest(d, field)?;
+                    if field == "layers" {
+                        layers.push((media_type.to_owned(), digest.clone()));
+                    }
                     if field == "layers" && NON_DISTRIBUTABLE.contains(&media_type) {
                         foreign.push(digest);
                     } else {
@@ -273,6 +279,7 @@ impl Manifest {
             media_type,
             blobs,
             foreign,
+            layers,
             manifests,
             subject,
             artifact_type,

@@ -1,0 +1,858 @@
+//! The ledger of one chart repository: the one record of which charts and versions exist (their
+//! archive, provenance, config and OCI manifest digests), which tags of the charts' OCI
+//! repositories point where, which manifests are visible, and which released versions were
+//! deleted (tombstones). Every write over either protocol (an API upload, `/prov`, an API delete, an
+//! OCI manifest `PUT`, a tag or digest `DELETE`, a forced overwrite, `chartgate mirror`) is one
+//! [`Op`], planned here against the whole state ([`Ledger::plan`]) and committed as one serialized
+//! transaction by the Durable Object that holds the repository (`worker::ledger`). Content is
+//! stored by digest before the commit and becomes visible only through it; `index.yaml`, the
+//! charts' OCI tags and the HTTP file routes are derived from the ledger ([`Ledger::render_index`],
+//! [`Ledger::resolve_tag`], [`Ledger::file`]).
+//!
+//! The rules, one set for both protocols:
+//! - a chart name is a file name helm accepts, a version is SemVer 2 (helm's `StrictNewVersion`),
+//!   whichever protocol brought it, and `<name>-<version>.tgz` names one (chart, version) per
+//!   repository ([`LedgerError::FileTaken`] names the other chart);
+//! - a released version (one `IMMUTABLE_TAGS` protects) never changes its chart content; the only
+//!   change an unsigned release accepts is gaining one provenance file, with the same config and
+//!   archive; a deleted release leaves a tombstone, and the version may return only with the same
+//!   archive;
+//! - a stored provenance file is replaced only under the forced-overwrite rules (`?force` with
+//!   `ALLOW_OVERWRITE`, never for a released version);
+//! - index entries are rendered from typed, size-bounded fields ([`ChartMeta`]), never copied;
+//! - an [`Op`] names one chart and changes nothing of another, so a grant on one chart (checked by
+//!   the decision before the op is sent) reaches no other.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::edge::registry::ImmutableTags;
+use crate::edge::ChartId;
+
+/// Longest chart name accepted, in bytes.
+pub const MAX_NAME: usize = 250;
+/// Longest version accepted, in bytes.
+pub const MAX_VERSION: usize = 128;
+/// Longest string field of an index entry (a description, a URL), in bytes.
+pub const MAX_FIELD: usize = 4096;
+/// Most items of a list field (keywords, sources, maintainers, dependencies, annotations).
+pub const MAX_ITEMS: usize = 100;
+
+/// Why the ledger refuses an [`Op`]: each names the chart, version, tag or file at stake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail")]
+pub enum LedgerError {
+    /// The chart name cannot name a file or an OCI repository.
+    #[error("chart name {0:?} is invalid: helm requires a file name of letters, digits, '.', '_' and '-'")]
+    BadName(String),
+    /// The version is not SemVer 2.
+    #[error("version {0:?} of chart {1} is not a SemVer 2 version (helm requires one, e.g. 1.2.3 or 1.2.3-rc.1)")]
+    BadVersion(String, String),
+    /// `<name>-<version>.tgz` already names another chart's version.
+    #[error("{file} already names chart {other_name} version {other_version} in this repository: rename the chart or choose another version")]
+    FileTaken { file: String, other_name: String, other_version: String },
+    /// The version exists (an API upload without `?force`, or a provenance file already stored).
+    #[error("file already exists")]
+    Exists,
+    /// A released version's content would change, or a deleted one return with other content.
+    #[error("{0} is a released version and immutable (IMMUTABLE_TAGS): its chart never changes; upload a new version instead")]
+    Immutable(String),
+    /// A tag that belongs to a chart version cannot name anything else.
+    #[error(
+        "tag {tag} of chart {chart} is the tag of its version {version}: push the chart itself, or use another tag"
+    )]
+    VersionTag { chart: String, tag: String, version: String },
+    /// An immutable tag (`IMMUTABLE_TAGS`) would move.
+    #[error("tag {tag} of {chart} is immutable (IMMUTABLE_TAGS) and already points to {current}: push a new version instead")]
+    TagImmutable { chart: String, tag: String, current: String },
+    /// The version to sign or delete is not in the ledger.
+    #[error("chart {0} version {1} not found")]
+    VersionNotFound(String, String),
+    /// The tag or manifest to delete is not in the ledger.
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+impl LedgerError {
+    /// The HTTP status, as ChartMuseum and the distribution spec answer these.
+    pub fn status(&self) -> u16 {
+        match self {
+            LedgerError::BadName(_) | LedgerError::BadVersion(..) | LedgerError::FileTaken { .. } => 400,
+            LedgerError::Exists | LedgerError::Immutable(_) => 409,
+            LedgerError::VersionTag { .. } | LedgerError::TagImmutable { .. } => 409,
+            LedgerError::VersionNotFound(..) | LedgerError::NotFound(_) => 404,
+        }
+    }
+}
+
+/// Checks a chart name as helm does (a base file name) and as an OCI path component allows.
+pub fn check_name(name: &str) -> Result<(), LedgerError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with(['.', '-', '_'])
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(LedgerError::BadName(name.chars().take(64).collect()))
+    }
+}
+
+/// Checks a version: SemVer 2, strictly (no `v`, three numbers), as helm's `StrictNewVersion`.
+pub fn check_version(name: &str, version: &str) -> Result<(), LedgerError> {
+    if version.len() <= MAX_VERSION && semver::Version::parse(version).is_ok() {
+        Ok(())
+    } else {
+        Err(LedgerError::BadVersion(version.chars().take(64).collect(), name.to_owned()))
+    }
+}
+
+/// A chart's `Chart.yaml` fields an index entry lists, each typed and bounded. Read from an
+/// uploaded archive's `Chart.yaml` or a pushed config (helm writes the same metadata there);
+/// unknown fields, fields of the wrong type and anything past the bounds are left out, so no
+/// pushed document is ever copied into `index.yaml` whole.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ChartMeta {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub strings: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lists: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintainers: Vec<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<BTreeMap<String, Value>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+}
+
+/// `Chart.yaml`'s string fields an entry keeps.
+const STRING_FIELDS: [&str; 8] =
+    ["apiVersion", "appVersion", "description", "home", "icon", "kubeVersion", "type", "condition"];
+/// `Chart.yaml`'s lists of strings an entry keeps.
+const LIST_FIELDS: [&str; 2] = ["keywords", "sources"];
+
+fn bounded(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| s.len() <= MAX_FIELD).map(str::to_owned)
+}
+
+impl ChartMeta {
+    /// Reads the fields of a `Chart.yaml` or pushed config (as JSON). `None` when it has no string
+    /// `name` and `version`.
+    pub fn from_json(meta: &Map<String, Value>) -> Option<ChartMeta> {
+        let name = meta.get("name").and_then(bounded)?;
+        let version = meta.get("version").and_then(bounded)?;
+        let mut out = ChartMeta { name, version, ..Default::default() };
+        for field in STRING_FIELDS {
+            if let Some(s) = meta.get(field).and_then(bounded) {
+                out.strings.insert(field.to_owned(), s);
+            }
+        }
+        for field in LIST_FIELDS {
+            if let Some(items) = meta.get(field).and_then(Value::as_array) {
+                let items: Vec<String> = items.iter().take(MAX_ITEMS).filter_map(bounded).collect();
+                out.lists.insert(field.to_owned(), items);
+            }
+        }
+        let strings_of = |v: &Value, keys: &[&str]| -> BTreeMap<String, String> {
+            keys.iter().filter_map(|k| Some(((*k).to_owned(), v.get(*k).and_then(bounded)?))).collect()
+        };
+        if let Some(list) = meta.get("maintainers").and_then(Value::as_array) {
+            out.maintainers = list.iter().take(MAX_ITEMS).map(|m| strings_of(m, &["name", "email", "url"])).collect();
+        }
+        if let Some(list) = meta.get("dependencies").and_then(Value::as_array) {
+            out.dependencies = list
+                .iter()
+                .take(MAX_ITEMS)
+                .map(|d| {
+                    let mut dep: BTreeMap<String, Value> =
+                        strings_of(d, &["name", "version", "repository", "condition", "alias"])
+                            .into_iter()
+                            .map(|(k, v)| (k, Value::String(v)))
+                            .collect();
+                    if let Some(enabled) = d.get("enabled").and_then(Value::as_bool) {
+                        dep.insert("enabled".into(), enabled.into());
+                    }
+                    if let Some(tags) = d.get("tags").and_then(Value::as_array) {
+                        let tags: Vec<Value> =
+                            tags.iter().take(MAX_ITEMS).filter_map(bounded).map(Value::String).collect();
+                        dep.insert("tags".into(), Value::Array(tags));
+                    }
+                    dep
+                })
+                .collect();
+        }
+        if let Some(map) = meta.get("annotations").and_then(Value::as_object) {
+            out.annotations = map
+                .iter()
+                .filter(|(k, _)| k.len() <= MAX_FIELD)
+                .filter_map(|(k, v)| Some((k.clone(), bounded(v)?)))
+                .take(MAX_ITEMS)
+                .collect();
+        }
+        out.deprecated = meta.get("deprecated").and_then(Value::as_bool).unwrap_or(false);
+        Some(out)
+    }
+
+    /// The metadata as a JSON object, as `Chart.yaml` spells it (an index entry without `urls`,
+    /// `created` and `digest`; helm's config is this too).
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("name".into(), self.name.clone().into());
+        m.insert("version".into(), self.version.clone().into());
+        for (k, v) in &self.strings {
+            m.insert(k.clone(), v.clone().into());
+        }
+        for (k, v) in &self.lists {
+            m.insert(k.clone(), json!(v));
+        }
+        if !self.maintainers.is_empty() {
+            m.insert("maintainers".into(), json!(self.maintainers));
+        }
+        if !self.dependencies.is_empty() {
+            m.insert("dependencies".into(), json!(self.dependencies));
+        }
+        if !self.annotations.is_empty() {
+            m.insert("annotations".into(), json!(self.annotations));
+        }
+        if self.deprecated {
+            m.insert("deprecated".into(), true.into());
+        }
+        m
+    }
+}
+
+/// One committed chart version. Digests are `sha256:<hex>` strings, checked by the glue when it
+/// stored the content they name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub meta: ChartMeta,
+    /// The archive (`.tgz`), which is also the OCI manifest's chart layer.
+    pub archive: String,
+    /// The provenance file, when the release is signed (the manifest's provenance layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prov: Option<String>,
+    /// The OCI config (the chart's metadata as helm writes it).
+    pub config: String,
+    /// The OCI manifest its version tag names.
+    pub manifest: String,
+    /// RFC 3339 time of the commit that listed it.
+    pub created: String,
+}
+
+impl Release {
+    pub fn id(&self) -> ChartId {
+        ChartId { name: self.meta.name.clone(), version: self.meta.version.clone() }
+    }
+    fn same_chart(&self, other: &Release) -> bool {
+        self.archive == other.archive && self.config == other.config
+    }
+}
+
+/// One write, over either protocol: what the glue asks the ledger to commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum Op {
+    /// An archive (with its OCI form, and provenance when it came with it) from an API upload,
+    /// `chartgate mirror` or a helm chart manifest pushed over OCI. `exclusive`: an existing
+    /// version is an error unless `force` (ChartMuseum's API); an OCI push is not exclusive.
+    Publish { release: Release, exclusive: bool, force: bool },
+    /// A provenance file added to a listed version (`POST /api/…/prov`), with the manifest that
+    /// carries it as helm's provenance layer.
+    Sign { name: String, version: String, prov: String, manifest: String, force: bool },
+    /// A manifest pushed to chart `chart`'s OCI repository that is not a chart version (an
+    /// artifact, a signature, a chart under another tag), with the tags it takes.
+    Manifest { chart: String, manifest: String, tags: Vec<String> },
+    /// `DELETE /api/…/charts/:name/:version`.
+    Unpublish { name: String, version: String },
+    /// `DELETE /v2/…/manifests/<tag>`.
+    DeleteTag { chart: String, tag: String },
+    /// `DELETE /v2/…/manifests/<digest>`.
+    DeleteManifest { chart: String, manifest: String },
+}
+
+impl Op {
+    /// The one chart the op may change.
+    pub fn chart(&self) -> &str {
+        match self {
+            Op::Publish { release, .. } => &release.meta.name,
+            Op::Sign { name, .. } | Op::Unpublish { name, .. } => name,
+            Op::Manifest { chart, .. } | Op::DeleteTag { chart, .. } | Op::DeleteManifest { chart, .. } => chart,
+        }
+    }
+}
+
+/// One row change of a commit, as the Durable Object writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change")]
+pub enum Change {
+    PutRelease { release: Release },
+    DropRelease { name: String, version: String },
+    PutTombstone { name: String, version: String, archive: String },
+    PutTag { chart: String, tag: String, manifest: String },
+    DropTag { chart: String, tag: String },
+    PutManifest { chart: String, manifest: String },
+    DropManifest { chart: String, manifest: String },
+}
+
+type Key = (String, String);
+
+/// A chart repository's whole state, in memory; the Durable Object keeps it in SQLite rows and
+/// loads it once per instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    releases: BTreeMap<Key, Release>,
+    /// `<name>-<version>.tgz` → (name, version).
+    files: BTreeMap<String, Key>,
+    /// (chart, version tag) → version.
+    version_tags: BTreeMap<Key, String>,
+    tombstones: BTreeMap<Key, String>,
+    /// Tags that name no chart version: (chart, tag) → manifest.
+    tags: BTreeMap<Key, String>,
+    /// Visible manifests of each chart's OCI repository.
+    manifests: BTreeMap<Key, ()>,
+}
+
+fn key(a: &str, b: &str) -> Key {
+    (a.to_owned(), b.to_owned())
+}
+
+impl Ledger {
+    /// The state the changes describe (a Durable Object's rows, in any order).
+    pub fn from_changes<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Ledger {
+        let mut ledger = Ledger::default();
+        for c in changes {
+            ledger.commit(c);
+        }
+        ledger
+    }
+
+    /// Every row of the state, as [`Change`]s that rebuild it.
+    pub fn rows(&self) -> Vec<Change> {
+        let releases = self.releases.values().map(|r| Change::PutRelease { release: r.clone() });
+        let tombstones = self.tombstones.iter().map(|((name, version), archive)| Change::PutTombstone {
+            name: name.clone(),
+            version: version.clone(),
+            archive: archive.clone(),
+        });
+        let tags = self.tags.iter().map(|((chart, tag), manifest)| Change::PutTag {
+            chart: chart.clone(),
+            tag: tag.clone(),
+            manifest: manifest.clone(),
+        });
+        let manifests = self
+            .manifests
+            .keys()
+            .map(|(chart, manifest)| Change::PutManifest { chart: chart.clone(), manifest: manifest.clone() });
+        releases.chain(tombstones).chain(tags).chain(manifests).collect()
+    }
+
+    /// Applies one committed change.
+    pub fn commit(&mut self, change: &Change) {
+        match change {
+            Change::PutRelease { release } => {
+                let id = release.id();
+                let k = key(&id.name, &id.version);
+                self.files.insert(id.file_name(), k.clone());
+                self.version_tags.insert(key(&id.name, &id.tag()), id.version.clone());
+                self.manifests.insert(key(&id.name, &release.manifest), ());
+                self.releases.insert(k, release.clone());
+            }
+            Change::DropRelease { name, version } => {
+                if self.releases.remove(&key(name, version)).is_some() {
+                    let id = ChartId { name: name.clone(), version: version.clone() };
+                    self.files.remove(&id.file_name());
+                    self.version_tags.remove(&key(name, &id.tag()));
+                }
+            }
+            Change::PutTombstone { name, version, archive } => {
+                self.tombstones.insert(key(name, version), archive.clone());
+            }
+            Change::PutTag { chart, tag, manifest } => {
+                self.tags.insert(key(chart, tag), manifest.clone());
+            }
+            Change::DropTag { chart, tag } => {
+                self.tags.remove(&key(chart, tag));
+            }
+            Change::PutManifest { chart, manifest } => {
+                self.manifests.insert(key(chart, manifest), ());
+            }
+            Change::DropManifest { chart, manifest } => {
+                self.manifests.remove(&key(chart, manifest));
+            }
+        }
+    }
+
+    /// The changes `op` makes under `rule`, or why it is refused; nothing changes here (the
+    /// Durable Object writes the changes, then [`Ledger::commit`]s them).
+    pub fn plan(&self, op: &Op, rule: ImmutableTags) -> Result<Vec<Change>, LedgerError> {
+        match op {
+            Op::Publish { release, exclusive, force } => self.plan_publish(release, *exclusive, *force, rule),
+            Op::Sign { name, version, prov, manifest, force } => {
+                let r = self
+                    .release(name, version)
+                    .ok_or_else(|| LedgerError::VersionNotFound(name.clone(), version.clone()))?;
+                if r.prov.as_deref() == Some(prov.as_str()) {
+                    return Ok(Vec::new());
+                }
+                if r.prov.is_some() {
+                    crate::edge::publish::check_prov_replacement(true, *force, &r.id(), rule).map_err(|e| match e {
+                        crate::edge::publish::PublishError::Exists => LedgerError::Exists,
+                        _ => LedgerError::Immutable(format!("{name} {version}")),
+                    })?;
+                }
+                let signed = Release { prov: Some(prov.clone()), manifest: manifest.clone(), ..r.clone() };
+                Ok(vec![Change::PutRelease { release: signed }])
+            }
+            Op::Manifest { chart, manifest, tags } => {
+                check_name(chart)?;
+                let mut changes = vec![Change::PutManifest { chart: chart.clone(), manifest: manifest.clone() }];
+                for tag in tags {
+                    if let Some(version) = self.version_tags.get(&key(chart, tag)) {
+                        let owned = self.release(chart, version).is_some_and(|r| &r.manifest == manifest);
+                        if !owned {
+                            return Err(LedgerError::VersionTag {
+                                chart: chart.clone(),
+                                tag: tag.clone(),
+                                version: version.clone(),
+                            });
+                        }
+                        continue;
+                    }
+                    if let Some(current) = self.tags.get(&key(chart, tag)) {
+                        if current != manifest && rule.protects(tag) {
+                            return Err(LedgerError::TagImmutable {
+                                chart: chart.clone(),
+                                tag: tag.clone(),
+                                current: current.clone(),
+                            });
+                        }
+                    }
+                    changes.push(Change::PutTag { chart: chart.clone(), tag: tag.clone(), manifest: manifest.clone() });
+                }
+                Ok(changes)
+            }
+            Op::Unpublish { name, version } => {
+                let r = self
+                    .release(name, version)
+                    .ok_or_else(|| LedgerError::VersionNotFound(name.clone(), version.clone()))?;
+                Ok(self.unpublish(r, rule))
+            }
+            Op::DeleteTag { chart, tag } => {
+                if let Some(version) = self.version_tags.get(&key(chart, tag)) {
+                    if let Some(r) = self.release(chart, version) {
+                        return Ok(self.unpublish(r, rule));
+                    }
+                }
+                if self.tags.contains_key(&key(chart, tag)) {
+                    return Ok(vec![Change::DropTag { chart: chart.clone(), tag: tag.clone() }]);
+                }
+                Err(LedgerError::NotFound(format!("tag {tag} of {chart}")))
+            }
+            Op::DeleteManifest { chart, manifest } => {
+                let mut changes = Vec::new();
+                for r in self.releases_of(chart).filter(|r| &r.manifest == manifest) {
+                    changes.extend(self.unpublish(r, rule));
+                }
+                for ((c, tag), m) in &self.tags {
+                    if c == chart && m == manifest {
+                        changes.push(Change::DropTag { chart: chart.clone(), tag: tag.clone() });
+                    }
+                }
+                if self.manifests.contains_key(&key(chart, manifest)) {
+                    changes.push(Change::DropManifest { chart: chart.clone(), manifest: manifest.clone() });
+                }
+                if changes.is_empty() {
+                    return Err(LedgerError::NotFound(format!("manifest {manifest} of {chart}")));
+                }
+                Ok(changes)
+            }
+        }
+    }
+
+    fn plan_publish(
+        &self,
+        new: &Release,
+        exclusive: bool,
+        force: bool,
+        rule: ImmutableTags,
+    ) -> Result<Vec<Change>, LedgerError> {
+        let id = new.id();
+        check_name(&id.name)?;
+        check_version(&id.name, &id.version)?;
+        let file = id.file_name();
+        if let Some((n, v)) = self.files.get(&file) {
+            if (n, v) != (&id.name, &id.version) {
+                return Err(LedgerError::FileTaken { file, other_name: n.clone(), other_version: v.clone() });
+            }
+        }
+        let tag = id.tag();
+        let released = rule.protects(&tag);
+        let label = format!("{} {}", id.name, id.version);
+        if let Some(archive) = self.tombstones.get(&key(&id.name, &id.version)) {
+            if archive != &new.archive {
+                return Err(LedgerError::Immutable(label));
+            }
+        }
+        let mut changes = Vec::new();
+        if let Some(old) = self.release(&id.name, &id.version) {
+            if exclusive && !force {
+                // ChartMuseum: an existing version is a 409 unless forced.
+                return Err(LedgerError::Exists);
+            }
+            let same = old.same_chart(new);
+            if same && old.prov == new.prov {
+                return Ok(Vec::new());
+            }
+            if same && old.prov.is_some() && new.prov.is_none() && exclusive {
+                // A forced upload of the same archive without its provenance file keeps it.
+                return Ok(Vec::new());
+            }
+            let gains_signature = same && old.prov.is_none();
+            if released && !gains_signature {
+                // Other content, another signature, or a signature removed: never for a release.
+                return Err(LedgerError::Immutable(label));
+            }
+            if old.manifest != new.manifest {
+                changes.push(Change::DropManifest { chart: id.name.clone(), manifest: old.manifest.clone() });
+            }
+        }
+        if let Some(current) = self.tags.get(&key(&id.name, &tag)) {
+            // The version's tag named something else (an artifact tagged like the version).
+            if current != &new.manifest && released {
+                return Err(LedgerError::TagImmutable { chart: id.name.clone(), tag, current: current.clone() });
+            }
+            changes.push(Change::DropTag { chart: id.name.clone(), tag });
+        }
+        let mut release = new.clone();
+        if let Some(old) = self.release(&id.name, &id.version) {
+            if old.same_chart(new) {
+                release.created = old.created.clone();
+            }
+        }
+        changes.push(Change::PutRelease { release });
+        Ok(changes)
+    }
+
+    fn unpublish(&self, r: &Release, rule: ImmutableTags) -> Vec<Change> {
+        let id = r.id();
+        let mut changes = vec![
+            Change::DropRelease { name: id.name.clone(), version: id.version.clone() },
+            Change::DropManifest { chart: id.name.clone(), manifest: r.manifest.clone() },
+        ];
+        if rule.protects(&id.tag()) {
+            changes.push(Change::PutTombstone { name: id.name, version: id.version, archive: r.archive.clone() });
+        }
+        changes
+    }
+
+    pub fn release(&self, name: &str, version: &str) -> Option<&Release> {
+        self.releases.get(&key(name, version))
+    }
+
+    fn releases_of<'a>(&'a self, chart: &'a str) -> impl Iterator<Item = &'a Release> + 'a {
+        self.releases.range(key(chart, "")..).take_while(move |((c, _), _)| c == chart).map(|(_, r)| r)
+    }
+
+    /// Every release, by chart and version.
+    pub fn releases(&self) -> impl Iterator<Item = &Release> {
+        self.releases.values()
+    }
+
+    /// The release an HTTP file (`<name>-<version>.tgz`, or with `.prov`) belongs to, and the digest
+    /// of that file's content: the archive, or the provenance file.
+    pub fn file(&self, file: &str) -> Option<(&Release, &str)> {
+        let (archive, prov) = match file.strip_suffix(".prov") {
+            Some(archive) => (archive, true),
+            None => (file, false),
+        };
+        let (n, v) = self.files.get(archive)?;
+        let r = self.releases.get(&key(n, v))?;
+        let digest = if prov { r.prov.as_deref()? } else { r.archive.as_str() };
+        Some((r, digest))
+    }
+
+    /// The manifest a tag of chart `chart`'s OCI repository names.
+    pub fn resolve_tag(&self, chart: &str, tag: &str) -> Option<&str> {
+        match self.version_tags.get(&key(chart, tag)) {
+            Some(version) => self.release(chart, version).map(|r| r.manifest.as_str()),
+            None => self.tags.get(&key(chart, tag)).map(String::as_str),
+        }
+    }
+
+    /// Every tag of chart `chart`'s OCI repository, sorted.
+    pub fn tags_of(&self, chart: &str) -> Vec<String> {
+        let versions =
+            self.version_tags.range(key(chart, "")..).take_while(|((c, _), _)| c == chart).map(|((_, t), _)| t);
+        let others = self.tags.range(key(chart, "")..).take_while(|((c, _), _)| c == chart).map(|((_, t), _)| t);
+        let mut all: Vec<String> = versions.chain(others).cloned().collect();
+        all.sort();
+        all
+    }
+
+    /// True when `manifest` was made visible in chart `chart`'s OCI repository by a commit.
+    pub fn has_manifest(&self, chart: &str, manifest: &str) -> bool {
+        self.manifests.contains_key(&key(chart, manifest))
+    }
+
+    /// Every digest the ledger references (archives, provenance files, configs, manifests): what
+    /// the garbage collector must keep.
+    pub fn referenced(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for r in self.releases.values() {
+            all.extend([r.archive.clone(), r.config.clone(), r.manifest.clone()]);
+            all.extend(r.prov.clone());
+        }
+        all.extend(self.tombstones.values().cloned());
+        all.extend(self.tags.values().cloned());
+        all.extend(self.manifests.keys().map(|(_, m)| m.clone()));
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// `index.yaml`, rendered from the releases (as JSON, which is YAML): each chart's versions,
+    /// newest first (SemVer order, as `helm repo index` sorts), each entry its typed metadata with
+    /// `urls` (relative, `charts/<file>`), `created` and the archive's SHA-256 hex `digest`.
+    pub fn render_index(&self, generated: &str) -> Vec<u8> {
+        let mut entries: Map<String, Value> = Map::new();
+        let mut by_chart: BTreeMap<&str, Vec<&Release>> = BTreeMap::new();
+        for r in self.releases.values() {
+            by_chart.entry(r.meta.name.as_str()).or_default().push(r);
+        }
+        for (name, mut list) in by_chart {
+            list.sort_by_cached_key(|r| std::cmp::Reverse(semver::Version::parse(&r.meta.version).ok()));
+            let versions: Vec<Value> = list.into_iter().map(entry).collect();
+            entries.insert(name.to_owned(), Value::Array(versions));
+        }
+        let doc = json!({"apiVersion": "v1", "entries": entries, "generated": generated});
+        serde_json::to_vec(&doc).unwrap_or_default()
+    }
+}
+
+/// What a helm chart's manifest holds: its config, its one chart layer (the archive) and at most
+/// one provenance layer, as `helm push` writes it. Any other layer, or a second chart or
+/// provenance layer, is refused: the ledger compares a release by exactly these.
+pub fn chart_parts(
+    manifest: &crate::edge::registry::Manifest,
+) -> Result<(crate::Digest, crate::Digest, Option<crate::Digest>), String> {
+    use crate::edge::registry::{HELM_CHART, HELM_PROV};
+    let (config, _) = manifest.helm_chart.clone().ok_or_else(|| "not a helm chart's manifest".to_owned())?;
+    let (mut chart, mut prov) = (None, None);
+    for (media_type, digest) in &manifest.layers {
+        let slot = match media_type.as_str() {
+            HELM_CHART => &mut chart,
+            HELM_PROV => &mut prov,
+            other => {
+                return Err(format!("a helm chart's manifest has only its chart and provenance layers, not {other}"))
+            }
+        };
+        if slot.replace(digest.clone()).is_some() {
+            return Err(format!("a helm chart's manifest has one {media_type} layer, not more"));
+        }
+    }
+    let chart = chart.ok_or_else(|| "a helm chart's manifest needs its chart layer".to_owned())?;
+    Ok((config, chart, prov))
+}
+
+/// A release's index entry.
+fn entry(r: &Release) -> Value {
+    let id = r.id();
+    let mut m = r.meta.to_json();
+    m.insert("urls".into(), json!([format!("charts/{}", id.file_name())]));
+    m.insert("created".into(), r.created.clone().into());
+    m.insert("digest".into(), r.archive.strip_prefix("sha256:").unwrap_or(&r.archive).into());
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> String {
+        crate::Digest::of(crate::Algorithm::Sha256, s.as_bytes()).to_string()
+    }
+
+    fn release(name: &str, version: &str, content: &str, prov: Option<&str>) -> Release {
+        let meta = ChartMeta { name: name.into(), version: version.into(), ..Default::default() };
+        Release {
+            meta,
+            archive: d(content),
+            prov: prov.map(d),
+            config: d(&format!("config {name} {version} {content}")),
+            manifest: d(&format!("manifest {name} {version} {content} {prov:?}")),
+            created: "2026-12-01T00:00:00Z".into(),
+        }
+    }
+
+    fn apply(l: &mut Ledger, op: Op) -> Result<(), LedgerError> {
+        for c in l.plan(&op, ImmutableTags::Releases)? {
+            l.commit(&c);
+        }
+        Ok(())
+    }
+
+    fn publish(r: Release, exclusive: bool, force: bool) -> Op {
+        Op::Publish { release: r, exclusive, force }
+    }
+
+    #[test]
+    fn review_case_1_a_released_tag_never_takes_other_content() {
+        let mut l = Ledger::default();
+        apply(&mut l, publish(release("app", "1.0.0", "a", None), false, false)).unwrap();
+        let other = release("app", "1.0.0", "b", None);
+        assert_eq!(apply(&mut l, publish(other, false, false)), Err(LedgerError::Immutable("app 1.0.0".into())));
+        let signed = release("app", "1.0.0", "a", Some("sig"));
+        apply(&mut l, publish(signed.clone(), false, false)).unwrap();
+        assert_eq!(l.release("app", "1.0.0").unwrap().prov, signed.prov, "an unsigned release gains a signature");
+        let resigned = release("app", "1.0.0", "a", Some("other sig"));
+        assert!(apply(&mut l, publish(resigned, false, true)).is_err(), "never another signature");
+    }
+
+    #[test]
+    fn review_case_1_a_chart_manifest_has_one_chart_layer_and_at_most_one_provenance_layer() {
+        use crate::edge::registry::{Manifest, HELM_CHART, HELM_CONFIG, HELM_PROV};
+        let layer = |t: &str, c: &str| json!({"mediaType": t, "digest": d(c), "size": 1});
+        let manifest = |layers: Vec<Value>| {
+            let m = json!({"schemaVersion": 2, "config": layer(HELM_CONFIG, "cfg"), "layers": layers});
+            Manifest::parse(m.to_string().as_bytes(), None).unwrap()
+        };
+        let (config, chart, prov) =
+            chart_parts(&manifest(vec![layer(HELM_CHART, "a"), layer(HELM_PROV, "p")])).unwrap();
+        assert_eq!(
+            (config.to_string(), chart.to_string(), prov.map(|p| p.to_string())),
+            (d("cfg"), d("a"), Some(d("p")))
+        );
+        let review = manifest(vec![
+            layer(HELM_CHART, "a"),
+            layer(HELM_CHART, "b"),
+            layer(HELM_CHART, "c"),
+            layer(HELM_PROV, "p"),
+        ]);
+        assert!(chart_parts(&review).unwrap_err().contains("not more"));
+        assert!(chart_parts(&manifest(vec![layer(HELM_CHART, "a"), layer("application/octet-stream", "x")])).is_err());
+        assert!(chart_parts(&manifest(vec![layer(HELM_PROV, "p"), layer(HELM_PROV, "q")])).is_err());
+    }
+
+    #[test]
+    fn review_case_3_one_file_name_names_one_chart() {
+        let mut l = Ledger::default();
+        apply(&mut l, publish(release("ng-ingress", "1.0.0", "a", None), true, false)).unwrap();
+        let clash = release("ng", "ingress-1.0.0", "b", None);
+        assert!(matches!(apply(&mut l, publish(clash, false, false)), Err(LedgerError::BadVersion(..))));
+        apply(&mut l, publish(release("a-1.0.0-b", "2.0.0", "x", None), true, false)).unwrap();
+        let taken = apply(&mut l, publish(release("a", "1.0.0-b-2.0.0", "y", None), false, false)).unwrap_err();
+        assert!(taken.to_string().contains("already names chart a-1.0.0-b version 2.0.0"), "{taken}");
+    }
+
+    #[test]
+    fn review_case_5_a_deleted_release_returns_only_as_itself() {
+        let mut l = Ledger::default();
+        apply(&mut l, publish(release("app", "1.0.0", "a", None), false, false)).unwrap();
+        apply(&mut l, Op::DeleteTag { chart: "app".into(), tag: "1.0.0".into() }).unwrap();
+        assert!(l.release("app", "1.0.0").is_none() && l.resolve_tag("app", "1.0.0").is_none());
+        assert_eq!(
+            apply(&mut l, publish(release("app", "1.0.0", "b", None), false, false)),
+            Err(LedgerError::Immutable("app 1.0.0".into()))
+        );
+        apply(&mut l, publish(release("app", "1.0.0", "a", None), false, false)).unwrap();
+        // A pre-release leaves no tombstone.
+        apply(&mut l, publish(release("app", "2.0.0-rc.1", "c", None), false, false)).unwrap();
+        apply(&mut l, Op::Unpublish { name: "app".into(), version: "2.0.0-rc.1".into() }).unwrap();
+        apply(&mut l, publish(release("app", "2.0.0-rc.1", "d", None), false, false)).unwrap();
+    }
+
+    #[test]
+    fn api_uploads_are_exclusive_unless_forced_and_force_never_moves_a_release() {
+        let mut l = Ledger::default();
+        apply(&mut l, publish(release("app", "1.0.0", "a", None), true, false)).unwrap();
+        assert_eq!(apply(&mut l, publish(release("app", "1.0.0", "a", None), true, false)), Err(LedgerError::Exists));
+        assert!(matches!(
+            apply(&mut l, publish(release("app", "1.0.0", "b", None), true, true)),
+            Err(LedgerError::Immutable(_))
+        ));
+        apply(&mut l, publish(release("app", "1.1.0-rc.1", "a", None), true, false)).unwrap();
+        apply(&mut l, publish(release("app", "1.1.0-rc.1", "b", None), true, true)).unwrap();
+        assert_eq!(l.release("app", "1.1.0-rc.1").unwrap().archive, d("b"));
+    }
+
+    #[test]
+    fn review_case_4_a_stored_signature_is_replaced_only_when_forced_and_never_for_a_release() {
+        let mut l = Ledger::default();
+        apply(&mut l, publish(release("app", "1.0.0", "a", Some("s1")), true, false)).unwrap();
+        let sign = |prov: &str, force| Op::Sign {
+            name: "app".into(),
+            version: "1.0.0".into(),
+            prov: d(prov),
+            manifest: d(prov),
+            force,
+        };
+        assert!(apply(&mut l, sign("s2", false)).is_err());
+        assert!(apply(&mut l, sign("s2", true)).is_err(), "a release keeps its signature");
+        apply(&mut l, publish(release("app", "0.9.0-rc.1", "a", Some("s1")), true, false)).unwrap();
+        let pre = |prov: &str, force| Op::Sign {
+            name: "app".into(),
+            version: "0.9.0-rc.1".into(),
+            prov: d(prov),
+            manifest: d(prov),
+            force,
+        };
+        assert_eq!(apply(&mut l, pre("s2", false)), Err(LedgerError::Exists));
+        apply(&mut l, pre("s2", true)).unwrap();
+    }
+
+    #[test]
+    fn tags_of_versions_belong_to_them() {
+        let mut l = Ledger::default();
+        let r = release("app", "1.0.0+build.1", "a", None);
+        apply(&mut l, publish(r.clone(), false, false)).unwrap();
+        assert_eq!(l.resolve_tag("app", "1.0.0_build.1"), Some(r.manifest.as_str()));
+        let artifact = Op::Manifest { chart: "app".into(), manifest: d("sbom"), tags: vec!["1.0.0_build.1".into()] };
+        assert!(matches!(apply(&mut l, artifact), Err(LedgerError::VersionTag { .. })));
+        apply(&mut l, Op::Manifest { chart: "app".into(), manifest: d("sbom"), tags: vec!["sbom".into()] }).unwrap();
+        assert_eq!(l.tags_of("app"), vec!["1.0.0_build.1".to_owned(), "sbom".to_owned()]);
+        assert!(l.has_manifest("app", &d("sbom")));
+        apply(&mut l, Op::DeleteManifest { chart: "app".into(), manifest: d("sbom") }).unwrap();
+        assert_eq!(l.tags_of("app"), vec!["1.0.0_build.1".to_owned()]);
+    }
+
+    #[test]
+    fn review_case_7_a_deeply_nested_config_renders_a_readable_index() {
+        let mut nested = json!("deep");
+        for _ in 0..200 {
+            nested = json!({ "a": [nested] });
+        }
+        let config = json!({"name": "deep", "version": "1.0.0", "description": "x", "annotations": {"k": "v", "n": nested.clone()}, "extra": nested});
+        let meta = ChartMeta::from_json(config.as_object().unwrap()).unwrap();
+        assert_eq!(meta.annotations.len(), 1, "a non-string annotation is left out");
+        let mut l = Ledger::default();
+        let r = Release { meta, ..release("deep", "1.0.0", "a", None) };
+        apply(&mut l, publish(r, false, false)).unwrap();
+        let index = l.render_index("now");
+        let parsed = crate::edge::publish::Index::parse(Some(&index)).unwrap();
+        assert_eq!(parsed.versions("deep")[0]["description"], "x");
+        assert!(!String::from_utf8(index).unwrap().contains("extra"));
+    }
+
+    #[test]
+    fn the_index_lists_newest_first_and_files_resolve() {
+        let mut l = Ledger::default();
+        for v in ["1.0.0", "1.10.0", "1.2.0", "2.0.0-rc.1"] {
+            apply(&mut l, publish(release("app", v, v, Some(v)), true, false)).unwrap();
+        }
+        let index: Value = serde_json::from_slice(&l.render_index("t")).unwrap();
+        let versions: Vec<&str> =
+            index["entries"]["app"].as_array().unwrap().iter().map(|e| e["version"].as_str().unwrap()).collect();
+        assert_eq!(versions, ["2.0.0-rc.1", "1.10.0", "1.2.0", "1.0.0"]);
+        assert_eq!(index["entries"]["app"][0]["urls"], json!(["charts/app-2.0.0-rc.1.tgz"]));
+        let (r, digest) = l.file("app-1.2.0.tgz.prov").unwrap();
+        assert_eq!((r.meta.version.as_str(), digest), ("1.2.0", d("1.2.0").as_str()));
+        assert!(l.file("app-9.9.9.tgz").is_none());
+        assert_eq!(Ledger::from_changes(&l.rows()), l, "rows rebuild the state");
+    }
+}
