@@ -155,6 +155,8 @@ export async function startWorker(bindings, { port, kv = true, build = "build", 
     bindings,
     r2Buckets: worker.wrappedBindings?.CHARTS ? [] : ["CHARTS"],
     kvNamespaces: kv ? ["REVOCATIONS"] : [],
+    // The repository ledger (wrangler.toml's LEDGER binding): one SQLite Durable Object per repository.
+    durableObjects: { LEDGER: { className: "RepoLedger", useSQLite: true } },
     ...worker,
   };
   const mf = new Miniflare({

@@ -1,118 +1,193 @@
-//! One publish, two protocols, on the registry's side: an upload through ChartMuseum's API made
-//! pullable over OCI as helm would have pushed it (and removed with it), a provenance file that
-//! arrives later added to the chart's manifest, and the HTTP routes of a chart pushed over OCI
-//! (archive and provenance file) served from the registry's blobs. The index's side is
-//! [`super::index`].
+//! One publish, two protocols: the content of a chart stored by digest before its commit, and the
+//! HTTP routes of the chart repositories the edge keeps, derived from the ledger. An upload
+//! through ChartMuseum's API is stored as helm would push it (config, archive and provenance
+//! layers, manifest, linked into the chart's OCI repository); a provenance file that arrives later
+//! gets the manifest that carries it. Nothing stored here is visible until the ledger commits it
+//! ([`super::ledger`]); what a refused commit leaves is the garbage collector's.
+//!
+//! Cache keys never hold a hostname or a credential: content is cached by digest (immutable, so
+//! a delete never needs a purge), names are resolved through the ledger and cached for at most
+//! [`RESOLVE_TTL`] seconds, `index.yaml` for at most `INDEX_TTL`; a commit purges the local copies
+//! at once, and every other data centre follows within those bounds.
 
-use worker::{Cache, Data, HttpMetadata, Result};
+use sha2::Digest as _;
+use worker::{Cache, Data, Headers, HttpMetadata, Response, ResponseBody, Result};
 
+use super::ledger::LedgerClient;
 use super::registry::Registry;
 use super::Target;
-use crate::edge::publish::with_provenance;
-use crate::edge::registry::{keys, Manifest, OCI_MANIFEST};
-use crate::{Algorithm, Digest, Reference, RepoName};
+use crate::edge::ledger::{ChartMeta, Release};
+use crate::edge::publish::{oci_artifacts, with_provenance};
+use crate::edge::registry::{keys, OCI_MANIFEST};
+use crate::edge::{CacheStatus, ChartId};
+use crate::{Algorithm, Digest, RepoName, Route};
 
-/// Makes an uploaded chart pullable over OCI as helm would have pushed it (config, archive layer,
-/// manifest, tag) in the OCI repository `oci`. A tag that already points elsewhere and may not
-/// move (`IMMUTABLE_TAGS`) is left as it is. Failures are logged: the upload itself has succeeded.
-pub(super) async fn publish_chart(t: Target<'_>, oci: &RepoName, tag: &str, blobs: Vec<Vec<u8>>, manifest: Vec<u8>) {
-    let result: Result<()> = async {
-        let r = Registry::new(t, oci)?;
-        for blob in blobs {
-            let d = Digest::of(Algorithm::Sha256, &blob);
-            if let Err(e) = r.put_blob(Data::Bytes(blob), &d).await? {
-                return Err(worker::Error::RustError(e.to_string()));
-            }
-        }
-        let d = Digest::of(Algorithm::Sha256, &manifest);
-        if let Some(current) = r.resolve(&Reference::Tag(tag.to_owned())).await? {
-            if current != d && t.config.immutable_tags.protects(tag) && !r.adds_provenance(&manifest, &current).await? {
-                worker::console_log!("chartgate: {oci}:{tag} already points to another manifest; left as it is");
-                return Ok(());
-            }
-        }
-        let metadata = HttpMetadata { content_type: Some(OCI_MANIFEST.into()), ..Default::default() };
-        r.bucket.put(keys::manifest(oci, &d), manifest).http_metadata(metadata).execute().await?;
-        let meta = std::collections::HashMap::from([("digest".to_owned(), d.to_string())]);
-        r.bucket.put(keys::tag(oci, tag), d.to_string()).custom_metadata(meta).execute().await?;
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        worker::console_error!("chartgate: publishing {oci}:{tag} over OCI failed: {e}");
-    }
+/// The origin of every edge cache key: never the request's hostname.
+pub(super) const CACHE_ORIGIN: &str = "https://cache.chartgate.internal";
+/// Longest time, in seconds, a data centre keeps resolving an HTTP file name to content after its
+/// chart was deleted or replaced.
+pub(super) const RESOLVE_TTL: u64 = 30;
+
+/// The cache key of content by digest.
+pub(super) fn content_key(d: &Digest) -> String {
+    format!("{CACHE_ORIGIN}/content/{}/{}", d.algorithm().as_str(), d.hex())
+}
+fn index_key(repo: &RepoName) -> String {
+    format!("{CACHE_ORIGIN}/index/{repo}")
+}
+fn resolve_key(repo: &RepoName, file: &str) -> String {
+    format!("{CACHE_ORIGIN}/resolve/{repo}/{file}")
 }
 
-/// Adds a provenance file uploaded after its chart to the chart's OCI form: the manifest `tag`
-/// points to, if its archive layer is the listed archive (`layer_hex`), re-published with helm's
-/// provenance layer. Failures are logged: the provenance file itself is stored.
-pub(super) async fn sign_chart(t: Target<'_>, oci: &RepoName, tag: &str, layer_hex: &str, prov: Vec<u8>) {
-    let current: Result<Option<Vec<u8>>> = async {
-        let r = Registry::new(t, oci)?;
-        let Some(d) = r.resolve(&Reference::Tag(tag.to_owned())).await? else { return Ok(None) };
-        let Some(bytes) = r.read(keys::manifest(oci, &d)).await? else { return Ok(None) };
-        let ours =
-            Manifest::parse(&bytes, None).ok().and_then(|m| m.helm_chart).is_some_and(|(_, l)| l.hex() == layer_hex);
-        Ok(ours.then_some(bytes))
-    }
-    .await;
-    match current {
-        Ok(Some(bytes)) => {
-            if let Some(signed) = with_provenance(&bytes, &prov) {
-                publish_chart(t, oci, tag, vec![prov], signed).await;
-            }
-        }
-        Ok(None) => {}
-        Err(e) => worker::console_error!("chartgate: adding provenance to {oci}:{tag} failed: {e}"),
-    }
+/// The OCI repository of a chart of `repo` (every route's repository has one).
+fn oci_of(t: &Target<'_>, repo: &RepoName, chart: &str) -> Result<RepoName> {
+    t.config
+        .policy
+        .layout()
+        .oci_of(repo, chart)
+        .ok_or_else(|| worker::Error::RustError(format!("chart {chart} of {repo} has no OCI name")))
 }
 
-/// The HTTP route of a chart pushed over OCI: the archive (`hello-0.1.0.tgz`) is the blob the
-/// chart repository's index lists for it, read only if it is linked into the chart's OCI
-/// repository (so an index entry can never reach a blob of another repository); its provenance
-/// file (`hello-0.1.0.tgz.prov`) is the provenance layer of the manifest its version's tag names,
-/// if that manifest's archive is the listed one.
-pub(super) async fn pushed_chart_file(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<worker::Object>> {
-    let (archive, prov) = match file.strip_suffix(".prov") {
-        Some(archive) => (archive, true),
-        None => (file, false),
+/// Stores `bytes` by digest (R2 checks it) and links it into `oci`.
+async fn store_blob(r: &Registry<'_>, bytes: Vec<u8>) -> Result<Digest> {
+    let d = Digest::of(Algorithm::Sha256, &bytes);
+    if let Err(e) = r.put_blob(Data::Bytes(bytes), &d).await? {
+        return Err(worker::Error::RustError(e.to_string()));
+    }
+    Ok(d)
+}
+
+/// Stores a manifest in `oci` by digest.
+async fn store_manifest(r: &Registry<'_>, oci: &RepoName, bytes: Vec<u8>) -> Result<Digest> {
+    let d = Digest::of(Algorithm::Sha256, &bytes);
+    let metadata = HttpMetadata { content_type: Some(OCI_MANIFEST.into()), ..Default::default() };
+    r.bucket.put(keys::manifest(oci, &d), bytes).http_metadata(metadata).execute().await?;
+    Ok(d)
+}
+
+/// Stores an uploaded archive (and provenance file) as helm would push it, before its commit, and
+/// returns the release to commit. The config is the chart's typed metadata, never the whole
+/// `Chart.yaml`.
+pub(super) async fn store_upload(
+    t: &Target<'_>,
+    repo: &RepoName,
+    meta: ChartMeta,
+    tgz: Vec<u8>,
+    prov: Option<Vec<u8>>,
+) -> Result<Release> {
+    let id = ChartId { name: meta.name.clone(), version: meta.version.clone() };
+    let oci = oci_of(t, repo, &id.name)?;
+    let r = Registry::new(*t, &oci)?;
+    let (config, manifest, _) = oci_artifacts(&meta.to_json(), &id, &tgz, prov.as_deref());
+    let archive = store_blob(&r, tgz).await?;
+    let config = store_blob(&r, config).await?;
+    let prov = match prov {
+        Some(p) => Some(store_blob(&r, p).await?.to_string()),
+        None => None,
     };
-    let Some((oci, chart, digest)) = super::index::listed_oci(&t, repo, archive).await? else { return Ok(None) };
-    let r = Registry::new(t, &oci)?;
-    if !prov {
-        if !r.exists(keys::link(&oci, &digest)).await? {
-            return Ok(None);
-        }
-        return r.bucket.get(keys::blob(&digest)).execute().await;
-    }
-    let Some(d) = r.resolve(&Reference::Tag(chart.tag())).await? else { return Ok(None) };
-    let Some(bytes) = r.read(keys::manifest(&oci, &d)).await? else { return Ok(None) };
-    let Ok(manifest) = Manifest::parse(&bytes, None) else { return Ok(None) };
-    let (Some((_, layer)), Some(prov)) = (manifest.helm_chart, manifest.helm_prov) else { return Ok(None) };
-    if layer != digest || !r.exists(keys::link(&oci, &prov)).await? {
-        return Ok(None);
-    }
-    r.bucket.get(keys::blob(&prov)).execute().await
+    let manifest = store_manifest(&r, &oci, manifest).await?;
+    Ok(Release {
+        meta,
+        archive: archive.to_string(),
+        prov,
+        config: config.to_string(),
+        manifest: manifest.to_string(),
+        created: String::from(js_sys::Date::new_0().to_iso_string()),
+    })
 }
 
-/// Removes an uploaded chart's OCI form when the chart is deleted through ChartMuseum's API: the
-/// tag and the manifest it points to, if that manifest's archive layer is the deleted archive
-/// (`layer_hex`). Its blobs go with the next garbage collection. Failures are logged.
-pub(super) async fn unpublish_chart(t: Target<'_>, oci: &RepoName, tag: &str, layer_hex: &str) {
-    let result: Result<()> = async {
-        let r = Registry::new(t, oci)?;
-        let Some(d) = r.resolve(&Reference::Tag(tag.to_owned())).await? else { return Ok(()) };
-        let Some(bytes) = r.read(keys::manifest(oci, &d)).await? else { return Ok(()) };
-        let ours =
-            Manifest::parse(&bytes, None).ok().and_then(|m| m.helm_chart).is_some_and(|(_, l)| l.hex() == layer_hex);
-        if ours {
-            r.bucket.delete_multiple(vec![keys::tag(oci, tag), keys::manifest(oci, &d)]).await?;
-            Cache::default().delete(r.cache_key("manifests", &d), true).await?;
+/// Stores a provenance file for `release` and the manifest that adds it as helm's provenance
+/// layer, before their commit: the digests of both.
+pub(super) async fn store_signature(
+    t: &Target<'_>,
+    repo: &RepoName,
+    release: &Release,
+    prov: Vec<u8>,
+) -> Result<Option<(Digest, Digest)>> {
+    let oci = oci_of(t, repo, &release.meta.name)?;
+    let r = Registry::new(*t, &oci)?;
+    let Ok(current) = Digest::parse(&release.manifest) else { return Ok(None) };
+    let Some(bytes) = r.read(keys::manifest(&oci, &current)).await? else { return Ok(None) };
+    let Some(signed) = with_provenance(&bytes, &prov) else { return Ok(None) };
+    let prov = store_blob(&r, prov).await?;
+    let manifest = store_manifest(&r, &oci, signed).await?;
+    Ok(Some((prov, manifest)))
+}
+
+/// After a commit that changed `repo`: this data centre forgets its copies of the index and of the
+/// resolutions of `files` at once (other data centres within their bounds).
+pub(super) async fn forget(repo: &RepoName, files: &[String]) {
+    let cache = Cache::default();
+    let keys = std::iter::once(index_key(repo)).chain(files.iter().map(|f| resolve_key(repo, f)));
+    for key in keys {
+        if let Err(e) = cache.delete(key.as_str(), true).await {
+            worker::console_error!("chartgate: cache purge failed: {e}");
         }
-        Ok(())
     }
-    .await;
-    if let Err(e) = result {
-        worker::console_error!("chartgate: removing {oci}:{tag} over OCI failed: {e}");
+}
+
+/// The files of a chart version's HTTP routes.
+pub(super) fn files_of(id: &ChartId) -> Vec<String> {
+    let file = id.file_name();
+    vec![format!("{file}.prov"), file]
+}
+
+/// `index.yaml`, or an archive or provenance file, of a repository the edge keeps (no
+/// `ORIGIN_URL`): derived from the ledger, content by digest from the edge cache or R2. The full
+/// stored response and where it came from, `None` when the ledger lists no such file.
+pub(super) async fn lookup(t: Target<'_>) -> Result<Option<(Response, CacheStatus)>> {
+    let cache = Cache::default();
+    let (repo, file) = match t.route {
+        Route::Index { repo } => {
+            let key = index_key(repo);
+            if let Some(hit) = cache.get(key.as_str(), true).await? {
+                return Ok(Some((hit, CacheStatus::Hit)));
+            }
+            let bytes = LedgerClient::new(t.env, repo)?.index().await?;
+            let etag = format!("\"{}\"", crate::hex(&sha2::Sha256::digest(&bytes)[..16]));
+            let mut stored = stored(ResponseBody::Body(bytes), &etag, t)?;
+            cache.put(key.as_str(), stored.cloned()?).await?;
+            return Ok(Some((stored, CacheStatus::Miss)));
+        }
+        Route::Artifact { repo, file } => (repo, file),
+        _ => return Ok(None),
+    };
+    let Some(digest) = resolve(t, repo, file).await? else { return Ok(None) };
+    let key = content_key(&digest);
+    if let Some(hit) = cache.get(key.as_str(), true).await? {
+        return Ok(Some((hit, CacheStatus::Hit)));
     }
+    let bucket = t.env.bucket("CHARTS")?;
+    let Some(object) = bucket.get(keys::blob(&digest)).execute().await? else { return Ok(None) };
+    let body = object.body().ok_or_else(|| worker::Error::RustError("R2 object without body".into()))?;
+    let mut stored = stored(body.response_body()?, &format!("\"{digest}\""), t)?;
+    cache.put(key.as_str(), stored.cloned()?).await?;
+    Ok(Some((stored, CacheStatus::R2)))
+}
+
+/// The copy the edge cache keeps (its rules, no client headers).
+fn stored(body: ResponseBody, etag: &str, t: Target<'_>) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("Content-Type", crate::edge::content_type(t.route))?;
+    headers.set("Cache-Control", &crate::edge::edge_cache_control(t.route, t.config.index_ttl))?;
+    headers.set("ETag", etag)?;
+    Ok(Response::from_body(body)?.with_headers(headers))
+}
+
+/// The content digest an HTTP file names, through the ledger (cached here at most
+/// [`RESOLVE_TTL`] seconds).
+async fn resolve(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<Digest>> {
+    let cache = Cache::default();
+    let key = resolve_key(repo, file);
+    if let Some(mut hit) = cache.get(key.as_str(), true).await? {
+        if let Ok(d) = Digest::parse(hit.text().await?.trim()) {
+            return Ok(Some(d));
+        }
+    }
+    let Some((_, digest)) = LedgerClient::new(t.env, repo)?.file(file).await? else { return Ok(None) };
+    let headers = Headers::new();
+    headers.set("Cache-Control", &format!("public, max-age={RESOLVE_TTL}"))?;
+    let entry = Response::from_bytes(digest.to_string().into_bytes())?.with_headers(headers);
+    cache.put(key.as_str(), entry).await?;
+    Ok(Some(digest))
 }

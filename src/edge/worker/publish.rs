@@ -1,23 +1,21 @@
 //! ChartMuseum's API answered at the edge when there is no origin (the rules are
-//! [`crate::edge::publish`]'s): uploads stored in R2 under `<repo>/<name>-<version>.tgz` and made
-//! pullable over OCI too, the repository's `index.yaml` changed through [`super::index`], and what
-//! a write made stale purged from the edge cache.
+//! [`crate::edge::publish`]'s and the ledger's): an upload's content stored by digest as helm
+//! would push it ([`super::charts`]), then committed to the repository's ledger in one
+//! transaction, so a refused upload leaves nothing visible; reads and deletes go through the
+//! ledger too.
 
 use futures_util::StreamExt as _;
-use sha2::{Digest as _, Sha256};
-use worker::{Conditional, FormEntry, Request, Response, Result};
+use worker::{FormEntry, Request, Response, Result};
 
-use super::index::{stored_index, update_index};
-use super::stale::{purge, purge_cache};
+use super::charts::{files_of, forget, store_signature, store_upload};
+use super::ledger::LedgerClient;
 use super::{respond, Target};
-use crate::edge::publish::{
-    chart_of_path, check_file_name, check_prov, check_prov_replacement, entry, oci_artifacts, prov_chart, PublishError,
-    MAX_UPLOAD,
-};
+use crate::edge::ledger::{ChartMeta, LedgerError, Op};
+use crate::edge::publish::{chart_of_path, check_file_name, check_prov, prov_chart, Index, PublishError, MAX_UPLOAD};
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
 use crate::RepoName;
 
-type Answer = std::result::Result<Response, PublishError>;
+type Answer = std::result::Result<Response, Refusal>;
 
 fn json(status: u16, body: &str) -> Result<Response> {
     respond::json(status, body)
@@ -31,22 +29,35 @@ pub(super) async fn serve(mut req: Request, t: Target<'_>, repo: &RepoName) -> R
         ("GET" | "HEAD", _) => read(&t, repo, &segments).await?,
         ("DELETE", _) => match chart_of_path(&segments) {
             Some(id) => delete(&t, repo, &id).await?,
-            None => Err(PublishError::ChartNotFound),
+            None => Err(PublishError::ChartNotFound.into()),
         },
         ("POST", Some("prov")) => upload_prov(&mut req, &t, repo).await?,
         _ => upload(&mut req, &t, repo).await?,
     };
     let response = match answer {
         Ok(response) => response,
-        Err(e) => json(e.status(), &e.body())?,
+        Err(Refusal::Publish(e)) => json(e.status(), &e.body())?,
+        Err(Refusal::Ledger(e)) => json(e.status(), &serde_json::json!({"error": e.to_string()}).to_string())?,
     };
     Ok((response, CacheStatus::Miss))
 }
 
+/// Why a publish request is refused: by the API's rules, or by the ledger's.
+enum Refusal {
+    Publish(PublishError),
+    Ledger(LedgerError),
+}
+
+impl From<PublishError> for Refusal {
+    fn from(e: PublishError) -> Refusal {
+        Refusal::Publish(e)
+    }
+}
+
 async fn read(t: &Target<'_>, repo: &RepoName, segments: &[&str]) -> Result<Answer> {
-    let (index, _) = match stored_index(t, repo).await? {
+    let index = match Index::parse(Some(&LedgerClient::new(t.env, repo)?.index().await?)) {
         Ok(i) => i,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Ok(Err(e.into())),
     };
     let found = match segments {
         [.., "charts"] => Ok(index.api_all()),
@@ -56,7 +67,7 @@ async fn read(t: &Target<'_>, repo: &RepoName, segments: &[&str]) -> Result<Answ
     };
     Ok(match found {
         Ok(value) => Ok(json(200, &value.to_string())?),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     })
 }
 
@@ -146,77 +157,45 @@ fn forced(t: &Target<'_>) -> bool {
 }
 
 /// `POST /api/:repo/charts`: an archive (with its provenance file, when the form has one), or a
-/// form with only a provenance file.
+/// form with only a provenance file. The content is stored by digest first; the ledger's commit
+/// makes it visible, or refuses it and nothing is.
 async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<Answer> {
     let force = forced(t);
     let Upload { chart, prov } = match upload_body(req, false).await? {
         Ok(body) => body,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Ok(Err(e.into())),
     };
     let Some((tgz, file_name)) = chart else {
         return store_prov(t, repo, prov.unwrap_or_default(), force).await;
     };
     if tgz.len() > MAX_UPLOAD {
-        return Ok(Err(PublishError::TooLarge(format!("the chart is larger than {MAX_UPLOAD} bytes"))));
+        return Ok(Err(PublishError::TooLarge(format!("the chart is larger than {MAX_UPLOAD} bytes")).into()));
     }
     let (id, meta) = match chart_metadata(&tgz) {
         Ok(found) => found,
-        Err(e) => return Ok(Err(e.into())),
+        Err(e) => return Ok(Err(PublishError::from(e).into())),
     };
     if let Some(Err(e)) = file_name.map(|f| check_file_name(&f, &id)) {
-        return Ok(Err(e));
+        return Ok(Err(e.into()));
     }
     if let Some(Err(e)) = prov.as_deref().map(|p| check_prov(p, &id)) {
-        return Ok(Err(e));
+        return Ok(Err(e.into()));
     }
-    let digest = crate::hex(&Sha256::digest(&tgz));
-    if force {
-        let checked = match stored_index(t, repo).await? {
-            Ok((index, _)) => index.check_overwrite(&id, &digest, t.config.immutable_tags),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = checked {
-            return Ok(Err(e));
-        }
-    }
-    let bucket = t.env.bucket("CHARTS")?;
-    let key = format!("{repo}/{}", id.file_name());
-    // One publish, two protocols: what helm would have pushed, for the OCI repository of the chart.
-    let oci = t.config.policy.layout().oci_of(repo, &id.name).map(|oci| {
-        let (config, manifest, tag) = oci_artifacts(&meta, &id, &tgz, prov.as_deref());
-        let blobs = [Some(config), Some(tgz.clone()), prov.clone()].into_iter().flatten().collect::<Vec<_>>();
-        (oci, tag, blobs, manifest)
-    });
-    let put = bucket.put(key.clone(), tgz);
-    // Without force the archive is created only if absent: two uploads of one version cannot
-    // overwrite each other.
-    let put = if force {
-        put
-    } else {
-        put.only_if(Conditional { etag_does_not_match: Some("*".into()), ..Default::default() })
+    let Some(meta) = ChartMeta::from_json(&meta) else {
+        return Ok(Err(PublishError::BadChart("Chart.yaml has no name and version".into()).into()));
     };
-    if put.execute().await?.is_none() {
-        return Ok(Err(PublishError::Exists));
+    // Checked before anything is stored: a name or version the ledger would refuse.
+    let checked = crate::edge::ledger::check_name(&id.name)
+        .and_then(|()| crate::edge::ledger::check_version(&id.name, &id.version));
+    if let Err(e) = checked {
+        return Ok(Err(Refusal::Ledger(e)));
     }
-    // A replaced archive's provenance file signs the old archive: it goes unless a new one came.
-    let replaced_prov = force && prov.is_none();
-    if let Some(prov) = prov {
-        bucket.put(format!("{key}.prov"), prov).execute().await?;
+    let release = store_upload(t, repo, meta, tgz, prov).await?;
+    let op = Op::Publish { release, exclusive: true, force };
+    if let Err(e) = LedgerClient::new(t.env, repo)?.commit(&op).await? {
+        return Ok(Err(Refusal::Ledger(e)));
     }
-    let created = String::from(js_sys::Date::new_0().to_iso_string());
-    let listed = entry(meta, &id, &digest, &created);
-    if let Err(e) = update_index(t, repo, |index| index.add(&id, listed.clone(), force).map(|()| true)).await? {
-        return Ok(Err(e));
-    }
-    if replaced_prov {
-        purge(t.env, t.url, &[format!("{key}.prov")]).await;
-    }
-    if force {
-        purge_cache(t.url, &[key.clone(), format!("{key}.prov")]).await;
-    }
-    if let Some((oci, tag, blobs, manifest)) = oci {
-        super::charts::publish_chart(*t, &oci, &tag, blobs, manifest).await;
-    }
+    forget(repo, &files_of(&id)).await;
     Ok(Ok(json(201, r#"{"saved":true}"#)?))
 }
 
@@ -225,59 +204,52 @@ async fn upload_prov(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Resu
     match upload_body(req, true).await? {
         Ok(Upload { prov: Some(prov), .. }) => store_prov(t, repo, prov, forced(t)).await,
         Ok(Upload { prov: None, .. }) => {
-            Ok(Err(PublishError::BadChart("no provenance file found in form field prov".into())))
+            Ok(Err(PublishError::BadChart("no provenance file found in form field prov".into()).into()))
         }
-        Err(e) => Ok(Err(e)),
+        Err(e) => Ok(Err(e.into())),
     }
 }
 
-/// Stores a provenance file beside the chart its signed `Chart.yaml` names, and, when that chart
-/// is listed, adds it to the chart's OCI manifest as helm's provenance layer.
+/// Adds a provenance file to the version its signed `Chart.yaml` names: stored with the manifest
+/// that carries it as helm's provenance layer, then committed (replacing one only under the
+/// forced-overwrite rules).
 async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>, force: bool) -> Result<Answer> {
     let id = match prov_chart(&prov) {
         Ok(id) => id,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Ok(Err(e.into())),
     };
-    let listed = match stored_index(t, repo).await? {
-        Ok((index, _)) => index.digest_of(&id),
-        Err(e) => return Ok(Err(e)),
+    let ledger = LedgerClient::new(t.env, repo)?;
+    let Some(release) = ledger.release(&id).await? else {
+        return Ok(Err(Refusal::Ledger(LedgerError::VersionNotFound(id.name, id.version))));
     };
-    let bucket = t.env.bucket("CHARTS")?;
-    let key = format!("{repo}/{}.prov", id.file_name());
-    let exists = bucket.head(key.clone()).await?.is_some();
-    if let Err(e) = check_prov_replacement(exists, force, &id, t.config.immutable_tags) {
-        return Ok(Err(e));
+    let Some((prov, manifest)) = store_signature(t, repo, &release, prov).await? else {
+        return Err(worker::Error::RustError(format!("the manifest of {} {} cannot be read", id.name, id.version)));
+    };
+    let op = Op::Sign {
+        name: id.name.clone(),
+        version: id.version.clone(),
+        prov: prov.to_string(),
+        manifest: manifest.to_string(),
+        force,
+    };
+    if let Err(e) = ledger.commit(&op).await? {
+        return Ok(Err(Refusal::Ledger(e)));
     }
-    bucket.put(key.clone(), prov.clone()).execute().await?;
-    purge_cache(t.url, &[key]).await;
-    if let (Some(oci), Some(digest)) = (t.config.policy.layout().oci_of(repo, &id.name), listed) {
-        super::charts::sign_chart(*t, &oci, &id.tag(), &digest, prov).await;
-    }
+    forget(repo, &files_of(&id)).await;
     Ok(Ok(json(201, r#"{"saved":true}"#)?))
 }
 
-/// `DELETE /api/:repo/charts/:name/:version`: unlisted first, then the archive and its
-/// provenance file removed from R2 and the edge cache.
+/// `DELETE /api/:repo/charts/:name/:version`: unlisted by the ledger, so nothing of it is
+/// downloadable over either protocol (a released version leaves a tombstone).
 async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer> {
-    let listed = std::cell::RefCell::new(None);
-    let unlisted = update_index(t, repo, |index| {
-        *listed.borrow_mut() = index.digest_of(id);
-        if index.remove(id) {
-            Ok(true)
-        } else {
-            Err(PublishError::VersionNotFound(format!("{} {}", id.name, id.version)))
+    let op = Op::Unpublish { name: id.name.clone(), version: id.version.clone() };
+    match LedgerClient::new(t.env, repo)?.commit(&op).await? {
+        Ok(()) => {}
+        Err(LedgerError::VersionNotFound(..)) => {
+            return Ok(Err(PublishError::VersionNotFound(format!("{} {}", id.name, id.version)).into()))
         }
-    })
-    .await?;
-    if let Err(e) = unlisted {
-        return Ok(Err(e));
+        Err(e) => return Ok(Err(Refusal::Ledger(e))),
     }
-    let listed = listed.into_inner();
-    let key = format!("{repo}/{}", id.file_name());
-    purge(t.env, t.url, &[key.clone(), format!("{key}.prov")]).await;
-    // The chart's OCI form goes too, when it is this archive.
-    if let (Some(oci), Some(digest)) = (t.config.policy.layout().oci_of(repo, &id.name), listed) {
-        super::charts::unpublish_chart(*t, &oci, &id.tag(), &digest).await;
-    }
+    forget(repo, &files_of(id)).await;
     Ok(Ok(json(200, r#"{"deleted":true}"#)?))
 }

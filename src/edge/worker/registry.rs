@@ -9,8 +9,10 @@ use serde_json::Value;
 use sha2::Digest as _;
 use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Include, Method, Request, Response, ResponseBody, Result};
 
+use super::ledger::LedgerClient;
 use super::respond;
 use super::Target;
+use crate::edge::ledger::{chart_parts, ChartMeta, LedgerError, Op, Release};
 use crate::edge::publish::check_pushed_chart;
 use crate::edge::registry::{
     check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks, Manifest,
@@ -156,8 +158,10 @@ impl<'a> Registry<'a> {
     fn upload_location(&self, id: &str) -> String {
         format!("/v2/{}/blobs/uploads/{id}", self.repo)
     }
-    pub(super) fn cache_key(&self, kind: &str, d: &Digest) -> String {
-        format!("{}/v2/{}/{kind}/{d}", self.origin, self.repo)
+    /// The edge cache key of content by digest: no hostname, no repository (the route's checks
+    /// run before the cache is read).
+    pub(super) fn cache_key(&self, _kind: &str, d: &Digest) -> String {
+        super::charts::content_key(d)
     }
 
     /// True when the manifest `bytes` may take a tag pointing to `current` although the tag is
@@ -184,14 +188,16 @@ impl<'a> Registry<'a> {
     // ---- blobs ----
 
     async fn get_blob(&self, req: &Request, d: &Digest, cache_status: &mut CacheStatus) -> Result<Answer> {
+        // The link first, in R2 (the same everywhere): a blob deleted from this repository, or held
+        // only by another, is unknown here whatever any edge cache keeps by digest.
+        if !self.exists(keys::link(self.repo, d)).await? {
+            return Ok(Err(RegistryError::BlobUnknown));
+        }
         let cache = Cache::default();
         let cache_key = self.cache_key("blobs", d);
         if let Some(hit) = cache.get(cache_key.as_str(), true).await? {
             *cache_status = CacheStatus::Hit;
             return Ok(Ok(finish(req, hit, d, self.client_cache_control()).await?));
-        }
-        if !self.exists(keys::link(self.repo, d)).await? {
-            return Ok(Err(RegistryError::BlobUnknown));
         }
         *cache_status = CacheStatus::R2;
         if req.method() == Method::Head {
@@ -502,7 +508,23 @@ impl<'a> Registry<'a> {
 
     // ---- manifests ----
 
+    /// The chart repository's ledger and the chart, when this OCI repository lies in a chart
+    /// repository: then the ledger is the authority on its tags and visible manifests.
+    fn ledger(&self) -> Result<Option<(LedgerClient, String)>> {
+        let Some((repo, chart)) = self.t.config.policy.layout().chart_of(self.repo) else { return Ok(None) };
+        let Ok(repo) = RepoName::parse(repo) else { return Ok(None) };
+        Ok(Some((LedgerClient::new(self.t.env, &repo)?, chart.to_owned())))
+    }
+
+    /// The manifest a reference names, if a commit made it visible (through the ledger), or, for an
+    /// OCI repository in no chart repository, if R2 holds it.
     pub(super) async fn resolve(&self, reference: &Reference) -> Result<Option<Digest>> {
+        if let Some((ledger, chart)) = self.ledger()? {
+            return match reference {
+                Reference::Tag(tag) => ledger.tag(&chart, tag).await,
+                Reference::Digest(d) => Ok(ledger.has_manifest(&chart, d).await?.then(|| d.clone())),
+            };
+        }
         match reference {
             Reference::Digest(d) => Ok(Some(d.clone())),
             Reference::Tag(tag) => {
@@ -601,9 +623,13 @@ impl<'a> Registry<'a> {
             (manifest.blobs.iter().map(|b| (keys::link(self.repo, b), format!("blob {b}"))))
                 .chain(manifest.manifests.iter().map(|m| (keys::manifest(self.repo, m), format!("manifest {m}"))))
                 .collect();
+        let ledger = self.ledger()?;
         let rule = self.t.config.immutable_tags;
-        let protected: Vec<Reference> =
-            tags.iter().filter(|t| rule.protects(t)).map(|t| Reference::Tag(t.clone())).collect();
+        // Without a ledger (an OCI name in no chart repository) immutable tags are checked here.
+        let protected: Vec<Reference> = match ledger {
+            Some(_) => Vec::new(),
+            None => tags.iter().filter(|t| rule.protects(t)).map(|t| Reference::Tag(t.clone())).collect(),
+        };
         // A chart must be the chart its repository stands for: its config is read with the rest.
         let chart = manifest.helm_chart.as_ref().zip(self.t.config.policy.layout().chart_of(self.repo));
         let config_read = async {
@@ -645,9 +671,35 @@ impl<'a> Registry<'a> {
         let metadata = HttpMetadata { content_type: Some(manifest.media_type.clone()), ..Default::default() };
         // The manifest first: a tag or referrer never names a manifest that is not stored.
         self.bucket.put(keys::manifest(self.repo, &d), bytes).http_metadata(metadata).execute().await?;
-        for tag in &tags {
-            let meta = std::collections::HashMap::from([("digest".to_owned(), d.to_string())]);
-            self.bucket.put(keys::tag(self.repo, tag), d.to_string()).custom_metadata(meta).execute().await?;
+        match &ledger {
+            // The commit point: the ledger makes the manifest and its tags visible, or refuses and
+            // nothing is (the stored manifest is removed unless a commit had made it visible).
+            Some((ledger, chart)) => {
+                let ops = match commit_ops(&manifest, chart_config.as_deref(), chart, &d, &tags) {
+                    Ok(ops) => ops,
+                    Err(why) => {
+                        return Ok(Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?))
+                    }
+                };
+                for op in &ops {
+                    if let Err(e) = ledger.commit(op).await? {
+                        return Ok(Err(self.refused(ledger, chart, &d, registry_error(e)).await?));
+                    }
+                }
+                if let Some(Op::Publish { release, .. }) = ops.first() {
+                    if let Some((repo, _)) = self.t.config.policy.layout().chart_of(self.repo) {
+                        if let Ok(repo) = RepoName::parse(repo) {
+                            super::charts::forget(&repo, &super::charts::files_of(&release.id())).await;
+                        }
+                    }
+                }
+            }
+            None => {
+                for tag in &tags {
+                    let meta = std::collections::HashMap::from([("digest".to_owned(), d.to_string())]);
+                    self.bucket.put(keys::tag(self.repo, tag), d.to_string()).custom_metadata(meta).execute().await?;
+                }
+            }
         }
         let h = headers()?;
         if let Some(subject) = &manifest.subject {
@@ -658,17 +710,58 @@ impl<'a> Registry<'a> {
         if matches!(reference, Reference::Digest(_)) && !tags.is_empty() {
             h.set("OCI-Tag", &tags.join(", "))?;
         }
-        // One publish, two protocols: a chart pushed with helm is listed in its chart repository's
-        // index.yaml, served from this same blob.
-        if let (Some((_, layer)), Some(tag), Some(config)) = (&manifest.helm_chart, tags.first(), chart_config) {
-            super::index::list_oci_push(self.t, self.repo, tag, config, layer).await;
-        }
         h.set("Location", &format!("/v2/{}/manifests/{d}", self.repo))?;
         h.set("Docker-Content-Digest", &d.to_string())?;
         Ok(Ok(empty(201, h)?))
     }
 
+    /// A refused commit: the manifest stored for it goes unless a commit had made it visible.
+    async fn refused(&self, ledger: &LedgerClient, chart: &str, d: &Digest, e: RegistryError) -> Result<RegistryError> {
+        if !ledger.has_manifest(chart, d).await? {
+            self.bucket.delete(keys::manifest(self.repo, d)).await?;
+        }
+        Ok(e)
+    }
+
+    /// Removes a deleted manifest's object and its referrer entry (its blobs go with the next
+    /// garbage collection).
+    async fn remove_manifest_object(&self, d: &Digest) -> Result<()> {
+        let key = keys::manifest(self.repo, d);
+        let mut stale = vec![key.clone()];
+        if let Some(bytes) = self.read(key).await? {
+            if let Some(subject) = Manifest::parse(&bytes, None).ok().and_then(|m| m.subject) {
+                stale.push(keys::referrer(self.repo, &subject, d));
+            }
+        }
+        self.bucket.delete_multiple(stale).await
+    }
+
     async fn delete_manifest(&self, reference: &Reference) -> Result<Answer> {
+        if let Some((ledger, chart)) = self.ledger()? {
+            let op = match reference {
+                Reference::Tag(tag) => Op::DeleteTag { chart: chart.clone(), tag: tag.clone() },
+                Reference::Digest(d) => Op::DeleteManifest { chart: chart.clone(), manifest: d.to_string() },
+            };
+            // What the delete unlists, for this data centre's caches.
+            let version = match reference {
+                Reference::Tag(tag) => ledger.tag(&chart, tag).await?,
+                Reference::Digest(d) => Some(d.clone()),
+            };
+            if let Err(e) = ledger.commit(&op).await? {
+                return Ok(Err(registry_error(e)));
+            }
+            if let Some((repo, _)) = self.t.config.policy.layout().chart_of(self.repo) {
+                if let Ok(repo) = RepoName::parse(repo) {
+                    let files: Vec<String> =
+                        ledger_files(&repo, &chart, version.as_ref(), &self.bucket, self.repo).await?;
+                    super::charts::forget(&repo, &files).await;
+                }
+            }
+            if let Reference::Digest(d) = reference {
+                self.remove_manifest_object(d).await?;
+            }
+            return Ok(Ok(empty(202, headers()?)?));
+        }
         let d = match reference {
             Reference::Tag(tag) => {
                 let key = keys::tag(self.repo, tag);
@@ -702,10 +795,6 @@ impl<'a> Registry<'a> {
         }
         self.bucket.delete_multiple(stale).await?;
         Cache::default().delete(self.cache_key("manifests", d), true).await?;
-        // A deleted chart leaves its chart repository's index.yaml too.
-        if let Some((_, layer)) = parsed.and_then(|m| m.helm_chart) {
-            super::index::unlist_oci(self.t, self.repo, &layer).await;
-        }
         Ok(Ok(empty(202, headers()?)?))
     }
 
@@ -718,8 +807,10 @@ impl<'a> Registry<'a> {
 
     async fn tags(&self) -> Result<Answer> {
         let prefix = keys::tags_prefix(self.repo);
-        let mut tags: Vec<String> =
-            self.list(&prefix, false).await?.iter().map(|o| o.key()[prefix.len()..].to_owned()).collect();
+        let mut tags: Vec<String> = match self.ledger()? {
+            Some((ledger, chart)) => ledger.tags(&chart).await?,
+            None => self.list(&prefix, false).await?.iter().map(|o| o.key()[prefix.len()..].to_owned()).collect(),
+        };
         tags.sort();
         if tags.is_empty() {
             let any = self.bucket.list().prefix(keys::repo_prefix(self.repo)).limit(1).execute().await?;
@@ -869,4 +960,78 @@ impl Hasher {
             Hasher::Sha512(h) => Digest::from_raw(Algorithm::Sha512, &h.finalize()),
         }
     }
+}
+
+/// The ledger ops a manifest pushed to chart `chart`'s OCI repository commits: a helm chart's
+/// manifest publishes its version (from its config, read into typed fields) and any other tag it
+/// was pushed with; any other manifest is made visible with its tags.
+fn commit_ops(
+    manifest: &Manifest,
+    config: Option<&[u8]>,
+    chart: &str,
+    d: &Digest,
+    tags: &[String],
+) -> std::result::Result<Vec<Op>, String> {
+    let Some(config) = config.filter(|_| manifest.helm_chart.is_some()) else {
+        return Ok(vec![Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: tags.to_vec() }]);
+    };
+    let (config_digest, archive, prov) = chart_parts(manifest)?;
+    let meta = serde_json::from_slice::<Value>(config)
+        .ok()
+        .and_then(|v| v.as_object().and_then(ChartMeta::from_json))
+        .ok_or_else(|| "a helm chart's config names the chart's name and version".to_owned())?;
+    let release = Release {
+        meta,
+        archive: archive.to_string(),
+        prov: prov.map(|p| p.to_string()),
+        config: config_digest.to_string(),
+        manifest: d.to_string(),
+        created: String::from(js_sys::Date::new_0().to_iso_string()),
+    };
+    let version_tag = release.id().tag();
+    let others: Vec<String> = tags.iter().filter(|t| **t != version_tag).cloned().collect();
+    let mut ops = vec![Op::Publish { release, exclusive: false, force: false }];
+    if !others.is_empty() {
+        ops.push(Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: others });
+    }
+    Ok(ops)
+}
+
+/// The registry's answer to a ledger refusal.
+fn registry_error(e: LedgerError) -> RegistryError {
+    match e {
+        LedgerError::BadName(_) | LedgerError::BadVersion(..) | LedgerError::FileTaken { .. } => {
+            RegistryError::ManifestInvalid(e.to_string())
+        }
+        LedgerError::NotFound(_) | LedgerError::VersionNotFound(..) => RegistryError::ManifestUnknown,
+        LedgerError::Exists
+        | LedgerError::Immutable(_)
+        | LedgerError::VersionTag { .. }
+        | LedgerError::TagImmutable { .. } => RegistryError::Denied(e.to_string()),
+    }
+}
+
+/// The HTTP files of the chart version whose manifest is `manifest` (for purging this data
+/// centre's resolutions after a delete): read from the manifest's config.
+async fn ledger_files(
+    _repo: &RepoName,
+    chart: &str,
+    manifest: Option<&Digest>,
+    bucket: &Bucket,
+    oci: &RepoName,
+) -> Result<Vec<String>> {
+    let Some(d) = manifest else { return Ok(Vec::new()) };
+    let Some(object) = bucket.get(keys::manifest(oci, d)).execute().await? else { return Ok(Vec::new()) };
+    let Some(body) = object.body() else { return Ok(Vec::new()) };
+    let Some((config, _)) = Manifest::parse(&body.bytes().await?, None).ok().and_then(|m| m.helm_chart) else {
+        return Ok(Vec::new());
+    };
+    let Some(object) = bucket.get(keys::blob(&config)).execute().await? else { return Ok(Vec::new()) };
+    let Some(body) = object.body() else { return Ok(Vec::new()) };
+    let version = serde_json::from_slice::<Value>(&body.bytes().await?)
+        .ok()
+        .and_then(|v| v.get("version")?.as_str().map(str::to_owned));
+    Ok(version
+        .map(|version| super::charts::files_of(&crate::edge::ChartId { name: chart.to_owned(), version }))
+        .unwrap_or_default())
 }

@@ -59,35 +59,30 @@ fn stored_response(body: ResponseBody, etag: Option<&str>, route: &Route, config
 }
 
 async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
-    let Target { env, config, route, path, url, .. } = target;
+    let Target { env, config, route, path, .. } = target;
+    if config.origin.is_none() {
+        // The edge is the chart server: everything comes from the ledger.
+        return match super::charts::lookup(target).await? {
+            Some((stored, cache)) => finish(&req, stored, route, cache).await,
+            None => Ok((error(404, "not_found", "no such chart object")?, CacheStatus::Miss)),
+        };
+    }
     let key = route.object_key().unwrap_or_default();
-    // The cache key is the canonical object URL: no query, so no credential, ever.
-    let cache_key = format!("{}/{key}", url.origin().ascii_serialization());
+    // The cache key is the canonical object URL: no hostname, no query, so no credential, ever.
+    let cache_key = format!("{}/{key}", super::charts::CACHE_ORIGIN);
     let cache = Cache::default();
     if let Some(hit) = cache.get(cache_key.as_str(), true).await? {
         return finish(&req, hit, route, CacheStatus::Hit).await;
     }
     let bucket = env.bucket("CHARTS").ok();
     if let Some(bucket) = &bucket {
-        let mut found = bucket.get(key.as_str()).execute().await;
-        if let (Ok(None), Route::Artifact { repo, file }, None) = (&found, route, &config.origin) {
-            // A chart pushed over OCI: the same stored blob, found through index.yaml.
-            found = super::charts::pushed_chart_file(target, repo, file).await;
-        }
-        match found {
+        match bucket.get(key.as_str()).execute().await {
             Ok(Some(object)) => {
                 let etag = object.http_etag();
                 let body = object.body().ok_or_else(|| worker::Error::RustError("R2 object without body".into()))?;
                 let mut stored = stored_response(body.response_body()?, Some(&etag), route, config)?;
                 cache.put(cache_key.as_str(), stored.cloned()?).await?;
                 return finish(&req, stored, route, CacheStatus::R2).await;
-            }
-            // A repository the edge keeps, with nothing published yet: a valid empty index (what
-            // `helm repo add` and `helm cm-push` read first), never cached, so the first upload shows.
-            Ok(None) if config.origin.is_none() && matches!(route, Route::Index { .. }) => {
-                let generated = String::from(js_sys::Date::new_0().to_iso_string());
-                let empty = crate::edge::publish::Index::empty().to_bytes(&generated);
-                return finish(&req, Response::from_bytes(empty)?, route, CacheStatus::Miss).await;
             }
             Ok(None) => {}
             // A failing bucket is a miss when there is an origin to ask, a 502 otherwise.

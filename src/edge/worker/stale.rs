@@ -21,9 +21,9 @@ pub(super) async fn purge(env: &Env, url: &Url, keys: &[String]) {
 /// Removes objects from the edge cache only (R2 holds their new version).
 pub(super) async fn purge_cache(url: &Url, keys: &[String]) {
     let cache = Cache::default();
-    let origin = url.origin().ascii_serialization();
+    let _ = url;
     for key in keys {
-        if let Err(e) = cache.delete(format!("{origin}/{key}"), true).await {
+        if let Err(e) = cache.delete(format!("{}/{key}", super::charts::CACHE_ORIGIN), true).await {
             worker::console_error!("chartgate: cache purge of {key} failed: {e}");
         }
     }
