@@ -397,6 +397,10 @@ impl Ledger {
                 let r = self
                     .release(name, version)
                     .ok_or_else(|| LedgerError::VersionNotFound(name.clone(), version.clone()))?;
+                if r.prov.is_some() && !force {
+                    // ChartMuseum: a stored provenance file is a 409 unless forced.
+                    return Err(LedgerError::Exists);
+                }
                 if r.prov.as_deref() == Some(prov.as_str()) {
                     return Ok(Vec::new());
                 }

@@ -38,8 +38,10 @@ test("finding 2: a signed URL keeps its lineage: revoking the root token revokes
   const key = keygen();
   const base = await issuer(key);
   const w = await worker({ JWKS: key.jwks, ISSUER: "https://issuer.test" });
-  const bucket = await w.mf.getR2Bucket("CHARTS");
-  await bucket.put("org1/repo1/a-1.0.0.tgz", "chart bytes");
+  // The chart is published through the API: the repository ledger lists what is served.
+  const chart = makeChartRepo("a", "1.0.0");
+  const upload = await w.fetch("/api/org1/repo1/charts", { method: "POST", headers: { Authorization: `Bearer ${mint(key, "artifact-repository:org1/repo1:push", { extra: ["--iss", "https://issuer.test"] })}` }, body: chart.tgz });
+  assert.equal(upload.status, 201);
   const form = (body) => ({ method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(body) });
   const auth = { Authorization: "Basic " + Buffer.from("ci:ci-secret").toString("base64") };
   const issued = await fetch(`${base}/oauth/token`, { ...form({ grant_type: "client_credentials", scope: PULL }), headers: { ...form({}).headers, ...auth } });

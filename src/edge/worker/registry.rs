@@ -975,11 +975,13 @@ fn commit_ops(
     let Some(config) = config.filter(|_| manifest.helm_chart.is_some()) else {
         return Ok(vec![Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: tags.to_vec() }]);
     };
+    let config: Value = serde_json::from_slice(config)
+        .map_err(|e| format!("a helm chart's config must be a readable JSON object (the chart's metadata): {e}"))?;
+    // A config that names no chart lists nothing (as before the ledger): the manifest is an artifact.
+    let Some(meta) = config.as_object().and_then(ChartMeta::from_json) else {
+        return Ok(vec![Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: tags.to_vec() }]);
+    };
     let (config_digest, archive, prov) = chart_parts(manifest)?;
-    let meta = serde_json::from_slice::<Value>(config)
-        .ok()
-        .and_then(|v| v.as_object().and_then(ChartMeta::from_json))
-        .ok_or_else(|| "a helm chart's config names the chart's name and version".to_owned())?;
     let release = Release {
         meta,
         archive: archive.to_string(),

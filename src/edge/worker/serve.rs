@@ -62,9 +62,17 @@ async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, Cac
     let Target { env, config, route, path, .. } = target;
     if config.origin.is_none() {
         // The edge is the chart server: everything comes from the ledger.
-        return match super::charts::lookup(target).await? {
-            Some((stored, cache)) => finish(&req, stored, route, cache).await,
-            None => Ok((error(404, "not_found", "no such chart object")?, CacheStatus::Miss)),
+        return match super::charts::lookup(target).await {
+            Ok(Some((stored, cache))) => finish(&req, stored, route, cache).await,
+            Ok(None) => Ok((error(404, "not_found", "no such chart object")?, CacheStatus::Miss)),
+            Err(e) => {
+                let key = route.object_key().unwrap_or_default();
+                worker::console_error!("chartgate: R2 read of {key} failed (through the repository ledger): {e}");
+                Ok((
+                    error(502, "bad_gateway", "the chart store (R2, the repository ledger) failed")?,
+                    CacheStatus::Miss,
+                ))
+            }
         };
     }
     let key = route.object_key().unwrap_or_default();

@@ -1,0 +1,332 @@
+// The repository ledger (issue 23) in workerd: the outside review's seven reproductions, each
+// with real helm 4 (through a real issuer's Docker token flow) and curl-shaped API requests, 20
+// concurrent writers over both protocols, and a bucket written by the earlier layout taken into
+// the ledger on first use. Each review case failed on 8771687.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  disposeAfter,
+  HELM,
+  helm,
+  helmEnv,
+  keygen,
+  makeChartRepo,
+  mint,
+  plainHttpFront,
+  signingKey,
+  startIssuer,
+  startWorker,
+  tmp,
+} from "./harness.mjs";
+
+const started = disposeAfter(after);
+let key, w, front, env;
+const REPO = "org1/ledger";
+const PUSH = `artifact-repository:${REPO}:pull,push`;
+
+before(async () => {
+  key = keygen();
+  const issuer = await startIssuer(key, { ci: ["artifact-repository:org1/*:pull,push"] });
+  started.push(issuer);
+  w = await startWorker(
+    { JWKS: key.jwks, ISSUER: "https://issuer.test", REALM: `${issuer.url}/token`, SERVICE: "chartgate", ALLOW_OVERWRITE: "true" },
+    { port: 0 },
+  );
+  started.push(w);
+  front = await plainHttpFront(w.url);
+  started.push(front);
+  env = helmEnv();
+  const login = await run(["registry", "login", front.host, "--plain-http", "--username", "ci", "--password-stdin"], "ci-secret");
+  assert.ok(login.ok, login.out);
+});
+
+const sha256 = (b) => "sha256:" + createHash("sha256").update(b).digest("hex");
+const hex = (b) => createHash("sha256").update(b).digest("hex");
+const auth = (scope = PUSH) => ({ Authorization: `Bearer ${mint(key, scope, { extra: ["--iss", "https://issuer.test"] })}` });
+
+/** helm 4 without blocking this process (the TLS front runs here). */
+function run(args, input) {
+  return new Promise((resolve) => {
+    const child = spawn(HELM, args, { env, timeout: 60_000 });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("close", (code) => resolve({ ok: code === 0, out }));
+    child.stdin.end(input ?? "");
+  });
+}
+
+async function push(chart, repo = REPO) {
+  const r = await run(["push", join(chart.dir, chart.file), `oci://${front.host}/${repo}`, "--plain-http"]);
+  assert.ok(r.ok, r.out);
+}
+
+async function pull(name, version, repo = REPO) {
+  const dest = tmp("pull");
+  const r = await run(["pull", `oci://${front.host}/${repo}/${name}`, "--version", version, "--plain-http", "-d", dest]);
+  return r.ok ? readFileSync(join(dest, `${name}-${version}.tgz`)) : r.out;
+}
+
+const base = () => `http://${front.host}`;
+const api = (path, init = {}) => fetch(`${base()}/api/${REPO}${path}`, { ...init, headers: { ...auth(), ...(init.headers ?? {}) } });
+const get = (path, headers = auth()) => fetch(`${base()}${path}`, { headers });
+
+async function index(repo = REPO) {
+  const res = await get(`/${repo}/index.yaml`, auth(`artifact-repository:${repo}:pull`));
+  assert.equal(res.status, 200);
+  return JSON.parse(await res.text());
+}
+
+async function blob(repo, bytes, headers = auth()) {
+  const res = await fetch(`${base()}/v2/${repo}/blobs/uploads/?digest=${sha256(bytes)}`, { method: "POST", headers, body: bytes });
+  assert.equal(res.status, 201, await res.text());
+  return { digest: sha256(bytes), size: bytes.length };
+}
+
+const HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json";
+const HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+const HELM_PROV = "application/vnd.cncf.helm.chart.provenance.v1.prov";
+
+/** PUTs a hand-made helm chart manifest (as a hostile client would) and answers the response. */
+async function putChart(oci, ref, config, layers, headers = auth()) {
+  const body = JSON.stringify({
+    schemaVersion: 2,
+    config: { mediaType: HELM_CONFIG, ...config },
+    layers: layers.map(([mediaType, d]) => ({ mediaType, ...d })),
+  });
+  return fetch(`${base()}/v2/${oci}/manifests/${ref}`, {
+    method: "PUT",
+    headers: { ...headers, "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+    body,
+  });
+}
+
+test("review 1: a released tag never moves: extra chart and provenance layers on the released config are refused", async () => {
+  const chart = makeChartRepo("moves", "1.0.0");
+  await push(chart);
+  const oci = `${REPO}/moves`;
+  const manifest = await (await get(`/v2/${oci}/manifests/1.0.0`)).json();
+  const extra = [await blob(oci, Buffer.from("other chart 1")), await blob(oci, Buffer.from("other chart 2"))];
+  const prov = await blob(oci, Buffer.from("-----BEGIN PGP SIGNED MESSAGE-----\nname: moves\nversion: 1.0.0\n"));
+  const res = await putChart(oci, "1.0.0", manifest.config, [
+    [HELM_CHART, manifest.layers[0]],
+    [HELM_CHART, extra[0]],
+    [HELM_CHART, extra[1]],
+    [HELM_PROV, prov],
+  ]);
+  assert.equal(res.status, 400, "a helm chart's manifest has one chart layer");
+  assert.match(await res.text(), /MANIFEST_INVALID/);
+  const reordered = await putChart(oci, "1.0.0", manifest.config, [[HELM_CHART, extra[0]], [HELM_PROV, prov]]);
+  assert.equal(reordered.status, 409, "nor another chart layer under the released config");
+  assert.deepEqual(await pull("moves", "1.0.0"), chart.tgz, "helm pull gets the released chart");
+});
+
+test("review 2: a refused upload replaces nothing: the release pushed over OCI is served over HTTP as listed", async () => {
+  const chart = makeChartRepo("refused", "1.0.0");
+  await push(chart);
+  const other = makeChartRepo("refused", "1.0.0", ["--app-version", "9.9.9"]);
+  assert.notDeepEqual(other.tgz, chart.tgz);
+  const form = new FormData();
+  form.append("chart", new Blob([other.tgz]), other.file);
+  form.append("prov", new Blob(["-----BEGIN PGP SIGNED MESSAGE-----\nname: refused\nversion: 1.0.0\n...\n"]), `${other.file}.prov`);
+  const res = await api("/charts", { method: "POST", body: form });
+  assert.equal(res.status, 409);
+  const served = await get(`/${REPO}/charts/${chart.file}`);
+  assert.deepEqual(Buffer.from(await served.arrayBuffer()), chart.tgz);
+  const listed = (await index()).entries.refused[0];
+  assert.equal(listed.digest, hex(chart.tgz));
+  assert.equal((await get(`/${REPO}/charts/${chart.file}.prov`)).status, 404, "no provenance file appeared");
+});
+
+test("review 3: <name>-<version>.tgz names one chart: no version that is not SemVer, no file of another chart, deletes stay in their chart", async () => {
+  const ngIngress = makeChartRepo("ng-ingress", "1.0.0");
+  assert.equal((await api("/charts", { method: "POST", body: ngIngress.tgz })).status, 201);
+  const oci = `${REPO}/ng`;
+  const layer = await blob(oci, Buffer.from("the ng chart"));
+  const config = Buffer.from(JSON.stringify({ name: "ng", version: "ingress-1.0.0", apiVersion: "v2" }));
+  const res = await putChart(oci, "ingress-1.0.0", await blob(oci, config), [[HELM_CHART, layer]]);
+  assert.equal(res.status, 400);
+  assert.match(await res.text(), /not a SemVer 2 version/);
+  // A collision SemVer allows: chart a-1.0.0-b 2.0.0 and chart a 1.0.0-b-2.0.0.
+  const first = makeChartRepo("a-1.0.0-b", "2.0.0");
+  assert.equal((await api("/charts", { method: "POST", body: first.tgz })).status, 201);
+  const aConfig = Buffer.from(JSON.stringify({ name: "a", version: "1.0.0-b-2.0.0", apiVersion: "v2" }));
+  const clash = await putChart(`${REPO}/a`, "1.0.0-b-2.0.0", await blob(`${REPO}/a`, aConfig), [[HELM_CHART, await blob(`${REPO}/a`, Buffer.from("a"))]]);
+  assert.equal(clash.status, 400);
+  assert.match(await clash.text(), /already names chart a-1\.0\.0-b version 2\.0\.0/);
+  assert.deepEqual(Buffer.from(await (await get(`/${REPO}/charts/${first.file}`)).arrayBuffer()), first.tgz);
+  // ng's own manifest deleted: ng-ingress's upload stays.
+  const ng = makeChartRepo("ng", "1.0.0");
+  await push(ng);
+  const digest = (await fetch(`${base()}/v2/${oci}/manifests/1.0.0`, { method: "HEAD", headers: auth() })).headers.get("docker-content-digest");
+  assert.equal((await fetch(`${base()}/v2/${oci}/manifests/${digest}`, { method: "DELETE", headers: auth() })).status, 202);
+  assert.deepEqual(Buffer.from(await (await get(`/${REPO}/charts/${ngIngress.file}`)).arrayBuffer()), ngIngress.tgz);
+  assert.equal((await get(`/${REPO}/charts/${ng.file}`)).status, 404);
+});
+
+test("review 4: a signed release's provenance is not replaced through /prov when the chart came over OCI", async () => {
+  const signer = signingKey();
+  const chart = makeChartRepo("sealed4", "1.0.0", ["--sign", "--key", signer.name, "--keyring", signer.secring]);
+  await push(chart);
+  const prov = readFileSync(join(chart.dir, `${chart.file}.prov`));
+  assert.deepEqual(Buffer.from(await (await get(`/${REPO}/charts/${chart.file}.prov`)).arrayBuffer()), prov);
+  const forged = "-----BEGIN PGP SIGNED MESSAGE-----\nname: sealed4\nversion: 1.0.0\n...\nforged\n";
+  for (const query of ["", "?force"]) {
+    const res = await api(`/prov${query}`, { method: "POST", body: forged });
+    assert.equal(res.status, 409, `POST /prov${query}`);
+  }
+  assert.deepEqual(Buffer.from(await (await get(`/${REPO}/charts/${chart.file}.prov`)).arrayBuffer()), prov);
+  const h = helmEnv();
+  helm(["repo", "add", "l4", `${w.url}/${REPO}`, "--username", "token", "--password-stdin"], { env: h, input: mint(key, PUSH, { extra: ["--iss", "https://issuer.test"] }) });
+  helm(["pull", "l4/sealed4", "--version", "1.0.0", "--verify", "--keyring", signer.pubring, "-d", tmp("v4")], { env: h });
+});
+
+test("review 5: delete-then-push cannot move a release: the version returns only as itself", async () => {
+  const chart = makeChartRepo("again", "1.0.0");
+  await push(chart);
+  const oci = `${REPO}/again`;
+  const del = await fetch(`${base()}/v2/${oci}/manifests/1.0.0`, { method: "DELETE", headers: auth() });
+  assert.equal(del.status, 202);
+  assert.equal((await index()).entries.again, undefined, "unlisted from index.yaml");
+  assert.equal((await get(`/${REPO}/charts/${chart.file}`)).status, 404, "and its HTTP route");
+  const other = makeChartRepo("again", "1.0.0", ["--app-version", "2.0.0"]);
+  const r = await run(["push", join(other.dir, other.file), `oci://${front.host}/${REPO}`, "--plain-http"]);
+  assert.ok(!r.ok, "other content under the deleted release's version is refused");
+  assert.match(r.out, /immutable|409|denied/i);
+  await push(chart);
+  assert.deepEqual(await pull("again", "1.0.0"), chart.tgz);
+  assert.equal((await index()).entries.again[0].digest, hex(chart.tgz));
+});
+
+test("review 6: a delete is a delete on every hostname (cache keys hold none)", async () => {
+  const chart = makeChartRepo("hosts", "1.0.0");
+  assert.equal((await api("/charts", { method: "POST", body: chart.tgz })).status, 201);
+  const at = (host) => w.mf.dispatchFetch(`http://${host}/${REPO}/charts/${chart.file}`, { headers: auth() });
+  for (const host of ["a.example", "b.example", "a.example", "b.example"]) {
+    const res = await at(host);
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  }
+  const second = await at("c.example");
+  assert.equal(second.headers.get("x-chartgate-cache"), "HIT", "one cached copy for every hostname");
+  await second.arrayBuffer();
+  const del = await w.mf.dispatchFetch(`http://a.example/api/${REPO}/charts/hosts/1.0.0`, { method: "DELETE", headers: auth() });
+  assert.equal(del.status, 200);
+  for (const host of ["a.example", "b.example", "c.example"]) {
+    assert.equal((await at(host)).status, 404, `${host} after the delete on a.example`);
+  }
+});
+
+test("review 7: a deeply nested config cannot brick the repository: refused if unreadable, otherwise listed by typed fields", async () => {
+  const deep = (levels) => {
+    let nested = "deep";
+    for (let i = 0; i < levels; i++) nested = { a: [nested] };
+    return nested;
+  };
+  const oci = `${REPO}/nested`;
+  const push = async (levels) => {
+    const config = Buffer.from(JSON.stringify({ name: "nested", version: "1.0.0", apiVersion: "v2", description: "ok", extra: deep(levels), annotations: { n: deep(levels), k: "v" } }));
+    return putChart(oci, "1.0.0", await blob(oci, config), [[HELM_CHART, await blob(oci, Buffer.from("nested chart"))]]);
+  };
+  const review = await push(126);
+  assert.equal(review.status, 400, "a config too deep to read is refused before anything is visible");
+  assert.match(await review.text(), /MANIFEST_INVALID[\s\S]*config/);
+  const res = await push(20);
+  assert.equal(res.status, 201, await res.text());
+  const listed = (await index()).entries.nested[0];
+  assert.equal(listed.description, "ok");
+  assert.equal(listed.extra, undefined, "only typed fields reach index.yaml");
+  assert.deepEqual(listed.annotations, { k: "v" });
+  const after = makeChartRepo("afterwards", "1.0.0");
+  assert.equal((await api("/charts", { method: "POST", body: after.tgz })).status, 201, "uploads still work");
+  assert.equal((await api("/charts/nested")).status, 200, "API listings still work");
+  assert.equal((await api("/charts/nested/1.0.0", { method: "DELETE" })).status, 200, "and the entry can be removed");
+});
+
+test("20 concurrent writers over both protocols: index, tags and HTTP routes agree, nothing lost", async () => {
+  const repo = "org1/busy";
+  const scope = `artifact-repository:${repo}:pull,push`;
+  const h = auth(scope);
+  const doomed = [];
+  for (let i = 0; i < 5; i++) {
+    const c = makeChartRepo("old", `0.${i}.0`);
+    doomed.push(c);
+    assert.equal((await fetch(`${base()}/api/${repo}/charts`, { method: "POST", headers: h, body: c.tgz })).status, 201);
+  }
+  const uploads = Array.from({ length: 10 }, (_, i) => makeChartRepo("api", `1.${i}.0`));
+  const pushes = Array.from({ length: 5 }, (_, i) => makeChartRepo("oci", `2.${i}.0`));
+  const pushOne = async (c) => {
+    const oci = `${repo}/oci`;
+    const config = Buffer.from(JSON.stringify({ name: "oci", version: c.file.slice(4, -4), apiVersion: "v2" }));
+    const res = await putChart(oci, c.file.slice(4, -4), await blob(oci, config, h), [[HELM_CHART, await blob(oci, c.tgz, h)]], h);
+    return res.status;
+  };
+  const statuses = await Promise.all([
+    ...uploads.map((c) => fetch(`${base()}/api/${repo}/charts`, { method: "POST", headers: h, body: c.tgz }).then((r) => r.status)),
+    ...pushes.map(pushOne),
+    ...doomed.map((c) => fetch(`${base()}/api/${repo}/charts/old/${c.file.slice(4, -4)}`, { method: "DELETE", headers: h }).then((r) => r.status)),
+  ]);
+  assert.deepEqual(statuses, [...Array(10).fill(201), ...Array(5).fill(201), ...Array(5).fill(200)]);
+  const listed = JSON.parse(await (await fetch(`${base()}/${repo}/index.yaml`, { headers: h })).text()).entries;
+  assert.deepEqual(Object.keys(listed).sort(), ["api", "oci"]);
+  assert.equal(listed.api.length, 10);
+  assert.equal(listed.oci.length, 5);
+  const tags = await (await fetch(`${base()}/v2/${repo}/oci/tags/list`, { headers: h })).json();
+  assert.deepEqual(tags.tags.sort(), pushes.map((c) => c.file.slice(4, -4)).sort());
+  for (const c of [...uploads, ...pushes]) {
+    const res = await fetch(`${base()}/${repo}/charts/${c.file}`, { headers: h });
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), c.tgz, c.file);
+  }
+  for (const c of doomed) assert.equal((await fetch(`${base()}/${repo}/charts/${c.file}`, { headers: h })).status, 404);
+});
+
+test("a bucket written by the earlier layout is taken into the ledger on first use", async () => {
+  // The objects the code before the ledger wrote: an API upload (archive and provenance file
+  // under their file names, its OCI form), a chart pushed over OCI (blobs, links, manifest, tag),
+  // an artifact tag, and index.yaml listing both charts.
+  const worker = await startWorker({ JWKS: key.jwks });
+  started.push(worker);
+  const r2 = await worker.mf.getR2Bucket("CHARTS");
+  // Copies: miniflare's proxy takes whole ArrayBuffers, not views of Node's Buffer pool.
+  const bucket = { put: (k, v, o) => r2.put(k, typeof v === "string" ? v : new Uint8Array(v), o) };
+  const repo = "org9/legacy";
+  const uploaded = makeChartRepo("uploaded", "1.0.0");
+  const pushed = makeChartRepo("pushed", "2.0.0");
+  await bucket.put(`${repo}/${uploaded.file}`, uploaded.tgz);
+  await bucket.put(`${repo}/${uploaded.file}.prov`, "-----BEGIN PGP SIGNED MESSAGE-----\nname: uploaded\nversion: 1.0.0\n...\n");
+  const oci = `${repo}/pushed`;
+  const config = Buffer.from(JSON.stringify({ name: "pushed", version: "2.0.0", apiVersion: "v2", description: "legacy" }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    config: { mediaType: HELM_CONFIG, digest: sha256(config), size: config.length },
+    layers: [{ mediaType: HELM_CHART, digest: sha256(pushed.tgz), size: pushed.tgz.length }],
+  }));
+  for (const b of [config, pushed.tgz]) {
+    await bucket.put(`_oci/blobs/sha256/${hex(b)}`, b);
+    await bucket.put(`_oci/repos/${oci}/_blobs/sha256/${hex(b)}`, "");
+  }
+  await bucket.put(`_oci/repos/${oci}/_manifests/sha256/${hex(manifest)}`, manifest, { httpMetadata: { contentType: "application/vnd.oci.image.manifest.v1+json" } });
+  await bucket.put(`_oci/repos/${oci}/_tags/2.0.0`, sha256(manifest), { customMetadata: { digest: sha256(manifest) } });
+  await bucket.put(`_oci/repos/${oci}/_tags/stable`, sha256(manifest), { customMetadata: { digest: sha256(manifest) } });
+  const entry = (name, version, tgz, extra = {}) => ({ apiVersion: "v2", name, version, urls: [`charts/${name}-${version}.tgz`], created: "2026-11-25T00:00:00Z", digest: hex(tgz), ...extra });
+  await bucket.put(`${repo}/index.yaml`, JSON.stringify({ apiVersion: "v1", entries: { uploaded: [entry("uploaded", "1.0.0", uploaded.tgz)], pushed: [entry("pushed", "2.0.0", pushed.tgz, { description: "legacy" })] }, generated: "2026-11-25T00:00:00Z" }));
+
+  const h = { Authorization: `Bearer ${mint(key, `artifact-repository:${repo}:pull,push`)}` };
+  const at = (path, init = {}) => worker.mf.dispatchFetch(`http://edge.test${path}`, { ...init, headers: { ...h, ...(init.headers ?? {}) } });
+  const listed = JSON.parse(await (await at(`/${repo}/index.yaml`)).text()).entries;
+  assert.deepEqual(Object.keys(listed).sort(), ["pushed", "uploaded"]);
+  assert.equal(listed.pushed[0].description, "legacy");
+  assert.deepEqual(Buffer.from(await (await at(`/${repo}/charts/${uploaded.file}`)).arrayBuffer()), uploaded.tgz);
+  assert.match(await (await at(`/${repo}/charts/${uploaded.file}.prov`)).text(), /name: uploaded/);
+  assert.deepEqual(Buffer.from(await (await at(`/${repo}/charts/${pushed.file}`)).arrayBuffer()), pushed.tgz);
+  const tags = await (await at(`/v2/${oci}/tags/list`)).json();
+  assert.deepEqual(tags.tags, ["2.0.0", "stable"]);
+  const viaOci = await at(`/v2/${repo}/uploaded/manifests/1.0.0`);
+  assert.equal(viaOci.status, 200, "the API upload gained its OCI form");
+  // The ledger's rules hold for what was taken in: the release does not move.
+  assert.equal((await at(`/api/${repo}/charts?force`, { method: "POST", body: makeChartRepo("pushed", "2.0.0", ["--app-version", "3"]).tgz })).status, 409);
+});
