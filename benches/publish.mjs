@@ -1,29 +1,34 @@
-// Publishing through the edge (no chart server), in one run against baselines from the same
-// worker: upload-to-visible latency (POST, then the first index.yaml that lists the chart) against
-// one authorised GET round trip; an upload into repositories whose index already lists 1, 100 and
-// 1,000 versions (the index is read, edited and written back on every upload) against the upload
-// into an empty repository; concurrent uploads per second to one repository against sequential
-// ones; and the CPU one upload spends on index.yaml inside the isolate (parse, add, write; no
-// I/O) for 1, 100 and 1,000 versions, against the Workers CPU limits. Runs on the benchmark build
-// (build-bench/, feature `bench`). Prints JSON.
-import { createHash } from "node:crypto";
-import { keygen, makeChartRepo, mint, startWorker } from "../tests/edge/harness.mjs";
+// Publishing through the edge (no chart server), in one run, the repository ledger against the
+// code before it (8771687, built into build-before/ by scripts/bench) in the same workerd:
+// upload-to-visible (POST, then the first index.yaml that lists the chart), helm push (real helm 4,
+// logged in at a real issuer), a cached HTTP archive download, 10 concurrent uploads to one
+// repository against 10 sequential ones; and the CPU of rendering index.yaml from a ledger of 1,
+// 100, 1,000 and 10,000 versions inside the isolate (benchmark build, build-bench/), against the
+// Workers CPU limits. Rounds alternate between the two builds. Prints JSON.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { HELM, helmEnv, keygen, makeChartRepo, mint, startIssuer, startWorker, ROOT } from "../tests/edge/harness.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (t) => Number(process.hrtime.bigint() - t) / 1e6;
 
 const key = keygen();
-const w = await startWorker({ JWKS: key.jwks }, { build: "build-bench" });
-const bucket = await w.mf.getR2Bucket("CHARTS");
-// One token per repository used (a scope names one repository).
+const issuer = await startIssuer(key, { ci: ["artifact-repository:bench/*:pull,push"] });
+const bindings = { JWKS: key.jwks, ISSUER: "https://issuer.test", REALM: `${issuer.url}/token`, SERVICE: "chartgate" };
+const before = existsSync(join(ROOT, "build-before/index.js"));
+const builds = { now: await startWorker(bindings, { port: 0 }) };
+if (before) builds.before = await startWorker(bindings, { port: 0, build: "build-before", ledger: false });
+const cpuWorker = await startWorker({ JWKS: key.jwks }, { build: "build-bench" });
+
 const tokens = new Map();
 const auth = (repo) => {
-  if (!tokens.has(repo)) tokens.set(repo, mint(key, `artifact-repository:${repo}:pull,push`, { ttl: "30m" }));
+  if (!tokens.has(repo)) tokens.set(repo, mint(key, `artifact-repository:${repo}:pull,push`, { ttl: "30m", extra: ["--iss", "https://issuer.test"] }));
   return { Authorization: `Bearer ${tokens.get(repo)}` };
 };
 
-async function upload(repo, tgz) {
+async function upload(w, repo, tgz) {
   const t = process.hrtime.bigint();
   const res = await w.mf.dispatchFetch(`http://edge.test/api/${repo}/charts`, { method: "POST", headers: auth(repo), body: tgz });
   if (res.status !== 201) throw new Error(`upload ${res.status} ${await res.text()}`);
@@ -31,124 +36,100 @@ async function upload(repo, tgz) {
   return ms(t);
 }
 
-async function get(repo, path) {
+async function get(w, repo, path) {
   const res = await w.mf.dispatchFetch(`http://edge.test/${repo}/${path}`, { headers: auth(repo) });
-  return { status: res.status, text: await res.text() };
+  return { status: res.status, text: await res.text(), cache: res.headers.get("x-chartgate-cache") };
 }
 
-/** An index listing `n` versions of `bulk`, as the edge writes it (JSON). */
-function indexOf(n) {
-  const entries = Array.from({ length: n }, (_, i) => ({
-    apiVersion: "v2",
-    name: "bulk",
-    version: `0.0.${i}`,
-    description: "seeded",
-    urls: [`charts/bulk-0.0.${i}.tgz`],
-    created: "2026-01-01T00:00:00Z",
-    digest: createHash("sha256").update(String(i)).digest("hex"),
-  }));
-  return { apiVersion: "v1", entries: { bulk: entries } };
-}
-
-/** The same index as `helm repo index` writes it (YAML): how a migrated repository starts. */
-function yamlOf(index) {
-  const lines = ["apiVersion: v1", "entries:", "  bulk:"];
-  for (const e of index.entries.bulk) {
-    lines.push(`  - apiVersion: ${e.apiVersion}`, `    created: "${e.created}"`, `    description: ${e.description}`);
-    lines.push(`    digest: ${e.digest}`, `    name: ${e.name}`, "    urls:", `    - ${e.urls[0]}`, `    version: ${e.version}`);
-  }
-  lines.push('generated: "2026-01-01T00:00:00Z"');
-  return lines.join("\n") + "\n";
-}
-
-async function seed(repo, n) {
-  await bucket.put(`${repo}/index.yaml`, JSON.stringify(indexOf(n)));
-}
-
-/**
- * CPU per index regeneration inside the isolate, in ms (median of 5 loops timed by the isolate;
- * each loop long enough for its 1 ms clock: 20,000 version edits, at least 20 rounds).
- */
-async function indexCpu(body, versions) {
-  const rounds = Math.min(1000, Math.max(20, Math.round(20000 / versions)));
+/** CPU per index rendering inside the isolate, in ms (median of 5 loops timed by the isolate). */
+async function indexCpu(versions) {
+  const rounds = Math.min(1000, Math.max(5, Math.round(100000 / versions)));
   const runs = [];
   for (let i = 0; i < 5; i++) {
-    const res = await w.mf.dispatchFetch(`http://edge.test/_chartgate/bench-index?rounds=${rounds}`, { method: "POST", body });
+    const res = await cpuWorker.mf.dispatchFetch(`http://edge.test/_chartgate/bench-index?versions=${versions}&rounds=${rounds}`, { method: "POST" });
     if (res.status !== 200) throw new Error(`bench-index ${res.status} ${await res.text()}`);
     runs.push((await res.json()).elapsed_ms / rounds);
   }
   return median(runs);
 }
 
+let n = 0;
+const chart = () => makeChartRepo("pub", `1.0.${n++}`);
+const names = Object.keys(builds);
+const out = { rounds: ROUNDS, builds: names };
 try {
-  const charts = Array.from({ length: ROUNDS * 6 + 20 }, (_, i) => makeChartRepo("pub", `1.0.${i}`));
-  let next = 0;
-  const chart = () => charts[next++];
-
-  // One authorised GET round trip (the floor every request pays here).
-  await upload("bench/floor", chart().tgz);
-  const floor = [];
-  for (let i = 0; i < 20; i++) {
-    const t = process.hrtime.bigint();
-    await get("bench/floor", "index.yaml");
-    floor.push(ms(t));
-  }
-
   // Upload to visible.
-  const visible = [];
+  const visible = Object.fromEntries(names.map((b) => [b, []]));
   for (let i = 0; i < ROUNDS; i++) {
-    const c = chart();
-    const version = c.file.match(/pub-(.*)\.tgz/)[1];
-    const t = process.hrtime.bigint();
-    await upload("bench/visible", c.tgz);
-    while (!(await get("bench/visible", "index.yaml")).text.includes(`"version": "${version}"`)) {}
-    visible.push(ms(t));
-  }
-
-  // Uploads into indexes of growing size.
-  const bySize = {};
-  for (const n of [0, 1, 100, 1000]) {
-    const runs = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      const repo = `bench/size${n}-${i}`;
-      if (n > 0) await seed(repo, n);
-      runs.push(await upload(repo, chart().tgz));
+    for (const b of names) {
+      const c = chart();
+      const version = c.file.match(/pub-(.*)\.tgz/)[1];
+      const t = process.hrtime.bigint();
+      await upload(builds[b], "bench/visible", c.tgz);
+      while (!(await get(builds[b], "bench/visible", "index.yaml")).text.includes(`"${version}"`)) {}
+      visible[b].push(ms(t));
     }
-    bySize[n] = median(runs);
   }
+  out.upload_to_visible_ms = Object.fromEntries(names.map((b) => [b, median(visible[b])]));
+
+  // helm push, logged in at the issuer.
+  const push = Object.fromEntries(names.map((b) => [b, []]));
+  const envs = {};
+  for (const b of names) {
+    envs[b] = helmEnv();
+    const host = builds[b].url.replace(/^http:\/\//, "");
+    execFileSync(HELM, ["registry", "login", host, "--plain-http", "-u", "ci", "--password-stdin"], { env: envs[b], input: "ci-secret", stdio: ["pipe", "pipe", "pipe"] });
+  }
+  for (let i = 0; i < ROUNDS; i++) {
+    const c = makeChartRepo("pushed", `2.0.${i}`);
+    for (const b of names) {
+      const host = builds[b].url.replace(/^http:\/\//, "");
+      const t = process.hrtime.bigint();
+      execFileSync(HELM, ["push", join(c.dir, c.file), `oci://${host}/bench/charts`, "--plain-http"], { env: envs[b], stdio: ["pipe", "pipe", "pipe"] });
+      push[b].push(ms(t));
+    }
+  }
+  out.helm_push_ms = Object.fromEntries(names.map((b) => [b, median(push[b])]));
+
+  // A cached HTTP archive download.
+  const download = Object.fromEntries(names.map((b) => [b, []]));
+  const archive = chart();
+  for (const b of names) {
+    await upload(builds[b], "bench/download", archive.tgz);
+    await get(builds[b], "bench/download", `charts/${archive.file}`);
+  }
+  for (let i = 0; i < ROUNDS * 5; i++) {
+    for (const b of names) {
+      const t = process.hrtime.bigint();
+      const r = await get(builds[b], "bench/download", `charts/${archive.file}`);
+      if (r.status !== 200 || r.cache !== "HIT") throw new Error(`download ${b}: ${r.status} ${r.cache}`);
+      download[b].push(ms(t));
+    }
+  }
+  out.cached_download_ms = Object.fromEntries(names.map((b) => [b, median(download[b])]));
 
   // Concurrent against sequential uploads to one repository.
-  const sequential = Array.from({ length: 10 }, () => chart());
-  let t = process.hrtime.bigint();
-  for (const c of sequential) await upload("bench/seq", c.tgz);
-  const sequentialPerS = sequential.length / (ms(t) / 1000);
-  const concurrent = Array.from({ length: 10 }, () => chart());
-  t = process.hrtime.bigint();
-  await Promise.all(concurrent.map((c) => upload("bench/conc", c.tgz)));
-  const concurrentPerS = concurrent.length / (ms(t) / 1000);
-  const listed = JSON.parse((await get("bench/conc", "index.yaml")).text).entries.pub.length;
+  out.uploads_per_s = {};
+  for (const b of names) {
+    const sequential = Array.from({ length: 10 }, chart);
+    let t = process.hrtime.bigint();
+    for (const c of sequential) await upload(builds[b], `bench/seq-${b}`, c.tgz);
+    const sequentialPerS = 10 / (ms(t) / 1000);
+    const concurrent = Array.from({ length: 10 }, chart);
+    t = process.hrtime.bigint();
+    await Promise.all(concurrent.map((c) => upload(builds[b], `bench/conc-${b}`, c.tgz)));
+    const concurrentPerS = 10 / (ms(t) / 1000);
+    const listed = JSON.parse((await get(builds[b], `bench/conc-${b}`, "index.yaml")).text).entries.pub.length;
+    if (listed !== 10) throw new Error(`${b}: lost updates: ${listed} of 10 listed`);
+    out.uploads_per_s[b] = { concurrent: concurrentPerS, sequential: sequentialPerS };
+  }
 
-  // CPU inside the isolate for one index regeneration.
-  await indexCpu(JSON.stringify(indexOf(100)), 100); // warm-up: V8 tiers the wasm up
-  const cpu = {};
-  for (const n of [1, 100, 1000]) cpu[n] = await indexCpu(JSON.stringify(indexOf(n)), n);
-  cpu["1000_yaml"] = await indexCpu(yamlOf(indexOf(1000)), 1000);
-  if (listed !== concurrent.length) throw new Error(`lost updates: ${listed} of ${concurrent.length} listed`);
-
-  console.log(
-    JSON.stringify(
-      {
-        rounds: ROUNDS,
-        request_ms: median(floor),
-        upload_to_visible_ms: median(visible),
-        upload_ms_by_index_size: bySize,
-        uploads_per_s: { concurrent: concurrentPerS, sequential: sequentialPerS },
-        index_cpu_ms: cpu,
-      },
-      null,
-      2,
-    ),
-  );
+  // CPU of rendering index.yaml from the ledger, inside the isolate.
+  await indexCpu(1000); // warm-up: V8 tiers the wasm up
+  out.index_render_cpu_ms = {};
+  for (const v of [1, 100, 1000, 10000]) out.index_render_cpu_ms[v] = await indexCpu(v);
+  console.log(JSON.stringify(out, null, 2));
 } finally {
-  await w.mf.dispose();
+  for (const w of [...Object.values(builds), cpuWorker]) await w.mf.dispose();
+  await issuer.close();
 }

@@ -86,10 +86,10 @@ fn op(step: &Step) -> Option<Op> {
     let name = |c: usize| CHARTS[c].to_owned();
     Some(match *step {
         Step::Upload { chart, version, content, prov, force } => {
-            Op::Publish { release: release(chart, version, content, prov), exclusive: true, force }
+            Op::Publish { release: Box::new(release(chart, version, content, prov)), exclusive: true, force }
         }
         Step::Push { chart, version, content, prov } => {
-            Op::Publish { release: release(chart, version, content, prov), exclusive: false, force: false }
+            Op::Publish { release: Box::new(release(chart, version, content, prov)), exclusive: false, force: false }
         }
         Step::Sign { chart, version, prov, force } => {
             let r = release(chart, version, 0, Some(prov));

@@ -261,7 +261,7 @@ pub enum Op {
     /// An archive (with its OCI form, and provenance when it came with it) from an API upload,
     /// `chartgate mirror` or a helm chart manifest pushed over OCI. `exclusive`: an existing
     /// version is an error unless `force` (ChartMuseum's API); an OCI push is not exclusive.
-    Publish { release: Release, exclusive: bool, force: bool },
+    Publish { release: Box<Release>, exclusive: bool, force: bool },
     /// A provenance file added to a listed version (`POST /api/…/prov`), with the manifest that
     /// carries it as helm's provenance layer.
     Sign { name: String, version: String, prov: String, manifest: String, force: bool },
@@ -291,7 +291,7 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change")]
 pub enum Change {
-    PutRelease { release: Release },
+    PutRelease { release: Box<Release> },
     DropRelease { name: String, version: String },
     PutTombstone { name: String, version: String, archive: String },
     PutTag { chart: String, tag: String, manifest: String },
@@ -334,7 +334,7 @@ impl Ledger {
 
     /// Every row of the state, as [`Change`]s that rebuild it.
     pub fn rows(&self) -> Vec<Change> {
-        let releases = self.releases.values().map(|r| Change::PutRelease { release: r.clone() });
+        let releases = self.releases.values().map(|r| Change::PutRelease { release: Box::new(r.clone()) });
         let tombstones = self.tombstones.iter().map(|((name, version), archive)| Change::PutTombstone {
             name: name.clone(),
             version: version.clone(),
@@ -361,7 +361,7 @@ impl Ledger {
                 self.files.insert(id.file_name(), k.clone());
                 self.version_tags.insert(key(&id.name, &id.tag()), id.version.clone());
                 self.manifests.insert(key(&id.name, &release.manifest), ());
-                self.releases.insert(k, release.clone());
+                self.releases.insert(k, (**release).clone());
             }
             Change::DropRelease { name, version } => {
                 if self.releases.remove(&key(name, version)).is_some() {
@@ -411,7 +411,7 @@ impl Ledger {
                     })?;
                 }
                 let signed = Release { prov: Some(prov.clone()), manifest: manifest.clone(), ..r.clone() };
-                Ok(vec![Change::PutRelease { release: signed }])
+                Ok(vec![Change::PutRelease { release: Box::new(signed) }])
             }
             Op::Manifest { chart, manifest, tags } => {
                 check_name(chart)?;
@@ -539,7 +539,7 @@ impl Ledger {
                 release.created = old.created.clone();
             }
         }
-        changes.push(Change::PutRelease { release });
+        changes.push(Change::PutRelease { release: Box::new(release) });
         Ok(changes)
     }
 
@@ -702,7 +702,7 @@ mod tests {
     }
 
     fn publish(r: Release, exclusive: bool, force: bool) -> Op {
-        Op::Publish { release: r, exclusive, force }
+        Op::Publish { release: Box::new(r), exclusive, force }
     }
 
     #[test]

@@ -132,7 +132,7 @@ export async function localServer(handler) {
  * Starts the built worker in workerd. Captures its log lines in `logs`. `others` are extra
  * workers (e.g. a wrapped binding standing in for a failing R2 bucket), `worker` extra options.
  */
-export async function startWorker(bindings, { port, kv = true, build = "build", worker = {}, others = [] } = {}) {
+export async function startWorker(bindings, { port, kv = true, ledger = true, build = "build", worker = {}, others = [] } = {}) {
   const logs = [];
   workerLogs.push(logs);
   const collect = (stream) => {
@@ -156,7 +156,7 @@ export async function startWorker(bindings, { port, kv = true, build = "build", 
     r2Buckets: worker.wrappedBindings?.CHARTS ? [] : ["CHARTS"],
     kvNamespaces: kv ? ["REVOCATIONS"] : [],
     // The repository ledger (wrangler.toml's LEDGER binding): one SQLite Durable Object per repository.
-    durableObjects: { LEDGER: { className: "RepoLedger", useSQLite: true } },
+    durableObjects: ledger ? { LEDGER: { className: "RepoLedger", useSQLite: true } } : {},
     ...worker,
   };
   const mf = new Miniflare({

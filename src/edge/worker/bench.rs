@@ -120,31 +120,51 @@ pub(super) async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Res
     Response::ok(format!(r#"{{"n":{},"allowed":{ok},"elapsed_ms":{elapsed_ms}}}"#, tokens.len() * rounds))
 }
 
-/// `POST /_chartgate/bench-index?rounds=`: the CPU an upload spends on `index.yaml` inside the
-/// isolate, with no I/O: the body (a stored index) parsed, one version added, the index written
-/// out, `rounds` times (default 10). Answers the total and the written size.
-async fn bench_index(mut req: Request) -> Result<Response> {
-    use crate::edge::publish::{entry, Index};
+/// `POST /_chartgate/bench-index?versions=&rounds=`: the CPU of rendering `index.yaml` from a
+/// repository ledger of `versions` releases (default 1,000) inside the isolate, with no I/O,
+/// `rounds` times (default 10): what a read of the index costs the ledger's Durable Object after a
+/// commit. Answers the total and the rendered size.
+async fn bench_index(req: Request) -> Result<Response> {
+    use crate::edge::ledger::{Change, ChartMeta, Ledger, Release};
     let url = req.url()?;
-    let rounds = url
-        .query_pairs()
-        .find(|(k, _)| k == "rounds")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(10)
-        .clamp(1, 1000);
-    let stored = req.bytes().await?;
-    let id = crate::edge::ChartId { name: "bench".into(), version: "9.9.9".into() };
-    let meta = serde_json::json!({"apiVersion": "v2", "name": "bench", "version": "9.9.9"});
-    let meta = meta.as_object().cloned().unwrap_or_default();
+    let param = |name: &str, default: usize, most: usize| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(default)
+            .clamp(1, most)
+    };
+    let (versions, rounds) = (param("versions", 1000, 100_000), param("rounds", 10, 1000));
+    let changes: Vec<Change> = (0..versions)
+        .map(|i| {
+            let mut meta = ChartMeta {
+                name: "bench".into(),
+                version: format!("1.{}.{}", i / 1000, i % 1000),
+                ..Default::default()
+            };
+            meta.strings.insert("apiVersion".into(), "v2".into());
+            meta.strings.insert("description".into(), "A Helm chart for Kubernetes".into());
+            meta.strings.insert("appVersion".into(), "1.16.0".into());
+            let digest = format!("sha256:{:064x}", i);
+            let release = Release {
+                meta,
+                archive: digest.clone(),
+                prov: None,
+                config: digest.clone(),
+                manifest: digest,
+                created: "2026-01-01T00:00:00Z".into(),
+            };
+            Change::PutRelease { release: Box::new(release) }
+        })
+        .collect();
+    let ledger = Ledger::from_changes(&changes);
     let started = Date::now().as_millis();
     let mut written = 0;
     for _ in 0..rounds {
-        let Ok(mut index) = Index::parse(Some(&stored)) else { return Response::error("not an index", 400) };
-        if index.add(&id, entry(meta.clone(), &id, "00", "2026-01-01T00:00:00Z"), true).is_err() {
-            return Response::error("not added", 500);
-        }
-        written = index.to_bytes("2026-01-01T00:00:00Z").len();
+        written = ledger.render_index("2026-01-01T00:00:00Z").len();
     }
     let elapsed_ms = Date::now().as_millis() - started;
-    Response::ok(format!(r#"{{"rounds":{rounds},"elapsed_ms":{elapsed_ms},"written_bytes":{written}}}"#))
+    Response::ok(format!(
+        r#"{{"versions":{versions},"rounds":{rounds},"elapsed_ms":{elapsed_ms},"written_bytes":{written}}}"#
+    ))
 }

@@ -305,7 +305,7 @@ async fn migrate(
                 created,
             });
         }
-        changes.extend(release.map(|release| Change::PutRelease { release }));
+        changes.extend(release.map(|release| Change::PutRelease { release: Box::new(release) }));
     }
     // Other tags and manifests of the charts' OCI repositories, as they were.
     let prefix = format!("_oci/repos/{repo}/");

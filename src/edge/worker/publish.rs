@@ -191,7 +191,7 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
         return Ok(Err(Refusal::Ledger(e)));
     }
     let release = store_upload(t, repo, meta, tgz, prov).await?;
-    let op = Op::Publish { release, exclusive: true, force };
+    let op = Op::Publish { release: Box::new(release), exclusive: true, force };
     if let Err(e) = LedgerClient::new(t.env, repo)?.commit(&op).await? {
         return Ok(Err(Refusal::Ledger(e)));
     }

@@ -992,7 +992,7 @@ fn commit_ops(
     };
     let version_tag = release.id().tag();
     let others: Vec<String> = tags.iter().filter(|t| **t != version_tag).cloned().collect();
-    let mut ops = vec![Op::Publish { release, exclusive: false, force: false }];
+    let mut ops = vec![Op::Publish { release: Box::new(release), exclusive: false, force: false }];
     if !others.is_empty() {
         ops.push(Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: others });
     }
