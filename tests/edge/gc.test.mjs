@@ -61,3 +61,23 @@ test("the cron run removes unreferenced blobs and abandoned uploads, never a ref
   const pull = await call("GET", `/v2/${R}/blobs/${sha256(shared)}`);
   assert.equal(await pull.text(), "shared layer");
 });
+
+test("the garbage collector sees what the ledger references: a deleted chart's manifest and archive go", async () => {
+  const { makeChartRepo } = await import("./harness.mjs");
+  const kept = makeChartRepo("kept", "1.0.0");
+  const gone = makeChartRepo("gone", "1.0.0");
+  for (const c of [kept, gone]) {
+    const res = await w.mf.dispatchFetch("http://registry.test/api/org1/repo1/charts", { method: "POST", headers: { Authorization: `Bearer ${mint(key, "artifact-repository:org1/repo1:pull,push")}` }, body: c.tgz });
+    assert.equal(res.status, 201);
+  }
+  const del = await w.mf.dispatchFetch("http://registry.test/api/org1/repo1/charts/gone/1.0.0", { method: "DELETE", headers: { Authorization: `Bearer ${mint(key, "artifact-repository:org1/repo1:pull,push")}` } });
+  assert.equal(del.status, 200);
+  const worker = await w.mf.getWorker();
+  await worker.scheduled({ cron: "17 3 * * *", scheduledTime: Date.now() + 3600 * 1000 });
+  const keys = (await bucket.list({ limit: 1000 })).objects.map((o) => o.key);
+  assert.ok(keys.includes(blobKey(kept.tgz)), "a listed chart's archive stays");
+  assert.ok(!keys.includes(blobKey(gone.tgz)), "a deleted chart's archive goes");
+  assert.ok(!keys.some((k) => k.startsWith("_oci/repos/org1/repo1/gone/_manifests/")), "and its unlisted manifest");
+  const served = await w.mf.dispatchFetch(`http://registry.test/org1/repo1/charts/${kept.file}`, { headers: { Authorization: `Bearer ${mint(key, "artifact-repository:org1/repo1:pull")}` } });
+  assert.equal(served.status, 200);
+});

@@ -1,14 +1,18 @@
 //! The scheduled run (a Workers cron trigger, `[triggers]` in wrangler.toml): removes the OCI
 //! blobs no manifest references any more (with their repository links) and abandoned upload
-//! sessions, by [`crate::edge::registry::gc`]'s rules. A blob younger than `GC_GRACE` seconds
-//! (default one hour) is kept: its manifest may still be on its way.
+//! sessions, by [`crate::edge::registry::gc`]'s rules. In an OCI repository that lies in a chart
+//! repository, what counts as referenced is the ledger's view: a stored manifest no commit made
+//! visible (or one a delete unlisted) references nothing and goes. An object younger than
+//! `GC_GRACE` seconds (default one hour) is kept: its manifest or commit may still be on its way.
 
 use std::collections::BTreeSet;
 
 use worker::{console_error, console_log, Bucket, Env, Result};
 
+use super::ledger::LedgerClient;
 use super::registry::list_objects;
 use crate::edge::registry::{gc, keys, Manifest};
+use crate::RepoName;
 
 /// Every object under `prefix`, with its upload time in seconds.
 async fn list(bucket: &Bucket, prefix: &str) -> Result<Vec<(String, u64)>> {
@@ -28,7 +32,31 @@ async fn collect(env: &Env, now: u64) -> Result<()> {
     let bucket = env.bucket("CHARTS")?;
     let repos = list(&bucket, "_oci/repos/").await?;
     let mut referenced = BTreeSet::new();
-    for (key, _) in repos.iter().filter(|(k, _)| k.contains("/_manifests/")) {
+    let mut unlisted = Vec::new();
+    let layout_source = super::isolate::isolate(env).map_err(worker::Error::RustError)?;
+    let layout = layout_source.config.policy.layout();
+    // Each chart repository's visible manifests, asked of its ledger once.
+    let mut visible: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for (key, uploaded) in repos.iter().filter(|(k, _)| k.contains("/_manifests/")) {
+        if let Some((oci, digest)) = manifest_of(key) {
+            let chart_repo = RepoName::parse(oci).ok().and_then(|o| layout.chart_of(&o).map(|(r, _)| r.to_owned()));
+            if let Some(repo) = chart_repo {
+                if !visible.contains_key(&repo) {
+                    let listed = match RepoName::parse(&repo) {
+                        Ok(name) => LedgerClient::new(env, &name)?.referenced().await?,
+                        Err(_) => Vec::new(),
+                    };
+                    visible.insert(repo.clone(), listed.into_iter().collect());
+                }
+                if !visible[&repo].contains(&digest) {
+                    // Stored but never committed, or unlisted by a delete: no reference.
+                    if now.saturating_sub(*uploaded) >= grace {
+                        unlisted.push(key.clone());
+                    }
+                    continue;
+                }
+            }
+        }
         let Some(object) = bucket.get(key.as_str()).execute().await? else { continue };
         let Some(body) = object.body() else { continue };
         // An unreadable manifest keeps everything: its references are unknown.
@@ -42,11 +70,25 @@ async fn collect(env: &Env, now: u64) -> Result<()> {
     }
     let mut objects = list(&bucket, "_oci/blobs/").await?;
     objects.extend(repos);
-    let dead = gc::unreferenced(&objects, &referenced, now, grace);
+    let mut dead = gc::unreferenced(&objects, &referenced, now, grace);
+    dead.extend(unlisted);
     let expired = gc::expired_uploads(&list(&bucket, "_oci/uploads/").await?, now);
     for batch in dead.chunks(1000).chain(expired.chunks(1000)) {
         bucket.delete_multiple(batch.to_vec()).await?;
     }
-    console_log!("chartgate: gc removed {} unreferenced blobs and links, {} upload objects", dead.len(), expired.len());
+    console_log!(
+        "chartgate: gc removed {} unreferenced blobs, links and manifests, {} upload objects",
+        dead.len(),
+        expired.len()
+    );
     Ok(())
+}
+
+/// The OCI repository and digest (`sha256:<hex>`) of a manifest's key
+/// (`_oci/repos/<name>/_manifests/<alg>/<hex>`).
+fn manifest_of(key: &str) -> Option<(&str, String)> {
+    let rest = key.strip_prefix("_oci/repos/")?;
+    let (oci, digest) = rest.split_once("/_manifests/")?;
+    let (alg, hex) = digest.split_once('/')?;
+    Some((oci, format!("{alg}:{hex}")))
 }

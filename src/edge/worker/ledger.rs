@@ -411,6 +411,12 @@ impl LedgerClient {
         Ok(found.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
     }
 
+    /// Every digest the ledger references (what the garbage collector keeps).
+    pub(super) async fn referenced(&self) -> Result<Vec<String>> {
+        let found = self.json("referenced", json!({})).await?;
+        Ok(found.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+    }
+
     /// True when a commit made `digest` visible in `chart`'s OCI repository.
     pub(super) async fn has_manifest(&self, chart: &str, digest: &Digest) -> Result<bool> {
         Ok(self.json("manifest", json!({"chart": chart, "digest": digest.to_string()})).await?.is_some())
