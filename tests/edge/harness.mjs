@@ -85,6 +85,21 @@ export function helm(args, { env = helmEnv(), input, cwd, bin = HELM } = {}) {
   return execFileSync(bin, args, { env, input, cwd, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
 }
 
+/**
+ * Runs helm without blocking this process (for servers that run here, such as `plainHttpFront`):
+ * resolves to `{ ok, out }`, `out` being stdout and stderr together.
+ */
+export function helmAsync(args, { env = helmEnv(), input, bin = HELM } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(bin, args, { env, timeout: 60_000 });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("close", (code) => resolve({ ok: code === 0, out }));
+    child.stdin.end(input ?? "");
+  });
+}
+
 /** A real chart repository made with helm: { dir, tgz (bytes), index (text), file }. */
 export function makeChartRepo(name = "hello", version = "0.1.0", packageArgs = []) {
   const dir = tmp("chart");

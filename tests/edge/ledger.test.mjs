@@ -4,14 +4,13 @@
 // the ledger on first use. Each review case failed on 8771687.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   disposeAfter,
-  HELM,
   helm,
+  helmAsync,
   helmEnv,
   keygen,
   makeChartRepo,
@@ -49,16 +48,7 @@ const hex = (b) => createHash("sha256").update(b).digest("hex");
 const auth = (scope = PUSH) => ({ Authorization: `Bearer ${mint(key, scope, { extra: ["--iss", "https://issuer.test"] })}` });
 
 /** helm 4 without blocking this process (the TLS front runs here). */
-function run(args, input) {
-  return new Promise((resolve) => {
-    const child = spawn(HELM, args, { env, timeout: 60_000 });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    child.on("close", (code) => resolve({ ok: code === 0, out }));
-    child.stdin.end(input ?? "");
-  });
-}
+const run = (args, input) => helmAsync(args, { env, input });
 
 async function push(chart, repo = REPO) {
   const r = await run(["push", join(chart.dir, chart.file), `oci://${front.host}/${repo}`, "--plain-http"]);

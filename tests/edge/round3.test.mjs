@@ -6,7 +6,7 @@
 // failed on 8771687.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ import {
   HELM,
   HELM3,
   helm,
+  helmAsync,
   helmEnv,
   keygen,
   localServer,
@@ -194,15 +195,7 @@ test("round 3, item 6: a client secret with % works through helm's Docker token 
   started.push(worker);
   const front = await plainHttpFront(worker.url);
   started.push(front);
-  const run = (bin, args, input) =>
-    new Promise((resolve) => {
-      const child = spawn(bin, args, { env, timeout: 60_000 });
-      let out = "";
-      child.stdout.on("data", (d) => (out += d));
-      child.stderr.on("data", (d) => (out += d));
-      child.on("close", (code) => resolve({ ok: code === 0, out }));
-      child.stdin.end(input ?? "");
-    });
+  const run = (bin, args, input) => helmAsync(args, { env, input, bin });
   const env = helmEnv();
   const chart = makeChartRepo("pct", "1.0.0");
   const login = await run(HELM, ["registry", "login", front.host, "--plain-http", "--username", "pct", "--password-stdin"], secret);

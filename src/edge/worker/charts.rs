@@ -4,15 +4,12 @@
 //! layers, manifest, linked into the chart's OCI repository); a provenance file that arrives later
 //! gets the manifest that carries it. Nothing stored here is visible until the ledger commits it
 //! ([`super::ledger`]); what a refused commit leaves is the garbage collector's.
-//!
-//! Cache keys never hold a hostname or a credential: content is cached by digest (immutable, so
-//! a delete never needs a purge), names are resolved through the ledger and cached for at most
-//! [`RESOLVE_TTL`] seconds, `index.yaml` for at most `INDEX_TTL`; a commit purges the local copies
-//! at once, and every other data centre follows within those bounds.
+//! What the edge cache holds for these routes, and for how long, is [`super::cache`]'s.
 
 use sha2::Digest as _;
 use worker::{Cache, Data, Headers, HttpMetadata, Response, ResponseBody, Result};
 
+use super::cache::{content_key, index_key, resolve_key, RESOLVE_TTL};
 use super::ledger::LedgerClient;
 use super::registry::Registry;
 use super::Target;
@@ -21,23 +18,6 @@ use crate::edge::publish::{oci_artifacts, with_provenance};
 use crate::edge::registry::{keys, OCI_MANIFEST};
 use crate::edge::{CacheStatus, ChartId};
 use crate::{Algorithm, Digest, RepoName, Route};
-
-/// The origin of every edge cache key: never the request's hostname.
-pub(super) const CACHE_ORIGIN: &str = "https://cache.chartgate.internal";
-/// Longest time, in seconds, a data centre keeps resolving an HTTP file name to content after its
-/// chart was deleted or replaced.
-pub(super) const RESOLVE_TTL: u64 = 30;
-
-/// The cache key of content by digest.
-pub(super) fn content_key(d: &Digest) -> String {
-    format!("{CACHE_ORIGIN}/content/{}/{}", d.algorithm().as_str(), d.hex())
-}
-fn index_key(repo: &RepoName) -> String {
-    format!("{CACHE_ORIGIN}/index/{repo}")
-}
-fn resolve_key(repo: &RepoName, file: &str) -> String {
-    format!("{CACHE_ORIGIN}/resolve/{repo}/{file}")
-}
 
 /// The OCI repository of a chart of `repo` (every route's repository has one).
 fn oci_of(t: &Target<'_>, repo: &RepoName, chart: &str) -> Result<RepoName> {
@@ -112,24 +92,6 @@ pub(super) async fn store_signature(
     let prov = store_blob(&r, prov).await?;
     let manifest = store_manifest(&r, &oci, signed).await?;
     Ok(Some((prov, manifest)))
-}
-
-/// After a commit that changed `repo`: this data centre forgets its copies of the index and of the
-/// resolutions of `files` at once (other data centres within their bounds).
-pub(super) async fn forget(repo: &RepoName, files: &[String]) {
-    let cache = Cache::default();
-    let keys = std::iter::once(index_key(repo)).chain(files.iter().map(|f| resolve_key(repo, f)));
-    for key in keys {
-        if let Err(e) = cache.delete(key.as_str(), true).await {
-            worker::console_error!("chartgate: cache purge failed: {e}");
-        }
-    }
-}
-
-/// The files of a chart version's HTTP routes.
-pub(super) fn files_of(id: &ChartId) -> Vec<String> {
-    let file = id.file_name();
-    vec![format!("{file}.prov"), file]
 }
 
 /// `index.yaml`, or an archive or provenance file, of a repository the edge keeps (no

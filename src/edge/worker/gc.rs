@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use worker::{console_error, console_log, Bucket, Env, Result};
 
 use super::ledger::LedgerClient;
-use super::registry::list_objects;
+use super::r2::list_objects;
 use crate::edge::registry::{gc, keys, Manifest};
 use crate::RepoName;
 

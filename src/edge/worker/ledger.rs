@@ -309,7 +309,7 @@ async fn migrate(
     }
     // Other tags and manifests of the charts' OCI repositories, as they were.
     let prefix = format!("_oci/repos/{repo}/");
-    for object in super::registry::list_objects(&bucket, &prefix, false, usize::MAX).await? {
+    for object in super::r2::list_objects(&bucket, &prefix, false, usize::MAX).await? {
         let key = object.key();
         let rest = &key[prefix.len()..];
         let mut parts = rest.splitn(3, '/');

@@ -5,12 +5,14 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+mod cache;
 mod charts;
 mod decide;
 mod gc;
 mod isolate;
 mod ledger;
 mod publish;
+mod r2;
 mod registry;
 mod respond;
 mod serve;

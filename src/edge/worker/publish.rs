@@ -7,7 +7,8 @@
 use futures_util::StreamExt as _;
 use worker::{FormEntry, Request, Response, Result};
 
-use super::charts::{files_of, forget, store_signature, store_upload};
+use super::cache::{files_of, forget};
+use super::charts::{store_signature, store_upload};
 use super::ledger::LedgerClient;
 use super::{respond, Target};
 use crate::edge::ledger::{ChartMeta, LedgerError, Op};

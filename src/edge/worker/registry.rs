@@ -7,9 +7,10 @@ use futures_util::future::{join, join_all};
 use futures_util::StreamExt;
 use serde_json::Value;
 use sha2::Digest as _;
-use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Include, Method, Request, Response, ResponseBody, Result};
+use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Method, Request, Response, ResponseBody, Result};
 
 use super::ledger::LedgerClient;
+use super::r2::list_objects;
 use super::respond;
 use super::Target;
 use crate::edge::ledger::{chart_parts, ChartMeta, LedgerError, Op, Release};
@@ -161,7 +162,7 @@ impl<'a> Registry<'a> {
     /// The edge cache key of content by digest: no hostname, no repository (the route's checks
     /// run before the cache is read).
     pub(super) fn cache_key(&self, _kind: &str, d: &Digest) -> String {
-        super::charts::content_key(d)
+        super::cache::content_key(d)
     }
 
     /// True when the manifest `bytes` may take a tag pointing to `current` although the tag is
@@ -689,7 +690,7 @@ impl<'a> Registry<'a> {
                 if let Some(Op::Publish { release, .. }) = ops.first() {
                     if let Some((repo, _)) = self.t.config.policy.layout().chart_of(self.repo) {
                         if let Ok(repo) = RepoName::parse(repo) {
-                            super::charts::forget(&repo, &super::charts::files_of(&release.id())).await;
+                            super::cache::forget(&repo, &super::cache::files_of(&release.id())).await;
                         }
                     }
                 }
@@ -754,7 +755,7 @@ impl<'a> Registry<'a> {
                 if let Ok(repo) = RepoName::parse(repo) {
                     let files: Vec<String> =
                         ledger_files(&repo, &chart, version.as_ref(), &self.bucket, self.repo).await?;
-                    super::charts::forget(&repo, &files).await;
+                    super::cache::forget(&repo, &files).await;
                 }
             }
             if let Reference::Digest(d) = reference {
@@ -852,33 +853,6 @@ impl<'a> Registry<'a> {
             h.set("OCI-Filters-Applied", "artifactType")?;
         }
         Ok(Ok(Response::from_bytes(index.to_string().into_bytes())?.with_headers(h)))
-    }
-}
-
-/// The objects under `prefix`, page by page, until there are no more or at least `most` (with
-/// their custom metadata when asked).
-pub(super) async fn list_objects(
-    bucket: &Bucket,
-    prefix: &str,
-    metadata: bool,
-    most: usize,
-) -> Result<Vec<worker::Object>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let mut list = bucket.list().prefix(prefix).limit(1000);
-        if metadata {
-            list = list.include(vec![Include::CustomMetadata]);
-        }
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await?;
-        out.extend(page.objects());
-        match page.cursor() {
-            Some(c) if page.truncated() && out.len() < most => cursor = Some(c),
-            _ => return Ok(out),
-        }
     }
 }
 
@@ -1034,6 +1008,6 @@ async fn ledger_files(
         .ok()
         .and_then(|v| v.get("version")?.as_str().map(str::to_owned));
     Ok(version
-        .map(|version| super::charts::files_of(&crate::edge::ChartId { name: chart.to_owned(), version }))
+        .map(|version| super::cache::files_of(&crate::edge::ChartId { name: chart.to_owned(), version }))
         .unwrap_or_default())
 }

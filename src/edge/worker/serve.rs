@@ -77,7 +77,7 @@ async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, Cac
     }
     let key = route.object_key().unwrap_or_default();
     // The cache key is the canonical object URL: no hostname, no query, so no credential, ever.
-    let cache_key = format!("{}/{key}", super::charts::CACHE_ORIGIN);
+    let cache_key = format!("{}/{key}", super::cache::CACHE_ORIGIN);
     let cache = Cache::default();
     if let Some(hit) = cache.get(cache_key.as_str(), true).await? {
         return finish(&req, hit, route, CacheStatus::Hit).await;

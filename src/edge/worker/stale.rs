@@ -23,7 +23,7 @@ pub(super) async fn purge_cache(url: &Url, keys: &[String]) {
     let cache = Cache::default();
     let _ = url;
     for key in keys {
-        if let Err(e) = cache.delete(format!("{}/{key}", super::charts::CACHE_ORIGIN), true).await {
+        if let Err(e) = cache.delete(format!("{}/{key}", super::cache::CACHE_ORIGIN), true).await {
             worker::console_error!("chartgate: cache purge of {key} failed: {e}");
         }
     }
