@@ -35,7 +35,7 @@ fn release(chart: usize, version: usize, content: u8, prov: Option<u8>) -> Relea
 #[derive(Debug, Clone)]
 enum Step {
     Upload { chart: usize, version: usize, content: u8, prov: Option<u8>, force: bool },
-    Push { chart: usize, version: usize, content: u8, prov: Option<u8> },
+    Push { chart: usize, version: usize, content: u8, prov: Option<u8>, latest: bool },
     Sign { chart: usize, version: usize, prov: u8, force: bool },
     Artifact { chart: usize, tag: usize },
     Unpublish { chart: usize, version: usize },
@@ -52,12 +52,8 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (c.clone(), v.clone(), content.clone(), prov.clone(), any::<bool>())
             .prop_map(|(chart, version, content, prov, force)| Step::Upload { chart, version, content, prov, force }),
-        (c.clone(), v.clone(), content.clone(), prov.clone()).prop_map(|(chart, version, content, prov)| Step::Push {
-            chart,
-            version,
-            content,
-            prov
-        }),
+        (c.clone(), v.clone(), content.clone(), prov.clone(), any::<bool>())
+            .prop_map(|(chart, version, content, prov, latest)| Step::Push { chart, version, content, prov, latest }),
         (c.clone(), v.clone(), 0u8..2, any::<bool>()).prop_map(|(chart, version, prov, force)| Step::Sign {
             chart,
             version,
@@ -82,15 +78,21 @@ fn tag(i: usize) -> String {
     VERSIONS.get(i).map_or("latest".to_owned(), |v| v.replace('+', "_"))
 }
 
-fn op(step: &Step) -> Option<Op> {
+fn op(step: &Step, l: &Ledger) -> Option<Op> {
     let name = |c: usize| CHARTS[c].to_owned();
     Some(match *step {
-        Step::Upload { chart, version, content, prov, force } => {
-            Op::Publish { release: Box::new(release(chart, version, content, prov)), exclusive: true, force }
-        }
-        Step::Push { chart, version, content, prov } => {
-            Op::Publish { release: Box::new(release(chart, version, content, prov)), exclusive: false, force: false }
-        }
+        Step::Upload { chart, version, content, prov, force } => Op::Publish {
+            release: Box::new(release(chart, version, content, prov)),
+            exclusive: true,
+            force,
+            tags: Vec::new(),
+        },
+        Step::Push { chart, version, content, prov, latest } => Op::Publish {
+            release: Box::new(release(chart, version, content, prov)),
+            exclusive: false,
+            force: false,
+            tags: if latest { vec!["latest".to_owned()] } else { Vec::new() },
+        },
         Step::Sign { chart, version, prov, force } => {
             let r = release(chart, version, 0, Some(prov));
             Op::Sign {
@@ -98,6 +100,7 @@ fn op(step: &Step) -> Option<Op> {
                 version: VERSIONS[version].into(),
                 prov: r.prov.clone()?,
                 manifest: r.manifest,
+                based_on: l.release(CHARTS[chart], VERSIONS[version]).map(|r| r.manifest.clone()).unwrap_or_default(),
                 force,
             }
         }
@@ -130,6 +133,7 @@ fn projection(l: &Ledger, chart: &str) -> Vec<Change> {
 fn check(
     l: &Ledger,
     first_release: &BTreeMap<(String, String), String>,
+    file_owner: &BTreeMap<String, (String, String)>,
     committed: &BTreeSet<String>,
     rule: ImmutableTags,
 ) -> Result<(), TestCaseError> {
@@ -147,6 +151,13 @@ fn check(
             "the version tag names the release"
         );
         prop_assert!(files.insert(chart.file_name()), "a file name names one version");
+        if let Some(owner) = file_owner.get(&chart.file_name()) {
+            prop_assert_eq!(
+                owner,
+                &(id.clone(), chart.version.clone()),
+                "a released file name is never another chart's"
+            );
+        }
         // A release never serves other bytes later.
         if rule.protects(&chart.tag()) {
             if let Some(first) = first_release.get(&(id.clone(), chart.version.clone())) {
@@ -178,6 +189,7 @@ fn check(
         for t in 0..=VERSIONS.len() {
             if let Some(m) = l.resolve_tag(chart, &tag(t)) {
                 prop_assert!(committed.contains(m), "a tag names only committed manifests");
+                prop_assert!(l.has_manifest(chart, m), "a tag names only visible manifests ({} {})", chart, tag(t));
             }
         }
     }
@@ -197,8 +209,9 @@ proptest! {
         let mut first_release: BTreeMap<(String, String), String> = BTreeMap::new();
         let mut committed: BTreeSet<String> = BTreeSet::new();
         let mut stored: BTreeSet<String> = BTreeSet::new();
+        let mut file_owner: BTreeMap<String, (String, String)> = BTreeMap::new();
         for (step, principal) in steps {
-            let Some(op) = op(&step) else {
+            let Some(op) = op(&step, &l) else {
                 // GC: content the ledger does not reference goes; what it references stays.
                 let referenced: BTreeSet<String> = l.referenced().into_iter().collect();
                 stored.retain(|d| referenced.contains(d));
@@ -235,6 +248,10 @@ proptest! {
                                 committed.extend([release.archive.clone(), release.manifest.clone()]);
                                 committed.extend(release.prov.clone());
                                 first_release.entry((release.meta.name.clone(), release.meta.version.clone())).or_insert(release.archive.clone());
+                                let id = release.id();
+                                if rule.protects(&id.tag()) {
+                                    file_owner.entry(id.file_name()).or_insert((id.name.clone(), id.version.clone()));
+                                }
                             }
                             Change::PutTag { manifest, .. } | Change::PutManifest { manifest, .. } => {
                                 committed.insert(manifest.clone());
@@ -249,7 +266,7 @@ proptest! {
             for (chart, was) in others {
                 prop_assert_eq!(projection(&l, chart), was, "{:?} changed chart {}", op, chart);
             }
-            check(&l, &first_release, &committed, rule)?;
+            check(&l, &first_release, &file_owner, &committed, rule)?;
             prop_assert_eq!(Ledger::from_changes(&l.rows()), l.clone(), "rows rebuild the state");
         }
     }

@@ -39,6 +39,12 @@ pub const MAX_VERSION: usize = 128;
 pub const MAX_FIELD: usize = 4096;
 /// Most items of a list field (keywords, sources, maintainers, dependencies, annotations).
 pub const MAX_ITEMS: usize = 100;
+/// Largest index entry (its metadata as JSON), in bytes: a push grant on one chart cannot grow the
+/// repository's index without bound.
+pub const MAX_ENTRY: usize = 16 * 1024;
+/// Most metadata bytes one repository's ledger holds (the sum of its entries): what bounds the
+/// Durable Object's memory and `index.yaml`.
+pub const MAX_LEDGER_BYTES: usize = 32 * 1024 * 1024;
 
 /// Why the ledger refuses an [`Op`]: each names the chart, version, tag or file at stake.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -73,6 +79,12 @@ pub enum LedgerError {
     /// The tag or manifest to delete is not in the ledger.
     #[error("{0} not found")]
     NotFound(String),
+    /// The entry, or the repository's index with it, would pass its bound.
+    #[error("{0}")]
+    TooLarge(String),
+    /// What the op was built on changed meanwhile (another write won): nothing was changed.
+    #[error("{0} changed while this request was handled; try again")]
+    Conflict(String),
 }
 
 impl LedgerError {
@@ -83,6 +95,8 @@ impl LedgerError {
             LedgerError::Exists | LedgerError::Immutable(_) => 409,
             LedgerError::VersionTag { .. } | LedgerError::TagImmutable { .. } => 409,
             LedgerError::VersionNotFound(..) | LedgerError::NotFound(_) => 404,
+            LedgerError::TooLarge(_) => 413,
+            LedgerError::Conflict(_) => 409,
         }
     }
 }
@@ -107,6 +121,36 @@ pub fn check_version(name: &str, version: &str) -> Result<(), LedgerError> {
     } else {
         Err(LedgerError::BadVersion(version.chars().take(64).collect(), name.to_owned()))
     }
+}
+
+/// Refuses a `Chart.yaml` or helm config with a key that differs from one of helm's fields only
+/// in case (`Name`, `VERSION`): Go's JSON decoding, which helm reads them with, matches keys
+/// without regard to case, so helm would read a field the ledger does not.
+pub fn check_keys(meta: &Map<String, Value>) -> Result<(), String> {
+    const FIELDS: [&str; 16] = [
+        "name",
+        "version",
+        "apiVersion",
+        "appVersion",
+        "description",
+        "home",
+        "icon",
+        "kubeVersion",
+        "type",
+        "keywords",
+        "sources",
+        "maintainers",
+        "dependencies",
+        "annotations",
+        "deprecated",
+        "condition",
+    ];
+    for key in meta.keys() {
+        if let Some(field) = FIELDS.iter().find(|f| f.eq_ignore_ascii_case(key) && **f != key) {
+            return Err(format!("key {key:?} would be read by helm as {field:?}: write it as {field:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// A chart's `Chart.yaml` fields an index entry lists, each typed and bounded. Read from an
@@ -254,6 +298,16 @@ impl Release {
     }
 }
 
+/// What a deleted release leaves: the content it may come back with (the same archive and config,
+/// and the same provenance file when it had one) and its file name, which no other chart takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tomb {
+    pub archive: String,
+    pub config: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prov: Option<String>,
+}
+
 /// One write, over either protocol: what the glue asks the ledger to commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op")]
@@ -261,10 +315,19 @@ pub enum Op {
     /// An archive (with its OCI form, and provenance when it came with it) from an API upload,
     /// `chartgate mirror` or a helm chart manifest pushed over OCI. `exclusive`: an existing
     /// version is an error unless `force` (ChartMuseum's API); an OCI push is not exclusive.
-    Publish { release: Box<Release>, exclusive: bool, force: bool },
+    /// `tags`: other tags the version's manifest takes in the same commit (a push with
+    /// `?tag=`), refused with it as one.
+    Publish {
+        release: Box<Release>,
+        exclusive: bool,
+        force: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
+    },
     /// A provenance file added to a listed version (`POST /api/…/prov`), with the manifest that
-    /// carries it as helm's provenance layer.
-    Sign { name: String, version: String, prov: String, manifest: String, force: bool },
+    /// carries it as helm's provenance layer, built on the manifest `based_on` (refused as a
+    /// conflict when the version's manifest is another by the time it commits).
+    Sign { name: String, version: String, prov: String, manifest: String, based_on: String, force: bool },
     /// A manifest pushed to chart `chart`'s OCI repository that is not a chart version (an
     /// artifact, a signature, a chart under another tag), with the tags it takes.
     Manifest { chart: String, manifest: String, tags: Vec<String> },
@@ -293,7 +356,7 @@ impl Op {
 pub enum Change {
     PutRelease { release: Box<Release> },
     DropRelease { name: String, version: String },
-    PutTombstone { name: String, version: String, archive: String },
+    PutTombstone { name: String, version: String, tomb: Tomb },
     PutTag { chart: String, tag: String, manifest: String },
     DropTag { chart: String, tag: String },
     PutManifest { chart: String, manifest: String },
@@ -311,7 +374,11 @@ pub struct Ledger {
     files: BTreeMap<String, Key>,
     /// (chart, version tag) → version.
     version_tags: BTreeMap<Key, String>,
-    tombstones: BTreeMap<Key, String>,
+    tombstones: BTreeMap<Key, Tomb>,
+    /// Tombstones' file names → (name, version): reserved for that version's return.
+    reserved: BTreeMap<String, Key>,
+    /// The sum of the releases' entry sizes ([`MAX_LEDGER_BYTES`]).
+    meta_bytes: usize,
     /// Tags that name no chart version: (chart, tag) → manifest.
     tags: BTreeMap<Key, String>,
     /// Visible manifests of each chart's OCI repository.
@@ -335,10 +402,10 @@ impl Ledger {
     /// Every row of the state, as [`Change`]s that rebuild it.
     pub fn rows(&self) -> Vec<Change> {
         let releases = self.releases.values().map(|r| Change::PutRelease { release: Box::new(r.clone()) });
-        let tombstones = self.tombstones.iter().map(|((name, version), archive)| Change::PutTombstone {
+        let tombstones = self.tombstones.iter().map(|((name, version), tomb)| Change::PutTombstone {
             name: name.clone(),
             version: version.clone(),
-            archive: archive.clone(),
+            tomb: tomb.clone(),
         });
         let tags = self.tags.iter().map(|((chart, tag), manifest)| Change::PutTag {
             chart: chart.clone(),
@@ -361,17 +428,23 @@ impl Ledger {
                 self.files.insert(id.file_name(), k.clone());
                 self.version_tags.insert(key(&id.name, &id.tag()), id.version.clone());
                 self.manifests.insert(key(&id.name, &release.manifest), ());
-                self.releases.insert(k, (**release).clone());
+                self.meta_bytes += entry_size(release);
+                if let Some(old) = self.releases.insert(k, (**release).clone()) {
+                    self.meta_bytes -= entry_size(&old);
+                }
             }
             Change::DropRelease { name, version } => {
-                if self.releases.remove(&key(name, version)).is_some() {
-                    let id = ChartId { name: name.clone(), version: version.clone() };
+                if let Some(old) = self.releases.remove(&key(name, version)) {
+                    self.meta_bytes -= entry_size(&old);
+                    let id = old.id();
                     self.files.remove(&id.file_name());
                     self.version_tags.remove(&key(name, &id.tag()));
                 }
             }
-            Change::PutTombstone { name, version, archive } => {
-                self.tombstones.insert(key(name, version), archive.clone());
+            Change::PutTombstone { name, version, tomb } => {
+                let id = ChartId { name: name.clone(), version: version.clone() };
+                self.reserved.insert(id.file_name(), key(name, version));
+                self.tombstones.insert(key(name, version), tomb.clone());
             }
             Change::PutTag { chart, tag, manifest } => {
                 self.tags.insert(key(chart, tag), manifest.clone());
@@ -388,15 +461,72 @@ impl Ledger {
         }
     }
 
+    /// The version that owns `tag` of `chart` (a release's or a deleted release's version tag).
+    fn tag_owner(&self, chart: &str, tag: &str) -> Option<String> {
+        if let Some(version) = self.version_tags.get(&key(chart, tag)) {
+            return Some(version.clone());
+        }
+        // A tombstone keeps its version's tag: no artifact takes a deleted release's place.
+        self.tombstones
+            .range(key(chart, "")..)
+            .take_while(|((c, _), _)| c == chart)
+            .find(|((_, v), _)| ChartId { name: chart.to_owned(), version: v.clone() }.tag() == tag)
+            .map(|((_, v), _)| v.clone())
+    }
+
+    /// The changes that point the tags `tags` of `chart` at `manifest`, or why one may not: a tag
+    /// that is a version's (other than `own`, the version the manifest is), or an immutable tag
+    /// pointing elsewhere.
+    fn plan_tags(
+        &self,
+        chart: &str,
+        manifest: &str,
+        tags: &[String],
+        own: Option<&str>,
+        rule: ImmutableTags,
+    ) -> Result<Vec<Change>, LedgerError> {
+        let mut changes = Vec::new();
+        for tag in tags {
+            if let Some(version) = self.tag_owner(chart, tag) {
+                let owned = own == Some(version.as_str())
+                    || self.release(chart, &version).is_some_and(|r| r.manifest == manifest);
+                if !owned {
+                    return Err(LedgerError::VersionTag { chart: chart.to_owned(), tag: tag.clone(), version });
+                }
+                continue;
+            }
+            if let Some(current) = self.tags.get(&key(chart, tag)) {
+                if current != manifest && rule.protects(tag) {
+                    return Err(LedgerError::TagImmutable {
+                        chart: chart.to_owned(),
+                        tag: tag.clone(),
+                        current: current.clone(),
+                    });
+                }
+            }
+            changes.push(Change::PutTag { chart: chart.to_owned(), tag: tag.clone(), manifest: manifest.to_owned() });
+        }
+        Ok(changes)
+    }
+
     /// The changes `op` makes under `rule`, or why it is refused; nothing changes here (the
     /// Durable Object writes the changes, then [`Ledger::commit`]s them).
     pub fn plan(&self, op: &Op, rule: ImmutableTags) -> Result<Vec<Change>, LedgerError> {
         match op {
-            Op::Publish { release, exclusive, force } => self.plan_publish(release, *exclusive, *force, rule),
-            Op::Sign { name, version, prov, manifest, force } => {
+            Op::Publish { release, exclusive, force, tags } => {
+                let mut changes = self.plan_publish(release, *exclusive, *force, rule)?;
+                let id = release.id();
+                let others: Vec<String> = tags.iter().filter(|t| **t != id.tag()).cloned().collect();
+                changes.extend(self.plan_tags(&id.name, &release.manifest, &others, Some(&id.version), rule)?);
+                Ok(changes)
+            }
+            Op::Sign { name, version, prov, manifest, based_on, force } => {
                 let r = self
                     .release(name, version)
                     .ok_or_else(|| LedgerError::VersionNotFound(name.clone(), version.clone()))?;
+                if &r.manifest != based_on {
+                    return Err(LedgerError::Conflict(format!("chart {name} version {version}")));
+                }
                 if r.prov.is_some() && !force {
                     // ChartMuseum: a stored provenance file is a 409 unless forced.
                     return Err(LedgerError::Exists);
@@ -411,34 +541,14 @@ impl Ledger {
                     })?;
                 }
                 let signed = Release { prov: Some(prov.clone()), manifest: manifest.clone(), ..r.clone() };
-                Ok(vec![Change::PutRelease { release: Box::new(signed) }])
+                let mut changes = self.retag(r, manifest);
+                changes.push(Change::PutRelease { release: Box::new(signed) });
+                Ok(changes)
             }
             Op::Manifest { chart, manifest, tags } => {
                 check_name(chart)?;
                 let mut changes = vec![Change::PutManifest { chart: chart.clone(), manifest: manifest.clone() }];
-                for tag in tags {
-                    if let Some(version) = self.version_tags.get(&key(chart, tag)) {
-                        let owned = self.release(chart, version).is_some_and(|r| &r.manifest == manifest);
-                        if !owned {
-                            return Err(LedgerError::VersionTag {
-                                chart: chart.clone(),
-                                tag: tag.clone(),
-                                version: version.clone(),
-                            });
-                        }
-                        continue;
-                    }
-                    if let Some(current) = self.tags.get(&key(chart, tag)) {
-                        if current != manifest && rule.protects(tag) {
-                            return Err(LedgerError::TagImmutable {
-                                chart: chart.clone(),
-                                tag: tag.clone(),
-                                current: current.clone(),
-                            });
-                        }
-                    }
-                    changes.push(Change::PutTag { chart: chart.clone(), tag: tag.clone(), manifest: manifest.clone() });
-                }
+                changes.extend(self.plan_tags(chart, manifest, tags, None, rule)?);
                 Ok(changes)
             }
             Op::Unpublish { name, version } => {
@@ -464,11 +574,16 @@ impl Ledger {
                     changes.extend(self.unpublish(r, rule));
                 }
                 for ((c, tag), m) in &self.tags {
-                    if c == chart && m == manifest {
+                    if c == chart
+                        && m == manifest
+                        && !changes.iter().any(|x| matches!(x, Change::DropTag { tag: t, .. } if t == tag))
+                    {
                         changes.push(Change::DropTag { chart: chart.clone(), tag: tag.clone() });
                     }
                 }
-                if self.manifests.contains_key(&key(chart, manifest)) {
+                if self.manifests.contains_key(&key(chart, manifest))
+                    && !changes.iter().any(|x| matches!(x, Change::DropManifest { manifest: m, .. } if m == manifest))
+                {
                     changes.push(Change::DropManifest { chart: chart.clone(), manifest: manifest.clone() });
                 }
                 if changes.is_empty() {
@@ -477,6 +592,22 @@ impl Ledger {
                 Ok(changes)
             }
         }
+    }
+
+    /// A release's manifest replaced by `manifest`: the old one is no longer visible, and the other
+    /// tags that named it follow the release.
+    fn retag(&self, old: &Release, manifest: &str) -> Vec<Change> {
+        if old.manifest == manifest {
+            return Vec::new();
+        }
+        let chart = &old.meta.name;
+        let mut changes = vec![Change::DropManifest { chart: chart.clone(), manifest: old.manifest.clone() }];
+        for ((c, tag), m) in &self.tags {
+            if c == chart && *m == old.manifest {
+                changes.push(Change::PutTag { chart: chart.clone(), tag: tag.clone(), manifest: manifest.to_owned() });
+            }
+        }
+        changes
     }
 
     fn plan_publish(
@@ -489,8 +620,15 @@ impl Ledger {
         let id = new.id();
         check_name(&id.name)?;
         check_version(&id.name, &id.version)?;
+        let size = entry_size(new);
+        if size > MAX_ENTRY {
+            let why =
+                format!("the index entry of {} {} would be {size} bytes, more than {MAX_ENTRY}", id.name, id.version);
+            return Err(LedgerError::TooLarge(why));
+        }
         let file = id.file_name();
-        if let Some((n, v)) = self.files.get(&file) {
+        for taken in [self.files.get(&file), self.reserved.get(&file)].into_iter().flatten() {
+            let (n, v) = taken;
             if (n, v) != (&id.name, &id.version) {
                 return Err(LedgerError::FileTaken { file, other_name: n.clone(), other_version: v.clone() });
             }
@@ -498,13 +636,16 @@ impl Ledger {
         let tag = id.tag();
         let released = rule.protects(&tag);
         let label = format!("{} {}", id.name, id.version);
-        if let Some(archive) = self.tombstones.get(&key(&id.name, &id.version)) {
-            if archive != &new.archive {
+        if let Some(tomb) = self.tombstones.get(&key(&id.name, &id.version)) {
+            // A deleted release comes back as itself: the same chart, and its signature if it had one.
+            let same = tomb.archive == new.archive && tomb.config == new.config;
+            if !same || (tomb.prov.is_some() && tomb.prov != new.prov) {
                 return Err(LedgerError::Immutable(label));
             }
         }
         let mut changes = Vec::new();
-        if let Some(old) = self.release(&id.name, &id.version) {
+        let old = self.release(&id.name, &id.version);
+        if let Some(old) = old {
             if exclusive && !force {
                 // ChartMuseum: an existing version is a 409 unless forced.
                 return Err(LedgerError::Exists);
@@ -522,9 +663,13 @@ impl Ledger {
                 // Other content, another signature, or a signature removed: never for a release.
                 return Err(LedgerError::Immutable(label));
             }
-            if old.manifest != new.manifest {
-                changes.push(Change::DropManifest { chart: id.name.clone(), manifest: old.manifest.clone() });
-            }
+            changes.extend(self.retag(old, &new.manifest));
+        }
+        let total = self.meta_bytes + size - old.map_or(0, entry_size);
+        if total > MAX_LEDGER_BYTES {
+            let why =
+                format!("the repository's index would hold {total} bytes of entries, more than {MAX_LEDGER_BYTES}");
+            return Err(LedgerError::TooLarge(why));
         }
         if let Some(current) = self.tags.get(&key(&id.name, &tag)) {
             // The version's tag named something else (an artifact tagged like the version).
@@ -534,7 +679,7 @@ impl Ledger {
             changes.push(Change::DropTag { chart: id.name.clone(), tag });
         }
         let mut release = new.clone();
-        if let Some(old) = self.release(&id.name, &id.version) {
+        if let Some(old) = old {
             if old.same_chart(new) {
                 release.created = old.created.clone();
             }
@@ -543,14 +688,22 @@ impl Ledger {
         Ok(changes)
     }
 
+    /// A release deleted: unlisted with its manifest and every tag that named it; a released
+    /// version leaves a tombstone.
     fn unpublish(&self, r: &Release, rule: ImmutableTags) -> Vec<Change> {
         let id = r.id();
         let mut changes = vec![
             Change::DropRelease { name: id.name.clone(), version: id.version.clone() },
             Change::DropManifest { chart: id.name.clone(), manifest: r.manifest.clone() },
         ];
+        for ((c, tag), m) in &self.tags {
+            if *c == id.name && *m == r.manifest {
+                changes.push(Change::DropTag { chart: id.name.clone(), tag: tag.clone() });
+            }
+        }
         if rule.protects(&id.tag()) {
-            changes.push(Change::PutTombstone { name: id.name, version: id.version, archive: r.archive.clone() });
+            let tomb = Tomb { archive: r.archive.clone(), config: r.config.clone(), prov: r.prov.clone() };
+            changes.push(Change::PutTombstone { name: id.name, version: id.version, tomb });
         }
         changes
     }
@@ -612,7 +765,7 @@ impl Ledger {
             all.extend([r.archive.clone(), r.config.clone(), r.manifest.clone()]);
             all.extend(r.prov.clone());
         }
-        all.extend(self.tombstones.values().cloned());
+        all.extend(self.tombstones.values().map(|t| t.archive.clone()));
         all.extend(self.tags.values().cloned());
         all.extend(self.manifests.keys().map(|(_, m)| m.clone()));
         all.sort();
@@ -620,19 +773,46 @@ impl Ledger {
         all
     }
 
+    /// ChartMuseum's API reads, answered from the ledger (no index is parsed): `GET
+    /// /api/:repo/charts` (`name` `None`: every chart's entries), `…/charts/:name` (its entries,
+    /// newest first), `…/charts/:name/:version` (one entry; `latest`: the newest).
+    pub fn api(&self, name: Option<&str>, version: Option<&str>) -> Result<Value, LedgerError> {
+        let Some(name) = name else {
+            let mut all = Map::new();
+            for (chart, list) in self.by_chart() {
+                all.insert(chart.to_owned(), Value::Array(list.into_iter().map(entry).collect()));
+            }
+            return Ok(Value::Object(all));
+        };
+        let list = self.by_chart().remove(name).unwrap_or_default();
+        let not_found = || LedgerError::VersionNotFound(name.to_owned(), version.unwrap_or("").to_owned());
+        match version {
+            None if list.is_empty() => Err(LedgerError::NotFound(format!("chart {name}"))),
+            None => Ok(Value::Array(list.into_iter().map(entry).collect())),
+            Some("latest") => list.first().map(|r| entry(r)).ok_or_else(not_found),
+            Some(v) => list.iter().find(|r| r.meta.version == v).map(|r| entry(r)).ok_or_else(not_found),
+        }
+    }
+
+    /// Each chart's releases, newest first (SemVer order, as `helm repo index` sorts).
+    fn by_chart(&self) -> BTreeMap<&str, Vec<&Release>> {
+        let mut by_chart: BTreeMap<&str, Vec<&Release>> = BTreeMap::new();
+        for r in self.releases.values() {
+            by_chart.entry(r.meta.name.as_str()).or_default().push(r);
+        }
+        for list in by_chart.values_mut() {
+            list.sort_by_cached_key(|r| std::cmp::Reverse(semver::Version::parse(&r.meta.version).ok()));
+        }
+        by_chart
+    }
+
     /// `index.yaml`, rendered from the releases (as JSON, which is YAML): each chart's versions,
     /// newest first (SemVer order, as `helm repo index` sorts), each entry its typed metadata with
     /// `urls` (relative, `charts/<file>`), `created` and the archive's SHA-256 hex `digest`.
     pub fn render_index(&self, generated: &str) -> Vec<u8> {
         let mut entries: Map<String, Value> = Map::new();
-        let mut by_chart: BTreeMap<&str, Vec<&Release>> = BTreeMap::new();
-        for r in self.releases.values() {
-            by_chart.entry(r.meta.name.as_str()).or_default().push(r);
-        }
-        for (name, mut list) in by_chart {
-            list.sort_by_cached_key(|r| std::cmp::Reverse(semver::Version::parse(&r.meta.version).ok()));
-            let versions: Vec<Value> = list.into_iter().map(entry).collect();
-            entries.insert(name.to_owned(), Value::Array(versions));
+        for (name, list) in self.by_chart() {
+            entries.insert(name.to_owned(), Value::Array(list.into_iter().map(entry).collect()));
         }
         let doc = json!({"apiVersion": "v1", "entries": entries, "generated": generated});
         serde_json::to_vec(&doc).unwrap_or_default()
@@ -662,6 +842,11 @@ pub fn chart_parts(
     }
     let chart = chart.ok_or_else(|| "a helm chart's manifest needs its chart layer".to_owned())?;
     Ok((config, chart, prov))
+}
+
+/// The size of a release's metadata as its index entry writes it, in bytes.
+fn entry_size(r: &Release) -> usize {
+    serde_json::to_vec(&r.meta).map_or(usize::MAX / 4, |v| v.len())
 }
 
 /// A release's index entry.
@@ -702,7 +887,7 @@ mod tests {
     }
 
     fn publish(r: Release, exclusive: bool, force: bool) -> Op {
-        Op::Publish { release: Box::new(r), exclusive, force }
+        Op::Publish { release: Box::new(r), exclusive, force, tags: Vec::new() }
     }
 
     #[test]
@@ -788,26 +973,92 @@ mod tests {
     #[test]
     fn review_case_4_a_stored_signature_is_replaced_only_when_forced_and_never_for_a_release() {
         let mut l = Ledger::default();
-        apply(&mut l, publish(release("app", "1.0.0", "a", Some("s1")), true, false)).unwrap();
+        let signed = release("app", "1.0.0", "a", Some("s1"));
+        apply(&mut l, publish(signed.clone(), true, false)).unwrap();
         let sign = |prov: &str, force| Op::Sign {
             name: "app".into(),
             version: "1.0.0".into(),
             prov: d(prov),
             manifest: d(prov),
+            based_on: signed.manifest.clone(),
             force,
         };
         assert!(apply(&mut l, sign("s2", false)).is_err());
         assert!(apply(&mut l, sign("s2", true)).is_err(), "a release keeps its signature");
-        apply(&mut l, publish(release("app", "0.9.0-rc.1", "a", Some("s1")), true, false)).unwrap();
+        let rc = release("app", "0.9.0-rc.1", "a", Some("s1"));
+        apply(&mut l, publish(rc.clone(), true, false)).unwrap();
         let pre = |prov: &str, force| Op::Sign {
             name: "app".into(),
             version: "0.9.0-rc.1".into(),
             prov: d(prov),
             manifest: d(prov),
+            based_on: rc.manifest.clone(),
             force,
         };
         assert_eq!(apply(&mut l, pre("s2", false)), Err(LedgerError::Exists));
         apply(&mut l, pre("s2", true)).unwrap();
+    }
+
+    /// The outside attack on the ledger (issue 23 follow-up): a deleted release's tag, file name
+    /// and signature stay its own; a delete takes every tag that named the release; a refused tag
+    /// refuses the whole push; a signature replaces the unsigned manifest.
+    #[test]
+    fn a_deleted_release_keeps_its_tag_file_name_and_signature() {
+        let mut l = Ledger::default();
+        let signed = release("app", "1.0.0", "a", Some("s1"));
+        let publish_tagged = |r: Release, tags: &[&str]| Op::Publish {
+            release: Box::new(r),
+            exclusive: false,
+            force: false,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        };
+        apply(&mut l, publish_tagged(signed.clone(), &["stable"])).unwrap();
+        assert_eq!(l.resolve_tag("app", "stable"), Some(signed.manifest.as_str()));
+        apply(&mut l, Op::Unpublish { name: "app".into(), version: "1.0.0".into() }).unwrap();
+        assert_eq!(l.resolve_tag("app", "stable"), None, "a delete takes every tag that named the release");
+        let artifact = Op::Manifest { chart: "app".into(), manifest: d("other"), tags: vec!["1.0.0".into()] };
+        assert!(matches!(apply(&mut l, artifact), Err(LedgerError::VersionTag { .. })), "a tombstone keeps its tag");
+        let resigned = release("app", "1.0.0", "a", Some("s2"));
+        assert!(matches!(apply(&mut l, publish(resigned, false, false)), Err(LedgerError::Immutable(_))));
+        let unsigned = release("app", "1.0.0", "a", None);
+        assert!(matches!(apply(&mut l, publish(unsigned, false, false)), Err(LedgerError::Immutable(_))));
+        // The file name of the deleted release a-1.0.0-b 2.0.0 stays reserved.
+        apply(&mut l, publish(release("a-1.0.0-b", "2.0.0", "x", None), true, false)).unwrap();
+        apply(&mut l, Op::Unpublish { name: "a-1.0.0-b".into(), version: "2.0.0".into() }).unwrap();
+        let taker = release("a", "1.0.0-b-2.0.0", "y", None);
+        assert!(matches!(apply(&mut l, publish(taker, false, false)), Err(LedgerError::FileTaken { .. })));
+        apply(&mut l, publish(release("a-1.0.0-b", "2.0.0", "x", None), true, false)).unwrap();
+        // A refused tag refuses the version with it.
+        let other = Op::Manifest { chart: "app".into(), manifest: d("sbom"), tags: vec!["latest".into()] };
+        apply(&mut l, other).unwrap();
+        let mut all = Ledger::default();
+        all.commit(&Change::PutTag { chart: "app".into(), tag: "2.0.0-rc.1".into(), manifest: d("x") });
+        let rc = release("app", "3.0.0", "c", None);
+        let refused = all.plan(&publish_tagged(rc, &["2.0.0-rc.1"]), ImmutableTags::All);
+        assert!(matches!(refused, Err(LedgerError::TagImmutable { .. })));
+        // A signature added later replaces the unsigned manifest, which a later delete cannot leave behind.
+        let mut l = Ledger::default();
+        let plain = release("pv", "1.0.0", "a", None);
+        apply(&mut l, publish(plain.clone(), true, false)).unwrap();
+        let sign = Op::Sign {
+            name: "pv".into(),
+            version: "1.0.0".into(),
+            prov: d("sig"),
+            manifest: d("signed manifest"),
+            based_on: plain.manifest.clone(),
+            force: false,
+        };
+        apply(&mut l, sign.clone()).unwrap();
+        assert!(!l.has_manifest("pv", &plain.manifest), "the unsigned manifest is no longer visible");
+        assert!(matches!(apply(&mut l, sign), Err(LedgerError::Conflict(_))), "built on a manifest that changed");
+    }
+
+    #[test]
+    fn entries_and_the_repository_are_bounded() {
+        let mut l = Ledger::default();
+        let mut big = release("big", "1.0.0", "a", None);
+        big.meta.lists.insert("keywords".into(), vec!["k".repeat(4000); 5]);
+        assert!(matches!(apply(&mut l, publish(big, false, false)), Err(LedgerError::TooLarge(_))));
     }
 
     #[test]
@@ -841,6 +1092,21 @@ mod tests {
         let parsed = crate::edge::publish::Index::parse(Some(&index)).unwrap();
         assert_eq!(parsed.versions("deep")[0]["description"], "x");
         assert!(!String::from_utf8(index).unwrap().contains("extra"));
+    }
+
+    #[test]
+    fn the_api_reads_answer_from_the_ledger() {
+        let mut l = Ledger::default();
+        for v in ["1.0.0", "1.10.0", "1.2.0"] {
+            apply(&mut l, publish(release("app", v, v, None), true, false)).unwrap();
+        }
+        assert_eq!(l.api(None, None).unwrap()["app"].as_array().unwrap().len(), 3);
+        assert_eq!(l.api(Some("app"), None).unwrap()[0]["version"], "1.10.0");
+        assert_eq!(l.api(Some("app"), Some("latest")).unwrap()["version"], "1.10.0");
+        assert_eq!(l.api(Some("app"), Some("1.2.0")).unwrap()["digest"], d("1.2.0").trim_start_matches("sha256:"));
+        assert_eq!(l.api(Some("app"), Some("9.9.9")).unwrap_err().status(), 404);
+        assert_eq!(l.api(Some("nope"), None).unwrap_err().status(), 404);
+        assert_eq!(Ledger::default().api(None, None).unwrap(), json!({}));
     }
 
     #[test]

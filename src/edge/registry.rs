@@ -191,7 +191,26 @@ pub struct Manifest {
     pub helm_prov: Option<Digest>,
 }
 
+/// The fields of a manifest or index, and of a descriptor, as the image spec names them.
+const MANIFEST_FIELDS: [&str; 9] =
+    ["schemaVersion", "mediaType", "config", "layers", "blobs", "manifests", "subject", "artifactType", "annotations"];
+const DESCRIPTOR_FIELDS: [&str; 8] =
+    ["mediaType", "digest", "size", "urls", "annotations", "artifactType", "platform", "data"];
+
+/// Refuses a key that differs from one of `fields` only in case (`Layers`): Go clients decode JSON
+/// without regard to case, so they would read a field this registry does not see.
+fn exact_keys(v: &Value, fields: &[&str], what: &str) -> Result<(), RegistryError> {
+    let Some(obj) = v.as_object() else { return Ok(()) };
+    for key in obj.keys() {
+        if let Some(field) = fields.iter().find(|f| f.eq_ignore_ascii_case(key) && **f != key) {
+            return Err(invalid(format!("{what} has the key {key:?}, which clients read as {field:?}")));
+        }
+    }
+    Ok(())
+}
+
 fn descriptor_digest(d: &Value, field: &str) -> Result<Digest, RegistryError> {
+    exact_keys(d, &DESCRIPTOR_FIELDS, field)?;
     let text = d.get("digest").and_then(Value::as_str).ok_or_else(|| invalid(format!("{field} has no digest")))?;
     Digest::parse(text).map_err(|e| invalid(format!("{field}: {e}")))
 }
@@ -210,6 +229,7 @@ impl Manifest {
         }
         let v: Value = serde_json::from_slice(bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
         let obj = v.as_object().ok_or_else(|| invalid("not a JSON object".into()))?;
+        exact_keys(&v, &MANIFEST_FIELDS, "the manifest")?;
         if obj.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
             return Err(invalid("schemaVersion must be 2".into()));
         }
@@ -550,6 +570,20 @@ mod tests {
         );
         let m = Manifest::parse(disguised.as_bytes(), None).unwrap();
         assert!(m.blobs.contains(&cfg), "a config is required whatever its media type");
+    }
+
+    /// The outside attack on the ledger: `"Layers"` is `layers` to Go clients.
+    #[test]
+    fn keys_that_differ_only_in_case_are_refused() {
+        let d = Digest::of(Algorithm::Sha256, b"x");
+        let m = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{HELM_CONFIG}","digest":"{d}","size":1}},"Layers":[]}}"#
+        );
+        assert!(Manifest::parse(m.as_bytes(), None).unwrap_err().to_string().contains("\"Layers\""));
+        let m = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{HELM_CONFIG}","Digest":"{d}","digest":"{d}","size":1}}}}"#
+        );
+        assert!(Manifest::parse(m.as_bytes(), None).is_err());
     }
 
     #[test]

@@ -15,9 +15,10 @@ pub(super) const CACHE_ORIGIN: &str = "https://cache.chartgate.internal";
 /// chart was deleted or replaced.
 pub(super) const RESOLVE_TTL: u64 = 30;
 
-/// The cache key of content by digest.
-pub(super) fn content_key(d: &Digest) -> String {
-    format!("{CACHE_ORIGIN}/content/{}/{}", d.algorithm().as_str(), d.hex())
+/// The cache key of content by digest, per kind of response (`blobs`, `manifests`, `files`: the
+/// same bytes are answered with other headers by each route).
+pub(super) fn content_key(kind: &str, d: &Digest) -> String {
+    format!("{CACHE_ORIGIN}/{kind}/{}/{}", d.algorithm().as_str(), d.hex())
 }
 pub(super) fn index_key(repo: &RepoName) -> String {
     format!("{CACHE_ORIGIN}/index/{repo}")

@@ -115,7 +115,7 @@ pub(super) async fn lookup(t: Target<'_>) -> Result<Option<(Response, CacheStatu
         _ => return Ok(None),
     };
     let Some(digest) = resolve(t, repo, file).await? else { return Ok(None) };
-    let key = content_key(&digest);
+    let key = content_key("files", &digest);
     if let Some(hit) = cache.get(key.as_str(), true).await? {
         return Ok(Some((hit, CacheStatus::Hit)));
     }

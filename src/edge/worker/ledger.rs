@@ -180,6 +180,14 @@ impl DurableObject for RepoLedger {
                 }
             }
             "index" => Ok(Response::from_bytes(self.index()?)?),
+            "api" => {
+                let (name, version) =
+                    (body.get("name").and_then(Value::as_str), body.get("version").and_then(Value::as_str));
+                match self.with(|l| l.api(name, version))? {
+                    Ok(value) => json_response(200, &value),
+                    Err(e) => json_response(404, &json!({"error": e})),
+                }
+            }
             "file" => {
                 let found = self.with(|l| l.file(&field("file")).map(|(r, d)| (r.id(), d.to_owned())))?;
                 match found {
@@ -385,6 +393,11 @@ impl LedgerClient {
     /// `index.yaml`, rendered from the ledger.
     pub(super) async fn index(&self) -> Result<Vec<u8>> {
         self.call("index", json!({})).await?.bytes().await
+    }
+
+    /// ChartMuseum's API read of `name` and `version` (see [`Ledger::api`]): `None` when not found.
+    pub(super) async fn api(&self, name: Option<&str>, version: Option<&str>) -> Result<Option<Value>> {
+        self.json("api", json!({"name": name, "version": version})).await
     }
 
     /// The release and content digest of an HTTP file (`x-1.0.0.tgz` or `.prov`).

@@ -12,7 +12,7 @@ use super::charts::{store_signature, store_upload};
 use super::ledger::LedgerClient;
 use super::{respond, Target};
 use crate::edge::ledger::{ChartMeta, LedgerError, Op};
-use crate::edge::publish::{chart_of_path, check_file_name, check_prov, prov_chart, Index, PublishError, MAX_UPLOAD};
+use crate::edge::publish::{chart_of_path, check_file_name, check_prov, prov_chart, PublishError, MAX_UPLOAD};
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
 use crate::RepoName;
 
@@ -56,19 +56,18 @@ impl From<PublishError> for Refusal {
 }
 
 async fn read(t: &Target<'_>, repo: &RepoName, segments: &[&str]) -> Result<Answer> {
-    let index = match Index::parse(Some(&LedgerClient::new(t.env, repo)?.index().await?)) {
-        Ok(i) => i,
-        Err(e) => return Ok(Err(e.into())),
+    let (name, version) = match segments {
+        [.., "charts"] => (None, None),
+        [.., "charts", name] => (Some(*name), None),
+        [.., "charts", name, version] => (Some(*name), Some(*version)),
+        _ => return Ok(Err(PublishError::ChartNotFound.into())),
     };
-    let found = match segments {
-        [.., "charts"] => Ok(index.api_all()),
-        [.., "charts", name] => index.api_chart(name),
-        [.., "charts", name, version] => index.api_version(name, version),
-        _ => Err(PublishError::ChartNotFound),
-    };
-    Ok(match found {
-        Ok(value) => Ok(json(200, &value.to_string())?),
-        Err(e) => Err(e.into()),
+    Ok(match LedgerClient::new(t.env, repo)?.api(name, version).await? {
+        Some(value) => Ok(json(200, &value.to_string())?),
+        None if version.is_some() => {
+            Err(PublishError::VersionNotFound(format!("{} {}", name.unwrap_or(""), version.unwrap_or(""))).into())
+        }
+        None => Err(PublishError::ChartNotFound.into()),
     })
 }
 
@@ -182,6 +181,9 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
     if let Some(Err(e)) = prov.as_deref().map(|p| check_prov(p, &id)) {
         return Ok(Err(e.into()));
     }
+    if let Err(why) = crate::edge::ledger::check_keys(&meta) {
+        return Ok(Err(PublishError::BadChart(format!("Chart.yaml: {why}")).into()));
+    }
     let Some(meta) = ChartMeta::from_json(&meta) else {
         return Ok(Err(PublishError::BadChart("Chart.yaml has no name and version".into()).into()));
     };
@@ -192,7 +194,7 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
         return Ok(Err(Refusal::Ledger(e)));
     }
     let release = store_upload(t, repo, meta, tgz, prov).await?;
-    let op = Op::Publish { release: Box::new(release), exclusive: true, force };
+    let op = Op::Publish { release: Box::new(release), exclusive: true, force, tags: Vec::new() };
     if let Err(e) = LedgerClient::new(t.env, repo)?.commit(&op).await? {
         return Ok(Err(Refusal::Ledger(e)));
     }
@@ -231,6 +233,7 @@ async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>, force: bool)
         version: id.version.clone(),
         prov: prov.to_string(),
         manifest: manifest.to_string(),
+        based_on: release.manifest.clone(),
         force,
     };
     if let Err(e) = ledger.commit(&op).await? {

@@ -159,10 +159,10 @@ impl<'a> Registry<'a> {
     fn upload_location(&self, id: &str) -> String {
         format!("/v2/{}/blobs/uploads/{id}", self.repo)
     }
-    /// The edge cache key of content by digest: no hostname, no repository (the route's checks
-    /// run before the cache is read).
-    pub(super) fn cache_key(&self, _kind: &str, d: &Digest) -> String {
-        super::cache::content_key(d)
+    /// The edge cache key of content by digest: no hostname, no repository (the repository's own
+    /// check, its blob link or its ledger, runs before the cache is read).
+    pub(super) fn cache_key(&self, kind: &str, d: &Digest) -> String {
+        super::cache::content_key(kind, d)
     }
 
     /// True when the manifest `bytes` may take a tag pointing to `current` although the tag is
@@ -527,7 +527,8 @@ impl<'a> Registry<'a> {
             };
         }
         match reference {
-            Reference::Digest(d) => Ok(Some(d.clone())),
+            // Held by this repository, in R2 (the same everywhere), before any cache is read.
+            Reference::Digest(d) => Ok(self.exists(keys::manifest(self.repo, d)).await?.then(|| d.clone())),
             Reference::Tag(tag) => {
                 let Some(object) = self.bucket.get(keys::tag(self.repo, tag)).execute().await? else { return Ok(None) };
                 let text = match object.body() {
@@ -676,18 +677,16 @@ impl<'a> Registry<'a> {
             // The commit point: the ledger makes the manifest and its tags visible, or refuses and
             // nothing is (the stored manifest is removed unless a commit had made it visible).
             Some((ledger, chart)) => {
-                let ops = match commit_ops(&manifest, chart_config.as_deref(), chart, &d, &tags) {
-                    Ok(ops) => ops,
+                let op = match commit_op(&manifest, chart_config.as_deref(), chart, &d, &tags) {
+                    Ok(op) => op,
                     Err(why) => {
                         return Ok(Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?))
                     }
                 };
-                for op in &ops {
-                    if let Err(e) = ledger.commit(op).await? {
-                        return Ok(Err(self.refused(ledger, chart, &d, registry_error(e)).await?));
-                    }
+                if let Err(e) = ledger.commit(&op).await? {
+                    return Ok(Err(self.refused(ledger, chart, &d, registry_error(e)).await?));
                 }
-                if let Some(Op::Publish { release, .. }) = ops.first() {
+                if let Op::Publish { release, .. } = &op {
                     if let Some((repo, _)) = self.t.config.policy.layout().chart_of(self.repo) {
                         if let Ok(repo) = RepoName::parse(repo) {
                             super::cache::forget(&repo, &super::cache::files_of(&release.id())).await;
@@ -936,25 +935,24 @@ impl Hasher {
     }
 }
 
-/// The ledger ops a manifest pushed to chart `chart`'s OCI repository commits: a helm chart's
-/// manifest publishes its version (from its config, read into typed fields) and any other tag it
-/// was pushed with; any other manifest is made visible with its tags.
-fn commit_ops(
+/// The ledger op a manifest pushed to chart `chart`'s OCI repository commits (one op: all of it or
+/// nothing): a helm chart's manifest publishes its version (from its config, read into typed
+/// fields) with any other tag it was pushed with; any other manifest is made visible with its tags.
+fn commit_op(
     manifest: &Manifest,
     config: Option<&[u8]>,
     chart: &str,
     d: &Digest,
     tags: &[String],
-) -> std::result::Result<Vec<Op>, String> {
-    let Some(config) = config.filter(|_| manifest.helm_chart.is_some()) else {
-        return Ok(vec![Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: tags.to_vec() }]);
-    };
+) -> std::result::Result<Op, String> {
+    let artifact = || Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: tags.to_vec() };
+    let Some(config) = config.filter(|_| manifest.helm_chart.is_some()) else { return Ok(artifact()) };
     let config: Value = serde_json::from_slice(config)
         .map_err(|e| format!("a helm chart's config must be a readable JSON object (the chart's metadata): {e}"))?;
     // A config that names no chart lists nothing (as before the ledger): the manifest is an artifact.
-    let Some(meta) = config.as_object().and_then(ChartMeta::from_json) else {
-        return Ok(vec![Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: tags.to_vec() }]);
-    };
+    let object = config.as_object().ok_or_else(|| "a helm chart's config must be a JSON object".to_owned())?;
+    crate::edge::ledger::check_keys(object).map_err(|why| format!("a helm chart's config: {why}"))?;
+    let Some(meta) = ChartMeta::from_json(object) else { return Ok(artifact()) };
     let (config_digest, archive, prov) = chart_parts(manifest)?;
     let release = Release {
         meta,
@@ -964,13 +962,7 @@ fn commit_ops(
         manifest: d.to_string(),
         created: String::from(js_sys::Date::new_0().to_iso_string()),
     };
-    let version_tag = release.id().tag();
-    let others: Vec<String> = tags.iter().filter(|t| **t != version_tag).cloned().collect();
-    let mut ops = vec![Op::Publish { release: Box::new(release), exclusive: false, force: false }];
-    if !others.is_empty() {
-        ops.push(Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: others });
-    }
-    Ok(ops)
+    Ok(Op::Publish { release: Box::new(release), exclusive: false, force: false, tags: tags.to_vec() })
 }
 
 /// The registry's answer to a ledger refusal.
@@ -980,10 +972,12 @@ fn registry_error(e: LedgerError) -> RegistryError {
             RegistryError::ManifestInvalid(e.to_string())
         }
         LedgerError::NotFound(_) | LedgerError::VersionNotFound(..) => RegistryError::ManifestUnknown,
+        LedgerError::TooLarge(_) => RegistryError::SizeInvalid(e.to_string()),
         LedgerError::Exists
         | LedgerError::Immutable(_)
         | LedgerError::VersionTag { .. }
-        | LedgerError::TagImmutable { .. } => RegistryError::Denied(e.to_string()),
+        | LedgerError::TagImmutable { .. }
+        | LedgerError::Conflict(_) => RegistryError::Denied(e.to_string()),
     }
 }
 
