@@ -28,10 +28,10 @@ const PATH = `/org1/repo1/charts/${repo.file}`;
 const privateKey = createPrivateKey(readFileSync(key.private, "utf8"));
 const b64 = (s) => Buffer.from(s).toString("base64url");
 
-function mint(padding = 0) {
+function mint(padding = 0, actions = ["pull"]) {
   const now = Math.floor(Date.now() / 1000);
   const header = b64(JSON.stringify({ alg: "RS256", typ: "JWT", kid: key.kid }));
-  const claims = { exp: now + 3600, iat: now, jti: randomUUID(), sub: "b".repeat(padding), access: [{ type: "artifact-repository", name: "org1/repo1", actions: ["pull"] }] };
+  const claims = { exp: now + 3600, iat: now, jti: randomUUID(), sub: "b".repeat(padding), access: [{ type: "artifact-repository", name: "org1/repo1", actions }] };
   const input = `${header}.${b64(JSON.stringify(claims))}`;
   return `${input}.${createSign("RSA-SHA256").update(input).sign(privateKey).toString("base64url")}`;
 }
@@ -47,8 +47,9 @@ function mintSized(bytes) {
 async function worker(bindings, build = "build-bench") {
   // No REVOCATIONS binding: the revocation list is optional, and its KV reads are Cloudflare's cost.
   const w = await startWorker(bindings, { port: 0, kv: false, build });
-  const bucket = await w.mf.getR2Bucket("CHARTS");
-  await bucket.put(`org1/repo1/${repo.file}`, new Uint8Array(repo.tgz).buffer);
+  // Published through the API: the repository ledger lists what is served.
+  const res = await fetch(`${w.url}/api/org1/repo1/charts`, { method: "POST", headers: { Authorization: `Bearer ${mint(0, ["pull", "push"])}` }, body: repo.tgz });
+  if (res.status !== 201) throw new Error(`upload ${res.status} ${await res.text()}`);
   return w;
 }
 
