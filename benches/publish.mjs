@@ -45,12 +45,15 @@ async function get(w, repo, path) {
 async function indexCpu(versions) {
   const rounds = Math.min(1000, Math.max(5, Math.round(100000 / versions)));
   const runs = [];
+  const loads = [];
   for (let i = 0; i < 5; i++) {
     const res = await cpuWorker.mf.dispatchFetch(`http://edge.test/_chartgate/bench-index?versions=${versions}&rounds=${rounds}`, { method: "POST" });
     if (res.status !== 200) throw new Error(`bench-index ${res.status} ${await res.text()}`);
-    runs.push((await res.json()).elapsed_ms / rounds);
+    const out = await res.json();
+    runs.push(out.elapsed_ms / rounds);
+    loads.push(out.load_ms);
   }
-  return median(runs);
+  return { render: median(runs), load: median(loads) };
 }
 
 let n = 0;
@@ -127,7 +130,12 @@ try {
   // CPU of rendering index.yaml from the ledger, inside the isolate.
   await indexCpu(1000); // warm-up: V8 tiers the wasm up
   out.index_render_cpu_ms = {};
-  for (const v of [1, 100, 1000, 10000]) out.index_render_cpu_ms[v] = await indexCpu(v);
+  out.ledger_load_ms = {};
+  for (const v of [1, 100, 1000, 10000]) {
+    const { render, load } = await indexCpu(v);
+    out.index_render_cpu_ms[v] = render;
+    out.ledger_load_ms[v] = load;
+  }
   console.log(JSON.stringify(out, null, 2));
 } finally {
   for (const w of [...Object.values(builds), cpuWorker]) await w.mf.dispose();

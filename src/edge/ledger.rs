@@ -383,6 +383,9 @@ pub struct Ledger {
     tags: BTreeMap<Key, String>,
     /// Visible manifests of each chart's OCI repository.
     manifests: BTreeMap<Key, ()>,
+    /// Each release's index entry, rendered once when it is committed, with its parsed version
+    /// (the index's order): rendering `index.yaml` only joins them.
+    rendered: BTreeMap<Key, (semver::Version, String)>,
 }
 
 fn key(a: &str, b: &str) -> Key {
@@ -429,12 +432,15 @@ impl Ledger {
                 self.version_tags.insert(key(&id.name, &id.tag()), id.version.clone());
                 self.manifests.insert(key(&id.name, &release.manifest), ());
                 self.meta_bytes += entry_size(release);
+                let order = semver::Version::parse(&id.version).unwrap_or_else(|_| semver::Version::new(0, 0, 0));
+                self.rendered.insert(k.clone(), (order, entry(release).to_string()));
                 if let Some(old) = self.releases.insert(k, (**release).clone()) {
                     self.meta_bytes -= entry_size(&old);
                 }
             }
             Change::DropRelease { name, version } => {
                 if let Some(old) = self.releases.remove(&key(name, version)) {
+                    self.rendered.remove(&key(name, version));
                     self.meta_bytes -= entry_size(&old);
                     let id = old.id();
                     self.files.remove(&id.file_name());
@@ -810,12 +816,35 @@ impl Ledger {
     /// newest first (SemVer order, as `helm repo index` sorts), each entry its typed metadata with
     /// `urls` (relative, `charts/<file>`), `created` and the archive's SHA-256 hex `digest`.
     pub fn render_index(&self, generated: &str) -> Vec<u8> {
-        let mut entries: Map<String, Value> = Map::new();
-        for (name, list) in self.by_chart() {
-            entries.insert(name.to_owned(), Value::Array(list.into_iter().map(entry).collect()));
+        let mut out = String::with_capacity(self.meta_bytes + self.rendered.len() * 256 + 64);
+        out.push_str(r#"{"apiVersion":"v1","entries":{"#);
+        let mut rest = self.rendered.iter().peekable();
+        let mut first_chart = true;
+        while let Some(((chart, _), _)) = rest.peek() {
+            let chart = chart.clone();
+            let mut versions: Vec<&(semver::Version, String)> = Vec::new();
+            while let Some((_, entry)) = rest.next_if(|((c, _), _)| *c == chart) {
+                versions.push(entry);
+            }
+            versions.sort_by(|a, b| b.0.cmp(&a.0));
+            if !first_chart {
+                out.push(',');
+            }
+            first_chart = false;
+            out.push_str(&Value::from(chart).to_string());
+            out.push_str(":[");
+            for (i, (_, json)) in versions.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(json);
+            }
+            out.push(']');
         }
-        let doc = json!({"apiVersion": "v1", "entries": entries, "generated": generated});
-        serde_json::to_vec(&doc).unwrap_or_default()
+        out.push_str(r#"},"generated":"#);
+        out.push_str(&Value::from(generated).to_string());
+        out.push('}');
+        out.into_bytes()
     }
 }
 

@@ -4,6 +4,9 @@
 //! [`RESOLVE_TTL`] seconds, `index.yaml` for at most `INDEX_TTL`. A commit makes this data centre
 //! forget its copies at once ([`forget`]); every other data centre follows within those bounds.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use worker::Cache;
 
 use crate::edge::ChartId;
@@ -27,11 +30,46 @@ pub(super) fn resolve_key(repo: &RepoName, file: &str) -> String {
     format!("{CACHE_ORIGIN}/resolve/{repo}/{file}")
 }
 
+/// Most name resolutions an isolate keeps in memory.
+const MAX_RESOLVED: usize = 4096;
+
+thread_local! {
+    /// Name resolutions this isolate made, with the second they expire: a cached download then
+    /// reads the edge cache once (its content), as before the ledger.
+    static RESOLVED: RefCell<HashMap<String, (Digest, u64)>> = RefCell::new(HashMap::new());
+}
+
+/// A resolution this isolate made less than [`RESOLVE_TTL`] seconds before `now`.
+pub(super) fn resolved(key: &str, now: u64) -> Option<Digest> {
+    RESOLVED.with(|m| m.borrow().get(key).filter(|(_, until)| now < *until).map(|(d, _)| d.clone()))
+}
+
+/// Keeps a resolution for [`RESOLVE_TTL`] seconds (expired ones make room; a full map starts over).
+pub(super) fn remember(key: String, d: Digest, now: u64) {
+    RESOLVED.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MAX_RESOLVED {
+            m.retain(|_, (_, until)| now < *until);
+            if m.len() >= MAX_RESOLVED {
+                m.clear();
+            }
+        }
+        m.insert(key, (d, now + RESOLVE_TTL));
+    });
+}
+
 /// After a commit that changed `repo`: this data centre forgets its copies of the index and of the
 /// resolutions of `files` at once (other data centres within their bounds).
 pub(super) async fn forget(repo: &RepoName, files: &[String]) {
     let cache = Cache::default();
-    let keys = std::iter::once(index_key(repo)).chain(files.iter().map(|f| resolve_key(repo, f)));
+    let keys: Vec<String> =
+        std::iter::once(index_key(repo)).chain(files.iter().map(|f| resolve_key(repo, f))).collect();
+    RESOLVED.with(|m| {
+        let mut m = m.borrow_mut();
+        for key in &keys {
+            m.remove(key);
+        }
+    });
     for key in keys {
         if let Err(e) = cache.delete(key.as_str(), true).await {
             worker::console_error!("chartgate: cache purge failed: {e}");

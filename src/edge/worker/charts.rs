@@ -9,7 +9,7 @@
 use sha2::Digest as _;
 use worker::{Cache, Data, Headers, HttpMetadata, Response, ResponseBody, Result};
 
-use super::cache::{content_key, index_key, resolve_key, RESOLVE_TTL};
+use super::cache::{content_key, index_key, remember, resolve_key, resolved, RESOLVE_TTL};
 use super::ledger::LedgerClient;
 use super::registry::Registry;
 use super::Target;
@@ -136,17 +136,23 @@ fn stored(body: ResponseBody, etag: &str, t: Target<'_>) -> Result<Response> {
     Ok(Response::from_body(body)?.with_headers(headers))
 }
 
-/// The content digest an HTTP file names, through the ledger (cached here at most
-/// [`RESOLVE_TTL`] seconds).
+/// The content digest an HTTP file names, through the ledger (kept in this isolate's memory and
+/// in the edge cache, each at most [`RESOLVE_TTL`] seconds).
 async fn resolve(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<Digest>> {
-    let cache = Cache::default();
     let key = resolve_key(repo, file);
+    let now = super::isolate::now_secs();
+    if let Some(d) = resolved(&key, now) {
+        return Ok(Some(d));
+    }
+    let cache = Cache::default();
     if let Some(mut hit) = cache.get(key.as_str(), true).await? {
         if let Ok(d) = Digest::parse(hit.text().await?.trim()) {
+            remember(key, d.clone(), now);
             return Ok(Some(d));
         }
     }
     let Some((_, digest)) = LedgerClient::new(t.env, repo)?.file(file).await? else { return Ok(None) };
+    remember(key.clone(), digest.clone(), now);
     let headers = Headers::new();
     headers.set("Cache-Control", &format!("public, max-age={RESOLVE_TTL}"))?;
     let entry = Response::from_bytes(digest.to_string().into_bytes())?.with_headers(headers);
