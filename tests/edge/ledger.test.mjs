@@ -130,6 +130,8 @@ test("review 2: a refused upload replaces nothing: the release pushed over OCI i
   const listed = (await index()).entries.refused[0];
   assert.equal(listed.digest, hex(chart.tgz));
   assert.equal((await get(`/${REPO}/charts/${chart.file}.prov`)).status, 404, "no provenance file appeared");
+  const byDigest = await get(`/v2/${REPO}/refused/blobs/${sha256(other.tgz)}`);
+  assert.equal(byDigest.status, 404, "the refused archive is reachable through no repository, not even by its digest");
 });
 
 test("review 3: <name>-<version>.tgz names one chart: no version that is not SemVer, no file of another chart, deletes stay in their chart", async () => {

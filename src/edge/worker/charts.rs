@@ -28,13 +28,27 @@ fn oci_of(t: &Target<'_>, repo: &RepoName, chart: &str) -> Result<RepoName> {
         .ok_or_else(|| worker::Error::RustError(format!("chart {chart} of {repo} has no OCI name")))
 }
 
-/// Stores `bytes` by digest (R2 checks it) and links it into `oci`.
+/// Stores `bytes` by digest (R2 checks it), linked into no repository: a refused commit leaves it
+/// reachable nowhere ([`link_release`] links it after the commit).
 async fn store_blob(r: &Registry<'_>, bytes: Vec<u8>) -> Result<Digest> {
     let d = Digest::of(Algorithm::Sha256, &bytes);
-    if let Err(e) = r.put_blob(Data::Bytes(bytes), &d).await? {
+    if let Err(e) = r.put_content(Data::Bytes(bytes), &d).await? {
         return Err(worker::Error::RustError(e.to_string()));
     }
     Ok(d)
+}
+
+/// After its commit: a release's archive, config and provenance file linked into its chart's OCI
+/// repository, so OCI clients read what the ledger lists.
+pub(super) async fn link_release(t: &Target<'_>, repo: &RepoName, release: &Release) -> Result<()> {
+    let oci = oci_of(t, repo, &release.meta.name)?;
+    let r = Registry::new(*t, &oci)?;
+    for d in [Some(&release.archive), Some(&release.config), release.prov.as_ref()].into_iter().flatten() {
+        if let Ok(d) = Digest::parse(d) {
+            r.link(&d).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Stores a manifest in `oci` by digest.

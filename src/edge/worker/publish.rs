@@ -8,10 +8,10 @@ use futures_util::StreamExt as _;
 use worker::{FormEntry, Request, Response, Result};
 
 use super::cache::{files_of, forget};
-use super::charts::{store_signature, store_upload};
+use super::charts::{link_release, store_signature, store_upload};
 use super::ledger::LedgerClient;
 use super::{respond, Target};
-use crate::edge::ledger::{ChartMeta, LedgerError, Op};
+use crate::edge::ledger::{ChartMeta, LedgerError, Op, Release};
 use crate::edge::publish::{chart_of_path, check_file_name, check_prov, prov_chart, PublishError, MAX_UPLOAD};
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
 use crate::RepoName;
@@ -193,11 +193,12 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
     if let Err(e) = checked {
         return Ok(Err(Refusal::Ledger(e)));
     }
-    let release = store_upload(t, repo, meta, tgz, prov).await?;
-    let op = Op::Publish { release: Box::new(release), exclusive: true, force, tags: Vec::new() };
+    let release = Box::new(store_upload(t, repo, meta, tgz, prov).await?);
+    let op = Op::Publish { release: release.clone(), exclusive: true, force, tags: Vec::new() };
     if let Err(e) = LedgerClient::new(t.env, repo)?.commit(&op).await? {
         return Ok(Err(Refusal::Ledger(e)));
     }
+    link_release(t, repo, &release).await?;
     forget(repo, &files_of(&id)).await;
     Ok(Ok(json(201, r#"{"saved":true}"#)?))
 }
@@ -239,6 +240,8 @@ async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>, force: bool)
     if let Err(e) = ledger.commit(&op).await? {
         return Ok(Err(Refusal::Ledger(e)));
     }
+    let signed = Release { prov: Some(prov.to_string()), manifest: manifest.to_string(), ..release };
+    link_release(t, repo, &signed).await?;
     forget(repo, &files_of(&id)).await;
     Ok(Ok(json(201, r#"{"saved":true}"#)?))
 }

@@ -233,6 +233,22 @@ impl<'a> Registry<'a> {
     /// Writes a blob from one request body, R2 checking the digest: nothing is stored when it
     /// does not match. Then links it into the repository.
     pub(super) async fn put_blob(&self, data: Data, d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
+        if let Err(e) = self.put_content(data, d).await? {
+            return Ok(Err(e));
+        }
+        self.link(d).await?;
+        Ok(Ok(()))
+    }
+
+    /// Links stored content into this repository: from then on its blob reads find it.
+    pub(super) async fn link(&self, d: &Digest) -> Result<()> {
+        self.bucket.put(keys::link(self.repo, d), Data::Empty).execute().await?;
+        Ok(())
+    }
+
+    /// Stores content under its digest only (R2 checks it): reachable through no repository until
+    /// [`Registry::link`]ed.
+    pub(super) async fn put_content(&self, data: Data, d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
         let put = self.bucket.put(keys::blob(d), data);
         let put = match d.algorithm() {
             Algorithm::Sha256 => put.sha256(d.raw()),
@@ -244,7 +260,6 @@ impl<'a> Registry<'a> {
             }
             return Err(e);
         }
-        self.bucket.put(keys::link(self.repo, d), Data::Empty).execute().await?;
         Ok(Ok(()))
     }
 
