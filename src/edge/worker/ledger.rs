@@ -174,7 +174,7 @@ impl DurableObject for RepoLedger {
                 match planned {
                     Ok(changes) => {
                         self.write(&changes)?;
-                        json_response(200, &json!({"changes": changes.len()}))
+                        json_response(200, &json!({"changes": changes}))
                     }
                     Err(e) => json_response(e.status(), &json!({"error": e})),
                 }
@@ -351,8 +351,8 @@ pub(super) struct LedgerClient {
     repo: String,
 }
 
-/// What a commit answered: done, or the ledger's refusal.
-pub(super) type Committed = std::result::Result<(), LedgerError>;
+/// What a commit answered: the changes it made, or the ledger's refusal.
+pub(super) type Committed = std::result::Result<Vec<Change>, LedgerError>;
 
 impl LedgerClient {
     pub(super) fn new(env: &Env, repo: &RepoName) -> Result<LedgerClient> {
@@ -380,10 +380,15 @@ impl LedgerClient {
     /// Commits one op: `Err` is the ledger's refusal (nothing changed).
     pub(super) async fn commit(&self, op: &Op) -> Result<Committed> {
         let mut res = self.call("commit", json!({"op": op})).await?;
-        if res.status_code() == 200 {
-            return Ok(Ok(()));
-        }
+        let ok = res.status_code() == 200;
         let body: Value = res.json().await?;
+        if ok {
+            let changes = body.get("changes").cloned().map(serde_json::from_value::<Vec<Change>>);
+            return match changes {
+                Some(Ok(changes)) => Ok(Ok(changes)),
+                _ => Err(worker::Error::RustError(format!("the ledger answered a commit with {body}"))),
+            };
+        }
         match body.get("error").cloned().map(serde_json::from_value::<LedgerError>) {
             Some(Ok(e)) => Ok(Err(e)),
             _ => Err(worker::Error::RustError(format!("the ledger failed: {body}"))),

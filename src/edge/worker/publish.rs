@@ -251,7 +251,7 @@ async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>, force: bool)
 async fn delete(t: &Target<'_>, repo: &RepoName, id: &ChartId) -> Result<Answer> {
     let op = Op::Unpublish { name: id.name.clone(), version: id.version.clone() };
     match LedgerClient::new(t.env, repo)?.commit(&op).await? {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(LedgerError::VersionNotFound(..)) => {
             return Ok(Err(PublishError::VersionNotFound(format!("{} {}", id.name, id.version)).into()))
         }

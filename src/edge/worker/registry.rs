@@ -13,12 +13,13 @@ use super::ledger::LedgerClient;
 use super::r2::list_objects;
 use super::respond;
 use super::Target;
-use crate::edge::ledger::{chart_parts, ChartMeta, LedgerError, Op, Release};
+use crate::edge::ledger::{chart_parts, Change, ChartMeta, LedgerError, Op, Release};
 use crate::edge::publish::check_pushed_chart;
 use crate::edge::registry::{
     check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks, Manifest,
     RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
 };
+use crate::edge::ChartId;
 use crate::edge::{CacheStatus, SECURITY_HEADERS};
 use crate::{Algorithm, Digest, Endpoint, Reference, RepoName};
 
@@ -757,18 +758,23 @@ impl<'a> Registry<'a> {
                 Reference::Tag(tag) => Op::DeleteTag { chart: chart.clone(), tag: tag.clone() },
                 Reference::Digest(d) => Op::DeleteManifest { chart: chart.clone(), manifest: d.to_string() },
             };
-            // What the delete unlists, for this data centre's caches.
-            let version = match reference {
-                Reference::Tag(tag) => ledger.tag(&chart, tag).await?,
-                Reference::Digest(d) => Some(d.clone()),
+            let changes = match ledger.commit(&op).await? {
+                Ok(changes) => changes,
+                Err(e) => return Ok(Err(registry_error(e))),
             };
-            if let Err(e) = ledger.commit(&op).await? {
-                return Ok(Err(registry_error(e)));
-            }
+            // The versions the delete unlisted, forgotten by this data centre's caches at once.
             if let Some((repo, _)) = self.t.config.policy.layout().chart_of(self.repo) {
                 if let Ok(repo) = RepoName::parse(repo) {
-                    let files: Vec<String> =
-                        ledger_files(&repo, &chart, version.as_ref(), &self.bucket, self.repo).await?;
+                    let files: Vec<String> = changes
+                        .iter()
+                        .filter_map(|c| match c {
+                            Change::DropRelease { name, version } => {
+                                Some(super::cache::files_of(&ChartId { name: name.clone(), version: version.clone() }))
+                            }
+                            _ => None,
+                        })
+                        .flatten()
+                        .collect();
                     super::cache::forget(&repo, &files).await;
                 }
             }
@@ -994,29 +1000,4 @@ fn registry_error(e: LedgerError) -> RegistryError {
         | LedgerError::TagImmutable { .. }
         | LedgerError::Conflict(_) => RegistryError::Denied(e.to_string()),
     }
-}
-
-/// The HTTP files of the chart version whose manifest is `manifest` (for purging this data
-/// centre's resolutions after a delete): read from the manifest's config.
-async fn ledger_files(
-    _repo: &RepoName,
-    chart: &str,
-    manifest: Option<&Digest>,
-    bucket: &Bucket,
-    oci: &RepoName,
-) -> Result<Vec<String>> {
-    let Some(d) = manifest else { return Ok(Vec::new()) };
-    let Some(object) = bucket.get(keys::manifest(oci, d)).execute().await? else { return Ok(Vec::new()) };
-    let Some(body) = object.body() else { return Ok(Vec::new()) };
-    let Some((config, _)) = Manifest::parse(&body.bytes().await?, None).ok().and_then(|m| m.helm_chart) else {
-        return Ok(Vec::new());
-    };
-    let Some(object) = bucket.get(keys::blob(&config)).execute().await? else { return Ok(Vec::new()) };
-    let Some(body) = object.body() else { return Ok(Vec::new()) };
-    let version = serde_json::from_slice::<Value>(&body.bytes().await?)
-        .ok()
-        .and_then(|v| v.get("version")?.as_str().map(str::to_owned));
-    Ok(version
-        .map(|version| super::cache::files_of(&crate::edge::ChartId { name: chart.to_owned(), version }))
-        .unwrap_or_default())
 }
