@@ -16,11 +16,13 @@ pub const MAX_DATE: u64 = 253_402_300_799;
 pub const MAX_PATHS: usize = 16;
 
 /// What a token grants: scopes on named repositories, plus actions on the default namespace
-/// (ChartMuseum's single-tenant `access: ["pull"]` form).
+/// (ChartMuseum's single-tenant `access: ["pull"]` form), plus, for a workload token accepted by
+/// a trust policy, the patterns its rule granted (never read from a token's own claims).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Access {
     pub repos: ScopeSet,
     pub default_repo: Actions,
+    pub allowed: crate::Allowance,
 }
 
 impl Access {
@@ -34,7 +36,7 @@ impl Access {
     /// The actions granted on `kind`/`repo`, with OCI repositories reached through the chart
     /// repository they lie in ([`Layout::chart_of`]).
     pub fn covers(&self, kind: Kind, repo: &RepoName, layout: Layout<'_>) -> Actions {
-        let have = self.repos.covers(kind, repo, layout);
+        let have = self.repos.covers(kind, repo, layout).union(self.allowed.actions_for(kind, repo, layout));
         let chart = match kind {
             Kind::Chart => Some(repo.as_str()),
             Kind::Oci => layout.chart_of(repo).map(|(chart_repo, _)| chart_repo),
@@ -134,6 +136,9 @@ pub struct Claims {
     /// `jti`s of the tokens this one was derived from, oldest first (downscoping); revoking any
     /// of them revokes this token.
     pub lineage: Vec<String>,
+    /// `trust`: for a token the issuer minted from a workload or SSO token, the policy, rule and
+    /// external issuer that admitted it, so revoking the policy or the issuer revokes it too.
+    pub trust: Option<crate::TrustedBy>,
 }
 
 /// One `access` entry as found on the wire.
@@ -166,6 +171,14 @@ struct RawClaims {
     access: Option<Vec<AccessEntry>>,
     paths: Option<Vec<String>>,
     lineage: Option<Vec<String>>,
+    trust: Option<RawTrust>,
+}
+
+#[derive(Deserialize)]
+struct RawTrust {
+    policy: String,
+    rule: String,
+    iss: String,
 }
 
 /// A NumericDate: whole seconds, 0 ..= MAX_DATE. Strings, fractions and negatives are refused.
@@ -194,6 +207,7 @@ impl Claims {
         }
         Ok(Claims {
             lineage,
+            trust: raw.trust.map(|t| crate::TrustedBy { policy: t.policy, rule: t.rule, issuer: t.iss }),
             iss: raw.iss,
             sub: raw.sub,
             aud: raw.aud,
@@ -248,6 +262,9 @@ impl Claims {
         }
         if !self.lineage.is_empty() {
             put("lineage", self.lineage.clone().into());
+        }
+        if let Some(t) = &self.trust {
+            put("trust", serde_json::json!({"policy": t.policy, "rule": t.rule, "iss": t.issuer}));
         }
         serde_json::Value::Object(map)
     }

@@ -224,6 +224,8 @@ pub struct Grant {
     pub mount_from: Option<RepoName>,
     /// True when the route needed no token (`/health`, a public repository).
     pub public: bool,
+    /// For a workload token: the trust policy and rule that admitted it.
+    pub trusted: Option<Box<crate::TrustedBy>>,
 }
 
 impl Grant {
@@ -239,6 +241,7 @@ impl Grant {
             lineage: Vec::new(),
             mount_from: None,
             public: true,
+            trusted: None,
         }
     }
 
@@ -415,7 +418,12 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
         via,
         holder: Some(Box::new(Holder { sub: claims.sub.clone(), jti: claims.jti.clone() })),
     };
-    check_claims(claims, policy, now).map_err(deny)?;
+    match &token.trusted {
+        // A workload token's issuer and audience were checked against its trust policy.
+        Some(_) => check_times(claims, policy.leeway, now),
+        None => check_claims(claims, policy, now),
+    }
+    .map_err(deny)?;
     if let Some(required) = &scope {
         if !claims.access.grants(required, policy.layout()) {
             return Err(deny(Reason::InsufficientScope(required.clone())));
@@ -442,6 +450,7 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
             .filter(|m| may_read(claims, &m.from, &m.blob, policy))
             .map(|m| m.from.clone()),
         public: false,
+        trusted: token.trusted.clone().or_else(|| claims.trust.clone().map(Box::new)),
     })
 }
 
@@ -454,20 +463,7 @@ fn may_read(claims: &crate::claims::Claims, repo: &RepoName, path: &NormalizedPa
 
 /// Time, issuer and audience checks of verified claims.
 pub fn check_claims(claims: &crate::claims::Claims, policy: &Policy, now: u64) -> Result<(), Reason> {
-    let leeway = policy.leeway;
-    if now > claims.exp.saturating_add(leeway) {
-        return Err(Reason::Expired { exp: claims.exp, now });
-    }
-    if let Some(nbf) = claims.nbf {
-        if nbf > now.saturating_add(leeway) {
-            return Err(Reason::NotYetValid { nbf, now });
-        }
-    }
-    if let Some(iat) = claims.iat {
-        if iat > now.saturating_add(leeway) {
-            return Err(Reason::IssuedInFuture { iat, now });
-        }
-    }
+    check_times(claims, policy.leeway, now)?;
     if let Some(expected) = &policy.issuer {
         match &claims.iss {
             None => return Err(Reason::MissingClaim("iss")),
@@ -482,6 +478,24 @@ pub fn check_claims(claims: &crate::claims::Claims, policy: &Policy, now: u64) -
             None => return Err(Reason::MissingClaim("aud")),
             Some(aud) if !aud.contains(expected) => return Err(Reason::WrongAudience { expected: expected.clone() }),
             Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// `exp`, `nbf` and `iat` of verified claims at `now`, with `leeway` seconds of clock skew.
+pub(crate) fn check_times(claims: &crate::claims::Claims, leeway: u64, now: u64) -> Result<(), Reason> {
+    if now > claims.exp.saturating_add(leeway) {
+        return Err(Reason::Expired { exp: claims.exp, now });
+    }
+    if let Some(nbf) = claims.nbf {
+        if nbf > now.saturating_add(leeway) {
+            return Err(Reason::NotYetValid { nbf, now });
+        }
+    }
+    if let Some(iat) = claims.iat {
+        if iat > now.saturating_add(leeway) {
+            return Err(Reason::IssuedInFuture { iat, now });
         }
     }
     Ok(())

@@ -42,6 +42,18 @@ pub enum Reason {
     /// The token has no `kid` and more than one key is trusted.
     #[error("token has no kid and {0} keys are trusted")]
     KidRequired(usize),
+    /// The token's `alg` is not the algorithm of the key it names.
+    #[error("token is signed with {alg} but key {kid:?} is an {key} key")]
+    KeyAlgorithm { alg: &'static str, key: &'static str, kid: String },
+    /// `iss` names no trusted issuer: neither this deployment's nor a trust policy's.
+    #[error("issuer {0:?} is not trusted by any trust policy")]
+    UntrustedIssuer(String),
+    /// A trusted workload token that no rule of its trust policy matches.
+    #[error("trust policy {policy:?}: {why}")]
+    NoTrustRule { policy: String, why: String },
+    /// A trust policy's keys cannot be fetched (its endpoint down past max-stale): fail closed.
+    #[error("the keys of trust policy {0:?} cannot be fetched; refusing to decide")]
+    KeysUnavailable(String),
     /// The signature does not verify under the selected key.
     #[error("signature does not verify")]
     BadSignature,
@@ -127,6 +139,10 @@ impl Reason {
             Reason::UnsupportedCritical(_) => "unsupported_crit",
             Reason::UnknownKid(_) => "unknown_kid",
             Reason::KidRequired(_) => "kid_required",
+            Reason::KeyAlgorithm { .. } => "alg_key_mismatch",
+            Reason::UntrustedIssuer(_) => "untrusted_issuer",
+            Reason::NoTrustRule { .. } => "no_trust_rule",
+            Reason::KeysUnavailable(_) => "keys_unavailable",
             Reason::BadSignature => "bad_signature",
             Reason::MissingClaim(_) => "missing_claim",
             Reason::InvalidClaim { .. } => "invalid_claim",
@@ -149,6 +165,7 @@ impl Reason {
             Reason::MethodNotAllowed(_) => 405,
             Reason::Registry(e) => e.status(),
             Reason::InsufficientScope(_) | Reason::PathNotBound => 403,
+            Reason::KeysUnavailable(_) => 503,
             _ => 401,
         }
     }

@@ -76,14 +76,17 @@ pub enum MalformedToken {
 /// Signature algorithms on the allow-list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3).
     Rs256,
+    /// ECDSA on P-256 with SHA-256, signature `r || s` (RFC 7518 §3.4).
+    Es256,
 }
 
 impl Alg {
     pub fn as_str(self) -> &'static str {
         match self {
             Alg::Rs256 => "RS256",
+            Alg::Es256 => "ES256",
         }
     }
 }
@@ -191,6 +194,7 @@ pub(crate) fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8], part: Pa
 fn check_header(raw: RawHeader) -> Result<Header, JwsError> {
     let alg = match raw.alg.as_deref() {
         Some("RS256") => Alg::Rs256,
+        Some("ES256") => Alg::Es256,
         Some(other) => return Err(JwsError::AlgorithmNotAllowed(other.chars().take(32).collect())),
         None => return Err(MalformedToken::HeaderField("alg", "missing").into()),
     };
@@ -238,7 +242,8 @@ mod tests {
     #[test]
     fn refuses_bad_algorithms_and_headers() {
         let code = |h: &str| UnverifiedToken::parse(&token(h)).unwrap_err().code();
-        for alg in ["none", "None", "nOnE", "HS256", "HS384", "PS256", "ES256", "rs256", ""] {
+        for alg in ["none", "None", "nOnE", "HS256", "HS384", "PS256", "ES384", "ES256K", "EdDSA", "rs256", "es256", ""]
+        {
             assert_eq!(code(&format!(r#"{{"alg":"{alg}"}}"#)), "alg_not_allowed", "{alg}");
         }
         assert_eq!(code(r#"{"typ":"JWT"}"#), "malformed_token");

@@ -1,5 +1,7 @@
-//! Trusted public keys: RSA keys read from PEM (SPKI or PKCS#1), a JWK or a JWKS, named by `kid`
-//! (the RFC 7638 thumbprint when none is given), and selection of the key a token names.
+//! Trusted public keys: RSA keys (RS256) and P-256 keys (ES256) read from PEM (SPKI, or PKCS#1 for
+//! RSA), a JWK or a JWKS, named by `kid` (the RFC 7638 thumbprint when none is given), and
+//! selection of the key a token names. A key fixes its algorithm (RFC 7517 §4.4, RFC 8725 §3.1):
+//! a token is verified with the algorithm of the key it names, never one its header picks.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -7,6 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::Reason;
+use crate::jws::Alg;
 
 /// Smallest accepted RSA modulus, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -26,8 +29,10 @@ pub enum KeyError {
     Pem(String),
     #[error("DER is malformed: {0}")]
     Der(String),
-    #[error("the key is not an RSA key")]
+    #[error("the key is neither an RSA key nor an EC key on P-256")]
     NotRsa,
+    #[error("EC key is not usable: {0}")]
+    Ec(&'static str),
     #[error("RSA modulus of {0} bits is outside {MIN_RSA_BITS}..={MAX_RSA_BITS}")]
     ModulusSize(usize),
     #[error("RSA public exponent is invalid")]
@@ -36,9 +41,9 @@ pub enum KeyError {
     Json(String),
     #[error("JWK field {0:?} is missing or not base64url")]
     JwkField(&'static str),
-    #[error("JWK is for {0:?}, not RS256 signatures")]
+    #[error("JWK is for {0:?}, not RS256 or ES256 signatures")]
     JwkUse(String),
-    #[error("JWKS holds no usable RS256 key")]
+    #[error("JWKS holds no usable RS256 or ES256 key")]
     NoUsableKey,
     #[error("key id {0:?} appears twice")]
     DuplicateKid(String),
@@ -122,18 +127,152 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 /// rsaEncryption (PKCS #1), the SPKI algorithm of RSA public keys.
 const RSA_ENCRYPTION: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
+/// id-ecPublicKey (RFC 5480), the SPKI algorithm of EC public keys.
+const EC_PUBLIC_KEY: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// secp256r1 / prime256v1 (RFC 5480 §2.1.1.1), the only curve accepted (ES256).
+const P256: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// A P-256 public key as its affine coordinates, 32 big-endian bytes each (RFC 7518 §6.2.1).
+/// Whether the point lies on the curve is checked by the crypto backend when it imports the key
+/// (OpenSSL natively, WebCrypto at the edge); a point that does not verifies nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcPublicKey {
+    x: [u8; 32],
+    y: [u8; 32],
+}
+
+impl EcPublicKey {
+    /// Builds the key from its coordinates (exactly 32 bytes each).
+    pub fn from_coordinates(x: &[u8], y: &[u8]) -> Result<Self, KeyError> {
+        let x: [u8; 32] = x.try_into().map_err(|_| KeyError::Ec("x must be 32 bytes"))?;
+        let y: [u8; 32] = y.try_into().map_err(|_| KeyError::Ec("y must be 32 bytes"))?;
+        Ok(EcPublicKey { x, y })
+    }
+
+    /// Reads an uncompressed SEC 1 point, `04 || x || y` (compressed points are refused).
+    pub fn from_sec1(point: &[u8]) -> Result<Self, KeyError> {
+        match point {
+            [4, rest @ ..] if rest.len() == 64 => Self::from_coordinates(&rest[..32], &rest[32..]),
+            _ => Err(KeyError::Ec("only uncompressed P-256 points are accepted")),
+        }
+    }
+
+    pub fn x(&self) -> &[u8; 32] {
+        &self.x
+    }
+    pub fn y(&self) -> &[u8; 32] {
+        &self.y
+    }
+
+    /// The RFC 7638 JWK thumbprint (SHA-256, base64url).
+    pub fn thumbprint(&self) -> String {
+        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, b64(&self.x), b64(&self.y));
+        b64(&Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// The public JWK (`kty`, `crv`, `x`, `y`, `kid`, `alg`, `use`).
+    pub fn to_jwk(&self, kid: &str) -> serde_json::Value {
+        serde_json::json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid, "x": b64(&self.x), "y": b64(&self.y)})
+    }
+}
+
+/// The key material of a trusted key, which fixes the algorithm its tokens are verified with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    /// RS256 (RSASSA-PKCS1-v1_5 with SHA-256).
+    Rsa(RsaPublicKey),
+    /// ES256 (ECDSA on P-256 with SHA-256).
+    P256(EcPublicKey),
+}
+
+impl KeyMaterial {
+    /// The one algorithm this key verifies.
+    pub fn alg(&self) -> Alg {
+        match self {
+            KeyMaterial::Rsa(_) => Alg::Rs256,
+            KeyMaterial::P256(_) => Alg::Es256,
+        }
+    }
+
+    /// The length of every valid signature, in bytes (the modulus size; 64 for ES256's `r || s`).
+    pub fn signature_len(&self) -> usize {
+        match self {
+            KeyMaterial::Rsa(rsa) => rsa.size(),
+            KeyMaterial::P256(_) => 64,
+        }
+    }
+
+    /// The RFC 7638 thumbprint.
+    pub fn thumbprint(&self) -> String {
+        match self {
+            KeyMaterial::Rsa(k) => k.thumbprint(),
+            KeyMaterial::P256(k) => k.thumbprint(),
+        }
+    }
+
+    /// The public JWK under `kid`.
+    pub fn to_jwk(&self, kid: &str) -> serde_json::Value {
+        match self {
+            KeyMaterial::Rsa(k) => k.to_jwk(kid),
+            KeyMaterial::P256(k) => k.to_jwk(kid),
+        }
+    }
+}
+
+impl From<RsaPublicKey> for KeyMaterial {
+    fn from(k: RsaPublicKey) -> Self {
+        KeyMaterial::Rsa(k)
+    }
+}
+
+impl From<EcPublicKey> for KeyMaterial {
+    fn from(k: EcPublicKey) -> Self {
+        KeyMaterial::P256(k)
+    }
+}
+
 /// A trusted key and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
     pub kid: String,
-    pub rsa: RsaPublicKey,
+    pub material: KeyMaterial,
 }
 
 impl PublicKey {
     /// A key named by its RFC 7638 thumbprint.
-    pub fn with_thumbprint(rsa: RsaPublicKey) -> Self {
-        PublicKey { kid: rsa.thumbprint(), rsa }
+    pub fn with_thumbprint(material: impl Into<KeyMaterial>) -> Self {
+        let material = material.into();
+        PublicKey { kid: material.thumbprint(), material }
     }
+
+    /// The RSA key, when this is one.
+    pub fn rsa(&self) -> Option<&RsaPublicKey> {
+        match &self.material {
+            KeyMaterial::Rsa(k) => Some(k),
+            KeyMaterial::P256(_) => None,
+        }
+    }
+
+    /// The one algorithm this key verifies.
+    pub fn alg(&self) -> Alg {
+        self.material.alg()
+    }
+}
+
+/// Reads DER SubjectPublicKeyInfo of any accepted kind, or PKCS#1 RSAPublicKey.
+fn key_from_der(der: &[u8]) -> Result<KeyMaterial, KeyError> {
+    use spki::der::Decode as _;
+    if let Ok(info) = spki::SubjectPublicKeyInfoRef::from_der(der) {
+        if info.algorithm.oid == EC_PUBLIC_KEY {
+            let curve = info.algorithm.parameters_oid().map_err(|_| KeyError::Ec("no named curve"))?;
+            if curve != P256 {
+                return Err(KeyError::Ec("only the P-256 curve is accepted"));
+            }
+            let point = info.subject_public_key.as_bytes().ok_or(KeyError::Ec("bit string is not whole bytes"))?;
+            return EcPublicKey::from_sec1(point).map(KeyMaterial::P256);
+        }
+    }
+    RsaPublicKey::from_der(der).map(KeyMaterial::Rsa)
 }
 
 #[derive(Deserialize)]
@@ -145,6 +284,9 @@ struct RawJwk {
     use_: Option<String>,
     n: Option<String>,
     e: Option<String>,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -155,21 +297,26 @@ struct RawJwks {
 impl RawJwk {
     /// `Ok(None)` for a key of another type or use (skipped inside a JWKS).
     fn into_key(self) -> Result<Option<PublicKey>, KeyError> {
-        if self.kty.as_deref() != Some("RSA") {
-            return Ok(None);
-        }
+        let alg = match (self.kty.as_deref(), self.crv.as_deref()) {
+            (Some("RSA"), _) => Alg::Rs256,
+            (Some("EC"), Some("P-256")) => Alg::Es256,
+            _ => return Ok(None),
+        };
         if let Some(u) = self.use_.filter(|u| u != "sig") {
             return Err(KeyError::JwkUse(u));
         }
-        if let Some(a) = self.alg.filter(|a| a != "RS256") {
+        if let Some(a) = self.alg.filter(|a| a != alg.as_str()) {
             return Err(KeyError::JwkUse(a));
         }
         let field =
             |v: Option<String>, name| v.and_then(|s| URL_SAFE_NO_PAD.decode(s).ok()).ok_or(KeyError::JwkField(name));
-        let rsa = RsaPublicKey::from_components(&field(self.n, "n")?, &field(self.e, "e")?)?;
+        let material = match alg {
+            Alg::Rs256 => RsaPublicKey::from_components(&field(self.n, "n")?, &field(self.e, "e")?)?.into(),
+            Alg::Es256 => EcPublicKey::from_coordinates(&field(self.x, "x")?, &field(self.y, "y")?)?.into(),
+        };
         Ok(Some(match self.kid {
-            Some(kid) if !kid.is_empty() => PublicKey { kid, rsa },
-            _ => PublicKey::with_thumbprint(rsa),
+            Some(kid) if !kid.is_empty() => PublicKey { kid, material },
+            _ => PublicKey::with_thumbprint(material),
         }))
     }
 }
@@ -242,7 +389,11 @@ impl KeySet {
             if label != "PUBLIC KEY" && label != "RSA PUBLIC KEY" {
                 return Err(KeyError::PemLabel { label: label.to_owned() });
             }
-            keys.push(PublicKey::with_thumbprint(RsaPublicKey::from_der(&der)?));
+            let material = match label {
+                "RSA PUBLIC KEY" => RsaPublicKey::from_der(&der)?.into(),
+                _ => key_from_der(&der)?,
+            };
+            keys.push(PublicKey::with_thumbprint(material));
         }
         if keys.is_empty() {
             return Err(KeyError::Unrecognised);
@@ -287,7 +438,7 @@ impl KeySet {
 
     /// The set as a JWKS document.
     pub fn to_jwks(&self) -> serde_json::Value {
-        serde_json::json!({"keys": self.keys.iter().map(|k| k.rsa.to_jwk(&k.kid)).collect::<Vec<_>>()})
+        serde_json::json!({"keys": self.keys.iter().map(|k| k.material.to_jwk(&k.kid)).collect::<Vec<_>>()})
     }
 }
 
@@ -310,7 +461,7 @@ mod tests {
         let n = URL_SAFE_NO_PAD.decode(RFC7638_N).unwrap();
         let rsa = RsaPublicKey::from_components(&n, &[1, 0, 1]).unwrap();
         let set = KeySet::from_json(&format!(
-            r#"{{"keys":[{}, {{"kty":"EC","crv":"P-256","x":"a","y":"b"}}, {}]}}"#,
+            r#"{{"keys":[{}, {{"kty":"OKP","crv":"Ed25519","x":"a"}}, {{"kty":"EC","crv":"P-384","x":"a","y":"b"}}, {}]}}"#,
             rsa.to_jwk("a"),
             rsa.to_jwk("b")
         ))
@@ -321,6 +472,36 @@ mod tests {
         assert_eq!(set.select(None).unwrap_err().code(), "kid_required");
         let one = KeySet::from_json(&rsa.to_jwk("a").to_string()).unwrap();
         assert_eq!(one.select(None).unwrap().kid, "a");
+    }
+
+    /// RFC 7515 appendix A.3's P-256 key, as a JWK and as PEM: same key, same RFC 7638 thumbprint,
+    /// ES256 fixed by the key.
+    #[test]
+    fn p256_keys() {
+        let jwk = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let set = KeySet::parse(jwk).unwrap();
+        let key = &set.keys()[0];
+        assert_eq!(key.alg(), Alg::Es256);
+        assert_eq!(key.material.signature_len(), 64);
+        let again = KeySet::from_json(&key.material.to_jwk("k").to_string()).unwrap();
+        assert_eq!(again.keys()[0].material, key.material);
+        assert!(KeySet::parse(&jwk.replace("f83O", "AAf83O")).is_err(), "33-byte x");
+        assert!(KeySet::parse(&jwk.replace("\"kty\":\"EC\"", "\"kty\":\"EC\",\"alg\":\"RS256\"")).is_err());
+        // SPKI: id-ecPublicKey, prime256v1, uncompressed point.
+        let mut der = vec![
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+            0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+        ];
+        let KeyMaterial::P256(ec) = &key.material else { panic!() };
+        der.extend_from_slice(ec.x());
+        der.extend_from_slice(ec.y());
+        let pem = pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, &der).unwrap();
+        let from_pem = KeySet::parse(&pem).unwrap();
+        assert_eq!(from_pem.keys()[0].material, key.material);
+        assert_eq!(from_pem.keys()[0].kid, key.kid, "named by the same thumbprint");
+        der[26] = 0x02; // a compressed point
+        let pem = pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, &der[..59]).unwrap();
+        assert!(KeySet::parse(&pem).is_err());
     }
 
     #[test]

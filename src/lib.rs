@@ -14,6 +14,7 @@
 //! - [`wasm`] (wasm32 only): WebCrypto verification and the inspector page's exports.
 #![forbid(unsafe_code)]
 
+mod allowance;
 mod claims;
 mod credential;
 mod decision;
@@ -26,6 +27,7 @@ mod path;
 mod registry;
 mod route;
 mod scope;
+mod trust;
 mod verify;
 
 pub mod edge;
@@ -35,6 +37,7 @@ mod native;
 pub mod wasm;
 
 // The engine.
+pub use allowance::{claim, Allowance, FillError, ScopePattern, ScopeTemplate};
 pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};
 pub use credential::{
     extract as extract_credential, find_token, helm_provenance_request, Credential, CredentialError, Pasted, Via,
@@ -48,7 +51,9 @@ pub use hex::hex;
 pub use jws::{
     dangerous_decode, Alg, Header, JwsError, MalformedToken, Part, UnverifiedToken, MAX_KID_LEN, MAX_TOKEN_LEN,
 };
-pub use keys::{KeyError, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use keys::{
+    EcPublicKey, KeyError, KeyMaterial, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS,
+};
 pub use mint::{split_url, MintRequest, SignUrlError, SignedUrlPlan, DEFAULT_TTL, DEFAULT_URL_TTL};
 pub use path::{NormalizedPath, PathError, MAX_PATH};
 pub use registry::{
@@ -58,7 +63,11 @@ pub use route::Route;
 pub use scope::{
     Action, Actions, Depth, Kind, Layout, RepoName, Scope, ScopeError, ScopeSet, OCI_RESOURCE_TYPE, RESOURCE_TYPE,
 };
-pub use verify::{begin, verify, PendingSignature, SignatureVerifier, VerifiedToken};
+pub use trust::{
+    Condition, KeySource, ParseOptions, RawPolicy, TrustPolicies, TrustPolicy, TrustPolicyError, TrustRule, TrustedBy,
+    MAX_POLICIES,
+};
+pub use verify::{begin, verify, verify_any, PendingSignature, SignatureVerifier, VerifiedToken};
 
 // The native platform: the issuer, the command line, and the engine's OpenSSL backend.
 #[cfg(not(target_arch = "wasm32"))]

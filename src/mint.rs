@@ -26,6 +26,8 @@ pub struct MintRequest {
     pub jti: Option<String>,
     pub paths: Option<PathBinding>,
     pub lineage: Vec<String>,
+    /// The trust policy that admitted the workload this token is minted for.
+    pub trust: Option<crate::TrustedBy>,
 }
 
 impl MintRequest {
@@ -42,6 +44,7 @@ impl MintRequest {
             access: Access { repos: self.scopes.clone(), ..Access::default() },
             paths: self.paths.clone(),
             lineage: self.lineage.clone(),
+            trust: self.trust.clone(),
         }
     }
 }

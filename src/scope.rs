@@ -177,7 +177,7 @@ impl RepoName {
     }
 }
 
-fn check_component(c: &str) -> Result<(), &'static str> {
+pub(crate) fn check_component(c: &str) -> Result<(), &'static str> {
     let bytes = c.as_bytes();
     if bytes.is_empty() {
         return Err("empty path component");

@@ -7,8 +7,10 @@ use crate::claims::Claims;
 use crate::error::Reason;
 use crate::jws::UnverifiedToken;
 use crate::keys::{KeySet, PublicKey};
+use crate::trust::{TrustPolicy, TrustedBy};
 
-/// Checks one RSASSA-PKCS1-v1_5 SHA-256 signature.
+/// Checks one signature with the algorithm of `key` (RS256 or ES256, see
+/// [`KeyMaterial`](crate::KeyMaterial)).
 pub trait SignatureVerifier {
     /// True when `signature` over `message` verifies under `key`.
     fn verify(&self, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool;
@@ -20,6 +22,9 @@ pub struct VerifiedToken {
     /// The id of the key that verified it.
     pub kid: String,
     pub claims: Claims,
+    /// For a workload token, the trust policy and rule that admitted it (its issuer and audience
+    /// are checked against the policy, not the deployment's `ISSUER`/`AUDIENCE`).
+    pub trusted: Option<Box<TrustedBy>>,
 }
 
 /// A parsed token and the key it names, waiting for its signature check.
@@ -33,6 +38,15 @@ pub struct PendingSignature<'t, 'k> {
 pub fn begin<'t, 'k>(token: &'t str, keys: &'k KeySet) -> Result<PendingSignature<'t, 'k>, Reason> {
     let token = UnverifiedToken::parse(token)?;
     let key = keys.select(token.header.kid.as_deref())?;
+    // The key fixes the algorithm: an ES256 header never gets an RSA key checked as an EC one,
+    // nor the other way round (RFC 8725 §3.1).
+    if key.alg() != token.header.alg {
+        return Err(Reason::KeyAlgorithm {
+            alg: token.header.alg.as_str(),
+            key: key.alg().as_str(),
+            kid: key.kid.clone(),
+        });
+    }
     Ok(PendingSignature { token, key })
 }
 
@@ -52,7 +66,7 @@ impl<'t, 'k> PendingSignature<'t, 'k> {
     /// True when the signature cannot possibly verify (wrong length for the key): the backend
     /// need not be called.
     pub fn signature_has_wrong_length(&self) -> bool {
-        self.token.signature().len() != self.key.rsa.size()
+        self.token.signature().len() != self.key.material.signature_len()
     }
 
     /// Completes verification with the backend's answer, then parses the claims.
@@ -61,7 +75,23 @@ impl<'t, 'k> PendingSignature<'t, 'k> {
             return Err(Reason::BadSignature);
         }
         let claims = Claims::from_json(&self.token.dangerous_payload()?)?;
-        Ok(VerifiedToken { kid: self.key.kid.clone(), claims })
+        Ok(VerifiedToken { kid: self.key.kid.clone(), claims, trusted: None })
+    }
+
+    /// Completes verification of a workload token with the backend's answer: the signature, then
+    /// the trust policy's admission ([`TrustPolicy::admit`]) at `now` with `leeway` seconds.
+    pub fn finish_trusted(
+        self,
+        signature_valid: bool,
+        policy: &TrustPolicy,
+        now: u64,
+        leeway: u64,
+    ) -> Result<VerifiedToken, Reason> {
+        if !signature_valid || self.signature_has_wrong_length() {
+            return Err(Reason::BadSignature);
+        }
+        let (claims, by) = policy.admit(&self.token.dangerous_payload()?, now, leeway)?;
+        Ok(VerifiedToken { kid: self.key.kid.clone(), claims, trusted: Some(Box::new(by)) })
     }
 
     /// Runs a synchronous backend and completes verification.
@@ -75,4 +105,29 @@ impl<'t, 'k> PendingSignature<'t, 'k> {
 /// [`crate::decision`]).
 pub fn verify(token: &str, keys: &KeySet, backend: &impl SignatureVerifier) -> Result<VerifiedToken, Reason> {
     begin(token, keys)?.verify_with(backend)
+}
+
+/// Verifies a token that may be a chartgate token (checked with `own` keys) or a workload token of
+/// a trust policy (routed by `iss`, checked with that policy's keys from `policy_keys`, then
+/// admitted at `now`). `policy_keys(i)` is `None` when the `i`th policy's keys cannot be had
+/// (its endpoint down): [`Reason::UnknownKid`]-free refusal, never a fallback to other keys.
+pub fn verify_any<'k>(
+    token: &str,
+    own: &KeySet,
+    policies: &crate::TrustPolicies,
+    policy_keys: impl Fn(usize) -> Option<&'k KeySet>,
+    backend: &impl SignatureVerifier,
+    now: u64,
+    leeway: u64,
+) -> Result<VerifiedToken, Reason> {
+    match policies.route(token)? {
+        None => verify(token, own, backend),
+        Some((i, policy)) => {
+            let keys = policy_keys(i).ok_or_else(|| Reason::KeysUnavailable(policy.name.clone()))?;
+            let pending = begin(token, keys)?;
+            let valid = !pending.signature_has_wrong_length()
+                && backend.verify(pending.key(), pending.message(), pending.signature());
+            pending.finish_trusted(valid, policy, now, leeway)
+        }
+    }
 }

@@ -177,7 +177,7 @@ fn rejected_tokens() {
             "embedded jwk is ignored",
             other_key()
                 .sign_raw(
-                    format!(r#"{{"alg":"RS256","jwk":{}}}"#, other_key().public().rsa.to_jwk("x")).as_bytes(),
+                    format!(r#"{{"alg":"RS256","jwk":{}}}"#, other_key().public().material.to_jwk("x")).as_bytes(),
                     claims("").as_bytes(),
                 )
                 .unwrap(),

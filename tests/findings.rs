@@ -95,7 +95,7 @@ fn finding_02_sign_url_keeps_the_lineage() {
     assert_eq!(lineage, [root_jti.as_str().unwrap(), child_jti.as_str().unwrap()], "the whole lineage, root first");
     // What the edge looks up for the link: revoking the root (or the child) revokes it.
     let link_claims = claims(link_token(&link));
-    let keys = revocation_keys(link_claims["jti"].as_str(), &lineage, link_claims["sub"].as_str());
+    let keys = revocation_keys(link_claims["jti"].as_str(), &lineage, link_claims["sub"].as_str(), None);
     assert!(keys.contains(&format!("jti:{}", root_jti.as_str().unwrap())), "{keys:?}");
     assert!(keys.contains(&format!("jti:{}", child_jti.as_str().unwrap())), "{keys:?}");
 }

@@ -269,7 +269,7 @@ proptest! {
             if let Some(parent_paths) = &parent.paths {
                 prop_assert!(child.paths.as_ref().is_some_and(|p| p.within(parent_paths)), "leaves the parent's paths");
             }
-            let keys = chartgate::edge::revocation_keys(child.jti.as_deref(), &child.lineage, None);
+            let keys = chartgate::edge::revocation_keys(child.jti.as_deref(), &child.lineage, None, None);
             for ancestor in &chain {
                 let jti = ancestor.jti.as_deref().unwrap();
                 prop_assert!(keys.contains(&format!("jti:{jti}")), "revoking {} would not revoke {:?}", jti, child.jti);

@@ -103,7 +103,7 @@ mod tests {
 
     fn token(exp: u64) -> Rc<VerifiedToken> {
         let claims = Claims::from_json(format!(r#"{{"exp":{exp}}}"#).as_bytes()).unwrap();
-        Rc::new(VerifiedToken { kid: "k".into(), claims })
+        Rc::new(VerifiedToken { kid: "k".into(), claims, trusted: None })
     }
 
     #[test]

@@ -412,6 +412,7 @@ impl MintArgs {
             jti: Some(crate::random_id()),
             paths,
             lineage: Vec::new(),
+            trust: None,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Native RSA on the system's OpenSSL (the `openssl` crate; private-key operations are constant
+//! Native RSA (and ES256 verification) on the system's OpenSSL (the `openssl` crate; private-key operations are constant
 //! time and blinded, and use the CPU's fastest code, e.g. AVX-512 IFMA): the signature backend for
 //! the CLI and issuer, key generation, PEM input and output, signing.
 
@@ -10,7 +10,7 @@ use openssl::rsa::Rsa;
 use openssl::sign::{Signer, Verifier};
 
 use crate::claims::Claims;
-use crate::keys::{b64, PublicKey, RsaPublicKey};
+use crate::keys::{b64, KeyMaterial, PublicKey, RsaPublicKey};
 use crate::verify::SignatureVerifier;
 
 /// Why a signing key could not be used.
@@ -30,20 +30,51 @@ pub struct NativeVerifier {
     prepared: HashMap<String, PKey<Public>>,
 }
 
-fn to_pkey(key: &RsaPublicKey) -> Option<PKey<Public>> {
-    let n = openssl::bn::BigNum::from_slice(key.n()).ok()?;
-    let e = openssl::bn::BigNum::from_slice(key.e()).ok()?;
-    PKey::from_rsa(Rsa::from_public_components(n, e).ok()?).ok()
+/// The OpenSSL key; `None` when OpenSSL refuses it (an EC point off the curve, …), and then
+/// nothing verifies under it.
+fn to_pkey(key: &KeyMaterial) -> Option<PKey<Public>> {
+    use openssl::bn::BigNum;
+    match key {
+        KeyMaterial::Rsa(key) => {
+            let n = BigNum::from_slice(key.n()).ok()?;
+            let e = BigNum::from_slice(key.e()).ok()?;
+            PKey::from_rsa(Rsa::from_public_components(n, e).ok()?).ok()
+        }
+        KeyMaterial::P256(key) => {
+            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).ok()?;
+            let (x, y) = (BigNum::from_slice(key.x()).ok()?, BigNum::from_slice(key.y()).ok()?);
+            // Checks that the point is on the curve.
+            let ec = openssl::ec::EcKey::from_public_key_affine_coordinates(&group, &x, &y).ok()?;
+            PKey::from_ec_key(ec).ok()
+        }
+    }
 }
 
 fn verify_with(pkey: &PKey<Public>, message: &[u8], signature: &[u8]) -> bool {
+    if pkey.id() == openssl::pkey::Id::EC {
+        // JWS carries ECDSA signatures as `r || s` (RFC 7518 §3.4); OpenSSL wants DER.
+        let Some(der) = ecdsa_der(signature) else { return false };
+        return Verifier::new(MessageDigest::sha256(), pkey)
+            .and_then(|mut v| v.verify_oneshot(&der, message))
+            .unwrap_or(false);
+    }
     Verifier::new(MessageDigest::sha256(), pkey).and_then(|mut v| v.verify_oneshot(signature, message)).unwrap_or(false)
+}
+
+/// `r || s` (32 bytes each) as a DER ECDSA-Sig-Value.
+fn ecdsa_der(signature: &[u8]) -> Option<Vec<u8>> {
+    if signature.len() != 64 {
+        return None;
+    }
+    let r = openssl::bn::BigNum::from_slice(&signature[..32]).ok()?;
+    let s = openssl::bn::BigNum::from_slice(&signature[32..]).ok()?;
+    openssl::ecdsa::EcdsaSig::from_private_components(r, s).ok()?.to_der().ok()
 }
 
 impl NativeVerifier {
     /// Prepares every key of `keys`.
     pub fn new(keys: &crate::keys::KeySet) -> Self {
-        let prepared = keys.keys().iter().filter_map(|k| Some((k.kid.clone(), to_pkey(&k.rsa)?))).collect();
+        let prepared = keys.keys().iter().filter_map(|k| Some((k.kid.clone(), to_pkey(&k.material)?))).collect();
         NativeVerifier { prepared }
     }
 }
@@ -54,7 +85,7 @@ impl SignatureVerifier for NativeVerifier {
         // `new` is built from the set the token's key was selected from.
         match self.prepared.get(&key.kid) {
             Some(pkey) => verify_with(pkey, message, signature),
-            None => to_pkey(&key.rsa).is_some_and(|pkey| verify_with(&pkey, message, signature)),
+            None => to_pkey(&key.material).is_some_and(|pkey| verify_with(&pkey, message, signature)),
         }
     }
 }
@@ -104,7 +135,7 @@ impl SigningKey {
         &self.kid
     }
     pub fn public(&self) -> PublicKey {
-        PublicKey { kid: self.kid.clone(), rsa: self.public.clone() }
+        PublicKey { kid: self.kid.clone(), material: KeyMaterial::Rsa(self.public.clone()) }
     }
     fn rsa(&self) -> Result<Rsa<Private>, SigningError> {
         self.private.rsa().map_err(|e| SigningError::Key(e.to_string()))
@@ -159,7 +190,7 @@ mod tests {
         assert_eq!(SigningKey::from_pem(&pkcs8).unwrap().kid(), key.kid());
         let public = key.public_pem().unwrap();
         assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
-        assert_eq!(crate::KeySet::parse(&public).unwrap().keys()[0].rsa, key.public().rsa);
+        assert_eq!(crate::KeySet::parse(&public).unwrap().keys()[0].material, key.public().material);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The signature backend of the wasm builds: RS256 through the runtime's WebCrypto
+//! The signature backend of the wasm builds: RS256 and ES256 through the runtime's WebCrypto
 //! (`crypto.subtle`, native code in workerd and in browsers), keys imported once per isolate
 //! or page and remembered by `kid` together with the key material they were imported from, so a
 //! different key under a known `kid` is never verified with the old one.
@@ -11,26 +11,33 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
-use crate::keys::{b64, PublicKey, RsaPublicKey};
+use crate::keys::{b64, KeyMaterial, PublicKey};
 
-const ALGORITHM: &str = "RSASSA-PKCS1-v1_5";
+const RSA: &str = "RSASSA-PKCS1-v1_5";
+const ECDSA: &str = "ECDSA";
 
 thread_local! {
     /// `kid` → the key as trusted when it was imported, and its WebCrypto handle.
-    static IMPORTED: RefCell<HashMap<String, (RsaPublicKey, CryptoKey)>> = RefCell::new(HashMap::new());
+    static IMPORTED: RefCell<HashMap<String, (KeyMaterial, CryptoKey)>> = RefCell::new(HashMap::new());
     static SUBTLE: RefCell<Option<SubtleCrypto>> = const { RefCell::new(None) };
-    /// `{name: "RSASSA-PKCS1-v1_5"}`, made once: passing a string would decode it from wasm
-    /// memory into a new JavaScript string on every verify.
-    static VERIFY_ALGORITHM: RefCell<Option<Object>> = const { RefCell::new(None) };
+    /// `{name: "RSASSA-PKCS1-v1_5"}` and `{name: "ECDSA", hash: "SHA-256"}`, made once: passing
+    /// a string would decode it from wasm memory into a new JavaScript string on every verify.
+    static VERIFY_ALGORITHMS: RefCell<Option<(Object, Object)>> = const { RefCell::new(None) };
 }
 
-fn verify_algorithm() -> Result<Object, JsValue> {
-    if let Some(a) = VERIFY_ALGORITHM.with(|a| a.borrow().clone()) {
-        return Ok(a);
-    }
-    let algorithm = object(&[("name", ALGORITHM)])?;
-    VERIFY_ALGORITHM.with(|a| *a.borrow_mut() = Some(algorithm.clone()));
-    Ok(algorithm)
+fn verify_algorithm(key: &KeyMaterial) -> Result<Object, JsValue> {
+    let (rsa, ec) = match VERIFY_ALGORITHMS.with(|a| a.borrow().clone()) {
+        Some(pair) => pair,
+        None => {
+            let pair = (object(&[("name", RSA)])?, object(&[("name", ECDSA), ("hash", "SHA-256")])?);
+            VERIFY_ALGORITHMS.with(|a| *a.borrow_mut() = Some(pair.clone()));
+            pair
+        }
+    };
+    Ok(match key {
+        KeyMaterial::Rsa(_) => rsa,
+        KeyMaterial::P256(_) => ec,
+    })
 }
 
 /// `crypto.subtle`, looked up once.
@@ -53,10 +60,20 @@ fn object(pairs: &[(&str, &str)]) -> Result<Object, JsValue> {
 }
 
 async fn import(key: &PublicKey) -> Result<CryptoKey, JsValue> {
-    let n = b64(key.rsa.n());
-    let e = b64(key.rsa.e());
-    let jwk = object(&[("kty", "RSA"), ("alg", "RS256"), ("n", &n), ("e", &e)])?;
-    let algorithm = object(&[("name", ALGORITHM), ("hash", "SHA-256")])?;
+    let (jwk, algorithm) = match &key.material {
+        KeyMaterial::Rsa(rsa) => {
+            let (n, e) = (b64(rsa.n()), b64(rsa.e()));
+            (
+                object(&[("kty", "RSA"), ("alg", "RS256"), ("n", &n), ("e", &e)])?,
+                object(&[("name", RSA), ("hash", "SHA-256")])?,
+            )
+        }
+        KeyMaterial::P256(ec) => {
+            let (x, y) = (b64(ec.x()), b64(ec.y()));
+            let jwk = object(&[("kty", "EC"), ("crv", "P-256"), ("x", &x), ("y", &y)])?;
+            (jwk, object(&[("name", ECDSA), ("namedCurve", "P-256")])?)
+        }
+    };
     let usages = Array::of1(&JsValue::from_str("verify"));
     let promise = subtle()?.import_key_with_object("jwk", &jwk, &algorithm, false, &usages)?;
     Ok(JsFuture::from(promise).await?.unchecked_into())
@@ -73,17 +90,18 @@ pub async fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result
     // A hit must be the same key material (a byte comparison of modulus and exponent): a key
     // set can change under a known kid (another JWKS in the inspector, a rotation at the edge
     // while an import was in flight).
-    let cached = IMPORTED.with(|m| m.borrow().get(&key.kid).filter(|(rsa, _)| *rsa == key.rsa).map(|(_, k)| k.clone()));
+    let cached = IMPORTED
+        .with(|m| m.borrow().get(&key.kid).filter(|(material, _)| *material == key.material).map(|(_, k)| k.clone()));
     let crypto_key = match cached {
         Some(k) => k,
         None => {
             let k = import(key).await?;
-            IMPORTED.with(|m| m.borrow_mut().insert(key.kid.clone(), (key.rsa.clone(), k.clone())));
+            IMPORTED.with(|m| m.borrow_mut().insert(key.kid.clone(), (key.material.clone(), k.clone())));
             k
         }
     };
     let promise = subtle()?.verify_with_object_and_u8_array_and_u8_array(
-        &verify_algorithm()?,
+        &verify_algorithm(&key.material)?,
         &crypto_key,
         signature,
         message,

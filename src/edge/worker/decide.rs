@@ -82,7 +82,7 @@ pub(super) async fn decide(
 /// cannot be read (the caller fails closed).
 async fn is_revoked(env: &Env, grant: &Grant) -> std::result::Result<bool, ()> {
     let Ok(kv) = env.kv("REVOCATIONS") else { return Ok(false) };
-    for key in revocation_keys(grant.jti.as_deref(), &grant.lineage, grant.sub.as_deref()) {
+    for key in revocation_keys(grant.jti.as_deref(), &grant.lineage, grant.sub.as_deref(), grant.trusted.as_deref()) {
         match kv.get(&key).text().await {
             Ok(Some(_)) => return Ok(true),
             Ok(None) => {}

@@ -1,76 +1,8 @@
-//! What the issuer may grant: scope patterns with `*` globs on repository names, the grant as
-//! requested ∩ allowed, and downscoping: a child token never broader, never bound to more paths,
+//! What the issuer may derive: downscoping: a child token never broader, never bound to more paths,
 //! and never living longer than its parent.
 
-use std::fmt;
-
-use crate::scope::glob_match;
-use crate::{Actions, Claims, Kind, Layout, PathBinding, RepoName, Scope, ScopeError, ScopeSet};
-
-/// `artifact-repository:NAME-GLOB:ACTIONS` (chart repositories) or `repository:NAME-GLOB:ACTIONS`
-/// (OCI repositories), where `*` in the name matches any run of characters (including `/`):
-/// `org1/*` is every repository of org1, `*` is every repository. A chart-repository pattern
-/// also allows the OCI repositories inside the repositories it matches ([`Layout::chart_of`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScopePattern {
-    kind: Kind,
-    glob: String,
-    actions: Actions,
-}
-
-impl ScopePattern {
-    pub fn parse(s: &str) -> Result<Self, ScopeError> {
-        let shape = || ScopeError::Shape(s.to_owned());
-        let (kind, rest) = s.split_once(':').ok_or_else(shape)?;
-        let (glob, actions) = rest.rsplit_once(':').ok_or_else(shape)?;
-        let kind = Kind::parse(kind).ok_or_else(|| ScopeError::ResourceType(kind.to_owned()))?;
-        // The glob must be a valid name once its stars are replaced by a letter.
-        kind.name(&glob.replace('*', "x"))?;
-        if actions.is_empty() {
-            return Err(ScopeError::NoActions(glob.to_owned()));
-        }
-        Ok(ScopePattern { kind, glob: glob.to_owned(), actions: Actions::parse_list(actions)? })
-    }
-
-    /// True when the pattern names `repo` (a name of the pattern's own kind).
-    pub fn matches(&self, repo: &str) -> bool {
-        glob_match(self.glob.as_bytes(), repo.as_bytes())
-    }
-}
-
-impl fmt::Display for ScopePattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.kind.as_str(), self.glob, self.actions)
-    }
-}
-
-/// What one client (or one SSO rule) may be granted.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Allowance(pub Vec<ScopePattern>);
-
-impl Allowance {
-    /// The actions allowed on `kind`/`repo`: patterns of that kind naming it, and for an OCI
-    /// repository the chart-repository patterns naming the chart repository it lies in.
-    pub fn actions_for(&self, kind: Kind, repo: &RepoName, layout: Layout<'_>) -> Actions {
-        let chart_repo = match kind {
-            Kind::Oci => layout.chart_of(repo).map(|(r, _)| r),
-            Kind::Chart => None,
-        };
-        let allowed = |p: &&ScopePattern| {
-            (p.kind == kind && p.matches(repo.as_str()))
-                || (p.kind == Kind::Chart && chart_repo.is_some_and(|r| p.matches(r)))
-        };
-        self.0.iter().filter(allowed).fold(Actions::NONE, |a, p| a.union(p.actions))
-    }
-
-    /// requested ∩ allowed.
-    pub fn grant(&self, requested: &ScopeSet, layout: Layout<'_>) -> ScopeSet {
-        requested
-            .iter()
-            .map(|s| Scope { actions: s.actions.intersect(self.actions_for(s.kind, &s.repo, layout)), ..s })
-            .collect()
-    }
-}
+pub use crate::allowance::{Allowance, ScopePattern};
+use crate::{Claims, Layout, PathBinding, ScopeSet};
 
 /// Why a child token cannot be derived.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,31 +86,10 @@ pub fn downscope(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RepoName;
 
     fn repo(s: &str) -> RepoName {
         RepoName::parse(s).unwrap()
-    }
-
-    #[test]
-    fn globs() {
-        let p = ScopePattern::parse("artifact-repository:org1/*:pull").unwrap();
-        assert!(p.matches("org1/repo1"));
-        assert!(p.matches("org1/a/b"));
-        assert!(!p.matches("org10/repo1"));
-        assert!(!p.matches("org1"));
-        assert!(ScopePattern::parse("artifact-repository:*:pull,push").unwrap().matches("x"));
-        assert!(ScopePattern::parse("artifact-repository:org1/*-prod:pull").unwrap().matches("org1/web-prod"));
-        assert!(ScopePattern::parse("artifact-repository:Org/*:pull").is_err());
-        assert!(ScopePattern::parse("artifact-repository:org/*:delete").is_err());
-        assert!(glob_match(b"a*b*c", b"aXbYc") && !glob_match(b"a*b*c", b"aXbY"));
-    }
-
-    #[test]
-    fn grant_is_intersection() {
-        let ns = repo("repo");
-        let allow = Allowance(vec![ScopePattern::parse("artifact-repository:org1/*:pull").unwrap()]);
-        let req = ScopeSet::parse("artifact-repository:org1/r:pull,push artifact-repository:org2/r:pull").unwrap();
-        assert_eq!(allow.grant(&req, layout(&ns)).to_string(), "artifact-repository:org1/r:pull");
     }
 
     fn layout(ns: &RepoName) -> Layout<'_> {
@@ -186,22 +97,8 @@ mod tests {
     }
 
     #[test]
-    fn oci_grants_follow_the_chart_repositories() {
+    fn a_chart_grant_covers_its_oci_names() {
         let ns = repo("repo");
-        let allow = Allowance(vec![
-            ScopePattern::parse("artifact-repository:org1/*:pull").unwrap(),
-            ScopePattern::parse("repository:org2/charts/*:pull,push").unwrap(),
-        ]);
-        let req = ScopeSet::parse(
-            "repository:org1/repo1/hello:pull,push repository:org2/charts/x:push repository:org1/a/b/c:pull",
-        )
-        .unwrap();
-        assert_eq!(
-            allow.grant(&req, layout(&ns)).to_string(),
-            "repository:org1/repo1/hello:pull repository:org2/charts/x:push"
-        );
-        let chart_req = ScopeSet::parse("artifact-repository:org2/charts:pull").unwrap();
-        assert!(allow.grant(&chart_req, layout(&ns)).is_empty(), "OCI patterns never grant chart repositories");
         let p = parent(r#"{"exp":1000,"jti":"p1","access":["org1/a:pull"]}"#);
         let oci = ScopeSet::parse("repository:org1/a/hello:pull").unwrap();
         assert!(downscope(&p, Some(&oci), 60, None, 900, layout(&ns)).is_ok(), "a chart grant covers its OCI names");

@@ -241,6 +241,7 @@ impl Issuer {
             jti: Some(crate::random_id()),
             paths,
             lineage,
+            trust: None,
         };
         let token =
             self.config.signing.sign(&request.claims(now)).map_err(|e| TokenError::Unavailable(e.to_string()))?;

@@ -1,0 +1,687 @@
+//! Trust policies: which external issuers' tokens (GitHub Actions, GitLab CI, Kubernetes
+//! service accounts, an organisation's SSO) are accepted in place of a chartgate token, and what
+//! they grant. A policy names one issuer (its exact `iss`), the audience its tokens must carry,
+//! where its keys come from, an optional lifetime cap, and ordered rules: conditions on claims
+//! (whole-value regular expressions) and the scopes they grant, which may be templated from
+//! claims ([`ScopeTemplate`]). The first rule that matches decides; none matching is a refusal
+//! naming the policy.
+//!
+//! Pure: the edge, the issuer (its SSO exchange and workload logins), the CLI
+//! (`chartgate verify --trust`) and the inspector page parse and evaluate policies here, so they
+//! never disagree. Keys are fetched by each platform; a token is routed to its policy by `iss`
+//! ([`TrustPolicies::route`]), verified with that policy's keys only (the key fixes the
+//! algorithm), then admitted by [`TrustPolicy::admit`].
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::allowance::{claim, Allowance, ScopeTemplate};
+use crate::claims::{Access, Audience, Claims};
+use crate::error::Reason;
+use crate::jws::{json_object, Part};
+use crate::keys::KeySet;
+
+/// Most policies one deployment trusts.
+pub const MAX_POLICIES: usize = 16;
+/// Most rules in one policy.
+pub const MAX_RULES: usize = 64;
+/// Longest accepted rule pattern, in bytes.
+pub const MAX_PATTERN: usize = 1024;
+
+/// Where a policy's verification keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// OpenID Connect Discovery: `{issuer}/.well-known/openid-configuration`, then its `jwks_uri`.
+    Discovery(String),
+    /// A JWKS URL.
+    JwksUrl(String),
+    /// Keys given in the policy (PEM, JWK or JWKS): nothing is fetched.
+    Inline(KeySet),
+}
+
+/// One condition of a rule: the claim at a path (see [`claim`]) matches a whole-value pattern.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    claim: String,
+    pattern: regex_lite::Regex,
+    source: String,
+}
+
+impl Condition {
+    /// A condition on `claim` with a whole-value `pattern`: `acme` matches exactly `acme`, never
+    /// `acme-evil`; `refs/tags/v.*` matches every tag starting with `v`.
+    ///
+    /// # Errors
+    /// The pattern is not a regular expression, or longer than [`MAX_PATTERN`].
+    pub fn new(claim: &str, pattern: &str) -> Result<Self, String> {
+        if claim.is_empty() {
+            return Err("the claim name is empty".into());
+        }
+        if pattern.len() > MAX_PATTERN {
+            return Err(format!("the pattern is longer than {MAX_PATTERN} bytes"));
+        }
+        let pattern_re = regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())?;
+        Ok(Condition { claim: claim.to_owned(), pattern: pattern_re, source: pattern.to_owned() })
+    }
+
+    /// A string claim matches; an array matches when one of its strings does; a boolean is read
+    /// as `true`/`false` and a non-negative integer as its digits. Anything else, or a missing
+    /// claim, does not match.
+    pub fn matches(&self, claims: &Value) -> bool {
+        let one = |v: &Value| match v {
+            Value::String(s) => self.pattern.is_match(s),
+            Value::Bool(b) => self.pattern.is_match(if *b { "true" } else { "false" }),
+            Value::Number(n) if n.is_u64() => self.pattern.is_match(&n.to_string()),
+            _ => false,
+        };
+        match claim(claims, &self.claim) {
+            Some(Value::Array(items)) => items.iter().any(one),
+            Some(v) => one(v),
+            None => false,
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {:?}", self.claim, self.source)
+    }
+}
+
+/// One rule: every `when` condition matches, no `unless` condition does, and every grant fills.
+#[derive(Debug, Clone)]
+pub struct TrustRule {
+    /// `name` from the policy, or `rules[i]`.
+    pub name: String,
+    pub when: Vec<Condition>,
+    pub unless: Vec<Condition>,
+    pub grants: Vec<ScopeTemplate>,
+}
+
+impl TrustRule {
+    /// The grant for `claims`, or why this rule does not match them.
+    fn evaluate(&self, claims: &Value) -> Result<Allowance, String> {
+        if let Some(c) = self.when.iter().find(|c| !c.matches(claims)) {
+            return Err(format!("rule {:?}: {} does not match", self.name, c.claim));
+        }
+        if let Some(c) = self.unless.iter().find(|c| c.matches(claims)) {
+            return Err(format!("rule {:?}: refused by unless {}", self.name, c.claim));
+        }
+        let grants = self.grants.iter().map(|t| t.fill(claims)).collect::<Result<Vec<_>, _>>();
+        grants.map(Allowance).map_err(|e| format!("rule {:?}: {e}", self.name))
+    }
+}
+
+/// A trusted external issuer and its rules.
+#[derive(Debug, Clone)]
+pub struct TrustPolicy {
+    /// Names the policy in refusals, audit lines and revocations (`policy:<name>`).
+    pub name: String,
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// What `aud` must contain; `None` only where the caller allowed `"*"` (the issuer's legacy
+    /// SSO providers).
+    pub audience: Option<String>,
+    pub keys: KeySource,
+    /// Longest a grant may live after the token's `iat`, in seconds (never past its `exp`).
+    pub max_ttl: Option<u64>,
+    pub rules: Vec<TrustRule>,
+}
+
+/// How a verified workload token was admitted: the policy, the rule and the issuer, for audit
+/// lines and revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedBy {
+    pub policy: String,
+    pub rule: String,
+    pub issuer: String,
+}
+
+/// The registered claims of a workload token, read strictly (a duplicated one is refused).
+#[derive(Deserialize)]
+struct Registered {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    jti: Option<String>,
+}
+
+impl TrustPolicy {
+    /// Admits a token whose signature verified under this policy's keys, at `now` with `leeway`
+    /// seconds of clock skew: issuer, audience, `exp`/`nbf`/`iat`, then the first matching rule.
+    /// The claims returned grant exactly the rule's scopes (the token's own `access`, `paths` or
+    /// `lineage`, if any, are never read) and expire at the token's `exp`, or earlier under
+    /// `max_ttl`.
+    ///
+    /// # Errors
+    /// The [`Reason`] the edge answers with: a wrong issuer or audience, a time claim, or
+    /// [`Reason::NoTrustRule`] naming the policy.
+    pub fn admit(&self, payload: &[u8], now: u64, leeway: u64) -> Result<(Claims, TrustedBy), Reason> {
+        let reg: Registered = json_object(payload, Part::Payload)?;
+        let all: Value = json_object(payload, Part::Payload)?;
+        match &reg.iss {
+            Some(iss) if *iss == self.issuer => {}
+            Some(iss) => {
+                let found = iss.chars().take(64).collect();
+                return Err(Reason::WrongIssuer { expected: self.issuer.clone(), found });
+            }
+            None => return Err(Reason::MissingClaim("iss")),
+        }
+        if let Some(expected) = &self.audience {
+            match &reg.aud {
+                None => return Err(Reason::MissingClaim("aud")),
+                Some(aud) if !aud.contains(expected) => {
+                    return Err(Reason::WrongAudience { expected: expected.clone() })
+                }
+                Some(_) => {}
+            }
+        }
+        let mut exp = reg.exp.ok_or(Reason::MissingClaim("exp"))?;
+        if let Some(max) = self.max_ttl {
+            let iat = reg.iat.ok_or(Reason::MissingClaim("iat"))?;
+            exp = exp.min(iat.saturating_add(max));
+        }
+        let mut claims = Claims {
+            iss: reg.iss,
+            sub: reg.sub,
+            aud: reg.aud,
+            exp,
+            nbf: reg.nbf,
+            iat: reg.iat,
+            jti: reg.jti,
+            access: Access::default(),
+            paths: None,
+            lineage: Vec::new(),
+            trust: None,
+        };
+        crate::decision::check_times(&claims, leeway, now)?;
+        let mut why = String::from("no rule matches this identity");
+        for rule in &self.rules {
+            match rule.evaluate(&all) {
+                Ok(allowed) => {
+                    claims.access.allowed = allowed;
+                    let by =
+                        TrustedBy { policy: self.name.clone(), rule: rule.name.clone(), issuer: self.issuer.clone() };
+                    claims.trust = Some(by.clone());
+                    return Ok((claims, by));
+                }
+                // The first refusal that got past the conditions says the most.
+                Err(w) if why.starts_with("no rule") && !w.ends_with("does not match") => why = w,
+                Err(_) => {}
+            }
+        }
+        Err(Reason::NoTrustRule { policy: self.name.clone(), why })
+    }
+
+    /// The URL to fetch keys from first (the discovery document or the JWKS), if any.
+    pub fn fetch_url(&self) -> Option<&str> {
+        match &self.keys {
+            KeySource::Discovery(url) | KeySource::JwksUrl(url) => Some(url),
+            KeySource::Inline(_) => None,
+        }
+    }
+}
+
+/// The trust policies of one deployment.
+#[derive(Debug, Clone, Default)]
+pub struct TrustPolicies(pub Vec<TrustPolicy>);
+
+/// A trust-policy document that cannot be used: where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {why}")]
+pub struct TrustPolicyError {
+    /// `line 3 column 7` for a syntax error, else the key path (`policies[0].rules[1].scopes[0]`).
+    pub at: String,
+    pub why: String,
+}
+
+/// A policy as written (JSON at the edge and in the CLI, TOML `[[sso]]`/`[[trust]]` in the
+/// issuer's configuration).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub name: Option<String>,
+    pub issuer: String,
+    pub audience: Option<String>,
+    pub jwks_url: Option<String>,
+    /// Inline keys: PEM, JWK or JWKS text.
+    pub keys: Option<String>,
+    /// Seconds (a number) or a duration (`"15m"`, `"1h"`).
+    pub max_ttl: Option<RawDuration>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+/// A rule as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: Option<String>,
+    #[serde(rename = "match", default)]
+    pub when: RawConditions,
+    #[serde(default)]
+    pub unless: RawConditions,
+    #[serde(alias = "grants")]
+    pub scopes: Vec<String>,
+}
+
+/// Conditions as a table (`{repository = "acme/app"}`) or a list of `{claim, pattern}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawConditions {
+    Table(std::collections::BTreeMap<String, String>),
+    List(Vec<RawCondition>),
+}
+
+impl Default for RawConditions {
+    fn default() -> Self {
+        RawConditions::List(Vec::new())
+    }
+}
+
+impl RawConditions {
+    fn pairs(&self) -> Vec<(&str, &str)> {
+        match self {
+            RawConditions::Table(t) => t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            RawConditions::List(l) => l.iter().map(|c| (c.claim.as_str(), c.pattern.as_str())).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    pub claim: String,
+    pub pattern: String,
+}
+
+/// A duration as written: seconds, or `<n>s|m|h|d`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+impl RawDuration {
+    fn seconds(&self) -> Result<u64, String> {
+        let text = match self {
+            RawDuration::Seconds(n) => return Ok(*n),
+            RawDuration::Text(t) => t.trim(),
+        };
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let n: u64 =
+            digits.parse().map_err(|_| format!("{text:?} is not a duration such as 900, \"15m\" or \"1h\""))?;
+        let unit = match unit.trim() {
+            "" | "s" => 1,
+            "m" | "min" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(format!("{text:?} is not a duration such as 900, \"15m\" or \"1h\"")),
+        };
+        Ok(n.saturating_mul(unit))
+    }
+}
+
+/// How strict [`TrustPolicy::from_raw`] is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    /// Accept `audience = "*"` (any application of the provider). Only the issuer's SSO
+    /// providers, which always allowed it with a warning, set this.
+    pub any_audience: bool,
+    /// Accept a policy without `audience`: never at the edge.
+    pub missing_audience: bool,
+}
+
+/// An `http(s)` URL; plain `http` only on a loopback host (a local provider in development).
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://").filter(|r| is_loopback(r)))
+        .ok_or_else(|| format!("{url:?} is not an https URL (http is accepted on a loopback host only)"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok(())
+}
+
+fn is_loopback(rest: &str) -> bool {
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+impl TrustPolicy {
+    /// Validates one written policy; errors name the key under `at` (`policies[0]`).
+    ///
+    /// # Errors
+    /// [`TrustPolicyError`] naming the key: a missing audience, an issuer or URL that is not
+    /// `https`, unreadable inline keys, a pattern that is not a regular expression, a scope
+    /// template that is malformed, a rule without scopes.
+    pub fn from_raw(raw: &RawPolicy, at: &str, options: ParseOptions) -> Result<Self, TrustPolicyError> {
+        let err = |key: &str, why: String| TrustPolicyError { at: format!("{at}.{key}"), why };
+        if raw.issuer.is_empty() {
+            return Err(err("issuer", "is empty".into()));
+        }
+        let audience = match raw.audience.as_deref() {
+            None if options.missing_audience => None,
+            None => {
+                return Err(err(
+                    "audience",
+                    "is required: the audience the platform puts in `aud` for this deployment".into(),
+                ))
+            }
+            Some("*") if options.any_audience => None,
+            Some("*") => return Err(err("audience", "\"*\" (any audience) is not accepted for a trust policy".into())),
+            Some("") => return Err(err("audience", "is empty".into())),
+            Some(a) => Some(a.to_owned()),
+        };
+        let keys = match (&raw.keys, &raw.jwks_url) {
+            (Some(_), Some(_)) => return Err(err("keys", "give either keys or jwks_url, not both".into())),
+            (Some(text), None) => KeySource::Inline(KeySet::parse(text).map_err(|e| err("keys", e.to_string()))?),
+            (None, Some(url)) => {
+                check_url(url).map_err(|e| err("jwks_url", e))?;
+                KeySource::JwksUrl(url.clone())
+            }
+            (None, None) => {
+                check_url(&raw.issuer).map_err(|e| {
+                    err(
+                        "issuer",
+                        format!("{e}; without jwks_url or keys, keys are found by OIDC discovery from the issuer"),
+                    )
+                })?;
+                KeySource::Discovery(format!("{}/.well-known/openid-configuration", raw.issuer.trim_end_matches('/')))
+            }
+        };
+        let max_ttl = raw.max_ttl.as_ref().map(RawDuration::seconds).transpose().map_err(|e| err("max_ttl", e))?;
+        if raw.rules.len() > MAX_RULES {
+            return Err(err("rules", format!("more than {MAX_RULES} rules")));
+        }
+        let mut rules = Vec::new();
+        for (i, r) in raw.rules.iter().enumerate() {
+            let key = format!("rules[{i}]");
+            let conditions = |list: &RawConditions, field: &str| {
+                list.pairs()
+                    .into_iter()
+                    .map(|(c, p)| Condition::new(c, p).map_err(|e| err(&format!("{key}.{field}.{c}"), e)))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let when = conditions(&r.when, "match")?;
+            let unless = conditions(&r.unless, "unless")?;
+            if r.scopes.is_empty() {
+                return Err(err(&format!("{key}.scopes"), "a rule must grant at least one scope".into()));
+            }
+            let grants = r
+                .scopes
+                .iter()
+                .enumerate()
+                .map(|(j, s)| ScopeTemplate::parse(s).map_err(|e| err(&format!("{key}.scopes[{j}]"), e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            rules.push(TrustRule { name: r.name.clone().unwrap_or(key), when, unless, grants });
+        }
+        let name = raw.name.clone().unwrap_or_else(|| raw.issuer.clone());
+        Ok(TrustPolicy { name, issuer: raw.issuer.clone(), audience, keys, max_ttl, rules })
+    }
+}
+
+impl TrustPolicies {
+    /// Reads a policy document: a JSON array of policies, one policy object, or
+    /// `{"policies": [...]}`. A syntax error names its line and column.
+    ///
+    /// # Errors
+    /// [`TrustPolicyError`]: syntax (line and column), an unknown or missing key, a policy that
+    /// does not validate ([`TrustPolicy::from_raw`]), two policies with one issuer or one name.
+    pub fn from_json(text: &str) -> Result<Self, TrustPolicyError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| TrustPolicyError {
+            at: format!("line {} column {}", e.line(), e.column()),
+            why: e.to_string(),
+        })?;
+        let list = match value {
+            Value::Array(list) => list,
+            Value::Object(mut o) if o.contains_key("policies") && o.len() == 1 => match o.remove("policies") {
+                Some(Value::Array(list)) => list,
+                _ => return Err(TrustPolicyError { at: "policies".into(), why: "must be an array".into() }),
+            },
+            one @ Value::Object(_) => vec![one],
+            _ => {
+                return Err(TrustPolicyError {
+                    at: "line 1".into(),
+                    why: "a trust policy document is a JSON array of policies or one policy object".into(),
+                })
+            }
+        };
+        let raw = list
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                serde_json::from_value::<RawPolicy>(v)
+                    .map_err(|e| TrustPolicyError { at: format!("policies[{i}]"), why: e.to_string() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_raw(&raw, ParseOptions::default())
+    }
+
+    /// Validates written policies.
+    ///
+    /// # Errors
+    /// As [`TrustPolicies::from_json`].
+    pub fn from_raw(raw: &[RawPolicy], options: ParseOptions) -> Result<Self, TrustPolicyError> {
+        if raw.len() > MAX_POLICIES {
+            return Err(TrustPolicyError { at: "policies".into(), why: format!("more than {MAX_POLICIES} policies") });
+        }
+        let mut policies: Vec<TrustPolicy> = Vec::new();
+        for (i, r) in raw.iter().enumerate() {
+            let p = TrustPolicy::from_raw(r, &format!("policies[{i}]"), options)?;
+            if policies.iter().any(|o| o.issuer == p.issuer) {
+                let why = format!("issuer {:?} has two policies: put its rules in one", p.issuer);
+                return Err(TrustPolicyError { at: format!("policies[{i}].issuer"), why });
+            }
+            if policies.iter().any(|o| o.name == p.name) {
+                return Err(TrustPolicyError {
+                    at: format!("policies[{i}].name"),
+                    why: format!("{:?} is taken", p.name),
+                });
+            }
+            policies.push(p);
+        }
+        Ok(TrustPolicies(policies))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The policy a token belongs to, by its `iss` (read before the signature, as `kid` is, only
+    /// to choose the keys it must verify under): `Ok(None)` for a token of no trusted issuer, which
+    /// is then a chartgate token. Costs one decode of the payload; call it only with policies.
+    ///
+    /// # Errors
+    /// The payload is not base64url JSON.
+    pub fn route(&self, token: &str) -> Result<Option<(usize, &TrustPolicy)>, Reason> {
+        if self.0.is_empty() {
+            return Ok(None);
+        }
+        #[derive(Deserialize)]
+        struct Iss {
+            iss: Option<String>,
+        }
+        let payload = token.split('.').nth(1).unwrap_or_default();
+        let bytes = crate::jws::decode(payload, Part::Payload)?;
+        let iss: Iss = json_object(&bytes, Part::Payload)?;
+        let Some(iss) = iss.iss else { return Ok(None) };
+        Ok(self.0.iter().enumerate().find(|(_, p)| p.issuer == iss))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const GITHUB: &str = r#"[{
+        "name": "github",
+        "issuer": "https://token.actions.githubusercontent.com",
+        "audience": "https://charts.example.com",
+        "max_ttl": "15m",
+        "rules": [
+            {"name": "release",
+             "match": {"repository": "acme/app", "ref": "refs/tags/v.*",
+                       "workflow_ref": "acme/app/\\.github/workflows/release\\.yml@refs/tags/v.*"},
+             "unless": {"event_name": "pull_request_target"},
+             "scopes": ["repository:acme/charts/*:pull,push", "artifact-repository:acme/charts:pull,push"]},
+            {"name": "org-pull",
+             "match": {"repository_owner": "acme"},
+             "unless": {"event_name": "pull_request_target"},
+             "scopes": ["artifact-repository:{repository_owner}/charts:pull"]}
+        ]}]"#;
+
+    fn payload(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn github_claims(extra: Value) -> Value {
+        let mut base = json!({
+            "iss": "https://token.actions.githubusercontent.com", "aud": "https://charts.example.com",
+            "sub": "repo:acme/app:ref:refs/tags/v1.0.0", "repository": "acme/app", "repository_owner": "acme",
+            "ref": "refs/tags/v1.0.0", "event_name": "push",
+            "workflow_ref": "acme/app/.github/workflows/release.yml@refs/tags/v1.0.0",
+            "iat": 1000, "nbf": 1000, "exp": 1300, "jti": "j1"
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        base
+    }
+
+    #[test]
+    fn first_matching_rule_decides() {
+        let p = &TrustPolicies::from_json(GITHUB).unwrap().0[0];
+        let (claims, by) = p.admit(&payload(github_claims(json!({}))), 1010, 60).unwrap();
+        assert_eq!(by.rule, "release");
+        assert_eq!(
+            claims.access.allowed.to_string(),
+            "repository:acme/charts/*:pull,push artifact-repository:acme/charts:pull,push"
+        );
+        assert_eq!(claims.exp, 1300);
+        let (claims, by) = p.admit(&payload(github_claims(json!({"ref": "refs/heads/main"}))), 1010, 60).unwrap();
+        assert_eq!(
+            (by.rule.as_str(), claims.access.allowed.to_string().as_str()),
+            ("org-pull", "artifact-repository:acme/charts:pull")
+        );
+    }
+
+    #[test]
+    fn forks_and_other_owners_get_nothing() {
+        let p = &TrustPolicies::from_json(GITHUB).unwrap().0[0];
+        let fork = github_claims(
+            json!({"repository": "evil/app", "repository_owner": "evil", "sub": "repo:evil/app:ref:refs/tags/v1"}),
+        );
+        let e = p.admit(&payload(fork), 1010, 60).unwrap_err();
+        assert_eq!(e.code(), "no_trust_rule");
+        assert!(e.to_string().contains("\"github\""), "{e}");
+        let target = github_claims(json!({"event_name": "pull_request_target", "ref": "refs/heads/main"}));
+        assert_eq!(p.admit(&payload(target), 1010, 60).unwrap_err().code(), "no_trust_rule");
+        let lookalike = github_claims(json!({"repository_owner": "acme-evil", "repository": "acme-evil/app"}));
+        assert!(p.admit(&payload(lookalike), 1010, 60).is_err());
+    }
+
+    #[test]
+    fn audience_times_and_cap() {
+        let p = &TrustPolicies::from_json(GITHUB).unwrap().0[0];
+        let code = |extra: Value, now| p.admit(&payload(github_claims(extra)), now, 60).unwrap_err().code();
+        assert_eq!(code(json!({"aud": "https://other.example"}), 1010), "wrong_audience");
+        assert_eq!(code(json!({"aud": null}), 1010), "missing_claim");
+        assert_eq!(code(json!({}), 1361), "expired");
+        assert_eq!(code(json!({"nbf": 2000}), 1010), "not_yet_valid");
+        assert_eq!(code(json!({"iss": "https://evil"}), 1010), "wrong_issuer");
+        let long = github_claims(json!({"exp": 90_000}));
+        let (claims, _) = p.admit(&payload(long), 1010, 60).unwrap();
+        assert_eq!(claims.exp, 1000 + 900, "max_ttl caps the grant below the token's exp");
+        assert_eq!(code(json!({"iat": null}), 1010), "missing_claim");
+    }
+
+    #[test]
+    fn a_token_s_own_access_claims_grant_nothing() {
+        let p = &TrustPolicies::from_json(GITHUB).unwrap().0[0];
+        let sneaky = github_claims(json!({"repository_owner": "evil", "repository": "evil/x",
+            "access": [{"type": "artifact-repository", "name": "acme/charts", "actions": ["push"]}],
+            "paths": ["/*"], "lineage": ["x"]}));
+        assert_eq!(p.admit(&payload(sneaky), 1010, 60).unwrap_err().code(), "no_trust_rule");
+        let (claims, _) = p
+            .admit(&payload(github_claims(json!({"ref": "refs/heads/x", "access": ["acme/other:push"]}))), 1010, 60)
+            .unwrap();
+        assert!(claims.access.repos.is_empty() && claims.paths.is_none() && claims.lineage.is_empty());
+    }
+
+    #[test]
+    fn template_values_cannot_widen() {
+        let doc = r#"{"name": "gl", "issuer": "https://gitlab.example", "audience": "charts",
+            "keys": "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}",
+            "rules": [{"match": {"namespace_path": ".*"}, "scopes": ["repository:{project_path}/*:pull,push"]},
+                      {"match": {"namespace_path": ".*"}, "scopes": ["artifact-repository:public/charts:pull"]}]}"#;
+        let p = &TrustPolicies::from_json(doc).unwrap().0[0];
+        for evil in ["grp/..", "*", "grp/app:push", "grp,app", "grp app", "", "grp/ａpp", "Grp/app"] {
+            let c = json!({"iss": "https://gitlab.example", "aud": "charts", "exp": 2000, "namespace_path": "grp", "project_path": evil});
+            let (claims, by) = p.admit(&payload(c), 1000, 60).unwrap();
+            assert_eq!(by.rule, "rules[1]", "{evil:?} falls through to the next rule");
+            assert_eq!(claims.access.allowed.to_string(), "artifact-repository:public/charts:pull");
+        }
+    }
+
+    #[test]
+    fn broken_documents_say_where() {
+        let e = TrustPolicies::from_json("[{\"name\": \"a\",\n \"issuer\": }]").unwrap_err();
+        assert!(e.at.starts_with("line 2"), "{e}");
+        let cases = [
+            (r#"[{"issuer": "https://x", "rules": []}]"#, "policies[0].audience"),
+            (r#"[{"issuer": "https://x", "audience": "*", "rules": []}]"#, "policies[0].audience"),
+            (r#"[{"issuer": "http://x.example", "audience": "a"}]"#, "policies[0].issuer"),
+            (r#"[{"issuer": "https://x", "audience": "a", "jwks_url": "ftp://x"}]"#, "policies[0].jwks_url"),
+            (r#"[{"issuer": "https://x", "audience": "a", "keys": "nope"}]"#, "policies[0].keys"),
+            (
+                r#"[{"issuer": "https://x", "audience": "a", "rules": [{"match": {"r": "("}, "scopes": ["artifact-repository:a:pull"]}]}]"#,
+                "policies[0].rules[0].match.r",
+            ),
+            (
+                r#"[{"issuer": "https://x", "audience": "a", "rules": [{"scopes": ["artifact-repository:{a:pull"]}]}]"#,
+                "policies[0].rules[0].scopes[0]",
+            ),
+            (r#"[{"issuer": "https://x", "audience": "a", "rules": [{"scopes": []}]}]"#, "policies[0].rules[0].scopes"),
+            (r#"[{"issuer": "https://x", "audience": "a", "max_ttl": "soon"}]"#, "policies[0].max_ttl"),
+            (r#"[{"issuer": "https://x", "audience": "a", "audiance": "b"}]"#, "policies[0]"),
+            (
+                r#"[{"issuer": "https://x", "audience": "a"}, {"issuer": "https://x", "audience": "b", "name": "two"}]"#,
+                "policies[1].issuer",
+            ),
+            ("42", "line 1"),
+        ];
+        for (doc, at) in cases {
+            assert_eq!(TrustPolicies::from_json(doc).unwrap_err().at, at, "{doc}");
+        }
+        let ok = TrustPolicies::from_json(r#"{"issuer": "http://127.0.0.1:9000", "audience": "a"}"#).unwrap();
+        assert_eq!(ok.0[0].fetch_url(), Some("http://127.0.0.1:9000/.well-known/openid-configuration"));
+    }
+
+    #[test]
+    fn routing_is_by_exact_issuer() {
+        let policies = TrustPolicies::from_json(GITHUB).unwrap();
+        let token = |iss: &str| {
+            use base64::Engine as _;
+            let b = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+            format!("{}.{}.sig", b(&json!({"alg": "RS256"})), b(&json!({"iss": iss})))
+        };
+        assert!(policies.route(&token("https://token.actions.githubusercontent.com")).unwrap().is_some());
+        assert!(policies.route(&token("https://token.actions.githubusercontent.com/")).unwrap().is_none());
+        assert!(policies.route(&token("https://evil")).unwrap().is_none());
+        assert!(policies.route("a.!!.c").is_err());
+    }
+}
