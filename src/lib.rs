@@ -64,8 +64,8 @@ pub use scope::{
     Action, Actions, Depth, Kind, Layout, RepoName, Scope, ScopeError, ScopeSet, OCI_RESOURCE_TYPE, RESOURCE_TYPE,
 };
 pub use trust::{
-    Condition, KeySource, ParseOptions, RawPolicy, TrustPolicies, TrustPolicy, TrustPolicyError, TrustRule, TrustedBy,
-    MAX_POLICIES,
+    discovered_jwks_uri, Condition, KeySource, ParseOptions, RawPolicy, Routed, TrustPolicies, TrustPolicy,
+    TrustPolicyError, TrustRule, TrustedBy, MAX_POLICIES,
 };
 pub use verify::{begin, verify, verify_any, PendingSignature, SignatureVerifier, VerifiedToken};
 

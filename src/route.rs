@@ -15,6 +15,10 @@ const MAX_SEGMENTS: usize = 6;
 pub enum Route {
     /// `/health`: needs nothing.
     Health,
+    /// `/token`: the edge's own Docker token endpoint (distribution token spec; `GET` with the
+    /// token as the Basic password, or `POST` with it as the form's `password`), for deployments
+    /// without an issuer. It answers with the presented token itself, unchanged: it signs nothing.
+    Token,
     /// `index.yaml` of a repository.
     Index { repo: RepoName },
     /// A chart archive (`.tgz`) or provenance file (`.prov`).
@@ -55,6 +59,9 @@ impl Route {
         let method_error = || Reason::MethodNotAllowed(method.chars().take(16).collect());
         if segments == ["health"] {
             return if read { Ok(Route::Health) } else { Err(method_error()) };
+        }
+        if segments == ["token"] {
+            return if read || method == "POST" { Ok(Route::Token) } else { Err(method_error()) };
         }
         let n = depth.segments();
         // The repository is the `n` segments after the first `skip`, named by the text spanning them.
@@ -101,7 +108,7 @@ impl Route {
     /// The access this route needs, or `None` for public routes.
     pub fn required(&self) -> Option<Scope> {
         match self {
-            Route::Health | Route::RegistryBase => None,
+            Route::Health | Route::RegistryBase | Route::Token => None,
             Route::Index { repo } | Route::Artifact { repo, .. } | Route::ApiRead { repo } => {
                 Some(Scope::new(repo.clone(), Action::Pull))
             }
@@ -110,9 +117,9 @@ impl Route {
         }
     }
 
-    /// True when the route needs a valid token even though it names no scope (`/v2/`).
+    /// True when the route needs a valid token even though it names no scope (`/v2/`, `/token`).
     pub fn needs_token(&self) -> bool {
-        *self == Route::RegistryBase || self.required().is_some()
+        matches!(self, Route::RegistryBase | Route::Token) || self.required().is_some()
     }
 
     /// True for the OCI registry's routes (their errors take the spec's form).
@@ -123,7 +130,7 @@ impl Route {
     /// The repository the route concerns.
     pub fn repo(&self) -> Option<&RepoName> {
         match self {
-            Route::Health | Route::RegistryBase => None,
+            Route::Health | Route::RegistryBase | Route::Token => None,
             Route::Index { repo }
             | Route::Artifact { repo, .. }
             | Route::ApiRead { repo }

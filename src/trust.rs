@@ -433,6 +433,27 @@ impl TrustPolicy {
     }
 }
 
+/// The `jwks_uri` of an OpenID Provider Configuration document (OpenID Connect Discovery 1.0
+/// §3), after checking that the document's `issuer` is exactly `issuer` (§4.3: a document for
+/// another issuer must not be used) and that the URI is `https` (or loopback `http`).
+///
+/// # Errors
+/// Why the document cannot be used, for the operator's log.
+pub fn discovered_jwks_uri(document: &str, issuer: &str) -> Result<String, String> {
+    #[derive(Deserialize)]
+    struct Discovery {
+        issuer: Option<String>,
+        jwks_uri: Option<String>,
+    }
+    let doc: Discovery = serde_json::from_str(document).map_err(|e| format!("discovery document: {e}"))?;
+    if doc.issuer.as_deref() != Some(issuer) {
+        return Err(format!("discovery document names issuer {:?}, not {issuer:?}", doc.issuer.unwrap_or_default()));
+    }
+    let uri = doc.jwks_uri.ok_or("discovery document has no jwks_uri")?;
+    check_url(&uri)?;
+    Ok(uri)
+}
+
 impl TrustPolicies {
     /// Reads a policy document: a JSON array of policies, one policy object, or
     /// `{"policies": [...]}`. A syntax error names its line and column.
@@ -501,25 +522,37 @@ impl TrustPolicies {
     }
 
     /// The policy a token belongs to, by its `iss` (read before the signature, as `kid` is, only
-    /// to choose the keys it must verify under): `Ok(None)` for a token of no trusted issuer, which
-    /// is then a chartgate token. Costs one decode of the payload; call it only with policies.
+    /// to choose the keys it must verify under). Costs one decode of the payload; call it only
+    /// when there are policies.
     ///
     /// # Errors
     /// The payload is not base64url JSON.
-    pub fn route(&self, token: &str) -> Result<Option<(usize, &TrustPolicy)>, Reason> {
-        if self.0.is_empty() {
-            return Ok(None);
-        }
+    pub fn route(&self, token: &str) -> Result<Routed<'_>, Reason> {
         #[derive(Deserialize)]
         struct Iss {
             iss: Option<String>,
         }
+        if self.0.is_empty() {
+            return Ok(Routed::Own { iss: None });
+        }
         let payload = token.split('.').nth(1).unwrap_or_default();
         let bytes = crate::jws::decode(payload, Part::Payload)?;
-        let iss: Iss = json_object(&bytes, Part::Payload)?;
-        let Some(iss) = iss.iss else { return Ok(None) };
-        Ok(self.0.iter().enumerate().find(|(_, p)| p.issuer == iss))
+        let Iss { iss } = json_object(&bytes, Part::Payload)?;
+        match self.0.iter().enumerate().find(|(_, p)| Some(&p.issuer) == iss.as_ref()) {
+            Some((i, p)) => Ok(Routed::Trusted(i, p)),
+            None => Ok(Routed::Own { iss }),
+        }
     }
+}
+
+/// Whose keys a token must verify under.
+#[derive(Debug)]
+pub enum Routed<'p> {
+    /// This deployment's own keys; `iss` as the token claims it (unverified), for the refusal of
+    /// a token of an untrusted issuer when the deployment has no keys of its own.
+    Own { iss: Option<String> },
+    /// The `i`th trust policy's keys.
+    Trusted(usize, &'p TrustPolicy),
 }
 
 #[cfg(test)]
@@ -672,6 +705,18 @@ mod tests {
     }
 
     #[test]
+    fn discovery_must_name_the_same_issuer() {
+        let doc = r#"{"issuer": "https://gh", "jwks_uri": "https://gh/keys"}"#;
+        assert_eq!(discovered_jwks_uri(doc, "https://gh").unwrap(), "https://gh/keys");
+        assert!(discovered_jwks_uri(doc, "https://gh/").is_err());
+        assert!(
+            discovered_jwks_uri(r#"{"issuer": "https://gh", "jwks_uri": "http://evil/keys"}"#, "https://gh").is_err()
+        );
+        assert!(discovered_jwks_uri(r#"{"issuer": "https://gh"}"#, "https://gh").is_err());
+        assert!(discovered_jwks_uri("<html>", "https://gh").is_err());
+    }
+
+    #[test]
     fn routing_is_by_exact_issuer() {
         let policies = TrustPolicies::from_json(GITHUB).unwrap();
         let token = |iss: &str| {
@@ -679,9 +724,10 @@ mod tests {
             let b = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
             format!("{}.{}.sig", b(&json!({"alg": "RS256"})), b(&json!({"iss": iss})))
         };
-        assert!(policies.route(&token("https://token.actions.githubusercontent.com")).unwrap().is_some());
-        assert!(policies.route(&token("https://token.actions.githubusercontent.com/")).unwrap().is_none());
-        assert!(policies.route(&token("https://evil")).unwrap().is_none());
+        let trusted = |iss| matches!(policies.route(&token(iss)).unwrap(), Routed::Trusted(0, _));
+        assert!(trusted("https://token.actions.githubusercontent.com"));
+        assert!(!trusted("https://token.actions.githubusercontent.com/"));
+        assert!(!trusted("https://evil"));
         assert!(policies.route("a.!!.c").is_err());
     }
 }

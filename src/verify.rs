@@ -110,7 +110,8 @@ pub fn verify(token: &str, keys: &KeySet, backend: &impl SignatureVerifier) -> R
 /// Verifies a token that may be a chartgate token (checked with `own` keys) or a workload token of
 /// a trust policy (routed by `iss`, checked with that policy's keys from `policy_keys`, then
 /// admitted at `now`). `policy_keys(i)` is `None` when the `i`th policy's keys cannot be had
-/// (its endpoint down): [`Reason::UnknownKid`]-free refusal, never a fallback to other keys.
+/// (its endpoint down): [`Reason::KeysUnavailable`], never a fallback to other keys. A token of
+/// no trusted issuer, when there are no own keys, is [`Reason::UntrustedIssuer`].
 pub fn verify_any<'k>(
     token: &str,
     own: &KeySet,
@@ -121,8 +122,11 @@ pub fn verify_any<'k>(
     leeway: u64,
 ) -> Result<VerifiedToken, Reason> {
     match policies.route(token)? {
-        None => verify(token, own, backend),
-        Some((i, policy)) => {
+        crate::Routed::Own { iss: Some(iss) } if own.is_empty() => {
+            Err(Reason::UntrustedIssuer(iss.chars().take(64).collect()))
+        }
+        crate::Routed::Own { .. } => verify(token, own, backend),
+        crate::Routed::Trusted(i, policy) => {
             let keys = policy_keys(i).ok_or_else(|| Reason::KeysUnavailable(policy.name.clone()))?;
             let pending = begin(token, keys)?;
             let valid = !pending.signature_has_wrong_length()

@@ -18,6 +18,9 @@ pub struct AuditLine<'a> {
     pub via: Option<&'a str>,
     pub sub: Option<&'a str>,
     pub jti: Option<&'a str>,
+    /// For a workload token: the trust policy that admitted it, and its external issuer.
+    pub policy: Option<&'a str>,
+    pub issuer: Option<&'a str>,
     pub repo: Option<String>,
     pub action: Option<String>,
     pub cache: Option<&'a str>,
@@ -36,6 +39,8 @@ impl<'a> AuditLine<'a> {
             via: grant.via.map(|v| v.as_str()),
             sub: grant.sub.as_deref(),
             jti: grant.jti.as_deref(),
+            policy: grant.trusted.as_deref().map(|t| t.policy.as_str()),
+            issuer: grant.trusted.as_deref().map(|t| t.issuer.as_str()),
             repo: grant.scope.as_ref().map(|s| s.repo.to_string()),
             action: grant.scope.as_ref().map(|s| s.actions.to_string()),
             ..Default::default()

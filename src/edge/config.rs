@@ -2,7 +2,7 @@
 //! lookup function, validated into typed settings. A broken value is an error naming the
 //! variable, so the worker answers 500 instead of opening a door.
 
-use crate::{KeySet, NormalizedPath, Policy, PolicySettings, Route};
+use crate::{KeySet, NormalizedPath, Policy, PolicySettings, Route, TrustPolicies};
 
 /// Enforce decisions, or only log them (gradual rollout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,10 @@ pub struct EdgeConfig {
     pub static_keys: Option<KeySet>,
     /// `JWKS_URL`: keys fetched and cached.
     pub jwks_url: Option<String>,
+    /// `TRUST_POLICIES`: external issuers (CI jobs, workloads) whose tokens are accepted, as a
+    /// JSON policy document ([`TrustPolicies::from_json`]). Their keys are fetched and cached under
+    /// the same `JWKS_TTL`, `JWKS_MAX_STALE`, `JWKS_REFETCH_INTERVAL` and `JWKS_TIMEOUT` rules.
+    pub trust: TrustPolicies,
     /// `JWKS_TTL`: seconds a fetched JWKS is fresh. Default 300.
     pub jwks_ttl: u64,
     /// `JWKS_MAX_STALE`: seconds past freshness that keys are still used while the endpoint
@@ -133,8 +137,21 @@ impl EdgeConfig {
             .map(|text| KeySet::parse(&text).map_err(|e| ConfigError { var: "JWKS", why: e.to_string() }))
             .transpose()?;
         let jwks_url = get("JWKS_URL").map(|v| parse_url("JWKS_URL", &v)).transpose()?;
-        if static_keys.is_none() && jwks_url.is_none() {
-            return Err(ConfigError { var: "JWKS", why: "no keys: set the JWKS secret and/or JWKS_URL".into() });
+        let trust = get("TRUST_POLICIES")
+            .map(|text| {
+                TrustPolicies::from_json(&text).map_err(|e| ConfigError { var: "TRUST_POLICIES", why: e.to_string() })
+            })
+            .transpose()?
+            .unwrap_or_default();
+        if static_keys.is_none() && jwks_url.is_none() && trust.is_empty() {
+            return Err(ConfigError {
+                var: "JWKS",
+                why: "no keys: set the JWKS secret and/or JWKS_URL, or TRUST_POLICIES".into(),
+            });
+        }
+        if let Some(p) = trust.0.iter().find(|p| Some(&p.issuer) == policy.issuer.as_ref()) {
+            let why = format!("policy {:?} trusts ISSUER {:?}, this deployment's own issuer", p.name, p.issuer);
+            return Err(ConfigError { var: "TRUST_POLICIES", why });
         }
         let secs = |var, default, max| get(var).map_or(Ok(default), |v| parse_secs(var, &v, max));
         let immutable_tags = match get("IMMUTABLE_TAGS") {
@@ -151,6 +168,7 @@ impl EdgeConfig {
             mode,
             static_keys,
             jwks_url,
+            trust,
             jwks_ttl: secs("JWKS_TTL", 300, 86_400)?,
             jwks_max_stale: secs("JWKS_MAX_STALE", 3600, 86_400)?,
             jwks_refetch_interval: secs("JWKS_REFETCH_INTERVAL", 10, 3600)?,
@@ -254,6 +272,16 @@ mod tests {
     }
 
     #[test]
+    fn trust_policies_alone_are_enough_keys() {
+        let c =
+            load(&[("TRUST_POLICIES", r#"[{"name": "gh", "issuer": "https://gh", "audience": "charts"}]"#)]).unwrap();
+        assert_eq!(c.trust.0[0].name, "gh");
+        assert!(c.static_keys.is_none() && c.jwks_url.is_none());
+        let e = load(&[("TRUST_POLICIES", "[{\"issuer\": \"https://gh\",\n\"audience\" \"x\"}]")]).unwrap_err();
+        assert!(e.to_string().contains("line 2"), "a syntax error names its line: {e}");
+    }
+
+    #[test]
     fn broken_values_name_the_variable() {
         let cases: &[(&[(&'static str, &str)], &str)] = &[
             (&[], "JWKS"),
@@ -267,6 +295,19 @@ mod tests {
             (&[("JWKS", JWK), ("DEFAULT_NAMESPACE", "A B")], "DEFAULT_NAMESPACE"),
             (&[("JWKS", JWK), ("ORIGIN_TIMEOUT", "0")], "ORIGIN_TIMEOUT"),
             (&[("JWKS", JWK), ("JWKS_TIMEOUT", "31")], "JWKS_TIMEOUT"),
+            (
+                &[("JWKS", JWK), ("TRUST_POLICIES", "[{\"issuer\": \"https://gh\",\n \"audience\": }]")],
+                "TRUST_POLICIES",
+            ),
+            (&[("JWKS", JWK), ("TRUST_POLICIES", "[{\"issuer\": \"https://gh\"}]")], "TRUST_POLICIES"),
+            (
+                &[
+                    ("JWKS", JWK),
+                    ("ISSUER", "https://gh"),
+                    ("TRUST_POLICIES", "[{\"issuer\": \"https://gh\", \"audience\": \"a\"}]"),
+                ],
+                "TRUST_POLICIES",
+            ),
         ];
         for (vars, var) in cases {
             assert_eq!(load(vars).unwrap_err().var, *var, "{vars:?}");

@@ -1,7 +1,7 @@
 //! The edge: everything the Cloudflare Worker decides beyond the engine, as pure rules compiled
 //! and tested natively (configuration, serving rules, the verified-token cache, JWKS refresh
 //! rules, the audit line, report-only and revocation rules, reading an uploaded chart, the OCI
-//! registry's storage and protocol rules), and the
+//! registry's storage and protocol rules, the edge's own Docker token endpoint), and the
 //! worker glue that runs them, which alone is wasm32-only.
 
 mod audit;
@@ -14,6 +14,7 @@ pub mod registry;
 mod revocation;
 mod serving;
 mod token_cache;
+pub mod token_endpoint;
 #[cfg(all(target_arch = "wasm32", feature = "edge"))]
 mod worker;
 

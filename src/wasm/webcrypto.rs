@@ -116,3 +116,18 @@ pub async fn verify_token(token: &str, keys: &crate::KeySet) -> Result<crate::Ve
         && verify(pending.key(), pending.message(), pending.signature()).await.unwrap_or(false);
     pending.finish(valid)
 }
+
+/// [`verify_token`] for a workload token of `policy`: the signature with WebCrypto, then the
+/// policy's admission at `now` with `leeway` seconds ([`crate::TrustPolicy::admit`]).
+pub async fn verify_trusted(
+    token: &str,
+    keys: &crate::KeySet,
+    policy: &crate::TrustPolicy,
+    now: u64,
+    leeway: u64,
+) -> Result<crate::VerifiedToken, crate::Reason> {
+    let pending = crate::begin(token, keys)?;
+    let valid = !pending.signature_has_wrong_length()
+        && verify(pending.key(), pending.message(), pending.signature()).await.unwrap_or(false);
+    pending.finish_trusted(valid, policy, now, leeway)
+}

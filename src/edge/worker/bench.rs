@@ -54,7 +54,7 @@ pub(super) async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Res
     let rounds = param("rounds").and_then(|r| r.parse::<usize>().ok()).unwrap_or(1).clamp(1, 1000);
     let body = req.text().await?;
     let tokens: Vec<&str> = body.lines().filter(|l| !l.is_empty()).collect();
-    let Ok(keys) = isolate.keys(now_secs()).await else { return Response::error("no keys", 503) };
+    let Ok(keys) = isolate.keys(&isolate.own, now_secs()).await else { return Response::error("no keys", 503) };
     let headers: Vec<String> = tokens.iter().map(|t| format!("Bearer {t}")).collect();
     fn request(auth: &str) -> crate::Request<'_> {
         crate::Request { method: "GET", path: "/org1/repo1/index.yaml", query: None, authorization: Some(auth) }

@@ -15,36 +15,76 @@ use crate::{prepare_path, Denial, Grant, NormalizedPath, Reason, VerifiedToken};
 
 pub(super) use crate::wasm::decide::Decision as Outcome;
 
-/// The edge's verification: the verified-token cache first, then WebCrypto with the isolate's
-/// keys, retried once on a key rotation.
+/// The edge's verification: the verified-token cache first, then WebCrypto with the keys of the
+/// token's source (this deployment's own, or its trust policy's, chosen by `iss`), retried once
+/// on a key rotation.
 struct EdgeVerifier<'a> {
     isolate: &'a Isolate,
     now: u64,
     cache_hit: std::cell::Cell<bool>,
 }
 
+/// Whose rules a token is checked under once its signature verifies.
+#[derive(Clone, Copy)]
+enum Check<'p> {
+    Own,
+    Trusted(&'p crate::TrustPolicy),
+}
+
+impl EdgeVerifier<'_> {
+    async fn check(&self, token: &str, keys: &crate::KeySet, check: Check<'_>) -> Result<VerifiedToken, Reason> {
+        match check {
+            Check::Own => webcrypto::verify_token(token, keys).await,
+            Check::Trusted(policy) => {
+                let leeway = self.isolate.config.policy.leeway();
+                webcrypto::verify_trusted(token, keys, policy, self.now, leeway).await
+            }
+        }
+    }
+}
+
 impl TokenVerifier for EdgeVerifier<'_> {
     async fn verify(&self, token: &str) -> Result<Rc<VerifiedToken>, Unverified> {
         let (isolate, now) = (self.isolate, self.now);
-        let keys = isolate.keys(now).await.map_err(|KeysUnavailable| Unverified::Unavailable)?;
         let hash = isolate.tokens.borrow().hash(token);
-        if let Some(token) = isolate.tokens.borrow_mut().get(&hash, now).filter(|t| keys.has(&t.kid)) {
-            self.cache_hit.set(true);
-            return Ok(token);
+        let cached = isolate.tokens.borrow_mut().get(&hash, now);
+        if let Some(cached) = cached {
+            // Still trusted only while the key that verified it is.
+            if let Some(store) = isolate.store_of(cached.trusted.as_deref()) {
+                let keys = isolate.keys(store, now).await.map_err(|KeysUnavailable| Unverified::Unavailable)?;
+                if keys.has(&cached.kid) {
+                    self.cache_hit.set(true);
+                    return Ok(cached);
+                }
+            }
         }
-        let mut result = webcrypto::verify_token(token, &keys).await;
-        if let (Err(Reason::UnknownKid(_)), Some(url)) = (&result, &isolate.config.jwks_url) {
+        let (store, check) = match isolate.config.trust.route(token).map_err(Unverified::Refused)? {
+            crate::Routed::Trusted(i, policy) => match isolate.trusted.get(i) {
+                Some(store) => (store, Check::Trusted(policy)),
+                None => return Err(Unverified::Unavailable),
+            },
+            crate::Routed::Own { iss: Some(iss) }
+                if isolate.own.remote.is_none() && isolate.own.keys.borrow().as_ref().is_none_or(|k| k.is_empty()) =>
+            {
+                return Err(Unverified::Refused(Reason::UntrustedIssuer(iss.chars().take(64).collect())));
+            }
+            crate::Routed::Own { .. } => (&isolate.own, Check::Own),
+        };
+        let keys = isolate.keys(store, now).await.map_err(|KeysUnavailable| Unverified::Unavailable)?;
+        let mut result = self.check(token, &keys, check).await;
+        if let (Err(Reason::UnknownKid(_)), Some(_)) = (&result, &store.remote) {
             // Key rotation: newer keys than this request started with, the fetch in flight, or one
             // rate-limited refetch.
-            let newer = isolate.keys.borrow().clone().filter(|current| !Rc::ptr_eq(current, &keys));
-            let next = isolate.remote.borrow().on_unknown_kid(now, &isolate.rules, newer.is_some(), isolate.fetching());
+            let newer = store.keys.borrow().clone().filter(|current| !Rc::ptr_eq(current, &keys));
+            let next =
+                store.state.borrow().on_unknown_kid(now, &isolate.rules, newer.is_some(), isolate.fetching(store));
             let fresh = match (next, newer) {
                 (UnknownKid::UseNewer, Some(current)) => Ok(current),
-                (UnknownKid::Refetch, _) => isolate.refetch(url, now).await,
+                (UnknownKid::Refetch, _) => isolate.refetch(store, now).await,
                 _ => Err(KeysUnavailable),
             };
             if let Ok(fresh) = fresh {
-                result = webcrypto::verify_token(token, &fresh).await;
+                result = self.check(token, &fresh, check).await;
             }
         }
         let token = Rc::new(result.map_err(Unverified::Refused)?);

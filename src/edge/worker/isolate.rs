@@ -1,8 +1,10 @@
-//! Per-isolate state of the worker: the configuration (read once), the trusted keys (static,
-//! and fetched from `JWKS_URL` by [`RefreshRules`]: one fetch at a time, stale keys within
-//! max-stale, then fail closed) and the verified-token cache.
+//! Per-isolate state of the worker: the configuration (read once), the trusted keys, one
+//! [`KeyStore`] per source (this deployment's own keys, static and fetched from `JWKS_URL`, and
+//! each trust policy's, fetched by OIDC discovery or from its JWKS URL; all by [`RefreshRules`]:
+//! one fetch at a time, stale keys within max-stale, then fail closed) and the verified-token
+//! cache.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast as _;
@@ -10,19 +12,48 @@ use worker::{console_error, Date, Env, Fetch, Request};
 
 use crate::edge::{EdgeConfig, Plan, RefreshRules, RemoteKeys, TokenCache, TOKEN_CACHE_CAPACITY};
 use crate::wasm::webcrypto;
-use crate::KeySet;
+use crate::{KeySet, KeySource, TrustedBy};
+
+/// Where a key store's keys are fetched from.
+#[derive(Debug, Clone)]
+pub(super) enum Remote {
+    /// A JWKS URL.
+    Jwks(String),
+    /// An OIDC discovery document, whose `issuer` must be this one and whose `jwks_uri` is then fetched.
+    Discovery { url: String, issuer: String },
+}
+
+impl Remote {
+    fn url(&self) -> &str {
+        match self {
+            Remote::Jwks(url) | Remote::Discovery { url, .. } => url,
+        }
+    }
+}
+
+/// The keys of one source: static ones, fetched ones, and the fetch in flight.
+pub(super) struct KeyStore {
+    /// A name for logs: `JWKS_URL` or `trust policy "github"`.
+    pub(super) name: String,
+    pub(super) remote: Option<Remote>,
+    static_keys: Option<KeySet>,
+    pub(super) state: RefCell<RemoteKeys>,
+    /// Static keys merged with the latest remote keys.
+    pub(super) keys: RefCell<Option<Rc<KeySet>>>,
+    /// When the fetch in flight started, in ms (0: none). One fetch at a time per store; a fetch
+    /// whose request was cancelled counts as over once its timeout has passed.
+    fetch_started: Cell<u64>,
+}
 
 /// Per-isolate state.
 pub(super) struct Isolate {
     pub(super) config: EdgeConfig,
     pub(super) rules: RefreshRules,
-    pub(super) remote: RefCell<RemoteKeys>,
-    /// Static keys merged with the latest remote keys.
-    pub(super) keys: RefCell<Option<Rc<KeySet>>>,
+    /// This deployment's own keys (`JWKS`, `JWKS_URL`).
+    pub(super) own: KeyStore,
+    /// One store per trust policy, in the policies' order.
+    pub(super) trusted: Vec<KeyStore>,
     pub(super) tokens: RefCell<TokenCache>,
-    /// When the JWKS fetch in flight started, in ms (0: none). One fetch at a time per isolate;
-    /// a fetch whose request was cancelled counts as over once its timeout has passed.
-    pub(super) fetch_started: std::cell::Cell<u64>,
     /// Whether the optional `REVOCATIONS` binding exists (looked up once, not per request).
     pub(super) revocations: bool,
 }
@@ -45,14 +76,31 @@ pub(super) fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
                             max_stale: config.jwks_max_stale,
                             min_interval: config.jwks_refetch_interval,
                         };
-                        let keys =
-                            config.jwks_url.is_none().then(|| Rc::new(config.static_keys.clone().unwrap_or_default()));
+                        let own = KeyStore::new(
+                            "JWKS_URL".into(),
+                            config.jwks_url.clone().map(Remote::Jwks),
+                            config.static_keys.clone(),
+                        );
+                        let trusted = config
+                            .trust
+                            .0
+                            .iter()
+                            .map(|p| {
+                                let (remote, keys) = match &p.keys {
+                                    KeySource::Inline(keys) => (None, Some(keys.clone())),
+                                    KeySource::JwksUrl(url) => (Some(Remote::Jwks(url.clone())), None),
+                                    KeySource::Discovery(url) => {
+                                        (Some(Remote::Discovery { url: url.clone(), issuer: p.issuer.clone() }), None)
+                                    }
+                                };
+                                KeyStore::new(format!("trust policy {:?}", p.name), remote, keys)
+                            })
+                            .collect();
                         Rc::new(Isolate {
                             config,
                             rules,
-                            remote: RefCell::default(),
-                            keys: RefCell::new(keys),
-                            fetch_started: std::cell::Cell::new(0),
+                            own,
+                            trusted,
                             tokens: RefCell::new(match random_key() {
                                 Some(key) => TokenCache::new(TOKEN_CACHE_CAPACITY, key),
                                 None => TokenCache::new(0, [0; 16]),
@@ -93,7 +141,7 @@ pub(super) fn now_micros() -> f64 {
         * 1000.0
 }
 
-/// The JWKS endpoint is down past max-stale: requests fail closed.
+/// A key source is down past max-stale: requests fail closed.
 pub(super) struct KeysUnavailable;
 
 /// How often a request waiting for another request's JWKS fetch looks again. Workers cannot
@@ -101,76 +149,113 @@ pub(super) struct KeysUnavailable;
 const JOIN_POLL_MS: u64 = 5;
 
 impl Isolate {
-    /// The keys to verify with, fetching the JWKS URL when its copy is missing or old.
-    pub(super) async fn keys(&self, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
-        let Some(url) = &self.config.jwks_url else {
-            return self.keys.borrow().clone().ok_or(KeysUnavailable);
-        };
-        let plan = self.remote.borrow().plan(now, &self.rules);
-        match plan {
-            Plan::Use(_) => self.keys.borrow().clone().ok_or(KeysUnavailable),
-            Plan::Fetch => self.refetch(url, now).await,
+    /// The store whose keys verified a cached token: this deployment's own, or its trust policy's.
+    pub(super) fn store_of(&self, trusted: Option<&TrustedBy>) -> Option<&KeyStore> {
+        match trusted {
+            None => Some(&self.own),
+            Some(by) => self.config.trust.0.iter().position(|p| p.name == by.policy).and_then(|i| self.trusted.get(i)),
         }
     }
 
-    /// Fetches the JWKS, or waits for the fetch already in flight, so that a rotation seen by
-    /// many requests at once costs one fetch and none of them is refused while it runs.
-    pub(super) async fn refetch(&self, url: &str, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
-        if self.fetching() {
-            while self.fetching() {
+    /// A store's keys, fetching when its copy is missing or old.
+    pub(super) async fn keys(&self, store: &KeyStore, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
+        if store.remote.is_none() {
+            return store.keys.borrow().clone().ok_or(KeysUnavailable);
+        }
+        let plan = store.state.borrow().plan(now, &self.rules);
+        match plan {
+            Plan::Use(_) => store.keys.borrow().clone().ok_or(KeysUnavailable),
+            Plan::Fetch => self.refetch(store, now).await,
+        }
+    }
+
+    /// Fetches a store's keys, or waits for the fetch already in flight, so that a rotation seen
+    /// by many requests at once costs one fetch and none of them is refused while it runs.
+    pub(super) async fn refetch(&self, store: &KeyStore, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
+        let Some(remote) = &store.remote else { return store.keys.borrow().clone().ok_or(KeysUnavailable) };
+        if self.fetching(store) {
+            while self.fetching(store) {
                 worker::Delay::from(std::time::Duration::from_millis(JOIN_POLL_MS)).await;
             }
-            return self.keys.borrow().clone().ok_or(KeysUnavailable);
+            return store.keys.borrow().clone().ok_or(KeysUnavailable);
         }
-        self.fetch_started.set(Date::now().as_millis().max(1));
-        let keys = self.fetch_and_store(url, now).await;
-        self.fetch_started.set(0);
+        store.fetch_started.set(Date::now().as_millis().max(1));
+        let keys = self.fetch_and_store(store, remote, now).await;
+        store.fetch_started.set(0);
         keys
     }
 
-    /// Whether a JWKS fetch is in flight.
-    pub(super) fn fetching(&self) -> bool {
-        let started = self.fetch_started.get();
-        started != 0 && Date::now().as_millis() < started + self.config.jwks_timeout * 1000 + 1000
+    /// Whether a fetch of this store's keys is in flight.
+    pub(super) fn fetching(&self, store: &KeyStore) -> bool {
+        let started = store.fetch_started.get();
+        // Discovery is two requests, each with the timeout.
+        started != 0 && Date::now().as_millis() < started + 2 * self.config.jwks_timeout * 1000 + 1000
     }
 
-    async fn fetch_and_store(&self, url: &str, now: u64) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
-        self.remote.borrow_mut().attempting(now);
-        match fetch_jwks(url, self.config.jwks_timeout).await {
-            Ok(remote) => {
-                let rebuild = self.remote.borrow_mut().fetched(remote.clone(), now);
-                if rebuild || self.keys.borrow().is_none() {
-                    let merged = match &self.config.static_keys {
-                        Some(s) => s.merged(&remote),
-                        None => remote,
+    async fn fetch_and_store(
+        &self,
+        store: &KeyStore,
+        remote: &Remote,
+        now: u64,
+    ) -> std::result::Result<Rc<KeySet>, KeysUnavailable> {
+        store.state.borrow_mut().attempting(now);
+        match fetch_keys(remote, self.config.jwks_timeout).await {
+            Ok(fetched) => {
+                let rebuild = store.state.borrow_mut().fetched(fetched.clone(), now);
+                if rebuild || store.keys.borrow().is_none() {
+                    let merged = match &store.static_keys {
+                        Some(s) => s.merged(&fetched),
+                        None => fetched,
                     };
-                    *self.keys.borrow_mut() = Some(Rc::new(merged));
+                    *store.keys.borrow_mut() = Some(Rc::new(merged));
                     self.tokens.borrow_mut().clear();
                     webcrypto::forget_keys();
                 }
             }
             Err(why) => {
-                console_error!("chartgate: JWKS fetch from {url} failed: {why}");
-                if self.remote.borrow_mut().failed(now, &self.rules) {
+                console_error!("chartgate: keys of {} from {} cannot be fetched: {why}", store.name, remote.url());
+                if store.state.borrow_mut().failed(now, &self.rules) {
                     // Past max-stale: only static keys, if any, remain trusted.
-                    let fallback = self.config.static_keys.clone().map(Rc::new);
-                    *self.keys.borrow_mut() = fallback.clone();
+                    let fallback = store.static_keys.clone().map(Rc::new);
+                    *store.keys.borrow_mut() = fallback.clone();
                     self.tokens.borrow_mut().clear();
                     return fallback.ok_or(KeysUnavailable);
                 }
             }
         }
-        self.keys.borrow().clone().ok_or(KeysUnavailable)
+        store.keys.borrow().clone().ok_or(KeysUnavailable)
     }
 }
 
-async fn fetch_jwks(url: &str, timeout_secs: u64) -> std::result::Result<KeySet, String> {
+impl KeyStore {
+    fn new(name: String, remote: Option<Remote>, static_keys: Option<KeySet>) -> Self {
+        // Without a remote source the static keys (possibly none) are all there is.
+        let keys = remote.is_none().then(|| Rc::new(static_keys.clone().unwrap_or_default()));
+        KeyStore {
+            name,
+            remote,
+            static_keys,
+            state: RefCell::default(),
+            keys: RefCell::new(keys),
+            fetch_started: Cell::new(0),
+        }
+    }
+}
+
+async fn get_text(url: &str, timeout_secs: u64) -> std::result::Result<String, String> {
     let signal = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(timeout_secs as u32 * 1000));
     let request = Request::new(url, worker::Method::Get).map_err(|e| e.to_string())?;
     let mut response = Fetch::Request(request).send_with_signal(&signal).await.map_err(|e| e.to_string())?;
     if response.status_code() != 200 {
         return Err(format!("status {}", response.status_code()));
     }
-    let text = response.text().await.map_err(|e| e.to_string())?;
-    KeySet::from_json(&text).map_err(|e| e.to_string())
+    response.text().await.map_err(|e| e.to_string())
+}
+
+async fn fetch_keys(remote: &Remote, timeout_secs: u64) -> std::result::Result<KeySet, String> {
+    let jwks_url = match remote {
+        Remote::Jwks(url) => url.clone(),
+        Remote::Discovery { url, issuer } => crate::discovered_jwks_uri(&get_text(url, timeout_secs).await?, issuer)?,
+    };
+    KeySet::from_json(&get_text(&jwks_url, timeout_secs).await?).map_err(|e| e.to_string())
 }

@@ -22,7 +22,7 @@ use worker::{
     console_error, console_log, event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, Url,
 };
 
-use crate::edge::{AuditLine, CacheStatus, EdgeConfig};
+use crate::edge::{token_endpoint, AuditLine, CacheStatus, EdgeConfig};
 use crate::Route;
 use decide::{decide, Outcome};
 use isolate::{now_micros, Isolate};
@@ -66,7 +66,7 @@ struct Target<'a> {
 }
 
 /// A chart or registry request: decide, log one audit line, then refuse or serve.
-async fn decide_and_serve(req: Request, env: &Env, isolate: &Isolate) -> Result<Response> {
+async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Result<Response> {
     let started = now_micros();
     let mut url = req.url()?;
     // `helm pull --verify` of a `?token=` repository asks for `…/x.tgz?token=<jwt>.prov`.
@@ -76,7 +76,14 @@ async fn decide_and_serve(req: Request, env: &Env, isolate: &Isolate) -> Result<
     }
     // The method as sent: the worker crate maps methods it does not know to GET.
     let method = req.inner().method();
-    let authorization = req.headers().get("Authorization")?;
+    let mut authorization = req.headers().get("Authorization")?;
+    if method == "POST" && url.path() == "/token" {
+        // The Docker clients' token request form: its password is the credential.
+        match read_form(&mut req).await.and_then(|body| token_endpoint::form_password(&body)) {
+            Ok(password) => authorization = Some(format!("Bearer {password}")),
+            Err(e) => return respond::error(400, e.code(), &e.to_string()),
+        }
+    }
     let request = crate::Request {
         method: &method,
         path: url.path(),
@@ -121,7 +128,7 @@ async fn decide_and_serve(req: Request, env: &Env, isolate: &Isolate) -> Result<
                 None => {
                     let line = AuditLine::denied(denial);
                     log(line, denial.status(), None);
-                    return respond::denial(denial, config, registry);
+                    return respond::denial(denial, config, registry, &url.origin().ascii_serialization());
                 }
             }
         }
@@ -140,6 +147,16 @@ async fn decide_and_serve(req: Request, env: &Env, isolate: &Isolate) -> Result<
             }
         }
     };
+    if let (Route::Token, Outcome::Allowed(grant, prepared)) = (&route, &outcome) {
+        let response = match &prepared.credential {
+            Some(c) => respond::json(200, &token_endpoint::token_response(&c.token, grant.exp, isolate::now_secs()))?,
+            None => respond::error(401, "invalid_request", "present a token as the password")?,
+        };
+        if let Some(line) = grant_line {
+            log(line, response.status_code(), None);
+        }
+        return Ok(response);
+    }
     let path = normalized.as_ref().map_or("/", |p| p.as_str());
     let target = Target { env, config, route: &route, path, url: &url, mount_from: mount_from.as_ref() };
     let served = match &route {
@@ -162,4 +179,17 @@ async fn decide_and_serve(req: Request, env: &Env, isolate: &Isolate) -> Result<
         log(line, response.status_code(), Some(cache));
     }
     Ok(response)
+}
+
+/// The body of a token request form, at most [`token_endpoint::MAX_FORM`] bytes.
+async fn read_form(req: &mut Request) -> std::result::Result<Vec<u8>, token_endpoint::TokenRequestError> {
+    let declared = req.headers().get("Content-Length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > token_endpoint::MAX_FORM) {
+        return Err(token_endpoint::TokenRequestError::Malformed);
+    }
+    let body = req.bytes().await.map_err(|_| token_endpoint::TokenRequestError::Malformed)?;
+    if body.len() > token_endpoint::MAX_FORM {
+        return Err(token_endpoint::TokenRequestError::Malformed);
+    }
+    Ok(body)
 }

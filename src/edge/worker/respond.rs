@@ -34,14 +34,22 @@ pub(super) fn error(status: u16, code: &str, description: &str) -> Result<Respon
 }
 
 /// The engine's denial: its status, JSON body and `WWW-Authenticate` challenge; on registry
-/// paths the body takes the OCI distribution spec's form.
-pub(super) fn denial(denial: &Denial, config: &EdgeConfig, registry: bool) -> Result<Response> {
+/// paths the body takes the OCI distribution spec's form. A `REALM` that is a path (`/token`, the
+/// edge's own token endpoint) is named at the origin the request came to.
+pub(super) fn denial(denial: &Denial, config: &EdgeConfig, registry: bool, origin: &str) -> Result<Response> {
     let response = if registry {
         registry_error(denial.status(), &denial.registry_body())?
     } else {
         json(denial.status(), &denial.body())?
     };
-    if let Some(challenge) = denial.www_authenticate(&config.policy) {
+    let challenge = if config.policy.realm.starts_with('/') {
+        let mut policy = config.policy.clone();
+        policy.realm = format!("{origin}{}", config.policy.realm);
+        denial.www_authenticate(&policy)
+    } else {
+        denial.www_authenticate(&config.policy)
+    };
+    if let Some(challenge) = challenge {
         response.headers().set("WWW-Authenticate", &challenge)?;
     }
     Ok(response)

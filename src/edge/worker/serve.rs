@@ -20,6 +20,11 @@ use crate::{NormalizedPath, Route};
 pub async fn serve(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
     match target.route {
         Route::Health => Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss)),
+        // Reached only in report-only mode with a refused token: there is no token to answer with.
+        Route::Token => Ok((
+            super::respond::error(401, "invalid_token", "present a valid token as the password")?,
+            CacheStatus::Miss,
+        )),
         Route::Index { .. } | Route::Artifact { .. } => serve_object(req, target).await,
         Route::ApiRead { .. } | Route::ApiWrite { .. } => pass_through(req, target).await,
         Route::RegistryBase | Route::Registry { .. } => {
