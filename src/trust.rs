@@ -253,6 +253,8 @@ pub struct RawPolicy {
     pub keys: Option<String>,
     /// Seconds (a number) or a duration (`"15m"`, `"1h"`).
     pub max_ttl: Option<RawDuration>,
+    /// The issuer only: a PEM file of an extra CA to trust when fetching keys.
+    pub ca: Option<String>,
     #[serde(default)]
     pub rules: Vec<RawRule>,
 }
@@ -480,39 +482,40 @@ impl TrustPolicies {
                 })
             }
         };
-        let raw = list
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                serde_json::from_value::<RawPolicy>(v)
-                    .map_err(|e| TrustPolicyError { at: format!("policies[{i}]"), why: e.to_string() })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::from_raw(&raw, ParseOptions::default())
+        let mut policies = Vec::new();
+        for (i, v) in list.into_iter().enumerate() {
+            let at = format!("policies[{i}]");
+            let raw = serde_json::from_value::<RawPolicy>(v)
+                .map_err(|e| TrustPolicyError { at: at.clone(), why: e.to_string() })?;
+            if raw.ca.is_some() {
+                let why = "is read by the issuer only: the edge fetches keys with the platform's own CAs".into();
+                return Err(TrustPolicyError { at: format!("{at}.ca"), why });
+            }
+            policies.push(TrustPolicy::from_raw(&raw, &at, ParseOptions::default())?);
+        }
+        Self::new(policies)
     }
 
-    /// Validates written policies.
+    /// Checks validated policies as one set: at most [`MAX_POLICIES`], each issuer and each
+    /// name once.
     ///
     /// # Errors
-    /// As [`TrustPolicies::from_json`].
-    pub fn from_raw(raw: &[RawPolicy], options: ParseOptions) -> Result<Self, TrustPolicyError> {
-        if raw.len() > MAX_POLICIES {
+    /// [`TrustPolicyError`] naming the second policy of a pair.
+    pub fn new(policies: Vec<TrustPolicy>) -> Result<Self, TrustPolicyError> {
+        if policies.len() > MAX_POLICIES {
             return Err(TrustPolicyError { at: "policies".into(), why: format!("more than {MAX_POLICIES} policies") });
         }
-        let mut policies: Vec<TrustPolicy> = Vec::new();
-        for (i, r) in raw.iter().enumerate() {
-            let p = TrustPolicy::from_raw(r, &format!("policies[{i}]"), options)?;
-            if policies.iter().any(|o| o.issuer == p.issuer) {
+        for (i, p) in policies.iter().enumerate() {
+            if policies[..i].iter().any(|o| o.issuer == p.issuer) {
                 let why = format!("issuer {:?} has two policies: put its rules in one", p.issuer);
                 return Err(TrustPolicyError { at: format!("policies[{i}].issuer"), why });
             }
-            if policies.iter().any(|o| o.name == p.name) {
+            if policies[..i].iter().any(|o| o.name == p.name) {
                 return Err(TrustPolicyError {
                     at: format!("policies[{i}].name"),
                     why: format!("{:?} is taken", p.name),
                 });
             }
-            policies.push(p);
         }
         Ok(TrustPolicies(policies))
     }

@@ -625,3 +625,128 @@ fn a_client_secret_with_percent_and_every_printable_character_works_at_every_doo
     let (status, _, _) = call(http().get(&docker).basic_auth("pct", Some(&decoded)));
     assert_eq!(status, 401, "the percent-decoded secret is another secret");
 }
+
+/// Signs `claims` with a P-256 key as an ES256 JWS (`r || s`), as Kubernetes clusters with EC
+/// service-account keys do.
+fn es256_token(key: &openssl::ec::EcKey<openssl::pkey::Private>, kid: &str, claims: &Value) -> String {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let input = format!(
+        "{}.{}",
+        b64(json!({"alg": "ES256", "kid": kid}).to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let digest = openssl::sha::sha256(input.as_bytes());
+    let sig = openssl::ecdsa::EcdsaSig::sign(&digest, key).unwrap();
+    let mut raw = sig.r().to_vec_padded(32).unwrap();
+    raw.extend(sig.s().to_vec_padded(32).unwrap());
+    format!("{input}.{}", b64(&raw))
+}
+
+/// Trust policies at the issuer (#24): a workload token is the password of the Docker token
+/// endpoint (GET with Basic, POST with the password grant, any username) and an RFC 8693
+/// `subject_token`; what is minted is never broader than the rule's grant, never outlives the
+/// workload token, names the workload in `sub`, its `jti` in `lineage`, and the policy in `trust`.
+#[test]
+fn workload_tokens_are_exchanged_never_broader_or_longer() {
+    use base64::Engine as _;
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let ec = openssl::ec::EcKey::generate(&group).unwrap();
+    let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+    let (mut x, mut y) = (openssl::bn::BigNum::new().unwrap(), openssl::bn::BigNum::new().unwrap());
+    ec.public_key().affine_coordinates(&group, &mut x, &mut y, &mut ctx).unwrap();
+    let b64 = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "cluster-1", "x": b64(x.to_vec_padded(32).unwrap()), "y": b64(y.to_vec_padded(32).unwrap())});
+    let keys = jwk.to_string().replace('"', "\\\"");
+    let base = start(
+        "trust",
+        &format!(
+            r#"
+[[trust]]
+name = "cluster"
+issuer = "https://kubernetes.default.svc"
+audience = "charts.example.com"
+keys = "{keys}"
+max_ttl = "10m"
+[[trust.rules]]
+name = "deployers"
+match = {{ "kubernetes.io/namespace" = "ci", "kubernetes.io/serviceaccount/name" = "deployer" }}
+scopes = ["artifact-repository:org1/{{kubernetes.io/namespace}}:pull,push", "artifact-repository:org1/shared:pull"]
+"#
+        ),
+    );
+    let now = chartgate::issuer::now();
+    let claims = |sa: &str, exp: u64| {
+        json!({"iss": "https://kubernetes.default.svc", "aud": ["charts.example.com"], "sub": format!("system:serviceaccount:ci:{sa}"),
+               "iat": now - 5, "nbf": now - 5, "exp": exp, "jti": "wl-1",
+               "kubernetes.io": {"namespace": "ci", "serviceaccount": {"name": sa, "uid": "u"}}})
+    };
+    let workload = es256_token(&ec, "cluster-1", &claims("deployer", now + 120));
+    // GET /token, Basic with any username.
+    let url = format!("{base}/token?service=chartgate&scope=artifact-repository:org1/ci:pull,push&scope=artifact-repository:org2/x:pull");
+    let (status, body, _) = call(http().get(&url).basic_auth("oidc", Some(&workload)));
+    assert_eq!(status, 200, "{body}");
+    let minted = claims_of(body["token"].as_str().unwrap());
+    assert_eq!(minted["sub"], "system:serviceaccount:ci:deployer");
+    assert_eq!(minted["lineage"], json!(["wl-1"]));
+    assert_eq!(
+        minted["trust"],
+        json!({"policy": "cluster", "rule": "deployers", "iss": "https://kubernetes.default.svc"})
+    );
+    assert_eq!(
+        minted["access"],
+        json!([{"type": "artifact-repository", "name": "org1/ci", "actions": ["pull", "push"]}]),
+        "org2 is cut"
+    );
+    assert!(minted["exp"].as_u64().unwrap() <= now + 120, "never longer than the workload token");
+    // POST, the password grant helm sends.
+    let form = [
+        ("grant_type", "password"),
+        ("username", "x"),
+        ("password", workload.as_str()),
+        ("service", "chartgate"),
+        ("scope", "artifact-repository:org1/shared:pull,push"),
+    ];
+    let (status, body, _) = call(http().post(format!("{base}/token")).form(&form));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap())["access"][0]["actions"],
+        json!(["pull"]),
+        "push on shared is cut"
+    );
+    // RFC 8693: without a scope, everything the rule names exactly.
+    let exchange = |token: &str, scope: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange".to_owned()),
+            ("subject_token", token.to_owned()),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt".to_owned()),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s.to_owned()));
+        }
+        let (status, body, _) = call(http().post(format!("{base}/oauth/token")).form(&form));
+        (status, body)
+    };
+    let (status, body) = exchange(&workload, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "artifact-repository:org1/ci:pull,push artifact-repository:org1/shared:pull");
+    let (status, body) = exchange(&workload, Some("artifact-repository:org2/x:pull"));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    // A long-lived workload token is capped by max_ttl (10 min after iat).
+    let long = es256_token(&ec, "cluster-1", &claims("deployer", now + 86_400));
+    let (_, body) = exchange(&long, None);
+    assert!(claims_of(body["access_token"].as_str().unwrap())["exp"].as_u64().unwrap() <= now - 5 + 600);
+    // Refusals: another service account (no rule), a forged signature, an expired token.
+    let (status, body) = exchange(&es256_token(&ec, "cluster-1", &claims("default", now + 120)), None);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("trust policy \"cluster\""), "{body}");
+    let other = openssl::ec::EcKey::generate(&group).unwrap();
+    let (status, body) = exchange(&es256_token(&other, "cluster-1", &claims("deployer", now + 120)), None);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (_, body) = exchange(&es256_token(&ec, "cluster-1", &claims("deployer", now - 3600)), None);
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, _, _) = call(
+        http().get(&url).basic_auth("oidc", Some(&es256_token(&other, "cluster-1", &claims("deployer", now + 120)))),
+    );
+    assert_eq!(status, 401, "a forged workload token logs in to nothing");
+}

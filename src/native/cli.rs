@@ -473,12 +473,12 @@ fn serve(config: Option<&Path>, listen: Option<String>) -> CliResult {
             .map_err(|e| usage(format!("cannot listen on {}: {e}", config.listen)))?;
         let addr = listener.local_addr()?;
         eprintln!(
-            "chartgate issuer {} listening on http://{addr} (signing kid {}, {} keys published, {} clients, {} SSO providers)",
+            "chartgate issuer {} listening on http://{addr} (signing kid {}, {} keys published, {} clients, {} trust policies)",
             config.issuer,
             config.signing.kid(),
             config.published.len(),
             config.clients.len(),
-            config.sso.len()
+            config.trust.0.len()
         );
         crate::issuer::serve(std::sync::Arc::new(Issuer::new(config)), listener).await?;
         Ok(ExitCode::SUCCESS)

@@ -1,7 +1,9 @@
 //! The issuer's TOML configuration: issuer and audience, lifetimes, the repository layout it
 //! shares with the edge (`depth`, `default_namespace`), trusted proxies, keys (one active signing
 //! key, retiring public keys still published), clients (hashed secrets, allowed scope patterns)
-//! and SSO providers with their rules. Every error names the file, the line and the key.
+//! and trust policies (`[[trust]]`, and `[[sso]]` as they were first called: one rule language,
+//! parsed and evaluated by the engine's [`crate::TrustPolicy`]). Every error names the file, the
+//! line and the key.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +15,7 @@ use super::addr::TrustedProxies;
 use super::grant::{Allowance, ScopePattern};
 use super::secret::SecretHash;
 use crate::{KeySet, Policy, PolicySettings, PublicKey, SigningKey};
+use crate::{ParseOptions, RawPolicy, TrustPolicies, TrustPolicy};
 
 /// A configuration error: where, which key, why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +45,9 @@ struct RawConfig {
     #[serde(default)]
     clients: Vec<RawClient>,
     #[serde(default)]
-    sso: Vec<RawSso>,
+    sso: Vec<Spanned<RawPolicy>>,
+    #[serde(default)]
+    trust: Vec<Spanned<RawPolicy>>,
 }
 
 #[derive(Deserialize)]
@@ -63,32 +68,6 @@ struct RawClient {
     bearer: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSso {
-    issuer: String,
-    jwks_url: Spanned<String>,
-    audience: Option<Spanned<String>>,
-    ca: Option<Spanned<String>>,
-    #[serde(default)]
-    rules: Vec<RawRule>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    #[serde(rename = "match")]
-    conditions: Vec<RawCondition>,
-    scopes: Vec<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCondition {
-    claim: String,
-    pattern: Spanned<String>,
-}
-
 /// A client of the token endpoint.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -100,24 +79,12 @@ pub struct Client {
     pub bearer: bool,
 }
 
-/// One SSO rule: every condition must match; first matching rule wins.
+/// A trust policy and the extra CA its keys are fetched with.
 #[derive(Debug, Clone)]
-pub struct SsoRule {
-    pub conditions: Vec<(String, regex::Regex)>,
-    pub allowance: Allowance,
-}
-
-/// An external OIDC provider whose tokens can be exchanged.
-#[derive(Debug, Clone)]
-pub struct SsoProvider {
-    pub issuer: String,
-    pub jwks_url: String,
-    /// The `aud` its tokens must carry (this issuer's client id at the provider); `None` only
-    /// when the configuration says `audience = "*"` (any application of the provider).
-    pub audience: Option<String>,
-    /// Extra trusted CA (PEM) for the JWKS URL.
+pub struct TrustedIssuer {
+    pub policy: TrustPolicy,
+    /// Extra trusted CA (PEM) for the key URLs.
     pub ca_pem: Option<Vec<u8>>,
-    pub rules: Vec<SsoRule>,
 }
 
 /// The validated configuration.
@@ -139,7 +106,10 @@ pub struct IssuerConfig {
     /// Active and retiring public keys: the JWKS.
     pub published: KeySet,
     pub clients: Vec<Client>,
-    pub sso: Vec<SsoProvider>,
+    /// Trust policies (`[[trust]]` and `[[sso]]`), in the file's order.
+    pub trust: TrustPolicies,
+    /// The extra CA of each policy, in the same order.
+    pub trust_ca: Vec<Option<Vec<u8>>>,
     /// True for the embedded development configuration.
     pub dev: bool,
     /// Settings that are allowed but weaken a check, to print at start-up.
@@ -288,49 +258,38 @@ impl Ctx<'_> {
         Ok(clients)
     }
 
-    /// The `i`th SSO provider: JWKS URL, CA, required audience, whole-value rules.
-    fn sso(&self, i: usize, p: &RawSso, warnings: &mut Vec<String>) -> Result<SsoProvider, ConfigFileError> {
-        let key = format!("sso[{i}]");
-        if !p.jwks_url.get_ref().starts_with("http") {
-            return self.err(p.jwks_url.span(), format!("{key}.jwks_url"), "must be an http(s) URL");
+    /// A `[[trust]]` (or `[[sso]]`) section: validated by the engine; its CA read here. An SSO
+    /// provider may say `audience = "*"` (any application of the provider), with a warning.
+    fn trust(
+        &self,
+        key: &str,
+        raw: &Spanned<RawPolicy>,
+        sso: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<TrustedIssuer, ConfigFileError> {
+        let p = raw.get_ref();
+        let options = ParseOptions { any_audience: sso, missing_audience: false };
+        let policy = TrustPolicy::from_raw(p, key, options).or_else(|e| self.err(raw.span(), e.at, e.why))?;
+        if policy.audience.is_none() {
+            warnings.push(format!(
+                "{}: {key}.audience = \"*\": ID tokens issued by {} to ANY application are accepted",
+                self.file, p.issuer
+            ));
         }
-        let ca_pem = p.ca.as_ref().map(|ca| self.read(ca, &format!("{key}.ca")).map(String::into_bytes)).transpose()?;
-        if let (Some(ca), Some(pem)) = (&p.ca, &ca_pem) {
-            if reqwest::Certificate::from_pem(pem).is_err() {
-                return self.err(ca.span(), format!("{key}.ca"), "not a PEM certificate");
+        let ca_pem = match &p.ca {
+            None => None,
+            Some(ca) => {
+                let path = self.dir.join(ca);
+                let pem = std::fs::read(&path).or_else(|e| {
+                    self.err(raw.span(), format!("{key}.ca"), format!("cannot read {}: {e}", path.display()))
+                })?;
+                if reqwest::Certificate::from_pem(&pem).is_err() {
+                    return self.err(raw.span(), format!("{key}.ca"), "not a PEM certificate");
+                }
+                Some(pem)
             }
-        }
-        let mut rules = Vec::new();
-        for (j, r) in p.rules.iter().enumerate() {
-            let rkey = format!("{key}.rules[{j}]");
-            let mut conditions = Vec::new();
-            for (k, c) in r.conditions.iter().enumerate() {
-                let re = whole_value(c.pattern.get_ref())
-                    .or_else(|e| self.err(c.pattern.span(), format!("{rkey}.match[{k}].pattern"), e.to_string()))?;
-                conditions.push((c.claim.clone(), re));
-            }
-            rules.push(SsoRule { conditions, allowance: self.patterns(&r.scopes, &format!("{rkey}.scopes"))? });
-        }
-        let audience = match &p.audience {
-            None => {
-                return self.err(
-                    p.jwks_url.span(),
-                    format!("{key}.audience"),
-                    "is required: the client id this issuer has at the provider (its tokens' `aud`), \
-                     or \"*\" to accept tokens issued to any application of the provider",
-                )
-            }
-            Some(a) if a.get_ref() == "*" => {
-                warnings.push(format!(
-                    "{}: {key}.audience = \"*\": ID tokens issued by {} to ANY application are accepted",
-                    self.file, p.issuer
-                ));
-                None
-            }
-            Some(a) if a.get_ref().is_empty() => return self.err(a.span(), format!("{key}.audience"), "is empty"),
-            Some(a) => Some(a.get_ref().clone()),
         };
-        Ok(SsoProvider { issuer: p.issuer.clone(), jwks_url: p.jwks_url.get_ref().clone(), audience, ca_pem, rules })
+        Ok(TrustedIssuer { policy, ca_pem })
     }
 }
 
@@ -366,7 +325,23 @@ impl IssuerConfig {
         let (signing, published) = ctx.keys(&raw.keys)?;
         let clients = ctx.clients(&raw.clients, max_ttl)?;
         let mut warnings = Vec::new();
-        let sso = raw.sso.iter().enumerate().map(|(i, p)| ctx.sso(i, p, &mut warnings)).collect::<Result<_, _>>()?;
+        let mut trusted = Vec::new();
+        for (i, p) in raw.sso.iter().enumerate() {
+            trusted.push((p.span(), ctx.trust(&format!("sso[{i}]"), p, true, &mut warnings)?));
+        }
+        for (i, p) in raw.trust.iter().enumerate() {
+            trusted.push((p.span(), ctx.trust(&format!("trust[{i}]"), p, false, &mut warnings)?));
+        }
+        let trust_ca = trusted.iter().map(|(_, t)| t.ca_pem.clone()).collect();
+        let spans: Vec<_> = trusted.iter().map(|(span, _)| span.clone()).collect();
+        let trust = TrustPolicies::new(trusted.into_iter().map(|(_, t)| t.policy).collect()).or_else(|e| {
+            let i: usize =
+                e.at.trim_start_matches("policies[").split(']').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            ctx.err(spans.get(i).cloned().unwrap_or(0..0), "trust", e.why)
+        })?;
+        if let Some(p) = trust.0.iter().find(|p| p.issuer == *raw.issuer.get_ref()) {
+            return ctx.err(raw.issuer.span(), "trust", format!("policy {:?} trusts this issuer itself", p.name));
+        }
         Ok(IssuerConfig {
             issuer: raw.issuer.into_inner(),
             audience: raw.audience,
@@ -379,7 +354,8 @@ impl IssuerConfig {
             signing,
             published,
             clients,
-            sso,
+            trust,
+            trust_ca,
             dev: false,
             warnings,
         })
@@ -426,7 +402,8 @@ impl IssuerConfig {
                 max_ttl: 3600,
                 bearer: true,
             }],
-            sso: Vec::new(),
+            trust: TrustPolicies::default(),
+            trust_ca: Vec::new(),
             dev: true,
             warnings: Vec::new(),
         })
@@ -441,12 +418,6 @@ pub fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(pem.as_bytes())
-}
-
-/// An SSO rule pattern as a whole-value match: `org1` matches exactly `org1`, never `evilorg1`.
-/// To match part of a value, write it: `.*@example\.com`.
-fn whole_value(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::Regex::new(&format!("^(?:{pattern})$"))
 }
 
 fn dedup(keys: Vec<PublicKey>) -> Vec<PublicKey> {
@@ -490,12 +461,14 @@ mod tests {
     /// Finding 9 of the second security round: SSO patterns matched anywhere in a value.
     #[test]
     fn finding_09_sso_patterns_match_whole_values() {
-        let re = whole_value("org1").unwrap();
-        assert!(re.is_match("org1"));
-        assert!(!re.is_match("evilorg1") && !re.is_match("org1-evil"));
-        let alternatives = whole_value("a|b").unwrap();
-        assert!(alternatives.is_match("b") && !alternatives.is_match("ab"), "the anchors bind the whole pattern");
-        assert!(whole_value(".*@example\\.com").unwrap().is_match("bob@example.com"));
+        let c = |pattern: &str, value: &str| {
+            crate::Condition::new("c", pattern).unwrap().matches(&serde_json::json!({ "c": value }))
+        };
+        assert!(c("org1", "org1"));
+        assert!(!c("org1", "evilorg1") && !c("org1", "org1-evil"));
+        assert!(c("a|b", "b") && !c("a|b", "ab"), "the anchors bind the whole pattern");
+        assert!(c(".*@example\\.com", "bob@example.com"));
+        assert!(c("^platform$", "platform"), "patterns written with anchors keep working");
     }
 
     /// Finding 9 of the second security round: an SSO provider without `audience` accepted ID
@@ -509,10 +482,10 @@ mod tests {
         let e = IssuerConfig::parse("c.toml", base, dir.clone()).unwrap_err();
         assert_eq!(e.key, "sso[0].audience", "{e}");
         let any = IssuerConfig::parse("c.toml", &format!("{base}audience = \"*\"\n"), dir.clone()).unwrap();
-        assert_eq!(any.sso[0].audience, None);
+        assert_eq!(any.trust.0[0].audience, None);
         assert!(any.warnings[0].contains("ANY application"), "{:?}", any.warnings);
         let one = IssuerConfig::parse("c.toml", &format!("{base}audience = \"chartgate\"\n"), dir).unwrap();
-        assert_eq!(one.sso[0].audience.as_deref(), Some("chartgate"));
+        assert_eq!(one.trust.0[0].audience.as_deref(), Some("chartgate"));
         assert!(one.warnings.is_empty());
     }
 

@@ -42,6 +42,16 @@ pub struct ChildPlan {
     pub ttl: u64,
     pub paths: Option<PathBinding>,
     pub lineage: Vec<String>,
+    /// The trust policy that admitted the workload at the root of the lineage, if any: a child
+    /// stays revocable by its policy and issuer.
+    pub trust: Option<crate::TrustedBy>,
+}
+
+impl ChildPlan {
+    /// A root token: no parent, no lineage.
+    pub fn root(scopes: ScopeSet, ttl: u64) -> Self {
+        ChildPlan { scopes, ttl, paths: None, lineage: Vec::new(), trust: None }
+    }
 }
 
 /// Plans a child of `parent` (already verified) at `now`: the one rule set for every way a token
@@ -80,7 +90,7 @@ pub fn downscope(
     };
     let mut lineage = parent.lineage.clone();
     lineage.push(jti);
-    Ok(ChildPlan { scopes, ttl: ttl.min(parent.exp - now), paths, lineage })
+    Ok(ChildPlan { scopes, ttl: ttl.min(parent.exp - now), paths, lineage, trust: parent.trust.clone() })
 }
 
 #[cfg(test)]

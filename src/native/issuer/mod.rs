@@ -9,7 +9,7 @@ pub mod grant;
 mod http;
 mod observe;
 pub mod secret;
-mod sso;
+mod trusted;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -77,6 +77,8 @@ pub enum RegistryLogin {
     Client(Client),
     /// A chartgate token given as the password of username `token`.
     Token(String),
+    /// A workload token of a trust policy given as the password, with any username.
+    Workload(String),
 }
 
 /// A freshly issued token.
@@ -110,7 +112,7 @@ pub struct Issuer {
     /// Compared against when the client id is unknown, so that an unknown id costs what a
     /// known one does and timing does not tell which ids exist.
     dummy_secret: SecretHash,
-    sso: sso::SsoKeys,
+    trusted: trusted::TrustKeys,
     clock: Clock,
 }
 
@@ -127,7 +129,7 @@ impl Issuer {
     /// An issuer reading time from `clock`.
     pub fn with_clock(config: IssuerConfig, clock: Clock) -> Self {
         let verifier = NativeVerifier::new(&config.published);
-        let sso = sso::SsoKeys::new(&config.sso);
+        let trusted = trusted::TrustKeys::new(&config);
         Issuer {
             config,
             verifier,
@@ -137,7 +139,7 @@ impl Issuer {
             hashing: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
             verified_secrets: Mutex::default(),
             dummy_secret: SecretHash::new("chartgate: no such client"),
-            sso,
+            trusted,
             clock,
         }
     }
@@ -223,15 +225,8 @@ impl Issuer {
         tokio::task::spawn_blocking(move || hash.verify(&secret)).await.unwrap_or(false)
     }
 
-    fn sign(
-        &self,
-        now: u64,
-        sub: Option<String>,
-        scopes: ScopeSet,
-        ttl: u64,
-        paths: Option<PathBinding>,
-        lineage: Vec<String>,
-    ) -> Result<Issued, TokenError> {
+    fn sign(&self, now: u64, sub: Option<String>, plan: grant::ChildPlan) -> Result<Issued, TokenError> {
+        let grant::ChildPlan { scopes, ttl, paths, lineage, trust } = plan;
         let request = MintRequest {
             scopes: scopes.clone(),
             ttl: Some(ttl),
@@ -241,7 +236,7 @@ impl Issuer {
             jti: Some(crate::random_id()),
             paths,
             lineage,
-            trust: None,
+            trust,
         };
         let token =
             self.config.signing.sign(&request.claims(now)).map_err(|e| TokenError::Unavailable(e.to_string()))?;
@@ -266,7 +261,7 @@ impl Issuer {
             return Err(TokenError::InvalidScope(format!("client {} may not have {requested}", client.id)));
         }
         let ttl = self.ttl(ttl, client.max_ttl);
-        let issued = self.sign(self.now(), Some(client.id.clone()), granted, ttl, None, Vec::new())?;
+        let issued = self.sign(self.now(), Some(client.id.clone()), grant::ChildPlan::root(granted, ttl))?;
         self.metrics.issued("client_credentials");
         Ok(issued)
     }
@@ -277,7 +272,7 @@ impl Issuer {
     /// spec's partial grants). A client gets what its allowance grants; a chartgate token (Basic
     /// username `token`) gets a downscoped child of itself: never broader, never longer-lived,
     /// in its lineage.
-    pub fn docker(&self, login: &RegistryLogin, scopes: &[String]) -> Result<Issued, TokenError> {
+    pub async fn docker(&self, login: &RegistryLogin, scopes: &[String]) -> Result<Issued, TokenError> {
         let mut requested = ScopeSet::new();
         for s in scopes {
             for scope in parse_scope(s)?.iter() {
@@ -289,7 +284,16 @@ impl Issuer {
             RegistryLogin::Client(client) => {
                 let granted = client.allowance.grant(&requested, layout);
                 let ttl = self.ttl(None, client.max_ttl);
-                self.sign(self.now(), Some(client.id.clone()), granted, ttl, None, Vec::new())?
+                self.sign(self.now(), Some(client.id.clone()), grant::ChildPlan::root(granted, ttl))?
+            }
+            RegistryLogin::Workload(token) => {
+                let now = self.now();
+                let (claims, by) = self.trusted.admit(&self.config, token, now, "password").await.map_err(|e| {
+                    self.metrics.denied("workload");
+                    TokenError::LoginRefused(format!("the workload token given as password is refused: {e}"))
+                })?;
+                let granted = claims.access.allowed.grant(&requested, layout);
+                self.sign_for_workload(now, &claims, by, granted, None, None)?
             }
             RegistryLogin::Token(token) => {
                 let now = self.now();
@@ -304,7 +308,7 @@ impl Issuer {
                     TokenError::InvalidGrant(why) => TokenError::LoginRefused(why),
                     other => other,
                 })?;
-                self.sign(now, parent.claims.sub.clone(), plan.scopes, plan.ttl, plan.paths, plan.lineage)?
+                self.sign(now, parent.claims.sub.clone(), plan)?
             }
         };
         self.metrics.issued("docker");
@@ -345,7 +349,32 @@ impl Issuer {
         })
     }
 
-    /// RFC 8693 token exchange: a chartgate token is downscoped; an SSO token is mapped by rules.
+    /// A chartgate token for an admitted workload or SSO identity: `granted` (already cut to the
+    /// policy's grant), living no longer than the external token (or the policy's cap, both in
+    /// `claims.exp`) nor the issuer's limits; `sub` is the workload's, the lineage its `jti`, and
+    /// the `trust` claim names the policy, so revoking the workload, the policy or its issuer at
+    /// the edge revokes this token too.
+    fn sign_for_workload(
+        &self,
+        now: u64,
+        claims: &Claims,
+        by: crate::TrustedBy,
+        granted: ScopeSet,
+        ttl: Option<u64>,
+        paths: Option<PathBinding>,
+    ) -> Result<Issued, TokenError> {
+        let left = claims.exp.saturating_sub(now);
+        if left == 0 {
+            return Err(TokenError::InvalidGrant("the workload token has expired".into()));
+        }
+        let ttl = self.ttl(ttl, self.config.max_ttl).min(left);
+        let lineage = claims.jti.iter().cloned().collect();
+        let plan = grant::ChildPlan { scopes: granted, ttl, paths, lineage, trust: Some(by) };
+        self.sign(now, claims.sub.clone(), plan)
+    }
+
+    /// RFC 8693 token exchange: a chartgate token is downscoped; a workload or SSO token is
+    /// admitted by its trust policy and the grant minted.
     pub async fn exchange(
         &self,
         subject_token: &str,
@@ -369,21 +398,31 @@ impl Issuer {
             let parent = self.verify_parent(subject_token, now, "subject_token")?;
             let ttl = self.ttl(ttl, self.config.max_ttl);
             let plan = self.downscope(&parent.claims, requested.as_ref(), ttl, paths, now)?;
-            let issued = self.sign(now, parent.claims.sub.clone(), plan.scopes, plan.ttl, plan.paths, plan.lineage)?;
+            let issued = self.sign(now, parent.claims.sub.clone(), plan)?;
             self.metrics.issued("token_exchange");
             return Ok(issued);
         }
-        let Some(requested) = requested else {
-            return Err(TokenError::InvalidRequest("scope is required when exchanging an SSO token".into()));
+        let admitted = self.trusted.admit(&self.config, subject_token, now, "subject_token").await;
+        let (claims, by) = admitted.inspect_err(|_| self.metrics.denied("sso"))?;
+        // Without `scope`, everything the rule names exactly (its patterns without `*`).
+        let requested = match requested {
+            Some(r) => r,
+            None if !claims.access.allowed.exact_scopes().is_empty() => claims.access.allowed.exact_scopes(),
+            None => {
+                return Err(TokenError::InvalidRequest(
+                    "scope is required: the rule grants patterns, name the repositories".into(),
+                ))
+            }
         };
-        let mapped = self.sso.map(&self.config.sso, subject_token, iss, now).await;
-        let (sub, allowance) = mapped.inspect_err(|_| self.metrics.denied("sso"))?;
-        let granted = allowance.grant(&requested, self.config.policy.layout());
+        let granted = claims.access.allowed.grant(&requested, self.config.policy.layout());
         if granted.is_empty() {
             self.metrics.denied("invalid_scope");
-            return Err(TokenError::InvalidScope(format!("the SSO identity may not have {requested}")));
+            return Err(TokenError::InvalidScope(format!(
+                "trust policy {:?} (rule {:?}) does not grant {requested}",
+                by.policy, by.rule
+            )));
         }
-        let issued = self.sign(now, sub, granted, self.ttl(ttl, self.config.max_ttl), paths, Vec::new())?;
+        let issued = self.sign_for_workload(now, &claims, by, granted, ttl, paths)?;
         self.metrics.issued("sso_exchange");
         Ok(issued)
     }
@@ -400,7 +439,7 @@ impl Issuer {
         let ttl = ttl.unwrap_or(self.config.url_ttl).clamp(1, self.config.url_ttl);
         let requested: ScopeSet = std::iter::once(plan.scope.clone()).collect();
         let child = self.downscope(&caller.claims, Some(&requested), ttl, Some(plan.binding.clone()), now)?;
-        let issued = self.sign(now, caller.claims.sub.clone(), child.scopes, child.ttl, child.paths, child.lineage)?;
+        let issued = self.sign(now, caller.claims.sub.clone(), child)?;
         self.metrics.issued("sign_url");
         Ok(plan.link(&issued.token))
     }
