@@ -245,10 +245,15 @@ impl Grant {
         }
     }
 
-    /// The decision as JSON, as the CLI (`verify --json`) and the inspector page print it.
+    /// The decision as JSON, as the CLI (`verify --json`) and the inspector page print it; for a
+    /// workload token, the trust policy and rule that admitted it.
     pub fn to_json(&self) -> serde_json::Value {
         let scope = self.scope.as_ref().map(ToString::to_string);
-        serde_json::json!({"valid": true, "allowed": true, "status": 200, "scope": scope, "sub": self.sub})
+        let trusted = self
+            .trusted
+            .as_deref()
+            .map(|t| serde_json::json!({"policy": t.policy, "rule": t.rule, "issuer": t.issuer}));
+        serde_json::json!({"valid": true, "allowed": true, "status": 200, "scope": scope, "sub": self.sub, "trusted": trusted})
     }
 }
 
@@ -509,9 +514,25 @@ pub fn decide(
     now: u64,
     backend: &impl SignatureVerifier,
 ) -> Result<Grant, Denial> {
+    decide_trusted(req, keys, &crate::TrustPolicies::default(), &[], policy, now, backend)
+}
+
+/// [`decide`] accepting workload tokens too: `trust` are the trust policies and `trust_keys`
+/// their keys, in the same order (a policy without keys refuses its tokens with 503
+/// `keys_unavailable`).
+pub fn decide_trusted(
+    req: &Request<'_>,
+    keys: &KeySet,
+    trust: &crate::TrustPolicies,
+    trust_keys: &[KeySet],
+    policy: &Policy,
+    now: u64,
+    backend: &impl SignatureVerifier,
+) -> Result<Grant, Denial> {
     let prepared = prepare(req, policy)?;
     let Some(credential) = &prepared.credential else { return Ok(Grant::public(prepared.route)) };
-    let token = verify::verify(&credential.token, keys, backend).map_err(|reason| prepared.token_denial(reason))?;
+    let token = verify::verify_any(&credential.token, keys, trust, |i| trust_keys.get(i), backend, now, policy.leeway)
+        .map_err(|reason| prepared.token_denial(reason))?;
     authorize(&token, &prepared, policy, now)
 }
 

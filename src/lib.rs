@@ -43,8 +43,8 @@ pub use credential::{
     extract as extract_credential, find_token, helm_provenance_request, Credential, CredentialError, Pasted, Via,
 };
 pub use decision::{
-    authorize, check_claims, decide, normalize, prepare, prepare_path, Denial, Grant, Holder, MountSource, Policy,
-    PolicyError, PolicySettings, Prepared, Request, DEFAULT_LEEWAY, MAX_LEEWAY,
+    authorize, check_claims, decide, decide_trusted, normalize, prepare, prepare_path, Denial, Grant, Holder,
+    MountSource, Policy, PolicyError, PolicySettings, Prepared, Request, DEFAULT_LEEWAY, MAX_LEEWAY,
 };
 pub use error::{human_duration, relative, OAuthError, Reason};
 pub use hex::hex;

@@ -205,3 +205,56 @@ fn tempdir(name: &str) -> String {
     std::fs::create_dir_all(&dir).unwrap();
     dir.to_str().unwrap().to_owned()
 }
+
+/// `verify --trust`: the edge's TRUST_POLICIES document decides a workload token offline with the
+/// same engine, naming the rule that decided, and a broken document names its line.
+#[test]
+fn verify_with_trust_policies() {
+    let dir = tempdir("trust");
+    let signer = other_key();
+    let jwks = chartgate::KeySet::new(vec![signer.public()]).unwrap().to_jwks().to_string();
+    let policy = serde_json::json!([{
+        "name": "github", "issuer": "https://token.actions.githubusercontent.com", "audience": "https://charts.example.com",
+        "keys": jwks,
+        "rules": [
+            {"name": "release", "match": {"repository": "acme/app", "ref": "refs/tags/v.*"}, "scopes": ["artifact-repository:acme/charts:pull,push"]},
+            {"name": "org-pull", "match": {"repository_owner": "acme"}, "scopes": ["artifact-repository:{repository_owner}/*:pull"]}
+        ]
+    }]);
+    let path = format!("{dir}/trust.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&policy).unwrap()).unwrap();
+    let now = chartgate::issuer::now();
+    let token = |repo: &str, git_ref: &str| {
+        let claims = serde_json::json!({"iss": "https://token.actions.githubusercontent.com", "aud": "https://charts.example.com",
+            "sub": format!("repo:{repo}:ref:{git_ref}"), "repository": repo, "repository_owner": repo.split('/').next().unwrap(),
+            "ref": git_ref, "iat": now - 5, "exp": now + 300});
+        let header = serde_json::json!({"alg": "RS256", "kid": signer.kid()}).to_string();
+        signer.sign_raw(header.as_bytes(), claims.to_string().as_bytes()).unwrap()
+    };
+    let release = token("acme/app", "refs/tags/v1.0.0");
+    let out = chartgate(&["verify", "--trust", &path, &release]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout(&out).contains(r#"rule "release" grants artifact-repository:acme/charts:pull,push"#), "{}", stdout(&out));
+    let push = chartgate(&["verify", "--trust", &path, "--request", "PUT /v2/acme/charts/web/manifests/1.0.0", &release]);
+    assert_eq!(push.status.code(), Some(0), "{push:?}");
+    let branch = token("acme/deploy", "refs/heads/main");
+    let json = chartgate(&["verify", "--trust", &path, "--json", "--request", "GET /acme/tools/index.yaml", &branch]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!((v["allowed"].as_bool(), v["trusted"]["rule"].as_str()), (Some(true), Some("org-pull")), "{v}");
+    let push = chartgate(&["verify", "--trust", &path, "--request", "PUT /v2/acme/charts/web/manifests/1.0.0", &branch]);
+    assert_eq!(push.status.code(), Some(1));
+    let fork = chartgate(&["verify", "--trust", &path, "--json", &token("evil/app", "refs/tags/v1.0.0")]);
+    let v: serde_json::Value = serde_json::from_slice(&fork.stdout).unwrap();
+    assert_eq!((fork.status.code(), v["reason"].as_str()), (Some(1), Some("no_trust_rule")), "{v}");
+    // A chartgate token still needs --keys; with them both kinds are decided.
+    let keydir = tempdir("trust-keys");
+    assert!(chartgate(&["keygen", "--out", &keydir]).status.success());
+    let own = stdout(&chartgate(&["token", "--key", &format!("{keydir}/private.pem"), "--scope", "artifact-repository:acme/charts:pull"]));
+    assert_eq!(chartgate(&["verify", "--trust", &path, own.trim()]).status.code(), Some(1));
+    let both = chartgate(&["verify", "--trust", &path, "--keys", &format!("{keydir}/jwks.json"), own.trim()]);
+    assert_eq!(both.status.code(), Some(0), "{both:?}");
+    std::fs::write(&path, "[{\"name\": \"github\",\n  \"issuer\": ,\n}]").unwrap();
+    let broken = chartgate(&["verify", "--trust", &path, &release]);
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("line 2 column"), "{broken:?}");
+}

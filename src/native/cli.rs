@@ -13,9 +13,9 @@ use serde_json::json;
 
 use crate::issuer::grant::downscope;
 use crate::{
-    dangerous_decode, decide, find_token, relative, split_url, verify, Denial, Depth, KeyError, KeySet, Layout,
-    MintRequest, NativeVerifier, Pasted, PathBinding, Policy, PolicySettings, Reason, RepoName, Request, Scope,
-    ScopeError, ScopeSet, SignUrlError, SignedUrlPlan, SigningError, SigningKey, UnverifiedToken, DEFAULT_URL_TTL,
+    dangerous_decode, find_token, relative, split_url, verify, Denial, Depth, KeyError, KeySet, Layout, MintRequest,
+    NativeVerifier, Pasted, PathBinding, Policy, PolicySettings, Reason, RepoName, Request, Scope, ScopeError,
+    ScopeSet, SignUrlError, SignedUrlPlan, SigningError, SigningKey, UnverifiedToken, DEFAULT_URL_TTL,
 };
 
 const EXAMPLES: &str = "\
@@ -157,9 +157,13 @@ enum Command {
         after_help = "Exit status: 0 valid/allowed, 1 invalid/denied, 2 usage or configuration error, 3 I/O failure.\n\nExample:\n  chartgate verify --keys jwks.json --request \"GET /org1/repo1/index.yaml\" \"$TOKEN\""
     )]
     Verify {
-        /// Trusted keys: PEM public key(s), a JWK or a JWKS file.
+        /// Trusted keys: PEM public key(s), a JWK or a JWKS file (optional with --trust).
+        #[arg(long, required_unless_present = "trust")]
+        keys: Option<PathBuf>,
+        /// Trust policies (the edge's TRUST_POLICIES JSON document): also accept workload tokens
+        /// of these issuers, and say which rule decided. Keys given by URL are fetched.
         #[arg(long)]
-        keys: PathBuf,
+        trust: Option<PathBuf>,
         /// Judge times at this UNIX time instead of now.
         #[arg(long)]
         at: Option<u64>,
@@ -392,11 +396,17 @@ fn run(command: Command) -> CliResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { json, at, input } => inspect(&read_input(&input)?, at.unwrap_or_else(now), json),
-        Command::Verify { keys, at, policy, request, json, input } => {
-            let keyset =
-                KeySet::parse(&read_file(&keys, "keys")?).map_err(|e| usage(format!("{}: {e}", keys.display())))?;
+        Command::Verify { keys, trust, at, policy, request, json, input } => {
+            let keyset = match &keys {
+                Some(keys) => {
+                    KeySet::parse(&read_file(keys, "keys")?).map_err(|e| usage(format!("{}: {e}", keys.display())))?
+                }
+                None => KeySet::default(),
+            };
+            let trust = trust.as_deref().map(load_trust).transpose()?.unwrap_or_default();
             let input = read_input(&input)?;
-            verify_cmd(&keyset, &policy.into_policy()?, at.unwrap_or_else(now), request.as_deref(), &input, json)
+            let verifiers = Verifiers { own: &keyset, trust: &trust.0, trust_keys: &trust.1 };
+            verify_cmd(&verifiers, &policy.into_policy()?, at.unwrap_or_else(now), request.as_deref(), &input, json)
         }
     }
 }
@@ -555,15 +565,39 @@ fn inspect(input: &str, now: u64, as_json: bool) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The keys `verify` decides with: its own (`--keys`) and the trust policies' (`--trust`).
+struct Verifiers<'k> {
+    own: &'k KeySet,
+    trust: &'k crate::TrustPolicies,
+    trust_keys: &'k [KeySet],
+}
+
+/// Reads a trust-policy document and the keys of each policy (inline, or fetched: a key source
+/// that cannot be reached is an error naming the policy, never a policy without keys).
+fn load_trust(path: &Path) -> Result<(crate::TrustPolicies, Vec<KeySet>), CliError> {
+    let policies = crate::TrustPolicies::from_json(&read_file(path, "trust policies")?)
+        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    let fetcher = crate::issuer::trusted::TrustKeys::new(&policies, &[]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let keys = runtime.block_on(async {
+        let mut keys = Vec::new();
+        for (i, p) in policies.0.iter().enumerate() {
+            keys.push(fetcher.keys(i, p).await.map_err(|e| usage(e.to_string()))?);
+        }
+        Ok::<_, CliError>(keys)
+    })?;
+    Ok((policies, keys))
+}
+
 fn verify_cmd(
-    keys: &KeySet,
+    keys: &Verifiers<'_>,
     policy: &Policy,
     now: u64,
     request: Option<&str>,
     input: &str,
     as_json: bool,
 ) -> CliResult {
-    let backend = NativeVerifier::new(keys);
+    let backend = NativeVerifier::new(keys.own);
     let line;
     let request_line = match request {
         Some(r) => Some(r),
@@ -578,12 +612,25 @@ fn verify_cmd(
     let Some(request_line) = request_line else {
         // Token only: signature, time, issuer, audience.
         let credential = find_token(input).map_err(|e| usage(e.to_string()))?;
-        let result = verify(&credential.token, keys, &backend)
-            .and_then(|t| crate::check_claims(&t.claims, policy, now).map(|()| t));
+        let trust_keys = |i: usize| keys.trust_keys.get(i);
+        let result =
+            crate::verify_any(&credential.token, keys.own, keys.trust, trust_keys, &backend, now, policy.leeway())
+                .and_then(|t| match &t.trusted {
+                    Some(_) => Ok(t),
+                    None => crate::check_claims(&t.claims, policy, now).map(|()| t),
+                });
         return Ok(match result {
-            Ok(token) => {
-                report(as_json, json!({"valid": true, "kid": token.kid, "claims": token.claims.to_json()}), "valid")
-            }
+            Ok(token) => match &token.trusted {
+                Some(by) => {
+                    let grants = token.claims.access.allowed.to_string();
+                    let value = json!({"valid": true, "kid": token.kid, "trusted": {"policy": by.policy, "rule": by.rule, "issuer": by.issuer}, "grants": grants, "sub": token.claims.sub, "exp": token.claims.exp});
+                    let text = format!("valid: trust policy {:?}, rule {:?} grants {grants}", by.policy, by.rule);
+                    report(as_json, value, &text)
+                }
+                None => {
+                    report(as_json, json!({"valid": true, "kid": token.kid, "claims": token.claims.to_json()}), "valid")
+                }
+            },
             Err(reason) => report_denial(as_json, &Denial::new(reason), policy),
         });
     };
@@ -593,10 +640,14 @@ fn verify_cmd(
     let pasted = Pasted::parse(input);
     req.authorization = pasted.authorization.as_deref();
     req.query = pasted.query.as_deref();
-    Ok(match decide(&req, keys, policy, now, &backend) {
+    Ok(match crate::decide_trusted(&req, keys.own, keys.trust, keys.trust_keys, policy, now, &backend) {
         Ok(grant) => {
             let needs = grant.scope.as_ref().map_or("nothing".to_owned(), ToString::to_string);
-            report(as_json, grant.to_json(), &format!("allowed: {request_line} needs {needs}"))
+            let by = grant
+                .trusted
+                .as_deref()
+                .map_or(String::new(), |t| format!(" (trust policy {:?}, rule {:?})", t.policy, t.rule));
+            report(as_json, grant.to_json(), &format!("allowed: {request_line} needs {needs}{by}"))
         }
         Err(denial) => report_denial(as_json, &denial, policy),
     })

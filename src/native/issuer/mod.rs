@@ -9,7 +9,7 @@ pub mod grant;
 mod http;
 mod observe;
 pub mod secret;
-mod trusted;
+pub mod trusted;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -129,7 +129,7 @@ impl Issuer {
     /// An issuer reading time from `clock`.
     pub fn with_clock(config: IssuerConfig, clock: Clock) -> Self {
         let verifier = NativeVerifier::new(&config.published);
-        let trusted = trusted::TrustKeys::new(&config);
+        let trusted = trusted::TrustKeys::new(&config.trust, &config.trust_ca);
         Issuer {
             config,
             verifier,

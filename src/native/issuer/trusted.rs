@@ -20,19 +20,19 @@ pub struct TrustKeys {
 }
 
 impl TrustKeys {
-    pub fn new(config: &IssuerConfig) -> Self {
-        let clients = config
-            .trust_ca
-            .iter()
+    /// Keys for `policies`, each fetched with its extra CA from `ca` (same order).
+    pub fn new(policies: &crate::TrustPolicies, ca: &[Option<Vec<u8>>]) -> Self {
+        let clients = (0..policies.0.len())
+            .map(|i| ca.get(i).cloned().flatten())
             .map(|ca| {
                 let mut b = reqwest::Client::builder().timeout(Duration::from_secs(5));
                 if let Some(pem) = ca {
-                    b = b.add_root_certificate(reqwest::Certificate::from_pem(pem).ok()?);
+                    b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).ok()?);
                 }
                 b.build().ok()
             })
             .collect();
-        TrustKeys { clients, cache: Mutex::new(vec![None; config.trust.0.len()]) }
+        TrustKeys { clients, cache: Mutex::new(vec![None; policies.0.len()]) }
     }
 
     async fn get(&self, client: &reqwest::Client, url: &str) -> Result<String, String> {
@@ -43,7 +43,11 @@ impl TrustKeys {
         response.text().await.map_err(|e| e.to_string())
     }
 
-    async fn keys(&self, i: usize, policy: &TrustPolicy) -> Result<KeySet, TokenError> {
+    /// The keys of the `i`th policy: inline, cached, or fetched now.
+    ///
+    /// # Errors
+    /// [`TokenError::Unavailable`] naming the policy when they cannot be fetched.
+    pub async fn keys(&self, i: usize, policy: &TrustPolicy) -> Result<KeySet, TokenError> {
         let url = match &policy.keys {
             KeySource::Inline(keys) => return Ok(keys.clone()),
             KeySource::Discovery(url) | KeySource::JwksUrl(url) => url,
