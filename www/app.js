@@ -66,14 +66,20 @@
 
   async function check() {
     if (!decode()) return;
-    if (!$("keys").value.trim()) { fail("Paste a public key (PEM, JWK or JWKS) or fetch a JWKS URL to verify."); return; }
+    const trust = $("trust").value.trim();
+    if (!$("keys").value.trim() && !trust) { fail("Paste a public key (PEM, JWK or JWKS) or fetch a JWKS URL to verify."); return; }
     const settings = Object.fromEntries(SETTINGS.map(([n]) => [n, $(`set-${n}`).value]));
+    if (trust) settings.TRUST_POLICIES = trust;
     const out = JSON.parse(await engine.check($("token").value, $("keys").value, JSON.stringify(settings), $("request").value, now()));
     if (out.error) { show($("verdict"), false); fail(out.error); return; }
     const sig = out.signature;
     $("signature").className = sig.valid ? "ok" : "bad";
     $("signature").textContent = !sig.checked ? "signature not checked: the request is refused before it"
       : sig.valid ? `✔ signature valid (key ${sig.kid})` : `✘ signature invalid: ${sig.reason}: ${sig.error_description}`;
+    show($("trusted"), Boolean(sig.trusted));
+    $("trusted").textContent = sig.trusted
+      ? `Workload token of ${sig.trusted.issuer}: trust policy "${sig.trusted.policy}", rule "${sig.trusted.rule}" grants ${sig.trusted.grants}`
+      : "";
     const d = out.decision;
     $("decision").className = d.allowed ? "ok" : "bad";
     $("decision").textContent = d.allowed

@@ -68,13 +68,33 @@ pub(crate) async fn decide<V: TokenVerifier>(
     }
 }
 
-/// Verification against a fixed key set, remembering nothing (the inspector page).
+/// Verification against fixed keys, remembering nothing (the inspector page): the pasted keys
+/// for a chartgate token, and for a workload token its trust policy's inline keys or, when the
+/// policy fetches its keys, the pasted ones (the page fetches nothing on its own).
 #[cfg(feature = "inspector")]
-pub(crate) struct WithKeys<'a>(pub &'a crate::KeySet);
+pub(crate) struct WithKeys<'a> {
+    pub keys: &'a crate::KeySet,
+    pub trust: &'a crate::TrustPolicies,
+    pub leeway: u64,
+    pub now: u64,
+}
 
 #[cfg(feature = "inspector")]
 impl TokenVerifier for WithKeys<'_> {
     async fn verify(&self, token: &str) -> Result<Rc<VerifiedToken>, Unverified> {
-        super::webcrypto::verify_token(token, self.0).await.map(Rc::new).map_err(Unverified::Refused)
+        let verified = match self.trust.route(token).map_err(Unverified::Refused)? {
+            crate::Routed::Trusted(_, policy) => {
+                let keys = match &policy.keys {
+                    crate::KeySource::Inline(keys) => keys,
+                    _ => self.keys,
+                };
+                super::webcrypto::verify_trusted(token, keys, policy, self.now, self.leeway).await
+            }
+            crate::Routed::Own { iss: Some(iss) } if self.keys.is_empty() => {
+                Err(Reason::UntrustedIssuer(iss.chars().take(64).collect()))
+            }
+            crate::Routed::Own { .. } => super::webcrypto::verify_token(token, self.keys).await,
+        };
+        verified.map(Rc::new).map_err(Unverified::Refused)
     }
 }

@@ -1,6 +1,7 @@
 //! The inspector page's bindings (`www/`): decode a pasted token, verify it with WebCrypto, and
 //! answer "would the edge let this through?" with the decision the edge runs
-//! (`super::decide`) and the settings the edge uses.
+//! (`super::decide`) and the settings the edge uses, trust policies (`TRUST_POLICIES`) included:
+//! for a CI or workload token, what it grants and which rule decided.
 //! Results cross to JavaScript as JSON text; the page only renders them.
 
 use std::collections::HashMap;
@@ -91,7 +92,11 @@ pub async fn check(input: String, keys: String, settings: String, request: Strin
             Ok(c) => c,
             Err(e) => return error(e),
         };
-    let Some(keyset) = config.static_keys else { return error("keys: paste a PEM, JWK or JWKS") };
+    let keyset = match &config.static_keys {
+        Some(k) => k.clone(),
+        None if !config.trust.is_empty() => crate::KeySet::default(),
+        None => return error("keys: paste a PEM, JWK or JWKS"),
+    };
     let Some(line) = Request::from_line(&request) else {
         return error("request: write it as \"GET /org1/repo1/index.yaml\"");
     };
@@ -100,10 +105,16 @@ pub async fn check(input: String, keys: String, settings: String, request: Strin
     let pasted = Pasted::parse(&input);
     let req = Request { authorization: pasted.authorization.as_deref(), query: pasted.query.as_deref(), ..line };
     let policy = &config.policy;
-    let outcome = decide(prepare(&req, policy), &WithKeys(&keyset), policy, now as u64).await;
+    let verifier = WithKeys { keys: &keyset, trust: &config.trust, leeway: policy.leeway(), now: now as u64 };
+    let outcome = decide(prepare(&req, policy), &verifier, policy, now as u64).await;
     let signature = match &outcome.verified {
         None => json!({"checked": false}),
-        Some(Ok(token)) => json!({"checked": true, "valid": true, "kid": token.kid}),
+        Some(Ok(token)) => {
+            let trusted = token.trusted.as_deref().map(|t| {
+                json!({"policy": t.policy, "rule": t.rule, "issuer": t.issuer, "grants": token.claims.access.allowed.to_string()})
+            });
+            json!({"checked": true, "valid": true, "kid": token.kid, "trusted": trusted})
+        }
         Some(Err(r)) => {
             json!({"checked": true, "valid": false, "reason": r.code(), "error_description": r.to_string()})
         }

@@ -183,3 +183,41 @@ test("finding 5 (security round 2): a second JWKS with the same kid and another 
   assert.match(r.signature, /signature valid/, "and the first key again");
   await page.close();
 });
+
+test("a CI token and a trust policy: what it grants and which rule decided, as the edge would", async () => {
+  const { github, keyPair, signJwt } = await import("../edge/oidc.mjs");
+  const ci = keyPair("ES256");
+  const issuer = "https://token.actions.githubusercontent.com";
+  const policy = (keys) => JSON.stringify([{
+    name: "github", issuer, audience: "https://charts.example.com", ...(keys ? { keys } : {}),
+    rules: [
+      { name: "release", match: { repository: "acme/app", ref: "refs/tags/v.*" }, scopes: ["artifact-repository:acme/charts:pull,push"] },
+      { name: "org-pull", match: { repository_owner: "acme" }, scopes: ["artifact-repository:{repository_owner}/*:pull"] },
+    ],
+  }]);
+  const jwks = JSON.stringify({ keys: [ci.jwk] });
+  const { page, log } = await open();
+  const mintCi = (extra) => signJwt(ci, { ...github({ aud: "https://charts.example.com", ...extra }), iss: issuer });
+  await page.click("#trust-box summary");
+  await page.fill("#trust", policy(jwks));
+  let r = await run(page, { token: mintCi({}), keys: "", request: "PUT /v2/acme/charts/web/manifests/1.0.0" });
+  assert.match(r.signature, /signature valid/);
+  assert.match(await page.textContent("#trusted"), /trust policy "github", rule "release" grants artifact-repository:acme\/charts:pull,push/);
+  assert.match(r.decision, /would allow PUT/);
+  r = await run(page, { token: mintCi({ repository: "acme/deploy", ref: "refs/heads/main" }), keys: "", request: "PUT /v2/acme/charts/web/manifests/1.0.0" });
+  assert.match(await page.textContent("#trusted"), /rule "org-pull" grants artifact-repository:acme\/\*:pull/);
+  assert.match(r.decision, /401 insufficient_scope/);
+  r = await run(page, { token: mintCi({ repository: "evil/app" }), keys: "" });
+  assert.match(r.decision, /would deny .*401 no_trust_rule: trust policy "github"/);
+  // A policy that fetches its keys is checked with the pasted JWKS (the page fetches nothing itself).
+  await page.fill("#trust", policy(undefined));
+  r = await run(page, { token: mintCi({}), keys: jwks, request: "GET /acme/charts/index.yaml" });
+  assert.match(r.decision, /would allow/);
+  r = await run(page, { token: mintCi({}), keys: key.jwks, request: "GET /acme/charts/index.yaml" });
+  assert.match(r.decision, /401 (unknown_kid|alg_key_mismatch|kid_required)/);
+  await page.fill("#trust", "[{\"issuer\": }]");
+  r = await run(page, { token: mintCi({}), keys: jwks });
+  assert.match(r.error, /TRUST_POLICIES: line 1 column/);
+  assert.deepEqual(log.errors, []);
+  await page.close();
+});
