@@ -80,6 +80,7 @@ ensure_registry_tools() { # skopeo and the reference registry (docker-registry) 
 ensure_test_clis() { # curl (ChartMuseum's API as its README drives it) and gpg (the keys `helm package
   # --sign` signs provenance files with), for the tests
   command -v curl >/dev/null || apt_install curl
+  command -v jq >/dev/null || apt_install jq # docs/ci.md's scripts read the CI token with jq
   { command -v gpg && command -v gpgconf; } >/dev/null || apt_install gnupg
 }
 

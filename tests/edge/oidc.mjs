@@ -3,7 +3,7 @@
 // with each platform's documented claim set (GitHub Actions' "About security hardening with
 // OpenID Connect", GitLab's `id_tokens`, Kubernetes' projected service-account tokens), RS256 or
 // ES256. It signs with node's crypto; nothing here decides anything.
-import { createHash, createHmac, generateKeyPairSync, randomUUID, sign } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync, randomBytes, randomUUID, sign } from "node:crypto";
 import { createServer } from "node:http";
 
 const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
@@ -41,11 +41,13 @@ export const unsigned = (claims, header = {}) => `${b64({ alg: "none", ...header
 
 /**
  * Starts a provider on loopback: `{issuer, key, mint(claims), up, close, hits}`. `up = false`
- * makes discovery and the JWKS answer 503 until set back.
+ * makes discovery and the JWKS answer 503 until set back. It also plays GitHub's token service
+ * for a job: `GET {requestUrl}&audience=…` with `Authorization: bearer {requestToken}` answers
+ * `{"value": <token>}` with the claims of `github({aud, ...job})` (set `job` per job).
  */
 export async function startProvider({ alg = "RS256", kid } = {}) {
   const key = keyPair(alg, kid);
-  const state = { key, up: true, hits: 0, keys: [key] };
+  const state = { key, up: true, hits: 0, keys: [key], job: {}, requestToken: randomBytes(16).toString("hex") };
   const server = createServer((req, res) => {
     state.hits++;
     if (!state.up) {
@@ -55,6 +57,14 @@ export async function startProvider({ alg = "RS256", kid } = {}) {
     if (req.url === "/.well-known/openid-configuration") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ issuer: state.issuer, jwks_uri: `${state.issuer}/jwks`, id_token_signing_alg_values_supported: [alg] }));
+    } else if (req.url.startsWith("/_apis/idtoken?")) {
+      const audience = new URL(req.url, state.issuer).searchParams.get("audience");
+      if (req.headers.authorization !== `bearer ${state.requestToken}`) {
+        res.writeHead(401).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ value: state.mint(github({ aud: audience, ...state.job })) }));
     } else if (req.url === "/jwks") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ keys: state.keys.map((k) => k.jwk) }));
@@ -65,6 +75,7 @@ export async function startProvider({ alg = "RS256", kid } = {}) {
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   state.issuer = `http://127.0.0.1:${server.address().port}`;
   state.mint = (claims, header) => signJwt(state.key, { iss: state.issuer, ...claims }, header);
+  state.requestUrl = `${state.issuer}/_apis/idtoken?api-version=2.0`;
   state.close = () => new Promise((r) => server.close(r));
   return state;
 }
