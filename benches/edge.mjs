@@ -9,6 +9,8 @@
 //    (the decision does no token work), in the same run;
 //  - cold start: first decision (a 403, no storage) on a freshly started workerd minus the same
 //    request once warm, with the isolate's set-up and the decision's own shares;
+//  - workload tokens (trust policies): a GitHub Actions token's decision against a chartgate
+//    token's, fresh and repeat, in one worker that trusts both;
 //  - the platform's floor, in the same run: a plain JavaScript worker in the same workerd that only
 //    calls crypto.subtle.verify on the same kind of tokens (what any RS256 check at the edge pays),
 //    and the same worker's cold start (what any worker pays before its first answer).
@@ -19,6 +21,7 @@ import { promisify } from "node:util";
 import { readFileSync } from "node:fs";
 import { Miniflare, Log, LogLevel } from "miniflare";
 import { auditLines, keygen, makeChartRepo, startWorker } from "../tests/edge/harness.mjs";
+import { github, keyPair, signJwt } from "../tests/edge/oidc.mjs";
 
 const N = Number(process.env.BENCH_DECISIONS ?? 2000);
 const key = keygen();
@@ -201,6 +204,41 @@ for (const n of [1, 10, 50]) {
   await w.mf.dispose();
 }
 
+// Workload tokens: a GitHub Actions token admitted by a trust policy (keys inline: the fetch is
+// the platform's, as JWKS_URL's is) against a chartgate token, in one worker that trusts both, run
+// round-robin; the repeat figures are verified-token cache hits of each.
+const GH = "https://token.actions.githubusercontent.com";
+const ghKey = keyPair("RS256");
+const trustPolicies = [{
+  name: "github", issuer: GH, audience: "https://charts.example.com", max_ttl: "15m",
+  keys: JSON.stringify({ keys: [ghKey.jwk] }),
+  rules: [
+    { name: "release", match: { repository: "org1/app", ref: "refs/tags/v.*" }, unless: { event_name: "pull_request_target" }, scopes: ["artifact-repository:org1/charts:pull,push"] },
+    { name: "org-pull", match: { repository_owner: "org1" }, unless: { event_name: "pull_request_target" }, scopes: ["artifact-repository:{repository_owner}/*:pull"] },
+  ],
+}];
+const mintWorkload = () => signJwt(ghKey, { ...github({ aud: "https://charts.example.com", repository: "org1/deploy", ref: "refs/heads/main", ttl: 600 }), iss: GH });
+const trusting = await worker({ JWKS: key.jwks, TRUST_POLICIES: JSON.stringify(trustPolicies) });
+const repeatWorkload = mintWorkload();
+for (let i = 0; i < 4; i++) {
+  await decisions(trusting, Array.from({ length: N / 2 }, () => mint()));
+  await decisions(trusting, Array.from({ length: N / 2 }, () => mintWorkload()));
+}
+await new Promise((r) => setTimeout(r, 1000));
+const workloadRuns = { fresh: [], fresh_chartgate: [], repeat: [], repeat_chartgate: [] };
+for (let r = 0; r < RUNS; r++) {
+  workloadRuns.fresh_chartgate.push(await decisions(trusting, Array.from({ length: N / 2 }, () => mint())));
+  workloadRuns.fresh.push(await decisions(trusting, Array.from({ length: N / 2 }, () => mintWorkload())));
+  await decisions(trusting, [repeatToken, repeatWorkload]);
+  workloadRuns.repeat_chartgate.push(await decisions(trusting, Array(N / 4).fill(repeatToken), "full", 40));
+  workloadRuns.repeat.push(await decisions(trusting, Array(N / 4).fill(repeatWorkload), "full", 40));
+}
+await trusting.mf.dispose();
+const workload = Object.fromEntries(Object.entries(workloadRuns).map(([k, v]) => [`${k}_us`, median(v)]));
+workload.fresh_range_us = range(workloadRuns.fresh);
+workload.repeat_range_us = range(workloadRuns.repeat);
+workload.token_bytes = { workload: repeatWorkload.length, chartgate: repeatToken.length };
+
 for (let i = 0; i < 50; i++) {
   await timeOne(gated.url + PATH, repeatToken);
   await timeOne(baseline.url + PATH);
@@ -270,6 +308,7 @@ console.log(JSON.stringify({
   token_size_us: sizes,
   jwks_keys_us: keyCount,
   throughput_rps: throughput,
+  workload,
   cold_start_ms: median(cold),
   cold_start_decision_ms: median(coldDecision),
   cold_start_isolate_ms: median(coldIsolate),

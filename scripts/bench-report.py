@@ -72,6 +72,16 @@ rows = [
     row("repeat token", "decision, already verified token, inside workerd", spread("repeat_decision", 2),
         f"openssl verify {ossl_verify_us:.1f} µs", f"{edge['repeat_decision_us'] / ossl_verify_us:.2f}x", "≤ 0.1x (≤ 2 µs)",
         edge["repeat_decision_us"] <= 2.0),
+    row("workload token, fresh", "GitHub Actions token under a trust policy (templated rule), full decision, inside workerd",
+        f"{edge['workload']['fresh_us']:.1f} µs (runs {edge['workload']['fresh_range_us'][0]:.1f}–{edge['workload']['fresh_range_us'][1]:.1f})",
+        f"chartgate token, same worker {edge['workload']['fresh_chartgate_us']:.1f} µs",
+        f"{edge['workload']['fresh_us'] / edge['workload']['fresh_chartgate_us']:.2f}x", "≤ 1.2x",
+        edge["workload"]["fresh_us"] / edge["workload"]["fresh_chartgate_us"] <= 1.2),
+    row("workload token, repeat", "the same token again (verified-token cache hit), inside workerd",
+        f"{edge['workload']['repeat_us']:.2f} µs (runs {edge['workload']['repeat_range_us'][0]:.2f}–{edge['workload']['repeat_range_us'][1]:.2f})",
+        f"chartgate token, same worker {edge['workload']['repeat_chartgate_us']:.2f} µs",
+        f"{edge['workload']['repeat_us'] / edge['workload']['repeat_chartgate_us']:.2f}x", "≤ 1.05x",
+        edge["workload"]["repeat_us"] / edge["workload"]["repeat_chartgate_us"] <= 1.05),
     row("native verify", "CLI/issuer engine, full decision (criterion median)", f"{native_us:.1f} µs",
         f"openssl verify {ossl_verify_us:.1f} µs", f"{native_us / ossl_verify_us:.2f}x", "≤ 1.5x", native_us / ossl_verify_us <= 1.5),
     row("gated throughput", "cached .tgz through the worker, 8 connections (wrk)", f"{edge['throughput_rps']['gated']:.0f} req/s",
@@ -255,6 +265,12 @@ the verified-token cache lookup; `full` the whole decision.
   own steps (prepare {edge['steps_us']['prepare']:.1f}, parse {edge['steps_us']['parse']:.1f}, claims {edge['steps_us']['claims']:.1f},
   authorize {edge['steps_us']['authorize']:.1f} µs) and the cache insert are the rest. Step figures are medians of
   separate runs, so they do not add up exactly; runs on this shared machine vary by about ±15%.
+- **Workload tokens** ({edge['workload']['fresh_us']:.1f} µs fresh, {edge['workload']['repeat_us']:.2f} µs repeat, against
+  {edge['workload']['fresh_chartgate_us']:.1f} and {edge['workload']['repeat_chartgate_us']:.2f} µs for a chartgate token in the same worker): a fresh one
+  is routed to its policy by `iss` (one more decode of the payload), verified with the policy's key,
+  and admitted (registered claims, the rule's whole-value patterns, the templated grant); its token is
+  {edge['workload']['token_bytes']['workload']} bytes against {edge['workload']['token_bytes']['chartgate']}. A repeat is a cache hit like any other, then the
+  grant's patterns are matched instead of exact scopes.
 - **Repeat token** ({edge['repeat_decision_us']:.2f} µs, a verified-token cache hit): path normalisation, route and
   credential parsing, the keyed hash and lookup and the grant still run on every request, by design (time
   and access are re-checked each time).

@@ -234,14 +234,20 @@ fn verify_with_trust_policies() {
     let release = token("acme/app", "refs/tags/v1.0.0");
     let out = chartgate(&["verify", "--trust", &path, &release]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(stdout(&out).contains(r#"rule "release" grants artifact-repository:acme/charts:pull,push"#), "{}", stdout(&out));
-    let push = chartgate(&["verify", "--trust", &path, "--request", "PUT /v2/acme/charts/web/manifests/1.0.0", &release]);
+    assert!(
+        stdout(&out).contains(r#"rule "release" grants artifact-repository:acme/charts:pull,push"#),
+        "{}",
+        stdout(&out)
+    );
+    let push =
+        chartgate(&["verify", "--trust", &path, "--request", "PUT /v2/acme/charts/web/manifests/1.0.0", &release]);
     assert_eq!(push.status.code(), Some(0), "{push:?}");
     let branch = token("acme/deploy", "refs/heads/main");
     let json = chartgate(&["verify", "--trust", &path, "--json", "--request", "GET /acme/tools/index.yaml", &branch]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!((v["allowed"].as_bool(), v["trusted"]["rule"].as_str()), (Some(true), Some("org-pull")), "{v}");
-    let push = chartgate(&["verify", "--trust", &path, "--request", "PUT /v2/acme/charts/web/manifests/1.0.0", &branch]);
+    let push =
+        chartgate(&["verify", "--trust", &path, "--request", "PUT /v2/acme/charts/web/manifests/1.0.0", &branch]);
     assert_eq!(push.status.code(), Some(1));
     let fork = chartgate(&["verify", "--trust", &path, "--json", &token("evil/app", "refs/tags/v1.0.0")]);
     let v: serde_json::Value = serde_json::from_slice(&fork.stdout).unwrap();
@@ -249,7 +255,13 @@ fn verify_with_trust_policies() {
     // A chartgate token still needs --keys; with them both kinds are decided.
     let keydir = tempdir("trust-keys");
     assert!(chartgate(&["keygen", "--out", &keydir]).status.success());
-    let own = stdout(&chartgate(&["token", "--key", &format!("{keydir}/private.pem"), "--scope", "artifact-repository:acme/charts:pull"]));
+    let own = stdout(&chartgate(&[
+        "token",
+        "--key",
+        &format!("{keydir}/private.pem"),
+        "--scope",
+        "artifact-repository:acme/charts:pull",
+    ]));
     assert_eq!(chartgate(&["verify", "--trust", &path, own.trim()]).status.code(), Some(1));
     let both = chartgate(&["verify", "--trust", &path, "--keys", &format!("{keydir}/jwks.json"), own.trim()]);
     assert_eq!(both.status.code(), Some(0), "{both:?}");

@@ -278,3 +278,31 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Trust-policy templates (#24): whatever string a claim holds, a filled scope either fails (the
+    /// rule does not match) or names exactly the repository the value spells, with no glob, no
+    /// other repository and no other action: a claim narrows a grant, never widens it.
+    #[test]
+    fn a_claim_never_widens_a_templated_grant(value in prop_oneof![
+        "[a-z0-9]{1,8}(/[a-z0-9]{1,8}){0,2}",
+        "[a-zA-Z0-9._:,*/ \\-]{0,12}",
+        any::<String>(),
+    ]) {
+        let template = chartgate::ScopeTemplate::parse("artifact-repository:{v}/charts:pull").unwrap();
+        let ns = RepoName::parse("repo").unwrap();
+        let layout = Layout { depth: Depth::Two, default_repo: &ns };
+        if let Ok(pattern) = template.fill(&serde_json::json!({ "v": value })) {
+            let expected = format!("{value}/charts");
+            prop_assert_eq!(pattern.to_string(), format!("artifact-repository:{expected}:pull"));
+            prop_assert!(!expected.contains('*'));
+            let repo = RepoName::parse(&expected).unwrap();
+            let allowance = chartgate::Allowance(vec![pattern]);
+            prop_assert_eq!(allowance.actions_for(Kind::Chart, &repo, layout), Actions::from(chartgate::Action::Pull));
+            let other = RepoName::parse(&format!("{expected}x")).unwrap();
+            prop_assert!(allowance.actions_for(Kind::Chart, &other, layout).is_empty());
+        }
+    }
+}
