@@ -489,6 +489,23 @@ mod tests {
         assert!(one.warnings.is_empty());
     }
 
+    /// The `[[sso]]` and `[[trust]]` sections of docs/chartgate.example.toml parse (one rule
+    /// language for both), and the SSO rules written for the first version still match.
+    #[test]
+    fn documented_trust_and_sso_sections_parse() {
+        let dir = std::env::temp_dir().join(format!("chartgate-example-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("k.pem"), crate::SigningKey::generate(2048).unwrap().private_pem().unwrap()).unwrap();
+        let example = include_str!("../../../docs/chartgate.example.toml");
+        let sections = &example[example.find("[[sso]]").unwrap()..];
+        let text = format!("issuer = \"https://issuer.example\"\n[[keys]]\nprivate = \"k.pem\"\n{sections}");
+        let c = IssuerConfig::parse("example.toml", &text, dir).unwrap();
+        let names: Vec<_> = c.trust.0.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["https://sso.example.com", "github"]);
+        let platform = serde_json::json!({"groups": ["dev", "platform"]});
+        assert!(c.trust.0[0].rules[0].when.iter().all(|cond| cond.matches(&platform)));
+    }
+
     /// Finding 11 of the second security round: the development signing key was written
     /// world-readable.
     #[cfg(unix)]
