@@ -138,7 +138,7 @@ pub struct Claims {
     pub lineage: Vec<String>,
     /// `trust`: for a token the issuer minted from a workload or SSO token, the policy, rule and
     /// external issuer that admitted it, so revoking the policy or the issuer revokes it too.
-    pub trust: Option<crate::TrustedBy>,
+    pub trust: Option<std::sync::Arc<crate::TrustedBy>>,
 }
 
 /// One `access` entry as found on the wire.
@@ -207,7 +207,9 @@ impl Claims {
         }
         Ok(Claims {
             lineage,
-            trust: raw.trust.map(|t| crate::TrustedBy { policy: t.policy, rule: t.rule, issuer: t.iss }),
+            trust: raw
+                .trust
+                .map(|t| std::sync::Arc::new(crate::TrustedBy { policy: t.policy, rule: t.rule, issuer: t.iss })),
             iss: raw.iss,
             sub: raw.sub,
             aud: raw.aud,

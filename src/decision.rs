@@ -225,7 +225,7 @@ pub struct Grant {
     /// True when the route needed no token (`/health`, a public repository).
     pub public: bool,
     /// For a workload token: the trust policy and rule that admitted it.
-    pub trusted: Option<Box<crate::TrustedBy>>,
+    pub trusted: Option<std::sync::Arc<crate::TrustedBy>>,
 }
 
 impl Grant {
@@ -455,7 +455,7 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
             .filter(|m| may_read(claims, &m.from, &m.blob, policy))
             .map(|m| m.from.clone()),
         public: false,
-        trusted: token.trusted.clone().or_else(|| claims.trust.clone().map(Box::new)),
+        trusted: claims.trust.clone(),
     })
 }
 

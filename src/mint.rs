@@ -44,7 +44,7 @@ impl MintRequest {
             access: Access { repos: self.scopes.clone(), ..Access::default() },
             paths: self.paths.clone(),
             lineage: self.lineage.clone(),
-            trust: self.trust.clone(),
+            trust: self.trust.clone().map(std::sync::Arc::new),
         }
     }
 }

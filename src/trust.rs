@@ -13,6 +13,7 @@
 //! algorithm), then admitted by [`TrustPolicy::admit`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,7 +21,7 @@ use serde_json::Value;
 use crate::allowance::{claim, Allowance, ScopeTemplate};
 use crate::claims::{Access, Audience, Claims};
 use crate::error::Reason;
-use crate::jws::{json_object, Part};
+use crate::jws::Part;
 use crate::keys::KeySet;
 
 /// Most policies one deployment trusts.
@@ -41,11 +42,39 @@ pub enum KeySource {
     Inline(KeySet),
 }
 
+/// A whole-value pattern: literal alternatives (`acme`, `push|workflow_dispatch`) are compared as
+/// strings, anything else runs on the regular-expression engine.
+#[derive(Debug, Clone)]
+enum Matcher {
+    Literals(Vec<String>),
+    Regex(regex_lite::Regex),
+}
+
+impl Matcher {
+    /// Characters that make a pattern more than `|`-separated literals.
+    const META: &'static [char] = &['\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$'];
+
+    fn new(pattern: &str) -> Result<Self, String> {
+        if !pattern.contains(Self::META) {
+            return Ok(Matcher::Literals(pattern.split('|').map(str::to_owned).collect()));
+        }
+        let re = regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())?;
+        Ok(Matcher::Regex(re))
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        match self {
+            Matcher::Literals(options) => options.iter().any(|o| o == value),
+            Matcher::Regex(re) => re.is_match(value),
+        }
+    }
+}
+
 /// One condition of a rule: the claim at a path (see [`claim`]) matches a whole-value pattern.
 #[derive(Debug, Clone)]
 pub struct Condition {
     claim: String,
-    pattern: regex_lite::Regex,
+    pattern: Matcher,
     source: String,
 }
 
@@ -62,8 +91,7 @@ impl Condition {
         if pattern.len() > MAX_PATTERN {
             return Err(format!("the pattern is longer than {MAX_PATTERN} bytes"));
         }
-        let pattern_re = regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())?;
-        Ok(Condition { claim: claim.to_owned(), pattern: pattern_re, source: pattern.to_owned() })
+        Ok(Condition { claim: claim.to_owned(), pattern: Matcher::new(pattern)?, source: pattern.to_owned() })
     }
 
     /// A string claim matches; an array matches when one of its strings does; a boolean is read
@@ -128,6 +156,8 @@ pub struct TrustPolicy {
     /// Longest a grant may live after the token's `iat`, in seconds (never past its `exp`).
     pub max_ttl: Option<u64>,
     pub rules: Vec<TrustRule>,
+    /// The top-level claims the rules read.
+    needed: Vec<String>,
 }
 
 /// How a verified workload token was admitted: the policy, the rule and the issuer, for audit
@@ -139,8 +169,8 @@ pub struct TrustedBy {
     pub issuer: String,
 }
 
-/// The registered claims of a workload token, read strictly (a duplicated one is refused).
-#[derive(Deserialize)]
+/// The registered claims of a workload token.
+#[derive(Debug, Default)]
 struct Registered {
     iss: Option<String>,
     sub: Option<String>,
@@ -149,6 +179,143 @@ struct Registered {
     nbf: Option<u64>,
     iat: Option<u64>,
     jti: Option<String>,
+}
+
+/// A workload token's payload read in one pass: the registered claims typed (a repeated member is
+/// refused, as everywhere in the engine), and the claims some rule reads, by top-level name, as
+/// JSON; every other member is skipped without being kept. Read before the signature only to find
+/// the token's policy (by `iss`); trusted only once the signature verifies.
+#[derive(Debug)]
+pub struct WorkloadPayload {
+    reg: Registered,
+    claims: Value,
+}
+
+/// A JSON object key, borrowed from the text when it has no escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Reads a payload keeping the `needed` claims.
+struct PayloadSeed<'n>(&'n [String]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for PayloadSeed<'_> {
+    type Value = WorkloadPayload;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<WorkloadPayload, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PayloadSeed<'_> {
+    type Value = WorkloadPayload;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<WorkloadPayload, A::Error> {
+        use serde::de::Error as _;
+        let mut reg = Registered::default();
+        let mut claims = serde_json::Map::new();
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let needed = self.0.iter().any(|n| *n == *key);
+            let registered = matches!(&*key, "iss" | "sub" | "aud" | "exp" | "nbf" | "iat" | "jti");
+            if (needed || registered) && !seen.insert(key.clone().into_owned()) {
+                return Err(A::Error::custom(format!("duplicate field `{key}`")));
+            }
+            if !needed && !registered {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let value: Value = map.next_value()?;
+            match &*key {
+                "iss" => reg.iss = typed(&key, &value)?,
+                "sub" => reg.sub = typed(&key, &value)?,
+                "jti" => reg.jti = typed(&key, &value)?,
+                "aud" => reg.aud = typed(&key, &value)?,
+                "exp" => reg.exp = date(&key, &value)?,
+                "nbf" => reg.nbf = date(&key, &value)?,
+                "iat" => reg.iat = date(&key, &value)?,
+                _ => {}
+            }
+            if needed {
+                claims.insert(key.into_owned(), value);
+            }
+        }
+        Ok(WorkloadPayload { reg, claims: Value::Object(claims) })
+    }
+}
+
+/// A registered claim of type `T`, or an error naming it.
+fn typed<'v, T: Deserialize<'v>, E: serde::de::Error>(key: &str, v: &'v Value) -> Result<T, E> {
+    T::deserialize(v).map_err(|e| E::custom(format!("{key}: {e}")))
+}
+
+/// A NumericDate claim: whole seconds up to [`crate::MAX_DATE`].
+fn date<E: serde::de::Error>(key: &str, v: &Value) -> Result<Option<u64>, E> {
+    match typed::<Option<u64>, E>(key, v)? {
+        Some(n) if n > crate::MAX_DATE => Err(E::custom(format!("{key}: date {n} is after year 9999"))),
+        n => Ok(n),
+    }
+}
+
+impl WorkloadPayload {
+    /// Reads a decoded payload, keeping the `needed` claims (sorted or not).
+    ///
+    /// # Errors
+    /// [`Reason::Malformed`]: not a UTF-8 JSON object, a repeated registered or needed claim, a
+    /// registered claim of the wrong type.
+    pub fn parse(bytes: &[u8], needed: &[String]) -> Result<Self, Reason> {
+        use serde::de::DeserializeSeed as _;
+        let malformed = |why: String| Reason::Malformed(crate::jws::MalformedToken::Json(Part::Payload, why));
+        if bytes.first() != Some(&b'{') {
+            return Err(malformed("not an object".into()));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| crate::jws::MalformedToken::NotUtf8(Part::Payload))?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let payload = PayloadSeed(needed).deserialize(&mut de).map_err(|e| malformed(e.to_string()))?;
+        de.end().map_err(|e| malformed(e.to_string()))?;
+        Ok(payload)
+    }
+
+    /// The `iss` the payload claims.
+    pub fn iss(&self) -> Option<&str> {
+        self.reg.iss.as_deref()
+    }
+}
+
+/// The top-level claim names the rules read: each condition's and template's claim, and for a
+/// nested one (`kubernetes.io/namespace`) also its first segment.
+fn needed_claims<'r>(rules: impl Iterator<Item = &'r TrustRule>) -> Vec<String> {
+    let mut names = Vec::new();
+    for rule in rules {
+        let paths = rule.when.iter().chain(&rule.unless).map(|c| c.claim.as_str());
+        for path in paths.chain(rule.grants.iter().flat_map(ScopeTemplate::claims)) {
+            names.push(path.to_owned());
+            if let Some((first, _)) = path.split_once('/') {
+                names.push(first.to_owned());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 impl TrustPolicy {
@@ -161,9 +328,22 @@ impl TrustPolicy {
     /// # Errors
     /// The [`Reason`] the edge answers with: a wrong issuer or audience, a time claim, or
     /// [`Reason::NoTrustRule`] naming the policy.
-    pub fn admit(&self, payload: &[u8], now: u64, leeway: u64) -> Result<(Claims, TrustedBy), Reason> {
-        let reg: Registered = json_object(payload, Part::Payload)?;
-        let all: Value = json_object(payload, Part::Payload)?;
+    pub fn admit(&self, payload: &[u8], now: u64, leeway: u64) -> Result<(Claims, Arc<TrustedBy>), Reason> {
+        self.admit_payload(WorkloadPayload::parse(payload, &self.needed)?, now, leeway)
+    }
+
+    /// [`TrustPolicy::admit`] for a payload already read (by [`TrustPolicies::route`], with the
+    /// claims every policy's rules read).
+    ///
+    /// # Errors
+    /// As [`TrustPolicy::admit`].
+    pub fn admit_payload(
+        &self,
+        payload: WorkloadPayload,
+        now: u64,
+        leeway: u64,
+    ) -> Result<(Claims, Arc<TrustedBy>), Reason> {
+        let WorkloadPayload { reg, claims: all } = payload;
         match &reg.iss {
             Some(iss) if *iss == self.issuer => {}
             Some(iss) => {
@@ -205,8 +385,11 @@ impl TrustPolicy {
             match rule.evaluate(&all) {
                 Ok(allowed) => {
                     claims.access.allowed = allowed;
-                    let by =
-                        TrustedBy { policy: self.name.clone(), rule: rule.name.clone(), issuer: self.issuer.clone() };
+                    let by = Arc::new(TrustedBy {
+                        policy: self.name.clone(),
+                        rule: rule.name.clone(),
+                        issuer: self.issuer.clone(),
+                    });
                     claims.trust = Some(by.clone());
                     return Ok((claims, by));
                 }
@@ -229,7 +412,11 @@ impl TrustPolicy {
 
 /// The trust policies of one deployment.
 #[derive(Debug, Clone, Default)]
-pub struct TrustPolicies(pub Vec<TrustPolicy>);
+pub struct TrustPolicies {
+    policies: Vec<TrustPolicy>,
+    /// The top-level claims any policy's rules read.
+    needed: Vec<String>,
+}
 
 /// A trust-policy document that cannot be used: where and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -431,7 +618,8 @@ impl TrustPolicy {
             rules.push(TrustRule { name: r.name.clone().unwrap_or(key), when, unless, grants });
         }
         let name = raw.name.clone().unwrap_or_else(|| raw.issuer.clone());
-        Ok(TrustPolicy { name, issuer: raw.issuer.clone(), audience, keys, max_ttl, rules })
+        let needed = needed_claims(rules.iter());
+        Ok(TrustPolicy { name, issuer: raw.issuer.clone(), audience, keys, max_ttl, rules, needed })
     }
 }
 
@@ -517,11 +705,17 @@ impl TrustPolicies {
                 });
             }
         }
-        Ok(TrustPolicies(policies))
+        let needed = needed_claims(policies.iter().flat_map(|p| &p.rules));
+        Ok(TrustPolicies { policies, needed })
+    }
+
+    /// The policies, in order.
+    pub fn policies(&self) -> &[TrustPolicy] {
+        &self.policies
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.policies.is_empty()
     }
 
     /// The policy a token belongs to, by its `iss` (read before the signature, as `kid` is, only
@@ -531,19 +725,15 @@ impl TrustPolicies {
     /// # Errors
     /// The payload is not base64url JSON.
     pub fn route(&self, token: &str) -> Result<Routed<'_>, Reason> {
-        #[derive(Deserialize)]
-        struct Iss {
-            iss: Option<String>,
-        }
-        if self.0.is_empty() {
+        if self.policies.is_empty() {
             return Ok(Routed::Own { iss: None });
         }
         let payload = token.split('.').nth(1).unwrap_or_default();
         let bytes = crate::jws::decode(payload, Part::Payload)?;
-        let Iss { iss } = json_object(&bytes, Part::Payload)?;
-        match self.0.iter().enumerate().find(|(_, p)| Some(&p.issuer) == iss.as_ref()) {
-            Some((i, p)) => Ok(Routed::Trusted(i, p)),
-            None => Ok(Routed::Own { iss }),
+        let read = WorkloadPayload::parse(&bytes, &self.needed)?;
+        match self.policies.iter().enumerate().find(|(_, p)| Some(p.issuer.as_str()) == read.iss()) {
+            Some((i, p)) => Ok(Routed::Trusted(i, p, Box::new(read))),
+            None => Ok(Routed::Own { iss: read.reg.iss }),
         }
     }
 }
@@ -554,8 +744,8 @@ pub enum Routed<'p> {
     /// This deployment's own keys; `iss` as the token claims it (unverified), for the refusal of
     /// a token of an untrusted issuer when the deployment has no keys of its own.
     Own { iss: Option<String> },
-    /// The `i`th trust policy's keys.
-    Trusted(usize, &'p TrustPolicy),
+    /// The `i`th trust policy's keys, and the payload as read for its admission.
+    Trusted(usize, &'p TrustPolicy, Box<WorkloadPayload>),
 }
 
 #[cfg(test)]
@@ -600,7 +790,8 @@ mod tests {
 
     #[test]
     fn first_matching_rule_decides() {
-        let p = &TrustPolicies::from_json(GITHUB).unwrap().0[0];
+        let set = TrustPolicies::from_json(GITHUB).unwrap();
+        let p = &set.policies()[0];
         let (claims, by) = p.admit(&payload(github_claims(json!({}))), 1010, 60).unwrap();
         assert_eq!(by.rule, "release");
         assert_eq!(
@@ -617,7 +808,8 @@ mod tests {
 
     #[test]
     fn forks_and_other_owners_get_nothing() {
-        let p = &TrustPolicies::from_json(GITHUB).unwrap().0[0];
+        let set = TrustPolicies::from_json(GITHUB).unwrap();
+        let p = &set.policies()[0];
         let fork = github_claims(
             json!({"repository": "evil/app", "repository_owner": "evil", "sub": "repo:evil/app:ref:refs/tags/v1"}),
         );
@@ -632,7 +824,8 @@ mod tests {
 
     #[test]
     fn audience_times_and_cap() {
-        let p = &TrustPolicies::from_json(GITHUB).unwrap().0[0];
+        let set = TrustPolicies::from_json(GITHUB).unwrap();
+        let p = &set.policies()[0];
         let code = |extra: Value, now| p.admit(&payload(github_claims(extra)), now, 60).unwrap_err().code();
         assert_eq!(code(json!({"aud": "https://other.example"}), 1010), "wrong_audience");
         assert_eq!(code(json!({"aud": null}), 1010), "missing_claim");
@@ -647,7 +840,8 @@ mod tests {
 
     #[test]
     fn a_token_s_own_access_claims_grant_nothing() {
-        let p = &TrustPolicies::from_json(GITHUB).unwrap().0[0];
+        let set = TrustPolicies::from_json(GITHUB).unwrap();
+        let p = &set.policies()[0];
         let sneaky = github_claims(json!({"repository_owner": "evil", "repository": "evil/x",
             "access": [{"type": "artifact-repository", "name": "acme/charts", "actions": ["push"]}],
             "paths": ["/*"], "lineage": ["x"]}));
@@ -664,7 +858,8 @@ mod tests {
             "keys": "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}",
             "rules": [{"match": {"namespace_path": ".*"}, "scopes": ["repository:{project_path}/*:pull,push"]},
                       {"match": {"namespace_path": ".*"}, "scopes": ["artifact-repository:public/charts:pull"]}]}"#;
-        let p = &TrustPolicies::from_json(doc).unwrap().0[0];
+        let set = TrustPolicies::from_json(doc).unwrap();
+        let p = &set.policies()[0];
         for evil in ["grp/..", "*", "grp/app:push", "grp,app", "grp app", "", "grp/ａpp", "Grp/app"] {
             let c = json!({"iss": "https://gitlab.example", "aud": "charts", "exp": 2000, "namespace_path": "grp", "project_path": evil});
             let (claims, by) = p.admit(&payload(c), 1000, 60).unwrap();
@@ -704,7 +899,49 @@ mod tests {
             assert_eq!(TrustPolicies::from_json(doc).unwrap_err().at, at, "{doc}");
         }
         let ok = TrustPolicies::from_json(r#"{"issuer": "http://127.0.0.1:9000", "audience": "a"}"#).unwrap();
-        assert_eq!(ok.0[0].fetch_url(), Some("http://127.0.0.1:9000/.well-known/openid-configuration"));
+        assert_eq!(ok.policies()[0].fetch_url(), Some("http://127.0.0.1:9000/.well-known/openid-configuration"));
+    }
+
+    /// Every policy docs/ci.md shows parses, and does what its text says.
+    #[test]
+    fn the_documented_policies_parse_and_decide_as_documented() {
+        let doc = include_str!("../docs/ci.md");
+        let jwk = r#"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}"#;
+        let blocks: Vec<String> = doc
+            .split("```json\n")
+            .skip(1)
+            .map(|b| b.split("\n```").next().unwrap().replace(r#"{\"keys\":[…]}"#, jwk))
+            .collect();
+        assert_eq!(blocks.len(), 3, "GitHub, GitLab, Kubernetes");
+        let parsed: Vec<TrustPolicies> = blocks.iter().map(|b| TrustPolicies::from_json(b).unwrap()).collect();
+        let decide = |p: &TrustPolicy, claims: Value| {
+            p.admit(&payload(claims), 1010, 60).map(|(c, by)| (by.rule.clone(), c.access.allowed.to_string()))
+        };
+        let gl = &parsed[1].policies()[0];
+        let gl_claims = |extra: Value| {
+            let mut c = json!({"iss": "https://gitlab.com", "aud": "https://charts.example.com", "iat": 1000, "exp": 1300,
+                "project_path": "grp/app", "namespace_path": "grp", "ref_type": "tag", "ref": "v1.2.0", "ref_protected": "true",
+                "ci_config_ref_uri": "gitlab.com/grp/app//.gitlab-ci.yml@refs/tags/v1.2.0", "pipeline_source": "push"});
+            extra.as_object().unwrap().iter().for_each(|(k, v)| c[k] = v.clone());
+            c
+        };
+        assert_eq!(decide(gl, gl_claims(json!({}))).unwrap().0, "release");
+        assert_eq!(
+            decide(gl, gl_claims(json!({"pipeline_source": "merge_request_event"}))).unwrap().1,
+            "artifact-repository:grp/*:pull"
+        );
+        assert!(decide(gl, gl_claims(json!({"project_path": "fork/app", "namespace_path": "fork"}))).is_err());
+        let k8s = &parsed[2].policies()[0];
+        let sa = |ns: &str, name: &str| {
+            json!({"iss": "https://kubernetes.default.svc.cluster.local", "aud": ["https://charts.example.com"], "iat": 1000, "exp": 1300,
+                "kubernetes.io": {"namespace": ns, "serviceaccount": {"name": name}}})
+        };
+        assert_eq!(
+            decide(k8s, sa("release", "chart-publisher")).unwrap().1,
+            "artifact-repository:acme/charts:pull,push"
+        );
+        assert_eq!(decide(k8s, sa("prod", "web")).unwrap().1, "artifact-repository:acme/*:pull");
+        assert!(decide(k8s, sa("default", "chart-publisher")).is_err());
     }
 
     #[test]
@@ -727,7 +964,7 @@ mod tests {
             let b = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
             format!("{}.{}.sig", b(&json!({"alg": "RS256"})), b(&json!({"iss": iss})))
         };
-        let trusted = |iss| matches!(policies.route(&token(iss)).unwrap(), Routed::Trusted(0, _));
+        let trusted = |iss| matches!(policies.route(&token(iss)).unwrap(), Routed::Trusted(0, ..));
         assert!(trusted("https://token.actions.githubusercontent.com"));
         assert!(!trusted("https://token.actions.githubusercontent.com/"));
         assert!(!trusted("https://evil"));

@@ -7,7 +7,7 @@ use crate::claims::Claims;
 use crate::error::Reason;
 use crate::jws::UnverifiedToken;
 use crate::keys::{KeySet, PublicKey};
-use crate::trust::{TrustPolicy, TrustedBy};
+use crate::trust::{TrustPolicy, TrustedBy, WorkloadPayload};
 
 /// Checks one signature with the algorithm of `key` (RS256 or ES256, see
 /// [`KeyMaterial`](crate::KeyMaterial)).
@@ -24,7 +24,7 @@ pub struct VerifiedToken {
     pub claims: Claims,
     /// For a workload token, the trust policy and rule that admitted it (its issuer and audience
     /// are checked against the policy, not the deployment's `ISSUER`/`AUDIENCE`).
-    pub trusted: Option<Box<TrustedBy>>,
+    pub trusted: Option<std::sync::Arc<TrustedBy>>,
 }
 
 /// A parsed token and the key it names, waiting for its signature check.
@@ -79,19 +79,21 @@ impl<'t, 'k> PendingSignature<'t, 'k> {
     }
 
     /// Completes verification of a workload token with the backend's answer: the signature, then
-    /// the trust policy's admission ([`TrustPolicy::admit`]) at `now` with `leeway` seconds.
+    /// the trust policy's admission ([`TrustPolicy::admit_payload`]) of the payload as
+    /// [`crate::TrustPolicies::route`] read it (the signed bytes), at `now` with `leeway` seconds.
     pub fn finish_trusted(
         self,
         signature_valid: bool,
         policy: &TrustPolicy,
+        payload: WorkloadPayload,
         now: u64,
         leeway: u64,
     ) -> Result<VerifiedToken, Reason> {
         if !signature_valid || self.signature_has_wrong_length() {
             return Err(Reason::BadSignature);
         }
-        let (claims, by) = policy.admit(&self.token.dangerous_payload()?, now, leeway)?;
-        Ok(VerifiedToken { kid: self.key.kid.clone(), claims, trusted: Some(Box::new(by)) })
+        let (claims, by) = policy.admit_payload(payload, now, leeway)?;
+        Ok(VerifiedToken { kid: self.key.kid.clone(), claims, trusted: Some(by) })
     }
 
     /// Runs a synchronous backend and completes verification.
@@ -126,12 +128,12 @@ pub fn verify_any<'k>(
             Err(Reason::UntrustedIssuer(iss.chars().take(64).collect()))
         }
         crate::Routed::Own { .. } => verify(token, own, backend),
-        crate::Routed::Trusted(i, policy) => {
+        crate::Routed::Trusted(i, policy, payload) => {
             let keys = policy_keys(i).ok_or_else(|| Reason::KeysUnavailable(policy.name.clone()))?;
             let pending = begin(token, keys)?;
             let valid = !pending.signature_has_wrong_length()
                 && backend.verify(pending.key(), pending.message(), pending.signature());
-            pending.finish_trusted(valid, policy, now, leeway)
+            pending.finish_trusted(valid, policy, *payload, now, leeway)
         }
     }
 }

@@ -19,10 +19,11 @@ fuzz_target!(|data: &[u8]| {
     // Any document: an error or a policy set, never a panic.
     let _ = chartgate::TrustPolicies::from_json(&text);
     let policies = chartgate::TrustPolicies::from_json(POLICY).expect("the fixed policy parses");
-    let policy = &policies.0[0];
+    let policy = &policies.policies()[0];
     if let Ok((claims, by)) = policy.admit(data, 1_000, 60) {
         assert!(claims.exp <= claims.iat.unwrap_or(0).saturating_add(900) || claims.iat.is_none());
         assert!(claims.access.repos.is_empty() && claims.paths.is_none() && claims.lineage.is_empty());
+        let _ = by;
         for p in &claims.access.allowed.0 {
             let s = p.to_string();
             let name = s.split(':').nth(1).unwrap_or_default();

@@ -149,7 +149,7 @@ impl EdgeConfig {
                 why: "no keys: set the JWKS secret and/or JWKS_URL, or TRUST_POLICIES".into(),
             });
         }
-        if let Some(p) = trust.0.iter().find(|p| Some(&p.issuer) == policy.issuer.as_ref()) {
+        if let Some(p) = trust.policies().iter().find(|p| Some(&p.issuer) == policy.issuer.as_ref()) {
             let why = format!("policy {:?} trusts ISSUER {:?}, this deployment's own issuer", p.name, p.issuer);
             return Err(ConfigError { var: "TRUST_POLICIES", why });
         }
@@ -275,7 +275,7 @@ mod tests {
     fn trust_policies_alone_are_enough_keys() {
         let c =
             load(&[("TRUST_POLICIES", r#"[{"name": "gh", "issuer": "https://gh", "audience": "charts"}]"#)]).unwrap();
-        assert_eq!(c.trust.0[0].name, "gh");
+        assert_eq!(c.trust.policies()[0].name, "gh");
         assert!(c.static_keys.is_none() && c.jwks_url.is_none());
         let e = load(&[("TRUST_POLICIES", "[{\"issuer\": \"https://gh\",\n\"audience\" \"x\"}]")]).unwrap_err();
         assert!(e.to_string().contains("line 2"), "a syntax error names its line: {e}");

@@ -488,7 +488,7 @@ fn serve(config: Option<&Path>, listen: Option<String>) -> CliResult {
             config.signing.kid(),
             config.published.len(),
             config.clients.len(),
-            config.trust.0.len()
+            config.trust.policies().len()
         );
         crate::issuer::serve(std::sync::Arc::new(Issuer::new(config)), listener).await?;
         Ok(ExitCode::SUCCESS)
@@ -581,7 +581,7 @@ fn load_trust(path: &Path) -> Result<(crate::TrustPolicies, Vec<KeySet>), CliErr
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let keys = runtime.block_on(async {
         let mut keys = Vec::new();
-        for (i, p) in policies.0.iter().enumerate() {
+        for (i, p) in policies.policies().iter().enumerate() {
             keys.push(fetcher.keys(i, p).await.map_err(|e| usage(e.to_string()))?);
         }
         Ok::<_, CliError>(keys)

@@ -123,11 +123,12 @@ pub async fn verify_trusted(
     token: &str,
     keys: &crate::KeySet,
     policy: &crate::TrustPolicy,
+    payload: crate::WorkloadPayload,
     now: u64,
     leeway: u64,
 ) -> Result<crate::VerifiedToken, crate::Reason> {
     let pending = crate::begin(token, keys)?;
     let valid = !pending.signature_has_wrong_length()
         && verify(pending.key(), pending.message(), pending.signature()).await.unwrap_or(false);
-    pending.finish_trusted(valid, policy, now, leeway)
+    pending.finish_trusted(valid, policy, payload, now, leeway)
 }

@@ -321,3 +321,19 @@ test("a policy with a syntax error: the worker serves nothing and its log names 
   }
   assert.ok(w.logs.some((l) => /TRUST_POLICIES: line 5 column/.test(l)), w.logs.join("\n"));
 });
+
+test("a provider's key rotation: a token under a new kid verifies after one refetch; the old kid keeps working", async () => {
+  const { keyPair: pair } = await import("./oidc.mjs");
+  const before = gh.key;
+  const next = pair("RS256");
+  gh.keys.push(next);
+  gh.key = next;
+  try {
+    const token = gh.mint(github({ aud: AUD, repository: "acme/deploy", ref: "refs/heads/rotated" }));
+    assert.equal((await get("/acme/charts/index.yaml", bearer(token))).status, 200);
+  } finally {
+    gh.key = before;
+  }
+  const old = gh.mint(github({ aud: AUD, repository: "acme/deploy", ref: "refs/heads/old" }));
+  assert.equal((await get("/acme/charts/index.yaml", bearer(old))).status, 200);
+});

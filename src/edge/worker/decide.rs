@@ -25,19 +25,19 @@ struct EdgeVerifier<'a> {
 }
 
 /// Whose rules a token is checked under once its signature verifies.
-#[derive(Clone, Copy)]
 enum Check<'p> {
     Own,
-    Trusted(&'p crate::TrustPolicy),
+    /// A workload token of this policy, with its payload as routing read it.
+    Trusted(&'p crate::TrustPolicy, Box<crate::WorkloadPayload>),
 }
 
 impl EdgeVerifier<'_> {
     async fn check(&self, token: &str, keys: &crate::KeySet, check: Check<'_>) -> Result<VerifiedToken, Reason> {
         match check {
             Check::Own => webcrypto::verify_token(token, keys).await,
-            Check::Trusted(policy) => {
+            Check::Trusted(policy, payload) => {
                 let leeway = self.isolate.config.policy.leeway();
-                webcrypto::verify_trusted(token, keys, policy, self.now, leeway).await
+                webcrypto::verify_trusted(token, keys, policy, *payload, self.now, leeway).await
             }
         }
     }
@@ -59,8 +59,8 @@ impl TokenVerifier for EdgeVerifier<'_> {
             }
         }
         let (store, check) = match isolate.config.trust.route(token).map_err(Unverified::Refused)? {
-            crate::Routed::Trusted(i, policy) => match isolate.trusted.get(i) {
-                Some(store) => (store, Check::Trusted(policy)),
+            crate::Routed::Trusted(i, policy, payload) => match isolate.trusted.get(i) {
+                Some(store) => (store, Check::Trusted(policy, payload)),
                 None => return Err(Unverified::Unavailable),
             },
             crate::Routed::Own { iss: Some(iss) }
@@ -71,6 +71,11 @@ impl TokenVerifier for EdgeVerifier<'_> {
             crate::Routed::Own { .. } => (&isolate.own, Check::Own),
         };
         let keys = isolate.keys(store, now).await.map_err(|KeysUnavailable| Unverified::Unavailable)?;
+        // The payload is kept for a retry after a key rotation (a second check needs its own).
+        let retry = match &check {
+            Check::Trusted(policy, _) if store.remote.is_some() => Some(*policy),
+            _ => None,
+        };
         let mut result = self.check(token, &keys, check).await;
         if let (Err(Reason::UnknownKid(_)), Some(_)) = (&result, &store.remote) {
             // Key rotation: newer keys than this request started with, the fetch in flight, or one
@@ -84,7 +89,15 @@ impl TokenVerifier for EdgeVerifier<'_> {
                 _ => Err(KeysUnavailable),
             };
             if let Ok(fresh) = fresh {
-                result = self.check(token, &fresh, check).await;
+                let again = match retry {
+                    // Routed again: the read payload went to the first check (a rotation is rare).
+                    Some(_) => match isolate.config.trust.route(token).map_err(Unverified::Refused)? {
+                        crate::Routed::Trusted(_, policy, payload) => Check::Trusted(policy, payload),
+                        crate::Routed::Own { .. } => Check::Own,
+                    },
+                    None => Check::Own,
+                };
+                result = self.check(token, &fresh, again).await;
             }
         }
         let token = Rc::new(result.map_err(Unverified::Refused)?);

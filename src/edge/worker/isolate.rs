@@ -83,7 +83,7 @@ pub(super) fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
                         );
                         let trusted = config
                             .trust
-                            .0
+                            .policies()
                             .iter()
                             .map(|p| {
                                 let (remote, keys) = match &p.keys {
@@ -153,7 +153,9 @@ impl Isolate {
     pub(super) fn store_of(&self, trusted: Option<&TrustedBy>) -> Option<&KeyStore> {
         match trusted {
             None => Some(&self.own),
-            Some(by) => self.config.trust.0.iter().position(|p| p.name == by.policy).and_then(|i| self.trusted.get(i)),
+            Some(by) => {
+                self.config.trust.policies().iter().position(|p| p.name == by.policy).and_then(|i| self.trusted.get(i))
+            }
         }
     }
 

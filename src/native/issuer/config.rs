@@ -339,7 +339,7 @@ impl IssuerConfig {
                 e.at.trim_start_matches("policies[").split(']').next().and_then(|n| n.parse().ok()).unwrap_or(0);
             ctx.err(spans.get(i).cloned().unwrap_or(0..0), "trust", e.why)
         })?;
-        if let Some(p) = trust.0.iter().find(|p| p.issuer == *raw.issuer.get_ref()) {
+        if let Some(p) = trust.policies().iter().find(|p| p.issuer == *raw.issuer.get_ref()) {
             return ctx.err(raw.issuer.span(), "trust", format!("policy {:?} trusts this issuer itself", p.name));
         }
         Ok(IssuerConfig {
@@ -482,10 +482,10 @@ mod tests {
         let e = IssuerConfig::parse("c.toml", base, dir.clone()).unwrap_err();
         assert_eq!(e.key, "sso[0].audience", "{e}");
         let any = IssuerConfig::parse("c.toml", &format!("{base}audience = \"*\"\n"), dir.clone()).unwrap();
-        assert_eq!(any.trust.0[0].audience, None);
+        assert_eq!(any.trust.policies()[0].audience, None);
         assert!(any.warnings[0].contains("ANY application"), "{:?}", any.warnings);
         let one = IssuerConfig::parse("c.toml", &format!("{base}audience = \"chartgate\"\n"), dir).unwrap();
-        assert_eq!(one.trust.0[0].audience.as_deref(), Some("chartgate"));
+        assert_eq!(one.trust.policies()[0].audience.as_deref(), Some("chartgate"));
         assert!(one.warnings.is_empty());
     }
 
@@ -500,10 +500,10 @@ mod tests {
         let sections = &example[example.find("[[sso]]").unwrap()..];
         let text = format!("issuer = \"https://issuer.example\"\n[[keys]]\nprivate = \"k.pem\"\n{sections}");
         let c = IssuerConfig::parse("example.toml", &text, dir).unwrap();
-        let names: Vec<_> = c.trust.0.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<_> = c.trust.policies().iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["https://sso.example.com", "github"]);
         let platform = serde_json::json!({"groups": ["dev", "platform"]});
-        assert!(c.trust.0[0].rules[0].when.iter().all(|cond| cond.matches(&platform)));
+        assert!(c.trust.policies()[0].rules[0].when.iter().all(|cond| cond.matches(&platform)));
     }
 
     /// Finding 11 of the second security round: the development signing key was written

@@ -90,7 +90,7 @@ pub fn downscope(
     };
     let mut lineage = parent.lineage.clone();
     lineage.push(jti);
-    Ok(ChildPlan { scopes, ttl: ttl.min(parent.exp - now), paths, lineage, trust: parent.trust.clone() })
+    Ok(ChildPlan { scopes, ttl: ttl.min(parent.exp - now), paths, lineage, trust: parent.trust.as_deref().cloned() })
 }
 
 #[cfg(test)]

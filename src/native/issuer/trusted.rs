@@ -22,7 +22,7 @@ pub struct TrustKeys {
 impl TrustKeys {
     /// Keys for `policies`, each fetched with its extra CA from `ca` (same order).
     pub fn new(policies: &crate::TrustPolicies, ca: &[Option<Vec<u8>>]) -> Self {
-        let clients = (0..policies.0.len())
+        let clients = (0..policies.policies().len())
             .map(|i| ca.get(i).cloned().flatten())
             .map(|ca| {
                 let mut b = reqwest::Client::builder().timeout(Duration::from_secs(5));
@@ -32,7 +32,7 @@ impl TrustKeys {
                 b.build().ok()
             })
             .collect();
-        TrustKeys { clients, cache: Mutex::new(vec![None; policies.0.len()]) }
+        TrustKeys { clients, cache: Mutex::new(vec![None; policies.policies().len()]) }
     }
 
     async fn get(&self, client: &reqwest::Client, url: &str) -> Result<String, String> {
@@ -97,8 +97,8 @@ impl TrustKeys {
             Reason::NoTrustRule { .. } => TokenError::InvalidScope(format!("{param}: {r}")),
             _ => TokenError::InvalidGrant(format!("{param}: {r}")),
         };
-        let (i, policy) = match config.trust.route(token).map_err(refused)? {
-            Routed::Trusted(i, policy) => (i, policy),
+        let (i, policy, payload) = match config.trust.route(token).map_err(refused)? {
+            Routed::Trusted(i, policy, payload) => (i, policy, payload),
             Routed::Own { .. } => {
                 let why = "issued by neither this issuer nor a trusted issuer (a [[trust]] or [[sso]] policy)";
                 return Err(TokenError::InvalidGrant(format!("{param}: {why}")));
@@ -109,9 +109,8 @@ impl TrustKeys {
         let backend = NativeVerifier::new(&keys);
         let valid = !pending.signature_has_wrong_length()
             && crate::SignatureVerifier::verify(&backend, pending.key(), pending.message(), pending.signature());
-        let verified = pending.finish_trusted(valid, policy, now, config.policy.leeway()).map_err(refused)?;
-        let by =
-            verified.trusted.map(|b| *b).ok_or_else(|| TokenError::InvalidGrant(format!("{param}: not admitted")))?;
-        Ok((verified.claims, by))
+        let verified = pending.finish_trusted(valid, policy, *payload, now, config.policy.leeway()).map_err(refused)?;
+        let by = verified.trusted.ok_or_else(|| TokenError::InvalidGrant(format!("{param}: not admitted")))?;
+        Ok((verified.claims, (*by).clone()))
     }
 }
