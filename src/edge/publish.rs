@@ -21,8 +21,6 @@ pub const MAX_UPLOAD: usize = 20 * 1024 * 1024;
 pub const MAX_INDEX: usize = 16 * 1024 * 1024;
 /// Most YAML nodes read from an `index.yaml` written by `helm repo index` (some 10,000 versions).
 pub const MAX_INDEX_NODES: usize = 500_000;
-/// Attempts at writing the index before giving up under contention.
-pub const INDEX_ATTEMPTS: usize = 12;
 
 /// Why a publish request is refused, with ChartMuseum's status and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,8 +39,6 @@ pub enum PublishError {
     BadIndex(String),
     #[error("{0}")]
     TooLarge(String),
-    #[error("index.yaml changed under {0} concurrent writes; try again")]
-    Contention(usize),
 }
 
 impl PublishError {
@@ -53,7 +49,6 @@ impl PublishError {
             PublishError::ChartNotFound | PublishError::VersionNotFound(_) => 404,
             PublishError::BadIndex(_) => 500,
             PublishError::TooLarge(_) => 413,
-            PublishError::Contention(_) => 503,
         }
     }
 
@@ -125,126 +120,10 @@ impl Index {
         self.versions(&id.name).iter().any(|e| e.get("version").and_then(Value::as_str) == Some(id.version.as_str()))
     }
 
-    /// Lists `entry` (from [`entry`]); a listed version is replaced only when `force`.
-    pub fn add(&mut self, id: &ChartId, entry: Value, force: bool) -> Result<(), PublishError> {
-        if self.has(id) && !force {
-            return Err(PublishError::Exists);
-        }
-        self.remove(id);
-        let list = self.entries.entry(id.name.clone()).or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(items) = list {
-            items.push(entry);
-        }
-        Ok(())
-    }
-
-    /// Unlists `name` `version`; false when it was not listed.
-    pub fn remove(&mut self, id: &ChartId) -> bool {
-        let entries = &mut self.entries;
-        let Some(Value::Array(items)) = entries.get_mut(&id.name) else { return false };
-        let before = items.len();
-        items.retain(|e| e.get("version").and_then(Value::as_str) != Some(id.version.as_str()));
-        let removed = items.len() != before;
-        if items.is_empty() {
-            entries.remove(&id.name);
-        }
-        removed
-    }
-
-    /// Unlists the versions of `name` whose archive digest is `digest_hex`: the charts unlisted.
-    pub fn remove_digest(&mut self, name: &str, digest_hex: &str) -> Vec<ChartId> {
-        let Some(Value::Array(items)) = self.entries.get_mut(name) else { return Vec::new() };
-        let mut removed = Vec::new();
-        items.retain(|e| {
-            let gone = e.get("digest").and_then(Value::as_str) == Some(digest_hex);
-            if let (true, Some(version)) = (gone, e.get("version").and_then(Value::as_str)) {
-                removed.push(ChartId { name: name.to_owned(), version: version.to_owned() });
-            }
-            !gone
-        });
-        if items.is_empty() {
-            self.entries.remove(name);
-        }
-        removed
-    }
-
-    /// Refuses a forced overwrite (`?force` with `ALLOW_OVERWRITE`) that would change a listed
-    /// version `rule` keeps immutable: the chart's OCI tag could not follow, and the two protocols
-    /// would serve two charts under one version. The same archive again, or a version that
-    /// `rule` leaves mutable (a pre-release by default), may be overwritten.
-    pub fn check_overwrite(&self, id: &ChartId, digest_hex: &str, rule: ImmutableTags) -> Result<(), PublishError> {
-        match self.digest_of(id) {
-            Some(listed) if listed != digest_hex && rule.protects(&id.tag()) => {
-                Err(PublishError::Immutable(format!("{} {}", id.name, id.version)))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// The archive digest listed for `name` `version`.
-    pub fn digest_of(&self, id: &ChartId) -> Option<String> {
-        self.versions(&id.name)
-            .into_iter()
-            .find(|e| e.get("version").and_then(Value::as_str) == Some(id.version.as_str()))
-            .and_then(|e| e.get("digest").and_then(Value::as_str).map(str::to_owned))
-    }
-
-    /// The index as stored and served, stamped `generated`.
-    pub fn to_bytes(&self, generated: &str) -> Vec<u8> {
-        let mut doc = self.head.clone();
-        doc.insert("entries".into(), Value::Object(self.entries.clone()));
-        doc.insert("generated".into(), generated.into());
-        serde_json::to_vec_pretty(&doc).unwrap_or_default()
-    }
-
     /// `GET /api/:repo/charts`: every chart's versions.
     pub fn api_all(&self) -> Value {
         Value::Object(self.entries.clone())
     }
-
-    /// `GET /api/:repo/charts/:name`.
-    pub fn api_chart(&self, name: &str) -> Result<Value, PublishError> {
-        match self.versions(name) {
-            v if v.is_empty() => Err(PublishError::ChartNotFound),
-            v => Ok(Value::Array(v.into_iter().cloned().collect())),
-        }
-    }
-
-    /// `GET /api/:repo/charts/:name/:version` (`latest`: the last one listed).
-    pub fn api_version(&self, name: &str, version: &str) -> Result<Value, PublishError> {
-        let versions = self.versions(name);
-        let found = if version == "latest" {
-            versions.last().copied()
-        } else {
-            versions.iter().copied().find(|e| e.get("version").and_then(Value::as_str) == Some(version))
-        };
-        found.cloned().ok_or_else(|| PublishError::VersionNotFound(format!("{name} {version}")))
-    }
-}
-
-/// The index entry of an uploaded archive: its `Chart.yaml` plus `urls` (relative, as ChartMuseum
-/// and `helm repo index` write them), `created` and the archive's SHA-256 `digest`.
-pub fn entry(meta: Map<String, Value>, id: &ChartId, digest_hex: &str, created: &str) -> Value {
-    let mut entry = meta;
-    entry.insert("urls".into(), json!([format!("charts/{}", id.file_name())]));
-    entry.insert("created".into(), created.into());
-    entry.insert("digest".into(), digest_hex.into());
-    Value::Object(entry)
-}
-
-/// The index entry of a chart pushed over OCI: its config (helm writes the chart's metadata
-/// there) plus the archive layer's digest, when the metadata names this chart and tag (helm
-/// writes a version's `+` as `_` in tags).
-pub fn oci_entry(config: &[u8], chart: &str, tag: &str, layer_hex: &str, created: &str) -> Option<(ChartId, Value)> {
-    let Ok(Value::Object(meta)) = serde_json::from_slice::<Value>(config) else { return None };
-    let name = meta.get("name").and_then(Value::as_str)?.to_owned();
-    let version = meta.get("version").and_then(Value::as_str)?.to_owned();
-    let id = ChartId { name, version };
-    if id.name != chart || id.tag() != tag {
-        return None;
-    }
-    let listed = entry(meta, &id, layer_hex, created);
-    Some((id, listed))
 }
 
 /// A helm chart pushed over OCI must be the chart its repository stands for: `org1/repo1/hello`
@@ -385,19 +264,6 @@ pub fn check_file_name(file_name: &str, id: &ChartId) -> Result<(), PublishError
     )))
 }
 
-/// The chart and archive digest the index lists for an archive file (`hello-0.1.0.tgz`).
-pub fn listed_archive(index: &Index, file: &str) -> Option<(ChartId, String)> {
-    index.entries.iter().find_map(|(name, versions)| {
-        versions.as_array()?.iter().find_map(|e| {
-            let urls = e.get("urls")?.as_array()?;
-            let here = urls.iter().filter_map(Value::as_str).any(|u| u == file || u.ends_with(&format!("/{file}")));
-            let digest = e.get("digest")?.as_str()?;
-            let version = e.get("version")?.as_str()?;
-            here.then(|| (ChartId { name: name.clone(), version: version.to_owned() }, digest.to_owned()))
-        })
-    })
-}
-
 /// The chart named by `DELETE /api/:repo/charts/:name/:version` or `GET …/:name/:version`.
 pub fn chart_of_path(segments: &[&str]) -> Option<ChartId> {
     match segments {
@@ -419,46 +285,6 @@ mod tests {
     }
 
     #[test]
-    fn add_refuse_force_remove() {
-        let mut index = Index::parse(None).unwrap();
-        let a = id("hello", "0.1.0");
-        index.add(&a, entry(meta("hello", "0.1.0"), &a, "ab", "2026-01-01T00:00:00Z"), false).unwrap();
-        assert_eq!(index.add(&a, entry(meta("hello", "0.1.0"), &a, "cd", "t"), false), Err(PublishError::Exists));
-        index.add(&a, entry(meta("hello", "0.1.0"), &a, "cd", "t"), true).unwrap();
-        assert_eq!(index.versions("hello").len(), 1);
-        assert_eq!(index.versions("hello")[0]["digest"], "cd");
-        assert_eq!(index.versions("hello")[0]["urls"], json!(["charts/hello-0.1.0.tgz"]));
-        let b = id("hello", "0.2.0");
-        index.add(&b, entry(meta("hello", "0.2.0"), &b, "ef", "t"), false).unwrap();
-        assert_eq!(index.api_version("hello", "latest").unwrap()["version"], "0.2.0");
-        assert_eq!(index.digest_of(&b).as_deref(), Some("ef"));
-        assert!(index.remove(&a));
-        assert!(!index.remove(&a));
-        assert!(index.remove(&b));
-        assert_eq!(index.api_chart("hello"), Err(PublishError::ChartNotFound));
-        let bytes = index.to_bytes("2026-01-01T00:00:00Z");
-        let again = Index::parse(Some(&bytes)).unwrap();
-        assert_eq!(again.api_all(), json!({}));
-    }
-
-    #[test]
-    fn forced_overwrites_never_change_a_released_version() {
-        let mut index = Index::empty();
-        let release = id("hello", "1.0.0");
-        let dev = id("hello", "1.1.0-dev");
-        index.add(&release, entry(meta("hello", "1.0.0"), &release, "aa", "t"), false).unwrap();
-        index.add(&dev, entry(meta("hello", "1.1.0-dev"), &dev, "aa", "t"), false).unwrap();
-        let refused = index.check_overwrite(&release, "bb", ImmutableTags::Releases).unwrap_err();
-        assert_eq!(refused.status(), 409);
-        assert!(refused.to_string().contains("hello 1.0.0 is a released version and immutable"));
-        assert_eq!(index.check_overwrite(&release, "aa", ImmutableTags::Releases), Ok(()), "the same archive");
-        assert_eq!(index.check_overwrite(&dev, "bb", ImmutableTags::Releases), Ok(()), "a pre-release");
-        assert_eq!(index.check_overwrite(&release, "bb", ImmutableTags::Off), Ok(()));
-        assert!(index.check_overwrite(&dev, "bb", ImmutableTags::All).is_err());
-        assert_eq!(index.check_overwrite(&id("new", "1.0.0"), "bb", ImmutableTags::All), Ok(()), "not listed");
-    }
-
-    #[test]
     fn reads_what_helm_repo_index_writes() {
         let yaml = "apiVersion: v1\nentries:\n  hello:\n  - apiVersion: v2\n    name: hello\n    version: 0.1.0\n    urls:\n    - hello-0.1.0.tgz\n    digest: abc\ngenerated: \"2026-01-01T00:00:00Z\"\n";
         let index = Index::parse(Some(yaml.as_bytes())).unwrap();
@@ -472,24 +298,6 @@ mod tests {
     }
 
     #[test]
-    fn charts_pushed_over_oci() {
-        let config = br#"{"apiVersion":"v2","name":"hello","version":"1.0.0+b1","description":"d"}"#;
-        let (id, e) = oci_entry(config, "hello", "1.0.0_b1", "abc", "t").unwrap();
-        assert_eq!(id.file_name(), "hello-1.0.0+b1.tgz");
-        assert_eq!(e["digest"], "abc");
-        assert_eq!(oci_entry(config, "other", "1.0.0_b1", "abc", "t"), None, "the name must match the repository");
-        assert_eq!(oci_entry(config, "hello", "latest", "abc", "t"), None, "the tag must be the version");
-        assert_eq!(oci_entry(b"junk", "hello", "1.0.0", "abc", "t"), None);
-        let mut index = Index::empty();
-        index.add(&id, e, false).unwrap();
-        assert_eq!(listed_archive(&index, "hello-1.0.0+b1.tgz"), Some((id.clone(), "abc".into())));
-        assert_eq!(listed_archive(&index, "hello-9.tgz"), None);
-        assert_eq!(index.remove_digest("hello", "other"), vec![]);
-        assert_eq!(index.remove_digest("hello", "abc"), vec![id]);
-        assert_eq!(listed_archive(&index, "hello-1.0.0+b1.tgz"), None);
-    }
-
-    #[test]
     fn uploads_become_what_helm_would_push() {
         let id = id("hello", "1.0.0+b");
         let (config, manifest, tag) = oci_artifacts(&meta("hello", "1.0.0+b"), &id, b"tgz bytes", None);
@@ -498,8 +306,12 @@ mod tests {
         let (c, layer) = parsed.helm_chart.unwrap();
         assert_eq!(c, crate::Digest::of(crate::Algorithm::Sha256, &config));
         assert_eq!(layer, crate::Digest::of(crate::Algorithm::Sha256, b"tgz bytes"));
-        let (back, _) = oci_entry(&config, "hello", &tag, layer.hex(), "t").unwrap();
-        assert_eq!(back, id, "and a pushed chart lists back as itself");
+        let back: Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(
+            (back["name"].as_str(), back["version"].as_str()),
+            (Some("hello"), Some("1.0.0+b")),
+            "the config is the chart's metadata"
+        );
     }
 
     #[test]

@@ -278,7 +278,7 @@ async fn pass_through(req: Request, target: Target<'_>) -> Result<(Response, Cac
     };
     let status = upstream.status_code();
     if let (true, Some(normalized)) = ((200..300).contains(&status), &normalized) {
-        purge(env, url, &stale_objects(route, &method, normalized, uploaded.as_ref())).await;
+        purge(env, &stale_objects(route, &method, normalized, uploaded.as_ref())).await;
     }
     let content_type = upstream.headers().get("Content-Type")?;
     let (_, body) = upstream.into_parts();
