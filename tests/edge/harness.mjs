@@ -86,18 +86,38 @@ export function helm(args, { env = helmEnv(), input, cwd, bin = HELM } = {}) {
 }
 
 /**
- * Runs helm without blocking this process (for servers that run here, such as `plainHttpFront`):
- * resolves to `{ ok, out }`, `out` being stdout and stderr together.
+ * Runs a program without blocking this process (for servers that run here, such as
+ * `plainHttpFront` or a local OIDC provider): resolves to `{ ok, out }`, `out` being stdout and
+ * stderr together.
  */
-export function helmAsync(args, { env = helmEnv(), input, bin = HELM } = {}) {
+export function runAsync(bin, args, { env = process.env, input, cwd } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(bin, args, { env, timeout: 60_000 });
+    const child = spawn(bin, args, { env, cwd, timeout: 60_000 });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
     child.on("close", (code) => resolve({ ok: code === 0, out }));
     child.stdin.end(input ?? "");
   });
+}
+
+/** [`runAsync`] of helm (`bin`, helm 4 by default) in an isolated environment. */
+export function helmAsync(args, { env = helmEnv(), input, bin = HELM } = {}) {
+  return runAsync(bin, args, { env, input });
+}
+
+/** Runs `h.bin` (`{name, bin}`) with `args`, asserts it succeeded, and resolves to its output. */
+export async function helmOk(h, args, opts) {
+  const r = await runAsync(h.bin, args, opts);
+  if (!r.ok) throw new Error(`${h.name} ${args.join(" ")}:\n${r.out}`);
+  return r.out;
+}
+
+/** Runs `h.bin` with `args`, asserts it failed, and resolves to its output. */
+export async function helmFails(h, args, opts) {
+  const r = await runAsync(h.bin, args, opts);
+  if (r.ok) throw new Error(`${h.name} ${args.join(" ")} should have failed:\n${r.out}`);
+  return r.out;
 }
 
 /** A real chart repository made with helm: { dir, tgz (bytes), index (text), file }. */

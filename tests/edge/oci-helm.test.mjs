@@ -5,7 +5,6 @@
 // repository and a released version pushed again.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -14,10 +13,13 @@ import {
   HELM,
   HELM3,
   helmEnv,
+  helmFails,
+  helmOk,
   keygen,
   makeChartRepo,
   mint,
   plainHttpFront,
+  runAsync,
   signingKey,
   startIssuer,
   startWorker,
@@ -49,32 +51,9 @@ const HELMS = [
   { name: "helm 3", bin: HELM3, login: ["--insecure"], repo: "org1/repo3" },
 ];
 
-/**
- * Runs helm without blocking this process (the TLS front runs here); `{out}` is stdout and
- * stderr together (push reports on stderr).
- */
-function run(h, args, { env, input } = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(h.bin, args, { env, timeout: 60_000 });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    child.on("close", (code) => resolve({ ok: code === 0, out }));
-    child.stdin.end(input ?? "");
-  });
-}
-
-async function ok(h, args, opts) {
-  const r = await run(h, args, opts);
-  assert.ok(r.ok, `${h.name} ${args.join(" ")}:\n${r.out}`);
-  return r.out;
-}
-
-async function fails(h, args, opts) {
-  const r = await run(h, args, opts);
-  assert.ok(!r.ok, `${h.name} ${args.join(" ")} should have failed:\n${r.out}`);
-  return r.out;
-}
+const ok = helmOk;
+const fails = helmFails;
+const run = (h, args, opts) => runAsync(h.bin, args, opts);
 
 const login = (h, env, user, password, host = front.host) =>
   ok(h, ["registry", "login", host, ...h.login, "--username", user, "--password-stdin"], { env, input: password });

@@ -5,7 +5,6 @@
 // trust-policy issue, each refused with its reason and nothing granted.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createPublicKey } from "node:crypto";
@@ -17,8 +16,11 @@ import {
   basic,
   disposeAfter,
   helmEnv,
+  helmFails,
+  helmOk,
   makeChartRepo,
   plainHttpFront,
+  runAsync,
   startWorker,
   tmp,
 } from "./harness.mjs";
@@ -103,28 +105,9 @@ const HELMS = [
   { name: "helm 3", bin: HELM3, login: ["--insecure"] },
 ];
 
-function run(bin, args, { env, input } = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, { env, timeout: 60_000 });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    child.on("close", (code) => resolve({ ok: code === 0, out }));
-    child.stdin.end(input ?? "");
-  });
-}
-
-async function ok(h, args, opts) {
-  const r = await run(h.bin, args, opts);
-  assert.ok(r.ok, `${h.name} ${args.join(" ")}:\n${r.out}`);
-  return r.out;
-}
-
-async function fails(h, args, opts) {
-  const r = await run(h.bin, args, opts);
-  assert.ok(!r.ok, `${h.name} ${args.join(" ")} should have failed:\n${r.out}`);
-  return r.out;
-}
+const ok = helmOk;
+const fails = helmFails;
+const run = (bin, args, opts) => runAsync(bin, args, opts);
 
 const get = (path, headers = {}) => fetch(`${worker.url}${path}`, { headers });
 const bearer = (t) => ({ Authorization: `Bearer ${t}` });
