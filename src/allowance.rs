@@ -248,13 +248,20 @@ impl fmt::Display for ScopeTemplate {
     }
 }
 
-/// The claim at `path`: a top-level claim of that exact name, else the `/`-separated path through
-/// nested objects (`kubernetes.io/serviceaccount/name`).
+/// The claim at `path`: a top-level claim of that exact name, or the `/`-separated path through
+/// nested objects (`kubernetes.io/serviceaccount/name`). `None` when it is missing, and when both
+/// are present (a top-level `"kubernetes.io/namespace"` beside a nested one is ambiguous, and an
+/// ambiguous claim is read as no claim).
 pub fn claim<'v>(claims: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
-    if let Some(v) = claims.get(path) {
-        return Some(v);
+    let top = claims.get(path);
+    let nested = match path.contains('/') {
+        true => path.split('/').try_fold(claims, |v, key| v.get(key)),
+        false => None,
+    };
+    match (top, nested) {
+        (Some(_), Some(_)) => None,
+        (one, other) => one.or(other),
     }
-    path.split('/').try_fold(claims, |v, key| v.get(key))
 }
 
 #[cfg(test)]

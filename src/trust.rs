@@ -58,6 +58,13 @@ impl Matcher {
         if !pattern.contains(Self::META) {
             return Ok(Matcher::Literals(pattern.split('|').map(str::to_owned).collect()));
         }
+        // The pattern must stand on its own, so wrapping it cannot change what it means: an
+        // unbalanced `acme)|(x` would otherwise escape the anchors, and the verbose flag's `#`
+        // would comment them out.
+        regex_lite::Regex::new(pattern).map_err(|e| e.to_string())?;
+        if has_verbose_flag(pattern) {
+            return Err("the verbose flag (x) is not supported in patterns".into());
+        }
         let re = regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())?;
         Ok(Matcher::Regex(re))
     }
@@ -68,6 +75,15 @@ impl Matcher {
             Matcher::Regex(re) => re.is_match(value),
         }
     }
+}
+
+/// True when an inline flag group (`(?x)`, `(?ix:…)`) turns on verbose mode.
+fn has_verbose_flag(pattern: &str) -> bool {
+    pattern.match_indices("(?").any(|(i, _)| {
+        let flags = &pattern[i + 2..];
+        let end = flags.find([')', ':']).unwrap_or(flags.len());
+        flags[..end].contains('x')
+    })
 }
 
 /// One condition of a rule: the claim at a path (see [`claim`]) matches a whole-value pattern.
@@ -98,16 +114,21 @@ impl Condition {
     /// as `true`/`false` and a non-negative integer as its digits. Anything else, or a missing
     /// claim, does not match.
     pub fn matches(&self, claims: &Value) -> bool {
+        self.test(claims) == Some(true)
+    }
+
+    /// Whether the claim matches, or `None` when it cannot be read: missing, ambiguous (see
+    /// [`claim`]), or neither a string, a boolean, a non-negative integer nor an array of them.
+    fn test(&self, claims: &Value) -> Option<bool> {
         let one = |v: &Value| match v {
-            Value::String(s) => self.pattern.is_match(s),
-            Value::Bool(b) => self.pattern.is_match(if *b { "true" } else { "false" }),
-            Value::Number(n) if n.is_u64() => self.pattern.is_match(&n.to_string()),
-            _ => false,
+            Value::String(s) => Some(self.pattern.is_match(s)),
+            Value::Bool(b) => Some(self.pattern.is_match(if *b { "true" } else { "false" })),
+            Value::Number(n) if n.is_u64() => Some(self.pattern.is_match(&n.to_string())),
+            _ => None,
         };
-        match claim(claims, &self.claim) {
-            Some(Value::Array(items)) => items.iter().any(one),
-            Some(v) => one(v),
-            None => false,
+        match claim(claims, &self.claim)? {
+            Value::Array(items) => items.iter().map(one).try_fold(false, |any, m| Some(any || m?)),
+            v => one(v),
         }
     }
 }
@@ -134,7 +155,9 @@ impl TrustRule {
         if let Some(c) = self.when.iter().find(|c| !c.matches(claims)) {
             return Err(format!("rule {:?}: {} does not match", self.name, c.claim));
         }
-        if let Some(c) = self.unless.iter().find(|c| c.matches(claims)) {
+        // `unless` fails closed: a claim it cannot read (missing, null, an object) refuses the
+        // rule, as a match would.
+        if let Some(c) = self.unless.iter().find(|c| c.test(claims) != Some(false)) {
             return Err(format!("rule {:?}: refused by unless {}", self.name, c.claim));
         }
         let grants = self.grants.iter().map(|t| t.fill(claims)).collect::<Result<Vec<_>, _>>();
@@ -243,7 +266,7 @@ impl<'de> serde::de::Visitor<'de> for PayloadSeed<'_> {
                 map.next_value::<serde::de::IgnoredAny>()?;
                 continue;
             }
-            let value: Value = map.next_value()?;
+            let value: Value = map.next_value_seed(StrictValue)?;
             match &*key {
                 "iss" => reg.iss = typed(&key, &value)?,
                 "sub" => reg.sub = typed(&key, &value)?,
@@ -260,6 +283,79 @@ impl<'de> serde::de::Visitor<'de> for PayloadSeed<'_> {
         }
         Ok(WorkloadPayload { reg, claims: Value::Object(claims) })
     }
+}
+
+/// A JSON value read like [`Value`], except that a member repeated in any object is an error
+/// (serde_json's `Value` keeps the last one silently).
+pub(crate) struct StrictValue;
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(StrictValue)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        use serde::de::Error as _;
+        let mut out = serde_json::Map::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if out.contains_key(&*key) {
+                return Err(A::Error::custom(format!("duplicate field `{key}`")));
+            }
+            let value = map.next_value_seed(StrictValue)?;
+            out.insert(key.into_owned(), value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Reads JSON text with [`StrictValue`], naming the line and column of an error.
+fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = StrictValue.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 /// A registered claim of type `T`, or an error naming it.
@@ -605,6 +701,12 @@ impl TrustPolicy {
                     .collect::<Result<Vec<_>, _>>()
             };
             let when = conditions(&r.when, "match")?;
+            if when.is_empty() {
+                let why =
+                    "a rule needs at least one `match` condition: without one it admits every token of the issuer, \
+                           whoever asked for it";
+                return Err(err(&format!("{key}.match"), why.into()));
+            }
             let unless = conditions(&r.unless, "unless")?;
             if r.scopes.is_empty() {
                 return Err(err(&format!("{key}.scopes"), "a rule must grant at least one scope".into()));
@@ -652,7 +754,7 @@ impl TrustPolicies {
     /// [`TrustPolicyError`]: syntax (line and column), an unknown or missing key, a policy that
     /// does not validate ([`TrustPolicy::from_raw`]), two policies with one issuer or one name.
     pub fn from_json(text: &str) -> Result<Self, TrustPolicyError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| TrustPolicyError {
+        let value: Value = strict_json(text).map_err(|e| TrustPolicyError {
             at: format!("line {} column {}", e.line(), e.column()),
             why: e.to_string(),
         })?;
@@ -727,6 +829,10 @@ impl TrustPolicies {
     pub fn route(&self, token: &str) -> Result<Routed<'_>, Reason> {
         if self.policies.is_empty() {
             return Ok(Routed::Own { iss: None });
+        }
+        // Size first, as in every verification: nothing larger is decoded.
+        if token.len() > crate::MAX_TOKEN_LEN {
+            return Err(crate::jws::MalformedToken::TooLong(token.len()).into());
         }
         let payload = token.split('.').nth(1).unwrap_or_default();
         let bytes = crate::jws::decode(payload, Part::Payload)?;
@@ -883,10 +989,13 @@ mod tests {
                 "policies[0].rules[0].match.r",
             ),
             (
-                r#"[{"issuer": "https://x", "audience": "a", "rules": [{"scopes": ["artifact-repository:{a:pull"]}]}]"#,
+                r#"[{"issuer": "https://x", "audience": "a", "rules": [{"match": {"s": "x"}, "scopes": ["artifact-repository:{a:pull"]}]}]"#,
                 "policies[0].rules[0].scopes[0]",
             ),
-            (r#"[{"issuer": "https://x", "audience": "a", "rules": [{"scopes": []}]}]"#, "policies[0].rules[0].scopes"),
+            (
+                r#"[{"issuer": "https://x", "audience": "a", "rules": [{"match": {"s": "x"}, "scopes": []}]}]"#,
+                "policies[0].rules[0].scopes",
+            ),
             (r#"[{"issuer": "https://x", "audience": "a", "max_ttl": "soon"}]"#, "policies[0].max_ttl"),
             (r#"[{"issuer": "https://x", "audience": "a", "audiance": "b"}]"#, "policies[0]"),
             (
@@ -969,5 +1078,149 @@ mod tests {
         assert!(!trusted("https://token.actions.githubusercontent.com/"));
         assert!(!trusted("https://evil"));
         assert!(policies.route("a.!!.c").is_err());
+    }
+
+    // The outside review of the first trust policies (helper attack, 2026-12-01): each finding
+    // as it was reproduced, now refused.
+
+    const EC_KEY: &str = r#"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}"#;
+
+    fn one_policy(rules: &str) -> Result<TrustPolicies, TrustPolicyError> {
+        TrustPolicies::from_json(&format!(
+            r#"{{"name":"gh","issuer":"https://gh","audience":"charts","keys":"{EC_KEY}","rules":{rules}}}"#
+        ))
+    }
+
+    fn gh(extra: Value) -> Value {
+        let mut c = json!({"iss": "https://gh", "aud": "charts", "exp": 2000, "iat": 1000, "sub": "s"});
+        extra.as_object().unwrap().iter().for_each(|(k, v)| c[k] = v.clone());
+        c
+    }
+
+    /// F1: a rule without conditions admitted every token of the issuer.
+    #[test]
+    fn review_f1_a_rule_needs_a_condition() {
+        for rules in [
+            r#"[{"scopes":["artifact-repository:acme/charts:pull,push"]}]"#,
+            r#"[{"match":{},"scopes":["artifact-repository:acme/charts:pull,push"]}]"#,
+            r#"[{"match":[],"scopes":["artifact-repository:acme/charts:pull,push"]}]"#,
+        ] {
+            let e = one_policy(rules).unwrap_err();
+            assert_eq!(e.at, "policies[0].rules[0].match", "{rules}: {e}");
+        }
+    }
+
+    /// F2: a repeated key in a policy document was silently last-wins (an open `.*` could hide
+    /// behind a narrow pattern).
+    #[test]
+    fn review_f2_repeated_keys_in_a_policy_are_refused_with_their_line() {
+        let doc = format!(
+            "{{\"name\":\"gh\",\"issuer\":\"https://gh\",\"audience\":\"charts\",\"keys\":\"{EC_KEY}\",\n\"rules\":[{{\"match\":{{\"repository\":\"acme/app\",\n\"repository\":\".*\"}},\"scopes\":[\"artifact-repository:acme/charts:pull\"]}}]}}"
+        );
+        let e = TrustPolicies::from_json(&doc).unwrap_err();
+        assert!(e.at.starts_with("line 3") && e.why.contains("duplicate field `repository`"), "{e}");
+        let e =
+            TrustPolicies::from_json(r#"{"name":"gh","issuer":"https://gh","audience":"charts","audience":"other"}"#)
+                .unwrap_err();
+        assert!(e.why.contains("duplicate field `audience`"), "{e}");
+    }
+
+    /// F3: an unbalanced pattern escaped the whole-value anchors (`acme/app)|(x` matched every
+    /// value starting with `acme/app`); the verbose flag could comment them out.
+    #[test]
+    fn review_f3_patterns_cannot_escape_their_anchors() {
+        for bad in ["acme/app)|(x", "acme/app\\", "(?x)acme#", "(?ix:acme)#", "(?x:a)"] {
+            let rules = format!(
+                r#"[{{"match":{{"repository":{}}},"scopes":["artifact-repository:acme/charts:pull"]}}]"#,
+                json!(bad)
+            );
+            let e = one_policy(&rules).unwrap_err();
+            assert_eq!(e.at, "policies[0].rules[0].match.repository", "{bad}: {e}");
+        }
+        let ok = one_policy(
+            r#"[{"match":{"repository":"(?i)acme/app"},"scopes":["artifact-repository:acme/charts:pull"]}]"#,
+        )
+        .unwrap();
+        let admit = |repo: &str| ok.policies()[0].admit(&payload(gh(json!({ "repository": repo }))), 1010, 60).is_ok();
+        assert!(admit("ACME/app") && !admit("acme/app-evil-fork"));
+    }
+
+    /// F4: a repeated member inside a nested claim was last-wins.
+    #[test]
+    fn review_f4_repeated_members_are_refused_at_every_level() {
+        let set = one_policy(
+            r#"[{"match":{"kubernetes.io/namespace":"release"},"scopes":["artifact-repository:acme/charts:pull"]}]"#,
+        )
+        .unwrap();
+        let raw = br#"{"iss":"https://gh","aud":"charts","exp":2000,"iat":1000,"kubernetes.io":{"namespace":"default","namespace":"release"}}"#;
+        assert_eq!(set.policies()[0].admit(raw, 1010, 60).unwrap_err().code(), "malformed_token");
+    }
+
+    /// F5: a top-level `"kubernetes.io/namespace"` shadowed the nested claim; both at once are
+    /// ambiguous and read as no claim (in a template too).
+    #[test]
+    fn review_f5_a_claim_both_top_level_and_nested_is_ambiguous() {
+        let set = one_policy(
+            r#"[{"match":{"kubernetes.io/namespace":"release"},"scopes":["artifact-repository:acme/charts:pull,push"]},
+                {"match":{"sub":"s"},"scopes":["artifact-repository:k8s/{kubernetes.io/namespace}:pull"]}]"#,
+        )
+        .unwrap();
+        let both = gh(json!({"kubernetes.io": {"namespace": "default"}, "kubernetes.io/namespace": "release"}));
+        assert_eq!(set.policies()[0].admit(&payload(both), 1010, 60).unwrap_err().code(), "no_trust_rule");
+        let nested = gh(json!({"kubernetes.io": {"namespace": "release"}}));
+        assert!(set.policies()[0].admit(&payload(nested), 1010, 60).is_ok());
+    }
+
+    /// F6: `unless` on a missing or unreadable claim let the rule through.
+    #[test]
+    fn review_f6_unless_fails_closed() {
+        let set = one_policy(
+            r#"[{"match":{"repository_owner":"acme"},"unless":{"event_name":"pull_request_target"},"scopes":["artifact-repository:acme/charts:pull"]}]"#,
+        )
+        .unwrap();
+        let admit = |event: Option<Value>| {
+            let mut c = gh(json!({"repository_owner": "acme"}));
+            if let Some(e) = event {
+                c["event_name"] = e;
+            }
+            set.policies()[0].admit(&payload(c), 1010, 60).is_ok()
+        };
+        assert!(admit(Some(json!("push"))));
+        for odd in [
+            None,
+            Some(json!(null)),
+            Some(json!({"name": "pull_request_target"})),
+            Some(json!(1.5)),
+            Some(json!(["push", {}])),
+        ] {
+            assert!(!admit(odd.clone()), "{odd:?}");
+        }
+        assert!(!admit(Some(json!("pull_request_target"))));
+    }
+
+    /// F7: a payload was decoded and parsed before the size check.
+    #[test]
+    fn review_f7_routing_checks_the_size_first() {
+        let set = one_policy(r#"[{"match":{"sub":"s"},"scopes":["artifact-repository:acme/charts:pull"]}]"#).unwrap();
+        let big = format!("e30.{}.c2ln", "A".repeat(crate::MAX_TOKEN_LEN));
+        assert_eq!(set.route(&big).unwrap_err().code(), "malformed_token");
+    }
+
+    /// The literal fast path answers as the regular-expression engine would, for every pattern of
+    /// up to two characters from an alphabet of separators, letters and odd bytes.
+    #[test]
+    fn literal_patterns_match_like_the_regex_engine() {
+        let alphabet = ["a", "b", "|", "-", "/", " ", "#", "\n", "&", "~", ",", ":", "é", "\t", "'", "%", "_", ""];
+        let values = ["", "a", "b", "ab", "a|b", "a b", "#", "\n", "|", "-", "a-b", "é", "&", " ", "a/b"];
+        for x in alphabet {
+            for y in alphabet {
+                let pattern = format!("{x}{y}");
+                let condition = Condition::new("v", &pattern).unwrap();
+                let re = regex_lite::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+                for v in values {
+                    assert_eq!(condition.matches(&json!({ "v": v })), re.is_match(v), "{pattern:?} on {v:?}");
+                }
+            }
+        }
     }
 }
