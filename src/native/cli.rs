@@ -43,6 +43,16 @@ enum Command {
     #[command(
         after_help = "Example:\n  chartgate mirror https://charts.example.com/stable https://edge.example.com/org1/stable --token - <<< \"$PUSH_TOKEN\""
     )]
+    /// The Docker credential-helper protocol (`get`, `store`, `erase`, `list`), as
+    /// `docker-credential-chartgate` runs it: a fresh credential for a registry host from a CI
+    /// job's workload token or a client of the issuer, configured in
+    /// `$XDG_CONFIG_HOME/chartgate/config.toml` (or `CHARTGATE_CONFIG`). See docs/login.md.
+    #[command(after_help = "Example:
+  echo charts.example.com | chartgate credential-helper get")]
+    CredentialHelper {
+        /// get, store, erase or list.
+        action: String,
+    },
     Mirror {
         /// The source repository URL (its index.yaml and archives).
         source: String,
@@ -295,6 +305,14 @@ type CliResult = Result<ExitCode, CliError>;
 
 /// Runs the CLI with the process arguments.
 pub fn main() -> ExitCode {
+    // Installed (linked or copied) as `docker-credential-chartgate`, the binary is a Docker
+    // credential helper: `docker-credential-chartgate get` with the server URL on stdin.
+    let mut args = std::env::args();
+    let program = args.next().unwrap_or_default();
+    let name = Path::new(&program).file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name.starts_with("docker-credential-") {
+        return credential_helper(args.next().as_deref().unwrap_or_default());
+    }
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,
@@ -361,6 +379,7 @@ fn run(command: Command) -> CliResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { config, listen } => serve(config.as_deref(), listen),
+        Command::CredentialHelper { action } => Ok(credential_helper(&action)),
         Command::Mirror { source, target, token, source_username, source_password } => {
             let token = read_input(&token)?;
             let password = source_password.map(|p| read_input(&p)).transpose()?;
@@ -673,6 +692,128 @@ fn report_denial(as_json: bool, denial: &Denial, policy: &Policy) -> ExitCode {
         }
     }
     ExitCode::from(1)
+}
+
+/// `docker-credential-chartgate ACTION`: the Docker credential-helper protocol. `get` reads the
+/// server URL on stdin and prints `{"ServerURL","Username","Secret"}`, or the protocol's "not
+/// found" (exit 1) so the client goes on anonymously; `list` prints the configured hosts; `erase`
+/// has nothing to forget; `store` is refused (credentials come from their source, never from a
+/// login). Errors go to stderr and never contain a secret.
+fn credential_helper(action: &str) -> ExitCode {
+    use crate::native::credentials::{self, HelperError};
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let answer = (|| -> Result<String, HelperError> {
+        let config = load_client_config(&env)?;
+        match action {
+            "get" => {
+                let mut server = String::new();
+                std::io::stdin().read_to_string(&mut server).map_err(|e| HelperError::Source(e.to_string()))?;
+                let server = server.trim();
+                let source = config.source_for(server, env).ok_or(HelperError::NotFound)?;
+                let (user, secret) = credential_from(&source, &env)?;
+                Ok(credentials::get_answer(server, &user, &secret))
+            }
+            "list" => Ok(credentials::list_answer(&config)),
+            "erase" => Ok(String::new()),
+            "store" => Err(HelperError::Source(
+                "chartgate stores no credentials: it gets a fresh one from its source each time (see docs/login.md)"
+                    .into(),
+            )),
+            other => Err(HelperError::Action(other.to_owned())),
+        }
+    })();
+    match answer {
+        Ok(text) => {
+            if !text.is_empty() {
+                println!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        // The protocol's "not found" goes to stdout, as the clients read it.
+        Err(HelperError::NotFound) => {
+            println!("{}", credentials::NOT_FOUND);
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("docker-credential-chartgate: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The client configuration: `CHARTGATE_CONFIG`, else the default path; none is an empty one.
+fn load_client_config(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<crate::native::credentials::ClientConfig, crate::native::credentials::HelperError> {
+    use crate::native::credentials::{default_config_path, ClientConfig, HelperError};
+    let Some(path) = env("CHARTGATE_CONFIG").map(PathBuf::from).or_else(|| default_config_path(env)) else {
+        return Ok(ClientConfig::default());
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ClientConfig::default()),
+        Err(e) => return Err(HelperError::Config { path: path.display().to_string(), why: e.to_string() }),
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    ClientConfig::parse(&path.display().to_string(), &text, &dir)
+}
+
+/// A fresh credential from `source`: `(username, secret)`.
+fn credential_from(
+    source: &crate::native::credentials::Source,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(String, String), crate::native::credentials::HelperError> {
+    use crate::native::credentials::{check_private, github_request_url, HelperError, Source, WORKLOAD_USERNAME};
+    let fail = |why: String| HelperError::Source(why);
+    match source {
+        Source::GithubActions { audience } => {
+            let (Some(url), Some(bearer)) =
+                (env("ACTIONS_ID_TOKEN_REQUEST_URL"), env("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+            else {
+                return Err(fail(
+                    "GitHub Actions' token service is not available to this job: give the workflow `permissions: id-token: write`"
+                        .into(),
+                ));
+            };
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| fail(e.to_string()))?;
+            let token = runtime.block_on(async {
+                let client =
+                    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
+                let response = client
+                    .get(github_request_url(&url, audience))
+                    .header("Authorization", format!("bearer {bearer}"))
+                    .send()
+                    .await
+                    .map_err(|e| format!("GitHub Actions' token service: {}", e.without_url()))?;
+                if !response.status().is_success() {
+                    return Err(format!("GitHub Actions' token service answered {}", response.status()));
+                }
+                let text = response.text().await.map_err(|e| e.without_url().to_string())?;
+                let body: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| format!("GitHub Actions' token service: {e}"))?;
+                body["value"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "GitHub Actions' token service gave no value".to_owned())
+            });
+            Ok((WORKLOAD_USERNAME.into(), token.map_err(fail)?))
+        }
+        Source::Variable(name) => {
+            let token = env(name).ok_or_else(|| fail(format!("the variable {name} is empty or not set")))?;
+            Ok((WORKLOAD_USERNAME.into(), token.trim().to_owned()))
+        }
+        Source::File(path) => {
+            let token = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+            Ok((WORKLOAD_USERNAME.into(), token.trim().to_owned()))
+        }
+        Source::Client { id, secret_file } => {
+            check_private(secret_file)?;
+            let secret =
+                std::fs::read_to_string(secret_file).map_err(|e| fail(format!("{}: {e}", secret_file.display())))?;
+            Ok((id.clone(), secret.trim().to_owned()))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! service ([`issuer`]), the command line ([`cli`]) and its repository copier ([`mirror`]).
 
 pub mod cli;
+pub mod credentials;
 pub mod crypto;
 pub mod issuer;
 pub mod mirror;

@@ -97,6 +97,7 @@ export function runAsync(bin, args, { env = process.env, input, cwd } = {}) {
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
     child.on("close", (code) => resolve({ ok: code === 0, out }));
+    child.stdin.on("error", () => {}); // a program that exits without reading its input
     child.stdin.end(input ?? "");
   });
 }

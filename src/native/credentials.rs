@@ -1,0 +1,291 @@
+//! Credentials that renew themselves, on the client: the Docker credential-helper protocol
+//! (`docker-credential-chartgate get|store|erase|list`, which helm, oras and docker run for the
+//! hosts their configuration's `credHelpers` names), answered from a source that gives a fresh
+//! credential each time: a CI job's or a pod's workload token (GitHub Actions' token service, a
+//! GitLab `id_tokens` variable, a projected service-account token file), or a client id and
+//! secret from a configuration file. Nothing long-lived is written by helm.
+//!
+//! The rules (which source serves a host, the protocol's answers, the configuration's checks)
+//! are pure and tested here; the CLI does the I/O.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The message the protocol prescribes when a helper has nothing for a host: clients then go on
+/// anonymously.
+pub const NOT_FOUND: &str = "credentials not found in native keychain";
+
+/// The username a workload token is presented with (any would do: the edge and the issuer read
+/// the password).
+pub const WORKLOAD_USERNAME: &str = "oidc";
+
+/// Why no credential can be given. [`HelperError::NotFound`] is the protocol's "not found".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HelperError {
+    #[error("{NOT_FOUND}")]
+    NotFound,
+    #[error("{path}: {why}")]
+    Config { path: String, why: String },
+    #[error("{0}")]
+    Source(String),
+    #[error("unknown action {0:?}: use get, store, erase or list")]
+    Action(String),
+}
+
+/// Where a host's credential comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// GitHub Actions' token service (`ACTIONS_ID_TOKEN_REQUEST_URL` and
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`, present with `permissions: id-token: write`), asked for
+    /// a token with this audience.
+    GithubActions { audience: String },
+    /// A token in an environment variable (GitLab's `id_tokens:`).
+    Variable(String),
+    /// A token in a file, read each time (a Kubernetes projected service-account token, which the
+    /// kubelet renews in place).
+    File(PathBuf),
+    /// A client of the issuer: its id, and its secret read from a file.
+    Client { id: String, secret_file: PathBuf },
+}
+
+/// One `[[registry]]` of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    host: String,
+    source: String,
+    audience: Option<String>,
+    variable: Option<String>,
+    token_file: Option<PathBuf>,
+    client_id: Option<String>,
+    client_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    registry: Vec<RawRegistry>,
+}
+
+/// The client configuration: which source serves which host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientConfig {
+    pub registries: Vec<(String, Source)>,
+}
+
+/// The host of a server URL as clients give it (`https://charts.example.com/v2/`,
+/// `charts.example.com:8443`, `charts.example.com`), lower-cased.
+pub fn host_of(server_url: &str) -> String {
+    let s = server_url.trim();
+    let s = s.split_once("://").map_or(s, |(_, rest)| rest);
+    s.split(['/', '?', '#']).next().unwrap_or_default().to_ascii_lowercase()
+}
+
+impl ClientConfig {
+    /// Parses the configuration text of `path` (TOML). Relative files are read from `dir`.
+    ///
+    /// # Errors
+    /// [`HelperError::Config`] naming the file and the entry.
+    pub fn parse(path: &str, text: &str, dir: &Path) -> Result<Self, HelperError> {
+        let err = |why: String| HelperError::Config { path: path.to_owned(), why };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let mut registries = Vec::new();
+        for (i, r) in raw.registry.iter().enumerate() {
+            let at = |why: &str| err(format!("registry[{i}] ({}): {why}", r.host));
+            let host = host_of(&r.host);
+            if host.is_empty() {
+                return Err(at("host is empty"));
+            }
+            let source = match r.source.as_str() {
+                "github-actions" => {
+                    Source::GithubActions { audience: r.audience.clone().unwrap_or_else(|| format!("https://{host}")) }
+                }
+                "variable" => {
+                    Source::Variable(r.variable.clone().ok_or_else(|| at("source variable needs `variable`"))?)
+                }
+                "file" => {
+                    Source::File(dir.join(r.token_file.clone().ok_or_else(|| at("source file needs `token_file`"))?))
+                }
+                "client" => Source::Client {
+                    id: r.client_id.clone().ok_or_else(|| at("source client needs `client_id`"))?,
+                    secret_file: dir.join(
+                        r.client_secret_file.clone().ok_or_else(|| at("source client needs `client_secret_file`"))?,
+                    ),
+                },
+                other => return Err(at(&format!("source {other:?} is not github-actions, variable, file or client"))),
+            };
+            if registries.iter().any(|(h, _)| *h == host) {
+                return Err(at("this host is configured twice"));
+            }
+            registries.push((host, source));
+        }
+        Ok(ClientConfig { registries })
+    }
+
+    /// The source for `host`: the configured one, else GitHub Actions' token service when the job
+    /// has one (audience `https://<host>`), else none.
+    pub fn source_for(&self, host: &str, env: impl Fn(&str) -> Option<String>) -> Option<Source> {
+        let host = host_of(host);
+        if let Some((_, s)) = self.registries.iter().find(|(h, _)| *h == host) {
+            return Some(s.clone());
+        }
+        let github = env("ACTIONS_ID_TOKEN_REQUEST_URL").is_some() && env("ACTIONS_ID_TOKEN_REQUEST_TOKEN").is_some();
+        github.then(|| Source::GithubActions { audience: format!("https://{host}") })
+    }
+}
+
+/// Refuses a file holding a secret that others may read (as ssh refuses such a key).
+///
+/// # Errors
+/// [`HelperError::Config`] naming the file and its mode.
+pub fn check_private(path: &Path) -> Result<(), HelperError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| HelperError::Config { path: path.display().to_string(), why: e.to_string() })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(HelperError::Config {
+                path: path.display().to_string(),
+                why: format!("mode {mode:o} lets others read it: chmod 600 it"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The `get` answer: `{"ServerURL", "Username", "Secret"}`.
+pub fn get_answer(server_url: &str, username: &str, secret: &str) -> String {
+    serde_json::json!({"ServerURL": server_url, "Username": username, "Secret": secret}).to_string()
+}
+
+/// The `list` answer: every configured host, named by this helper.
+pub fn list_answer(config: &ClientConfig) -> String {
+    let map: serde_json::Map<String, serde_json::Value> =
+        config.registries.iter().map(|(h, _)| (h.clone(), serde_json::Value::from("chartgate"))).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// The URL of GitHub Actions' token service for `audience` (its request URL already has a
+/// query: `…?api-version=2.0`).
+pub fn github_request_url(request_url: &str, audience: &str) -> String {
+    let sep = if request_url.contains('?') { '&' } else { '?' };
+    let audience: String =
+        percent_encoding::utf8_percent_encode(audience, percent_encoding::NON_ALPHANUMERIC).collect();
+    format!("{request_url}{sep}audience={audience}")
+}
+
+/// The default configuration file: `$XDG_CONFIG_HOME/chartgate/config.toml`, or
+/// `~/.config/chartgate/config.toml`.
+pub fn default_config_path(env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let base = env("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("chartgate").join("config.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ClientConfig, HelperError> {
+        ClientConfig::parse("config.toml", text, Path::new("/etc/chartgate"))
+    }
+
+    #[test]
+    fn hosts_as_clients_name_them() {
+        assert_eq!(host_of("https://Charts.Example.com/v2/"), "charts.example.com");
+        assert_eq!(host_of("charts.example.com:8443"), "charts.example.com:8443");
+        assert_eq!(host_of("127.0.0.1:8787"), "127.0.0.1:8787");
+        assert_eq!(host_of("http://127.0.0.1:8787?x"), "127.0.0.1:8787");
+    }
+
+    #[test]
+    fn each_host_has_its_source() {
+        let c = parse(
+            r#"
+[[registry]]
+host = "https://charts.example.com"
+source = "github-actions"
+[[registry]]
+host = "gl.example.com"
+source = "variable"
+variable = "CHARTS_TOKEN"
+[[registry]]
+host = "k8s.example.com"
+source = "file"
+token_file = "/var/run/secrets/charts/token"
+[[registry]]
+host = "ci.example.com"
+source = "client"
+client_id = "ci"
+client_secret_file = "ci.secret"
+"#,
+        )
+        .unwrap();
+        let none = |_: &str| None;
+        assert_eq!(
+            c.source_for("charts.example.com", none),
+            Some(Source::GithubActions { audience: "https://charts.example.com".into() })
+        );
+        assert_eq!(c.source_for("https://gl.example.com/v2/", none), Some(Source::Variable("CHARTS_TOKEN".into())));
+        assert_eq!(c.source_for("k8s.example.com", none), Some(Source::File("/var/run/secrets/charts/token".into())));
+        assert_eq!(
+            c.source_for("ci.example.com", none),
+            Some(Source::Client { id: "ci".into(), secret_file: "/etc/chartgate/ci.secret".into() })
+        );
+        assert_eq!(c.source_for("other.example.com", none), None, "the protocol's not found: helm goes anonymous");
+        let github = |k: &str| k.starts_with("ACTIONS_ID_TOKEN_REQUEST_").then(|| "x".to_owned());
+        assert_eq!(
+            c.source_for("other.example.com", github),
+            Some(Source::GithubActions { audience: "https://other.example.com".into() })
+        );
+        assert_eq!(list_answer(&c).matches("chartgate").count(), 4);
+    }
+
+    #[test]
+    fn broken_configurations_say_what_is_wrong() {
+        for (text, says) in [
+            ("[[registry]]\nhost = \"a\"\nsource = \"magic\"\n", "is not github-actions"),
+            ("[[registry]]\nhost = \"a\"\nsource = \"variable\"\n", "needs `variable`"),
+            ("[[registry]]\nhost = \"a\"\nsource = \"client\"\nclient_id = \"c\"\n", "needs `client_secret_file`"),
+            ("[[registry]]\nhost = \"\"\nsource = \"file\"\ntoken_file = \"t\"\n", "host is empty"),
+            ("[[registry]]\nhost = \"a\"\nsource = \"file\"\ntoken_file = \"t\"\n[[registry]]\nhost = \"A\"\nsource = \"file\"\ntoken_file = \"t\"\n", "twice"),
+            ("[[registry]]\nhost = \"a\"\nsorce = \"file\"\n", "unknown field"),
+            ("not toml [", "config.toml"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(says) && e.starts_with("config.toml"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn protocol_answers() {
+        let v: serde_json::Value = serde_json::from_str(&get_answer("charts.example.com", "oidc", "t.o.k")).unwrap();
+        assert_eq!(v, serde_json::json!({"ServerURL": "charts.example.com", "Username": "oidc", "Secret": "t.o.k"}));
+        assert_eq!(HelperError::NotFound.to_string(), "credentials not found in native keychain");
+        assert_eq!(
+            github_request_url("https://gh.example/idtoken?api-version=2.0", "https://charts.example.com"),
+            "https://gh.example/idtoken?api-version=2.0&audience=https%3A%2F%2Fcharts%2Eexample%2Ecom"
+        );
+        let home = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
+        assert_eq!(default_config_path(home), Some("/home/u/.config/chartgate/config.toml".into()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = std::env::temp_dir().join(format!("chartgate-secret-{}", std::process::id()));
+        std::fs::write(&path, "s").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(check_private(&path).unwrap_err().to_string().contains("chmod 600"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(check_private(&path).is_ok());
+        std::fs::remove_file(&path).unwrap();
+    }
+}
