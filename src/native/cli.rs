@@ -53,6 +53,12 @@ enum Command {
         /// get, store, erase or list.
         action: String,
     },
+    /// The helm downloader plugin's fetch (helm-plugin/, schemes chartgate:// and
+    /// chartgate+http://): helm runs it as `CERT KEY CA URL`; the body goes to stdout. Each fetch
+    /// gets a fresh credential from the same sources as the credential helper; a 401 is answered
+    /// by one retry with a new one.
+    #[command(hide = true)]
+    HelmGetter { cert: String, key: String, ca: String, url: String },
     Mirror {
         /// The source repository URL (its index.yaml and archives).
         source: String,
@@ -380,6 +386,7 @@ fn run(command: Command) -> CliResult {
         }
         Command::Serve { config, listen } => serve(config.as_deref(), listen),
         Command::CredentialHelper { action } => Ok(credential_helper(&action)),
+        Command::HelmGetter { url, .. } => helm_getter(&url),
         Command::Mirror { source, target, token, source_username, source_password } => {
             let token = read_input(&token)?;
             let password = source_password.map(|p| read_input(&p)).transpose()?;
@@ -710,7 +717,11 @@ fn credential_helper(action: &str) -> ExitCode {
                 std::io::stdin().read_to_string(&mut server).map_err(|e| HelperError::Source(e.to_string()))?;
                 let server = server.trim();
                 let source = config.source_for(server, env).ok_or(HelperError::NotFound)?;
-                let (user, secret) = credential_from(&source, &env)?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| HelperError::Source(e.to_string()))?;
+                let (user, secret) = runtime.block_on(credential_from(&source, &env))?;
                 Ok(credentials::get_answer(server, &user, &secret))
             }
             "list" => Ok(credentials::list_answer(&config)),
@@ -759,7 +770,7 @@ fn load_client_config(
 }
 
 /// A fresh credential from `source`: `(username, secret)`.
-fn credential_from(
+async fn credential_from(
     source: &crate::native::credentials::Source,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<(String, String), crate::native::credentials::HelperError> {
@@ -775,9 +786,7 @@ fn credential_from(
                         .into(),
                 ));
             };
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| fail(e.to_string()))?;
-            let token = runtime.block_on(async {
+            let token = async {
                 let client =
                     reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
                 let response = client
@@ -796,7 +805,8 @@ fn credential_from(
                     .as_str()
                     .map(str::to_owned)
                     .ok_or_else(|| "GitHub Actions' token service gave no value".to_owned())
-            });
+            }
+            .await;
             Ok((WORKLOAD_USERNAME.into(), token.map_err(fail)?))
         }
         Source::Variable(name) => {
@@ -814,6 +824,97 @@ fn credential_from(
             Ok((id.clone(), secret.trim().to_owned()))
         }
     }
+}
+
+/// `chartgate helm-getter CERT KEY CA URL`: fetches a `chartgate://` URL for helm with a fresh
+/// credential: a workload token as the bearer, or, for a client of the issuer, a token asked from
+/// the realm the edge's challenge names, for the scope it names and at most 15 minutes. Without a
+/// source for the host the request goes without a credential (a public repository). One retry
+/// on a 401, with a new credential.
+fn helm_getter(url: &str) -> CliResult {
+    use crate::native::credentials::{getter_target, Challenge, Source, CLIENT_TOKEN_TTL};
+    use std::io::Write as _;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let target = getter_target(url).map_err(|e| usage(e.to_string()))?;
+    let config = load_client_config(&env).map_err(|e| usage(e.to_string()))?;
+    let source = config.source_for(&crate::native::credentials::host_of(&target), env);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let body = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        let fetch = |bearer: Option<String>| {
+            let mut request = client.get(&target);
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        // A bearer for this fetch: the workload token itself, or a client's token for the scope the
+        // challenge names.
+        let bearer = |challenge: Option<Challenge>| async {
+            let Some(source) = &source else { return Ok(None) };
+            let (user, secret) = credential_from(source, &env).await.map_err(|e| usage(e.to_string()))?;
+            if !matches!(source, Source::Client { .. }) {
+                return Ok(Some(secret));
+            }
+            let Some(challenge) = challenge else { return Ok(None) };
+            let mut form = vec![("grant_type", "client_credentials".to_owned()), ("expires_in", CLIENT_TOKEN_TTL.to_string())];
+            if let Some(scope) = challenge.scope {
+                form.push(("scope", scope));
+            }
+            let response = client
+                .post(&challenge.realm)
+                .basic_auth(user, Some(secret))
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| CliError::Failed(format!("token endpoint {}: {}", challenge.realm, e.without_url())))?;
+            let status = response.status();
+            let text = response.text().await.map_err(|e| CliError::Failed(e.without_url().to_string()))?;
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            match v["access_token"].as_str() {
+                Some(token) if status.is_success() => Ok(Some(token.to_owned())),
+                _ => Err(usage(format!(
+                    "the issuer refused the client: {} {}",
+                    status.as_u16(),
+                    v["error_description"].as_str().or(v["error"].as_str()).unwrap_or_default()
+                ))),
+            }
+        };
+        let mut response = match &source {
+            // A client needs the challenge first (it names the realm and the scope).
+            Some(Source::Client { .. }) => fetch(None).await,
+            _ => fetch(bearer(None).await?).await,
+        }
+        .map_err(|e| CliError::Failed(format!("{}: {}", target, e.without_url())))?;
+        if response.status() == 401 && source.is_some() {
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .and_then(Challenge::parse);
+            response = fetch(bearer(challenge).await?)
+                .await
+                .map_err(|e| CliError::Failed(format!("{}: {}", target, e.without_url())))?;
+        }
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let why = v["error_description"].as_str().unwrap_or_default().to_owned();
+            let hint = if status == 401 && source.is_none() {
+                " (no credential for this host: configure it in $XDG_CONFIG_HOME/chartgate/config.toml, see docs/login.md)"
+            } else {
+                ""
+            };
+            return Err(usage(format!("{target}: {} {why}{hint}", status.as_u16())));
+        }
+        response.bytes().await.map_err(|e| CliError::Failed(e.without_url().to_string()))
+    })?;
+    std::io::stdout().write_all(&body)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

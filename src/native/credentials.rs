@@ -188,6 +188,65 @@ pub fn default_config_path(env: impl Fn(&str) -> Option<String>) -> Option<PathB
     Some(base.join("chartgate").join("config.toml"))
 }
 
+/// The URL a helm downloader plugin is asked for, as the HTTP(S) URL to fetch:
+/// `chartgate://host/path` is `https://host/path`, `chartgate+http://host/path` (a local edge)
+/// is `http://host/path`.
+///
+/// # Errors
+/// Another scheme.
+pub fn getter_target(url: &str) -> Result<String, HelperError> {
+    if let Some(rest) = url.strip_prefix("chartgate://") {
+        return Ok(format!("https://{rest}"));
+    }
+    if let Some(rest) = url.strip_prefix("chartgate+http://") {
+        return Ok(format!("http://{rest}"));
+    }
+    Err(HelperError::Source(format!("{url:?} is not a chartgate:// or chartgate+http:// URL")))
+}
+
+/// A `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` challenge (RFC 6750 §3, the
+/// Docker token flow's form).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Challenge {
+    pub realm: String,
+    pub service: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl Challenge {
+    /// Parses a Bearer challenge; `None` for another scheme or without a realm.
+    pub fn parse(value: &str) -> Option<Challenge> {
+        let (scheme, params) = value.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let mut c = Challenge::default();
+        let mut rest = params.trim();
+        while !rest.is_empty() {
+            let (key, after) = rest.split_once('=')?;
+            let after = after.trim_start();
+            let (value, tail) = match after.strip_prefix('"') {
+                Some(quoted) => {
+                    let end = quoted.find('"')?;
+                    (&quoted[..end], &quoted[end + 1..])
+                }
+                None => after.split_once(',').map_or((after, ""), |(v, t)| (v, t)),
+            };
+            match key.trim() {
+                "realm" => c.realm = value.to_owned(),
+                "service" => c.service = Some(value.to_owned()),
+                "scope" => c.scope = Some(value.to_owned()),
+                _ => {}
+            }
+            rest = tail.trim_start().trim_start_matches(',').trim_start();
+        }
+        (!c.realm.is_empty()).then_some(c)
+    }
+}
+
+/// Longest a token a client asks the issuer for lives, in seconds (15 minutes).
+pub const CLIENT_TOKEN_TTL: u64 = 900;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +333,26 @@ client_secret_file = "ci.secret"
         );
         let home = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
         assert_eq!(default_config_path(home), Some("/home/u/.config/chartgate/config.toml".into()));
+    }
+
+    #[test]
+    fn getter_urls_and_challenges() {
+        assert_eq!(
+            getter_target("chartgate://charts.example.com/org1/repo1/index.yaml").unwrap(),
+            "https://charts.example.com/org1/repo1/index.yaml"
+        );
+        assert_eq!(
+            getter_target("chartgate+http://127.0.0.1:8787/a/b/charts/x-1.0.0.tgz").unwrap(),
+            "http://127.0.0.1:8787/a/b/charts/x-1.0.0.tgz"
+        );
+        assert!(getter_target("https://x/y").is_err());
+        let c = Challenge::parse(r#"Bearer realm="https://auth.example/oauth/token",service="chartgate",scope="artifact-repository:org1/repo1:pull",error="invalid_token""#).unwrap();
+        assert_eq!(c.realm, "https://auth.example/oauth/token");
+        assert_eq!(c.service.as_deref(), Some("chartgate"));
+        assert_eq!(c.scope.as_deref(), Some("artifact-repository:org1/repo1:pull"));
+        assert_eq!(Challenge::parse("Basic realm=\"x\""), None);
+        assert_eq!(Challenge::parse("Bearer service=\"x\""), None, "no realm");
+        assert_eq!(Challenge::parse("Bearer realm=\"unterminated"), None);
     }
 
     #[cfg(unix)]
