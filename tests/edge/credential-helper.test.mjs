@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "
 import { join } from "node:path";
 
 import { CHARTGATE, HELM, HELM3, disposeAfter, helmEnv, helmFails, helmOk, makeChartRepo, plainHttpFront, runAsync, startWorker, tmp } from "./harness.mjs";
-import { startProvider } from "./oidc.mjs";
+import { acmePolicy, startProvider } from "./oidc.mjs";
 
 const started = disposeAfter(after);
 let gh, worker, front, bin;
@@ -17,14 +17,7 @@ let gh, worker, front, bin;
 before(async () => {
   gh = await startProvider();
   started.push(gh);
-  const policy = [{
-    name: "github", issuer: gh.issuer, audience: "https://charts.example.com",
-    rules: [
-      { name: "release", match: { repository: "acme/app", ref: "refs/tags/v.*" }, scopes: ["artifact-repository:acme/charts:pull,push"] },
-      { name: "org-pull", match: { repository_owner: "acme" }, scopes: ["artifact-repository:{repository_owner}/*:pull"] },
-    ],
-  }];
-  worker = await startWorker({ TRUST_POLICIES: JSON.stringify(policy), REALM: "/token" }, { port: 0 });
+  worker = await startWorker({ TRUST_POLICIES: JSON.stringify([acmePolicy(gh.issuer)]), REALM: "/token" }, { port: 0 });
   started.push(worker);
   front = await plainHttpFront(worker.url);
   started.push(front);

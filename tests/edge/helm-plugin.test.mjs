@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { CHARTGATE, HELM, HELM3, ROOT, disposeAfter, helmEnv, helmFails, helmOk, makeChartRepo, startWorker, tmp } from "./harness.mjs";
-import { github, startProvider } from "./oidc.mjs";
+import { acmePolicy, github, startProvider } from "./oidc.mjs";
 
 const started = disposeAfter(after);
 let gh, worker, host;
@@ -16,14 +16,7 @@ let gh, worker, host;
 before(async () => {
   gh = await startProvider();
   started.push(gh);
-  const policy = [{
-    name: "github", issuer: gh.issuer, audience: "https://charts.example.com",
-    rules: [
-      { name: "release", match: { repository: "acme/app", ref: "refs/tags/v.*" }, scopes: ["artifact-repository:acme/charts:pull,push"] },
-      { name: "org-pull", match: { repository_owner: "acme" }, scopes: ["artifact-repository:{repository_owner}/*:pull"] },
-    ],
-  }];
-  worker = await startWorker({ TRUST_POLICIES: JSON.stringify(policy), REALM: "/token" }, { port: 0 });
+  worker = await startWorker({ TRUST_POLICIES: JSON.stringify([acmePolicy(gh.issuer)]), REALM: "/token" }, { port: 0 });
   started.push(worker);
   host = new URL(worker.url).host;
   const release = gh.mint(github({ aud: "https://charts.example.com" }));

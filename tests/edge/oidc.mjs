@@ -180,3 +180,19 @@ export function kubernetes({ aud, namespace = "ci", serviceaccount = "deployer",
     ...extra,
   };
 }
+
+/**
+ * A GitHub trust policy for a provider at `issuer`: tags `v*` of `acme/app` push to `acme/charts`,
+ * every repository of `acme` pulls from `acme/*`.
+ */
+export function acmePolicy(issuer, audience = "https://charts.example.com") {
+  return {
+    name: "github",
+    issuer,
+    audience,
+    rules: [
+      { name: "release", match: { repository: "acme/app", ref: "refs/tags/v.*" }, scopes: ["artifact-repository:acme/charts:pull,push"] },
+      { name: "org-pull", match: { repository_owner: "acme" }, scopes: ["artifact-repository:{repository_owner}/*:pull"] },
+    ],
+  };
+}
