@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::scope::{check_component, glob_match};
-use crate::{Actions, Kind, Layout, RepoName, Scope, ScopeError, ScopeSet};
+use crate::scope::{Actions, Kind, Layout, RepoName, Scope, ScopeError, ScopeSet};
 
 /// `artifact-repository:NAME-GLOB:ACTIONS` (chart repositories) or `repository:NAME-GLOB:ACTIONS`
 /// (OCI repositories), where `*` in the name matches any run of characters (including `/`):

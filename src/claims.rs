@@ -1,10 +1,12 @@
 //! Token claims: the registered ones (`iss sub aud exp nbf iat jti`), the `access` claim in the
 //! three forms ChartMuseum has used, and chartgate's `paths` binding for signed download URLs.
-//! Parsing is strict (integer dates in range, no duplicate keys); validation against a policy
-//! and a clock lives in [`crate::decision`].
+//! Parsing is strict (integer dates in range, no duplicate keys). The time checks against a
+//! clock are here ([`Claims::check_times`]); issuer, audience and access against a policy live in
+//! [`crate::decision`].
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::allowance::Allowance;
 use crate::error::Reason;
 use crate::jws::{json_object, Part};
 use crate::path::NormalizedPath;
@@ -22,7 +24,7 @@ pub const MAX_PATHS: usize = 16;
 pub struct Access {
     pub repos: ScopeSet,
     pub default_repo: Actions,
-    pub allowed: crate::Allowance,
+    pub allowed: Allowance,
 }
 
 impl Access {
@@ -121,6 +123,16 @@ impl Audience {
     }
 }
 
+/// How a workload token was admitted (the trust policy, its rule and the external issuer), for
+/// audit lines and revocation: set by [`crate::TrustPolicy::admit`], and carried by a token the
+/// issuer minted from one as its `trust` claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedBy {
+    pub policy: String,
+    pub rule: String,
+    pub issuer: String,
+}
+
 /// The claims of a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
@@ -138,7 +150,7 @@ pub struct Claims {
     pub lineage: Vec<String>,
     /// `trust`: for a token the issuer minted from a workload or SSO token, the policy, rule and
     /// external issuer that admitted it, so revoking the policy or the issuer revokes it too.
-    pub trust: Option<std::sync::Arc<crate::TrustedBy>>,
+    pub trust: Option<std::sync::Arc<TrustedBy>>,
 }
 
 /// One `access` entry as found on the wire.
@@ -207,9 +219,7 @@ impl Claims {
         }
         Ok(Claims {
             lineage,
-            trust: raw
-                .trust
-                .map(|t| std::sync::Arc::new(crate::TrustedBy { policy: t.policy, rule: t.rule, issuer: t.iss })),
+            trust: raw.trust.map(|t| std::sync::Arc::new(TrustedBy { policy: t.policy, rule: t.rule, issuer: t.iss })),
             iss: raw.iss,
             sub: raw.sub,
             aud: raw.aud,
@@ -220,6 +230,27 @@ impl Claims {
             access,
             paths,
         })
+    }
+
+    /// `exp`, `nbf` and `iat` at `now`, with `leeway` seconds of clock skew.
+    ///
+    /// # Errors
+    /// [`Reason::Expired`], [`Reason::NotYetValid`], [`Reason::IssuedInFuture`].
+    pub fn check_times(&self, leeway: u64, now: u64) -> Result<(), Reason> {
+        if now > self.exp.saturating_add(leeway) {
+            return Err(Reason::Expired { exp: self.exp, now });
+        }
+        if let Some(nbf) = self.nbf {
+            if nbf > now.saturating_add(leeway) {
+                return Err(Reason::NotYetValid { nbf, now });
+            }
+        }
+        if let Some(iat) = self.iat {
+            if iat > now.saturating_add(leeway) {
+                return Err(Reason::IssuedInFuture { iat, now });
+            }
+        }
+        Ok(())
     }
 
     /// The claims as the JSON object chartgate signs (access in the full form).

@@ -425,7 +425,7 @@ pub fn authorize(token: &VerifiedToken, prepared: &Prepared, policy: &Policy, no
     };
     match &token.trusted {
         // A workload token's issuer and audience were checked against its trust policy.
-        Some(_) => check_times(claims, policy.leeway, now),
+        Some(_) => claims.check_times(policy.leeway, now),
         None => check_claims(claims, policy, now),
     }
     .map_err(deny)?;
@@ -468,7 +468,7 @@ fn may_read(claims: &crate::claims::Claims, repo: &RepoName, path: &NormalizedPa
 
 /// Time, issuer and audience checks of verified claims.
 pub fn check_claims(claims: &crate::claims::Claims, policy: &Policy, now: u64) -> Result<(), Reason> {
-    check_times(claims, policy.leeway, now)?;
+    claims.check_times(policy.leeway, now)?;
     if let Some(expected) = &policy.issuer {
         match &claims.iss {
             None => return Err(Reason::MissingClaim("iss")),
@@ -483,24 +483,6 @@ pub fn check_claims(claims: &crate::claims::Claims, policy: &Policy, now: u64) -
             None => return Err(Reason::MissingClaim("aud")),
             Some(aud) if !aud.contains(expected) => return Err(Reason::WrongAudience { expected: expected.clone() }),
             Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// `exp`, `nbf` and `iat` of verified claims at `now`, with `leeway` seconds of clock skew.
-pub(crate) fn check_times(claims: &crate::claims::Claims, leeway: u64, now: u64) -> Result<(), Reason> {
-    if now > claims.exp.saturating_add(leeway) {
-        return Err(Reason::Expired { exp: claims.exp, now });
-    }
-    if let Some(nbf) = claims.nbf {
-        if nbf > now.saturating_add(leeway) {
-            return Err(Reason::NotYetValid { nbf, now });
-        }
-    }
-    if let Some(iat) = claims.iat {
-        if iat > now.saturating_add(leeway) {
-            return Err(Reason::IssuedInFuture { iat, now });
         }
     }
     Ok(())

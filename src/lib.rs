@@ -38,7 +38,7 @@ pub mod wasm;
 
 // The engine.
 pub use allowance::{claim, Allowance, FillError, ScopePattern, ScopeTemplate};
-pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, MAX_DATE, MAX_PATHS};
+pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, TrustedBy, MAX_DATE, MAX_PATHS};
 pub use credential::{
     extract as extract_credential, find_token, helm_provenance_request, Credential, CredentialError, Pasted, Via,
 };
@@ -65,7 +65,7 @@ pub use scope::{
 };
 pub use trust::{
     discovered_jwks_uri, Condition, KeySource, ParseOptions, RawPolicy, Routed, TrustPolicies, TrustPolicy,
-    TrustPolicyError, TrustRule, TrustedBy, WorkloadPayload, MAX_POLICIES,
+    TrustPolicyError, TrustRule, WorkloadPayload, MAX_POLICIES,
 };
 pub use verify::{begin, verify, verify_any, PendingSignature, SignatureVerifier, VerifiedToken};
 

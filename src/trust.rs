@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::allowance::{claim, Allowance, ScopeTemplate};
-use crate::claims::{Access, Audience, Claims};
+use crate::claims::{Access, Audience, Claims, TrustedBy};
 use crate::error::Reason;
 use crate::jws::Part;
 use crate::keys::KeySet;
@@ -181,15 +181,6 @@ pub struct TrustPolicy {
     pub rules: Vec<TrustRule>,
     /// The top-level claims the rules read.
     needed: Vec<String>,
-}
-
-/// How a verified workload token was admitted: the policy, the rule and the issuer, for audit
-/// lines and revocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedBy {
-    pub policy: String,
-    pub rule: String,
-    pub issuer: String,
 }
 
 /// The registered claims of a workload token.
@@ -475,7 +466,7 @@ impl TrustPolicy {
             lineage: Vec::new(),
             trust: None,
         };
-        crate::decision::check_times(&claims, leeway, now)?;
+        claims.check_times(leeway, now)?;
         let mut why = String::from("no rule matches this identity");
         for rule in &self.rules {
             match rule.evaluate(&all) {

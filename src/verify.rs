@@ -3,11 +3,11 @@
 //! RSA (OpenSSL natively, WebCrypto at the edge and in the page); [`begin`] and
 //! [`PendingSignature::finish`] let an asynchronous backend run in between.
 
-use crate::claims::Claims;
+use crate::claims::{Claims, TrustedBy};
 use crate::error::Reason;
 use crate::jws::UnverifiedToken;
 use crate::keys::{KeySet, PublicKey};
-use crate::trust::{TrustPolicy, TrustedBy, WorkloadPayload};
+use crate::trust::{TrustPolicy, WorkloadPayload};
 
 /// Checks one signature with the algorithm of `key` (RS256 or ES256, see
 /// [`KeyMaterial`](crate::KeyMaterial)).
