@@ -616,7 +616,7 @@ pub struct ParseOptions {
 }
 
 /// An `http(s)` URL; plain `http` only on a loopback host (a local provider in development).
-fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://").filter(|r| is_loopback(r)))
@@ -627,7 +627,8 @@ fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn is_loopback(rest: &str) -> bool {
+/// True when the authority at the start of `rest` (`host[:port]/…`) is a loopback host.
+pub(crate) fn is_loopback(rest: &str) -> bool {
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = match host.rsplit_once(':') {
         Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,

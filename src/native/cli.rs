@@ -817,7 +817,7 @@ async fn credential_from(
             let token = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
             Ok((WORKLOAD_USERNAME.into(), token.trim().to_owned()))
         }
-        Source::Client { id, secret_file } => {
+        Source::Client { id, secret_file, .. } => {
             check_private(secret_file)?;
             let secret =
                 std::fs::read_to_string(secret_file).map_err(|e| fail(format!("{}: {e}", secret_file.display())))?;
@@ -860,6 +860,10 @@ fn helm_getter(url: &str) -> CliResult {
                 return Ok(Some(secret));
             }
             let Some(challenge) = challenge else { return Ok(None) };
+            if let Source::Client { issuer, .. } = source {
+                crate::native::credentials::check_realm(&challenge.realm, issuer.as_deref())
+                    .map_err(|e| usage(e.to_string()))?;
+            }
             let mut form = vec![("grant_type", "client_credentials".to_owned()), ("expires_in", CLIENT_TOKEN_TTL.to_string())];
             if let Some(scope) = challenge.scope {
                 form.push(("scope", scope));

@@ -45,8 +45,9 @@ pub enum Source {
     /// A token in a file, read each time (a Kubernetes projected service-account token, which the
     /// kubelet renews in place).
     File(PathBuf),
-    /// A client of the issuer: its id, and its secret read from a file.
-    Client { id: String, secret_file: PathBuf },
+    /// A client of the issuer: its id, its secret read from a file, and the token endpoint its
+    /// secret may be sent to (`None`: any `https` realm the edge's challenge names).
+    Client { id: String, secret_file: PathBuf, issuer: Option<String> },
 }
 
 /// One `[[registry]]` of the configuration file.
@@ -60,6 +61,7 @@ struct RawRegistry {
     token_file: Option<PathBuf>,
     client_id: Option<String>,
     client_secret_file: Option<PathBuf>,
+    issuer: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +115,12 @@ impl ClientConfig {
                     secret_file: dir.join(
                         r.client_secret_file.clone().ok_or_else(|| at("source client needs `client_secret_file`"))?,
                     ),
+                    issuer: r
+                        .issuer
+                        .as_deref()
+                        .map(|i| crate::trust::check_url(i).map(|()| i.trim_end_matches('/').to_owned()))
+                        .transpose()
+                        .map_err(|e| at(&format!("issuer: {e}")))?,
                 },
                 other => return Err(at(&format!("source {other:?} is not github-actions, variable, file or client"))),
             };
@@ -195,13 +203,40 @@ pub fn default_config_path(env: impl Fn(&str) -> Option<String>) -> Option<PathB
 /// # Errors
 /// Another scheme.
 pub fn getter_target(url: &str) -> Result<String, HelperError> {
-    if let Some(rest) = url.strip_prefix("chartgate://") {
-        return Ok(format!("https://{rest}"));
+    let refuse = |why: &str| Err(HelperError::Source(format!("{url:?} {why}")));
+    let (scheme, rest) = match (url.strip_prefix("chartgate://"), url.strip_prefix("chartgate+http://")) {
+        (Some(rest), _) => ("https", rest),
+        (_, Some(rest)) => ("http", rest),
+        _ => return refuse("is not a chartgate:// or chartgate+http:// URL"),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return refuse("must name a host, without user information");
     }
-    if let Some(rest) = url.strip_prefix("chartgate+http://") {
-        return Ok(format!("http://{rest}"));
+    // Credentials travel in clear over http: only to this machine.
+    if scheme == "http" && !crate::trust::is_loopback(rest) {
+        return refuse("uses plain http to another machine: use chartgate:// (https)");
     }
-    Err(HelperError::Source(format!("{url:?} is not a chartgate:// or chartgate+http:// URL")))
+    Ok(format!("{scheme}://{rest}"))
+}
+
+/// Whether a client's secret may be sent to the token endpoint `realm` a challenge names: an
+/// `https` URL (plain `http` only on this machine), and under the configured `issuer` when one is.
+///
+/// # Errors
+/// Why not, naming the realm (never the secret).
+pub fn check_realm(realm: &str, issuer: Option<&str>) -> Result<(), HelperError> {
+    crate::trust::check_url(realm)
+        .map_err(|e| HelperError::Source(format!("the token endpoint the edge names: {e}")))?;
+    if let Some(issuer) = issuer {
+        let under = realm.strip_prefix(issuer).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if !under {
+            return Err(HelperError::Source(format!(
+                "the edge names the token endpoint {realm:?}, not one of the configured issuer {issuer:?}: the client secret is not sent"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` challenge (RFC 6750 §3, the
@@ -295,7 +330,7 @@ client_secret_file = "ci.secret"
         assert_eq!(c.source_for("k8s.example.com", none), Some(Source::File("/var/run/secrets/charts/token".into())));
         assert_eq!(
             c.source_for("ci.example.com", none),
-            Some(Source::Client { id: "ci".into(), secret_file: "/etc/chartgate/ci.secret".into() })
+            Some(Source::Client { id: "ci".into(), secret_file: "/etc/chartgate/ci.secret".into(), issuer: None })
         );
         assert_eq!(c.source_for("other.example.com", none), None, "the protocol's not found: helm goes anonymous");
         let github = |k: &str| k.starts_with("ACTIONS_ID_TOKEN_REQUEST_").then(|| "x".to_owned());
@@ -346,6 +381,21 @@ client_secret_file = "ci.secret"
             "http://127.0.0.1:8787/a/b/charts/x-1.0.0.tgz"
         );
         assert!(getter_target("https://x/y").is_err());
+        for bad in [
+            "chartgate+http://charts.example.com/a",
+            "chartgate://charts.example.com@evil.example/a",
+            "chartgate://u:p@charts.example.com/a",
+            "chartgate:///a",
+            "chartgate+http://127.0.0.1@evil.example/a",
+        ] {
+            assert!(getter_target(bad).is_err(), "{bad}");
+        }
+        assert!(check_realm("https://auth.example.com/oauth/token", None).is_ok());
+        assert!(check_realm("http://auth.example.com/oauth/token", None).is_err(), "a secret never goes over http");
+        assert!(check_realm("http://127.0.0.1:8788/oauth/token", None).is_ok());
+        assert!(check_realm("https://auth.example.com/oauth/token", Some("https://auth.example.com")).is_ok());
+        assert!(check_realm("https://auth.example.com.evil/oauth/token", Some("https://auth.example.com")).is_err());
+        assert!(check_realm("https://evil.example/steal", Some("https://auth.example.com")).is_err());
         let c = Challenge::parse(r#"Bearer realm="https://auth.example/oauth/token",service="chartgate",scope="artifact-repository:org1/repo1:pull",error="invalid_token""#).unwrap();
         assert_eq!(c.realm, "https://auth.example/oauth/token");
         assert_eq!(c.service.as_deref(), Some("chartgate"));
