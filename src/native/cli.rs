@@ -386,7 +386,7 @@ fn run(command: Command) -> CliResult {
         }
         Command::Serve { config, listen } => serve(config.as_deref(), listen),
         Command::CredentialHelper { action } => Ok(credential_helper(&action)),
-        Command::HelmGetter { url, .. } => helm_getter(&url),
+        Command::HelmGetter { ca, url, .. } => helm_getter(&ca, &url),
         Command::Mirror { source, target, token, source_username, source_password } => {
             let token = read_input(&token)?;
             let password = source_password.map(|p| read_input(&p)).transpose()?;
@@ -716,7 +716,7 @@ fn credential_helper(action: &str) -> ExitCode {
                 let mut server = String::new();
                 std::io::stdin().read_to_string(&mut server).map_err(|e| HelperError::Source(e.to_string()))?;
                 let server = server.trim();
-                let source = config.source_for(server, env).ok_or(HelperError::NotFound)?;
+                let source = config.source_for(server).ok_or(HelperError::NotFound)?;
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -765,6 +765,7 @@ fn load_client_config(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ClientConfig::default()),
         Err(e) => return Err(HelperError::Config { path: path.display().to_string(), why: e.to_string() }),
     };
+    crate::native::credentials::check_not_writable_by_others(&path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     ClientConfig::parse(&path.display().to_string(), &text, &dir)
 }
@@ -774,7 +775,7 @@ async fn credential_from(
     source: &crate::native::credentials::Source,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<(String, String), crate::native::credentials::HelperError> {
-    use crate::native::credentials::{check_private, github_request_url, HelperError, Source, WORKLOAD_USERNAME};
+    use crate::native::credentials::{github_request_url, HelperError, Source, WORKLOAD_USERNAME};
     let fail = |why: String| HelperError::Source(why);
     match source {
         Source::GithubActions { audience } => {
@@ -818,10 +819,7 @@ async fn credential_from(
             Ok((WORKLOAD_USERNAME.into(), token.trim().to_owned()))
         }
         Source::Client { id, secret_file, .. } => {
-            check_private(secret_file)?;
-            let secret =
-                std::fs::read_to_string(secret_file).map_err(|e| fail(format!("{}: {e}", secret_file.display())))?;
-            Ok((id.clone(), secret.trim().to_owned()))
+            Ok((id.clone(), crate::native::credentials::read_private(secret_file)?))
         }
     }
 }
@@ -831,19 +829,29 @@ async fn credential_from(
 /// the realm the edge's challenge names, for the scope it names and at most 15 minutes. Without a
 /// source for the host the request goes without a credential (a public repository). One retry
 /// on a 401, with a new credential.
-fn helm_getter(url: &str) -> CliResult {
-    use crate::native::credentials::{getter_target, Challenge, Source, CLIENT_TOKEN_TTL};
+fn helm_getter(ca: &str, url: &str) -> CliResult {
+    use crate::native::credentials::{getter_target, printable, Challenge, Source, CLIENT_TOKEN_TTL};
     use std::io::Write as _;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let target = getter_target(url).map_err(|e| usage(e.to_string()))?;
     let config = load_client_config(&env).map_err(|e| usage(e.to_string()))?;
-    let source = config.source_for(&crate::native::credentials::host_of(&target), env);
+    let source = config.source_for(&crate::native::credentials::host_of(&target));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // helm's repository CA (`--ca-file`), when it gives one.
+    let ca = match ca {
+        "" => None,
+        path => {
+            let pem = std::fs::read(path).map_err(|e| usage(format!("CA file {path}: {e}")))?;
+            Some(reqwest::Certificate::from_pem(&pem).map_err(|e| usage(format!("CA file {path}: {e}")))?)
+        }
+    };
     let body = runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+        // No redirects: a challenge must come from the host asked, never from where it sends us.
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(60)).redirect(reqwest::redirect::Policy::none());
+        if let Some(ca) = ca {
+            builder = builder.add_root_certificate(ca);
+        }
+        let client = builder.build().map_err(|e| CliError::Failed(e.to_string()))?;
         let fetch = |bearer: Option<String>| {
             let mut request = client.get(&target);
             if let Some(token) = bearer {
@@ -876,14 +884,14 @@ fn helm_getter(url: &str) -> CliResult {
                 .await
                 .map_err(|e| CliError::Failed(format!("token endpoint {}: {}", challenge.realm, e.without_url())))?;
             let status = response.status();
-            let text = response.text().await.map_err(|e| CliError::Failed(e.without_url().to_string()))?;
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let text = read_limited(response, 1 << 20).await?;
+            let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
             match v["access_token"].as_str() {
                 Some(token) if status.is_success() => Ok(Some(token.to_owned())),
                 _ => Err(usage(format!(
                     "the issuer refused the client: {} {}",
                     status.as_u16(),
-                    v["error_description"].as_str().or(v["error"].as_str()).unwrap_or_default()
+                    printable(v["error_description"].as_str().or(v["error"].as_str()).unwrap_or_default())
                 ))),
             }
         };
@@ -905,9 +913,9 @@ fn helm_getter(url: &str) -> CliResult {
         }
         let status = response.status();
         if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            let why = v["error_description"].as_str().unwrap_or_default().to_owned();
+            let text = read_limited(response, 1 << 20).await.unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+            let why = printable(v["error_description"].as_str().unwrap_or_default());
             let hint = if status == 401 && source.is_none() {
                 " (no credential for this host: configure it in $XDG_CONFIG_HOME/chartgate/config.toml, see docs/login.md)"
             } else {
@@ -915,10 +923,25 @@ fn helm_getter(url: &str) -> CliResult {
             };
             return Err(usage(format!("{target}: {} {why}{hint}", status.as_u16())));
         }
-        response.bytes().await.map_err(|e| CliError::Failed(e.without_url().to_string()))
+        read_limited(response, MAX_DOWNLOAD).await
     })?;
     std::io::stdout().write_all(&body)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Largest body the helm getter passes on (an archive, or an `index.yaml` of many versions).
+const MAX_DOWNLOAD: usize = 256 << 20;
+
+/// A response body of at most `limit` bytes, read as it arrives.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, CliError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| CliError::Failed(e.without_url().to_string()))? {
+        if body.len() + chunk.len() > limit {
+            return Err(CliError::Failed(format!("the response is larger than {limit} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

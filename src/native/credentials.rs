@@ -92,7 +92,11 @@ impl ClientConfig {
     /// [`HelperError::Config`] naming the file and the entry.
     pub fn parse(path: &str, text: &str, dir: &Path) -> Result<Self, HelperError> {
         let err = |why: String| HelperError::Config { path: path.to_owned(), why };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        // The message and its line only: the parser's excerpt of the file could hold a secret.
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            err(format!("line {line}: {}", e.message()))
+        })?;
         let mut registries = Vec::new();
         for (i, r) in raw.registry.iter().enumerate() {
             let at = |why: &str| err(format!("registry[{i}] ({}): {why}", r.host));
@@ -105,7 +109,15 @@ impl ClientConfig {
                     Source::GithubActions { audience: r.audience.clone().unwrap_or_else(|| format!("https://{host}")) }
                 }
                 "variable" => {
-                    Source::Variable(r.variable.clone().ok_or_else(|| at("source variable needs `variable`"))?)
+                    let name = r.variable.clone().ok_or_else(|| at("source variable needs `variable`"))?;
+                    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && name.len() <= 64
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        // Never echo it: a token pasted here by mistake would end in a log.
+                        return Err(at("`variable` must be the name of an environment variable, not its value"));
+                    }
+                    Source::Variable(name)
                 }
                 "file" => {
                     Source::File(dir.join(r.token_file.clone().ok_or_else(|| at("source file needs `token_file`"))?))
@@ -115,12 +127,13 @@ impl ClientConfig {
                     secret_file: dir.join(
                         r.client_secret_file.clone().ok_or_else(|| at("source client needs `client_secret_file`"))?,
                     ),
-                    issuer: r
-                        .issuer
-                        .as_deref()
-                        .map(|i| crate::trust::check_url(i).map(|()| i.trim_end_matches('/').to_owned()))
-                        .transpose()
-                        .map_err(|e| at(&format!("issuer: {e}")))?,
+                    issuer: {
+                        let issuer = r.issuer.as_deref().ok_or_else(|| {
+                            at("source client needs `issuer`: the issuer's URL, the only place its secret is sent")
+                        })?;
+                        crate::trust::check_url(issuer).map_err(|e| at(&format!("issuer: {e}")))?;
+                        Some(issuer.trim_end_matches('/').to_owned())
+                    },
                 },
                 other => return Err(at(&format!("source {other:?} is not github-actions, variable, file or client"))),
             };
@@ -132,37 +145,63 @@ impl ClientConfig {
         Ok(ClientConfig { registries })
     }
 
-    /// The source for `host`: the configured one, else GitHub Actions' token service when the job
-    /// has one (audience `https://<host>`), else none.
-    pub fn source_for(&self, host: &str, env: impl Fn(&str) -> Option<String>) -> Option<Source> {
+    /// The source configured for `host`, if any. No host gets a credential it was not configured
+    /// for: a chart's dependency can name any `chartgate://` host, and a job's token (with its
+    /// repository, ref and actor) is not for whoever asks.
+    pub fn source_for(&self, host: &str) -> Option<Source> {
         let host = host_of(host);
-        if let Some((_, s)) = self.registries.iter().find(|(h, _)| *h == host) {
-            return Some(s.clone());
-        }
-        let github = env("ACTIONS_ID_TOKEN_REQUEST_URL").is_some() && env("ACTIONS_ID_TOKEN_REQUEST_TOKEN").is_some();
-        github.then(|| Source::GithubActions { audience: format!("https://{host}") })
+        self.registries.iter().find(|(h, _)| *h == host).map(|(_, s)| s.clone())
     }
 }
 
-/// Refuses a file holding a secret that others may read (as ssh refuses such a key).
+/// Reads a secret file through one handle: not a symbolic link, readable by its owner only (as
+/// ssh refuses a key others may read), at most 64 KiB. Its content is never part of an error.
+///
+/// # Errors
+/// [`HelperError::Config`] naming the file and why.
+pub fn read_private(path: &Path) -> Result<String, HelperError> {
+    use std::io::Read as _;
+    let link = std::fs::symlink_metadata(path).map_err(|e| config_error(path, e.to_string()))?;
+    if link.file_type().is_symlink() {
+        return Err(config_error(path, "is a symbolic link: name the secret file itself".into()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| config_error(path, e.to_string()))?;
+    let meta = file.metadata().map_err(|e| config_error(path, e.to_string()))?;
+    check_mode(path, &meta, 0o077, "lets others read it: chmod 600 it")?;
+    let mut text = String::new();
+    file.take(64 * 1024).read_to_string(&mut text).map_err(|_| config_error(path, "is not UTF-8 text".into()))?;
+    Ok(text.trim().to_owned())
+}
+
+/// Refuses a configuration file others may change (it says where secrets are sent).
 ///
 /// # Errors
 /// [`HelperError::Config`] naming the file and its mode.
-pub fn check_private(path: &Path) -> Result<(), HelperError> {
+pub fn check_not_writable_by_others(path: &Path) -> Result<(), HelperError> {
+    let meta = std::fs::metadata(path).map_err(|e| config_error(path, e.to_string()))?;
+    check_mode(path, &meta, 0o022, "lets others change it: chmod go-w it")
+}
+
+fn config_error(path: &Path, why: String) -> HelperError {
+    HelperError::Config { path: path.display().to_string(), why }
+}
+
+#[cfg_attr(not(unix), allow(unused_variables))]
+fn check_mode(path: &Path, meta: &std::fs::Metadata, forbidden: u32, why: &str) -> Result<(), HelperError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| HelperError::Config { path: path.display().to_string(), why: e.to_string() })?;
         let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(HelperError::Config {
-                path: path.display().to_string(),
-                why: format!("mode {mode:o} lets others read it: chmod 600 it"),
-            });
+        if mode & forbidden != 0 {
+            return Err(config_error(path, format!("mode {mode:o} {why}")));
         }
     }
     Ok(())
+}
+
+/// Server-sent text made safe for a terminal: control characters dropped, at most 300 characters.
+pub fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(300).collect()
 }
 
 /// The `get` answer: `{"ServerURL", "Username", "Secret"}`.
@@ -318,26 +357,25 @@ host = "ci.example.com"
 source = "client"
 client_id = "ci"
 client_secret_file = "ci.secret"
+issuer = "https://auth.example.com/"
 "#,
         )
         .unwrap();
-        let none = |_: &str| None;
         assert_eq!(
-            c.source_for("charts.example.com", none),
+            c.source_for("charts.example.com"),
             Some(Source::GithubActions { audience: "https://charts.example.com".into() })
         );
-        assert_eq!(c.source_for("https://gl.example.com/v2/", none), Some(Source::Variable("CHARTS_TOKEN".into())));
-        assert_eq!(c.source_for("k8s.example.com", none), Some(Source::File("/var/run/secrets/charts/token".into())));
+        assert_eq!(c.source_for("https://gl.example.com/v2/"), Some(Source::Variable("CHARTS_TOKEN".into())));
+        assert_eq!(c.source_for("k8s.example.com"), Some(Source::File("/var/run/secrets/charts/token".into())));
         assert_eq!(
-            c.source_for("ci.example.com", none),
-            Some(Source::Client { id: "ci".into(), secret_file: "/etc/chartgate/ci.secret".into(), issuer: None })
+            c.source_for("ci.example.com"),
+            Some(Source::Client {
+                id: "ci".into(),
+                secret_file: "/etc/chartgate/ci.secret".into(),
+                issuer: Some("https://auth.example.com".into())
+            })
         );
-        assert_eq!(c.source_for("other.example.com", none), None, "the protocol's not found: helm goes anonymous");
-        let github = |k: &str| k.starts_with("ACTIONS_ID_TOKEN_REQUEST_").then(|| "x".to_owned());
-        assert_eq!(
-            c.source_for("other.example.com", github),
-            Some(Source::GithubActions { audience: "https://other.example.com".into() })
-        );
+        assert_eq!(c.source_for("other.example.com"), None, "the protocol's not found: helm goes anonymous");
         assert_eq!(list_answer(&c).matches("chartgate").count(), 4);
     }
 
@@ -347,6 +385,10 @@ client_secret_file = "ci.secret"
             ("[[registry]]\nhost = \"a\"\nsource = \"magic\"\n", "is not github-actions"),
             ("[[registry]]\nhost = \"a\"\nsource = \"variable\"\n", "needs `variable`"),
             ("[[registry]]\nhost = \"a\"\nsource = \"client\"\nclient_id = \"c\"\n", "needs `client_secret_file`"),
+            ("[[registry]]\nhost = \"a\"\nsource = \"client\"\nclient_id = \"c\"\nclient_secret_file = \"s\"\n", "needs `issuer`"),
+            ("[[registry]]\nhost = \"a\"\nsource = \"client\"\nclient_id = \"c\"\nclient_secret_file = \"s\"\nissuer = \"http://auth.example.com\"\n", "issuer:"),
+            ("[[registry]]\nhost = \"a\"\nsource = \"variable\"\nvariable = \"eyJhbGciOi.SECRET.sig\"\n", "not its value"),
+            ("[[registry]]\nhost = \"a\"\nclient_secret = \"SUPERSECRET\"\n", "line 3"),
             ("[[registry]]\nhost = \"\"\nsource = \"file\"\ntoken_file = \"t\"\n", "host is empty"),
             ("[[registry]]\nhost = \"a\"\nsource = \"file\"\ntoken_file = \"t\"\n[[registry]]\nhost = \"A\"\nsource = \"file\"\ntoken_file = \"t\"\n", "twice"),
             ("[[registry]]\nhost = \"a\"\nsorce = \"file\"\n", "unknown field"),
@@ -354,6 +396,7 @@ client_secret_file = "ci.secret"
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(says) && e.starts_with("config.toml"), "{text}: {e}");
+            assert!(!e.contains("SECRET"), "a secret in the file is never echoed: {e}");
         }
     }
 
@@ -410,11 +453,18 @@ client_secret_file = "ci.secret"
     fn a_secret_others_can_read_is_refused() {
         use std::os::unix::fs::PermissionsExt as _;
         let path = std::env::temp_dir().join(format!("chartgate-secret-{}", std::process::id()));
-        std::fs::write(&path, "s").unwrap();
+        std::fs::write(&path, "s3cret\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(check_private(&path).unwrap_err().to_string().contains("chmod 600"));
+        let e = read_private(&path).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && !e.contains("s3cret"), "{e}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(check_private(&path).is_ok());
+        assert_eq!(read_private(&path).unwrap(), "s3cret");
+        let link = path.with_extension("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(read_private(&link).unwrap_err().to_string().contains("symbolic link"));
+        assert_eq!(printable("\u{1b}[2Jok\n"), "[2Jok");
+        std::fs::remove_file(&link).unwrap();
         std::fs::remove_file(&path).unwrap();
     }
 }

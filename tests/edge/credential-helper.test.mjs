@@ -90,7 +90,7 @@ test("the protocol: get for a host it has nothing for is `credentials not found`
   const dir = tmp("client");
   writeFileSync(join(dir, "ci.secret"), "s3cret-value");
   chmodSync(join(dir, "ci.secret"), 0o644);
-  const clientEnv = { ...jobEnv({}, `[[registry]]\nhost = "${front.host}"\nsource = "client"\nclient_id = "ci"\nclient_secret_file = "${join(dir, "ci.secret")}"\n`).env };
+  const clientEnv = { ...jobEnv({}, `[[registry]]\nhost = "${front.host}"\nsource = "client"\nclient_id = "ci"\nclient_secret_file = "${join(dir, "ci.secret")}"\nissuer = "http://127.0.0.1:1"\n`).env };
   let r = await get(front.host, clientEnv);
   assert.ok(!r.ok);
   assert.match(r.out, /chmod 600/);

@@ -91,7 +91,7 @@ test("helm 4: a client of the issuer through the plugin: each fetch asks the iss
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "reader.secret"), "reader-secret\n");
   chmodSync(join(dir, "reader.secret"), 0o600);
-  writeFileSync(join(dir, "config.toml"), `[[registry]]\nhost = "${edgeHost}"\nsource = "client"\nclient_id = "reader"\nclient_secret_file = "reader.secret"\n`);
+  writeFileSync(join(dir, "config.toml"), `[[registry]]\nhost = "${edgeHost}"\nsource = "client"\nclient_id = "reader"\nclient_secret_file = "reader.secret"\nissuer = "${issuer.url}"\n`);
   const h = { name: "helm 4", bin: HELM };
   await helmOk(h, ["plugin", "install", join(ROOT, "helm-plugin"), "--verify=false"], { env });
   await helmOk(h, ["repo", "add", "org1", `chartgate+http://${edgeHost}/org1/repo1`], { env });
