@@ -194,9 +194,21 @@ fn token_from_parent_downscopes_offline() {
 fn help_has_examples() {
     let out = chartgate(&["--help"]);
     assert!(stdout(&out).contains("Examples:"));
-    for cmd in ["keygen", "token", "sign-url", "inspect", "verify", "serve", "hash-secret"] {
+    for cmd in
+        ["keygen", "token", "sign-url", "inspect", "verify", "serve", "hash-secret", "mirror", "credential-helper"]
+    {
         assert!(stdout(&chartgate(&[cmd, "--help"])).contains("chartgate "), "{cmd} --help has no example");
     }
+    // Each command is listed with its own description (a misplaced doc comment once gave the
+    // mirror's text to another command and left mirror without one).
+    let help = stdout(&out);
+    for (cmd, says) in
+        [("mirror", "Copy an HTTP chart repository"), ("credential-helper", "The Docker credential-helper protocol")]
+    {
+        let line = help.lines().find(|l| l.trim_start().starts_with(cmd)).unwrap_or_default();
+        assert!(line.contains(says), "{cmd}: {line:?}");
+    }
+    assert!(!stdout(&chartgate(&["credential-helper", "--help"])).contains("Copy an HTTP chart repository"));
 }
 
 fn tempdir(name: &str) -> String {

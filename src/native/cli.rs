@@ -38,11 +38,6 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Copy an HTTP chart repository into an edge repository through its upload API. Versions
-    /// the edge already lists with the same digest are skipped, so running it again is safe.
-    #[command(
-        after_help = "Example:\n  chartgate mirror https://charts.example.com/stable https://edge.example.com/org1/stable --token - <<< \"$PUSH_TOKEN\""
-    )]
     /// The Docker credential-helper protocol (`get`, `store`, `erase`, `list`), as
     /// `docker-credential-chartgate` runs it: a fresh credential for a registry host from a CI
     /// job's workload token or a client of the issuer, configured in
@@ -59,6 +54,11 @@ enum Command {
     /// by one retry with a new one.
     #[command(hide = true)]
     HelmGetter { cert: String, key: String, ca: String, url: String },
+    /// Copy an HTTP chart repository into an edge repository through its upload API. Versions
+    /// the edge already lists with the same digest are skipped, so running it again is safe.
+    #[command(
+        after_help = "Example:\n  chartgate mirror https://charts.example.com/stable https://edge.example.com/org1/stable --token - <<< \"$PUSH_TOKEN\""
+    )]
     Mirror {
         /// The source repository URL (its index.yaml and archives).
         source: String,
