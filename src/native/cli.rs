@@ -48,6 +48,31 @@ enum Command {
         /// get, store, erase or list.
         action: String,
     },
+    /// Sign in to a chartgate edge as a person: finds the issuer from the edge's challenge and
+    /// the login provider from the issuer's metadata, runs the OAuth 2.0 device flow (RFC 8628),
+    /// and keeps the provider's refresh token in $XDG_CONFIG_HOME/chartgate/logins/ (mode
+    /// 0600). The credential helper and the helm plugin then get a fresh token for each call.
+    #[command(after_help = "Examples:
+  chartgate login https://charts.example.com
+  chartgate login --status")]
+    Login {
+        /// The edge, e.g. https://charts.example.com (with --status: optional, else every login).
+        #[arg(required_unless_present = "status")]
+        url: Option<String>,
+        /// Say who you are logged in as, until when, and what you may reach.
+        #[arg(long)]
+        status: bool,
+        /// Print the sign-in URL only; do not open a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Forget a login, revoking its refresh token at the provider (RFC 7009) when it can.
+    #[command(after_help = "Example:
+  chartgate logout https://charts.example.com")]
+    Logout {
+        /// The edge; may be left out when there is one login.
+        url: Option<String>,
+    },
     /// The helm downloader plugin's fetch (helm-plugin/, schemes chartgate:// and
     /// chartgate+http://): helm runs it as `CERT KEY CA URL`; the body goes to stdout. Each fetch
     /// gets a fresh credential from the same sources as the credential helper; a 401 is answered
@@ -386,6 +411,8 @@ fn run(command: Command) -> CliResult {
         }
         Command::Serve { config, listen } => serve(config.as_deref(), listen),
         Command::CredentialHelper { action } => Ok(credential_helper(&action)),
+        Command::Login { url, status, no_browser } => login_cmd(url.as_deref(), status, no_browser),
+        Command::Logout { url } => logout_cmd(url.as_deref()),
         Command::HelmGetter { ca, url, .. } => helm_getter(&ca, &url),
         Command::Mirror { source, target, token, source_username, source_password } => {
             let token = read_input(&token)?;
@@ -701,6 +728,114 @@ fn report_denial(as_json: bool, denial: &Denial, policy: &Policy) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// `chartgate login URL` and `chartgate login --status [URL]`.
+fn login_cmd(url: Option<&str>, status: bool, no_browser: bool) -> CliResult {
+    use crate::native::{credentials::printable, login, session};
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let dir = login::logins_dir(env).ok_or_else(|| usage("set HOME or XDG_CONFIG_HOME: logins are kept there"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let failed = |e: login::LoginError| CliError::Failed(e.to_string());
+    if !status {
+        let url = url.ok_or_else(|| usage("name the edge: chartgate login https://charts.example.com"))?;
+        let mut stderr = std::io::stderr();
+        let prompt = session::Prompt { out: &mut stderr, open_browser: !no_browser };
+        let (record, path) = runtime.block_on(session::login(url, &dir, prompt)).map_err(failed)?;
+        let who = login::who(&login::id_token_claims(&record.id_token));
+        eprintln!("Logged in to {} as {who} (through {}).", record.edge, printable(&record.provider));
+        eprintln!("The login is kept in {} (mode 0600); helm gets fresh tokens through the credential helper and the plugin (docs/login.md).", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let paths = match url {
+        Some(url) => {
+            let host = crate::native::credentials::host_of(&login::edge_origin(url).map_err(failed)?);
+            vec![login::record_path(&dir, &host).map_err(failed)?]
+        }
+        None => session::logins(&dir),
+    };
+    let mut any = false;
+    let mut code = ExitCode::SUCCESS;
+    for path in paths {
+        if session::load(&path).map_err(failed)?.is_none() {
+            continue;
+        }
+        any = true;
+        match runtime.block_on(session::status(&path)) {
+            Ok(s) => {
+                println!("{}: logged in as {} (through {})", s.record.edge, s.who, printable(&s.record.provider));
+                println!("  since {}", utc(s.record.logged_in_at));
+                if let Some(exp) = s.id_token_exp {
+                    println!("  identity valid until {} (renewed from the provider until you log out)", utc(exp));
+                }
+                match s.reach {
+                    Some(scopes) if !scopes.is_empty() => println!("  may reach: {}", scopes.join(" ")),
+                    Some(_) => println!("  may reach: nothing the issuer grants without naming a repository"),
+                    None => println!(
+                        "  may reach: repositories the issuer's rule grants by pattern (name one to get a token)"
+                    ),
+                }
+            }
+            Err(e) => {
+                println!("{}: {e}", path.display());
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    if !any {
+        let what = url.map_or_else(|| "anywhere".to_owned(), printable);
+        println!("not logged in to {what}: run `chartgate login https://charts.example.com`");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(code)
+}
+
+/// `chartgate logout [URL]`.
+fn logout_cmd(url: Option<&str>) -> CliResult {
+    use crate::native::{login, session};
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let dir = login::logins_dir(env).ok_or_else(|| usage("set HOME or XDG_CONFIG_HOME: logins are kept there"))?;
+    let failed = |e: login::LoginError| CliError::Failed(e.to_string());
+    let path = match url {
+        Some(url) => {
+            let host = crate::native::credentials::host_of(&login::edge_origin(url).map_err(failed)?);
+            login::record_path(&dir, &host).map_err(failed)?
+        }
+        None => match session::logins(&dir).as_slice() {
+            [one] => one.clone(),
+            [] => return Err(usage("not logged in anywhere")),
+            _ => return Err(usage("logged in to several edges: name the one to log out of")),
+        },
+    };
+    // A record that cannot be read (corrupted, wrong mode) is still forgotten.
+    let record = match session::load(&path) {
+        Ok(Some(record)) => Some(record),
+        Ok(None) => return Err(usage(format!("not logged in there ({} does not exist)", path.display()))),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match record {
+        Some(record) => match runtime.block_on(session::logout(&path, &record)).map_err(failed)? {
+            session::Revocation::Revoked => {
+                eprintln!("Logged out of {}: the provider revoked the refresh token.", record.edge)
+            }
+            session::Revocation::NotOffered => {
+                eprintln!("Logged out of {}: forgotten here (the provider offers no revocation).", record.edge)
+            }
+            session::Revocation::Failed(why) => eprintln!(
+                "Logged out of {}: forgotten here, but the provider did not revoke the refresh token ({why}).",
+                record.edge
+            ),
+        },
+        None => {
+            std::fs::remove_file(&path)?;
+            eprintln!("Forgot {}.", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `docker-credential-chartgate ACTION`: the Docker credential-helper protocol. `get` reads the
 /// server URL on stdin and prints `{"ServerURL","Username","Secret"}`, or the protocol's "not
 /// found" (exit 1) so the client goes on anonymously; `list` prints the configured hosts; `erase`
@@ -716,12 +851,20 @@ fn credential_helper(action: &str) -> ExitCode {
                 let mut server = String::new();
                 std::io::stdin().read_to_string(&mut server).map_err(|e| HelperError::Source(e.to_string()))?;
                 let server = server.trim();
-                let source = config.source_for(server).ok_or(HelperError::NotFound)?;
+                let origin = origin_for(server, &config, &env)?.ok_or(HelperError::NotFound)?;
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .map_err(|e| HelperError::Source(e.to_string()))?;
-                let (user, secret) = runtime.block_on(credential_from(&source, &env))?;
+                let (user, secret) = match origin {
+                    // The ID token, which helm trades at the issuer's /token for a token of the
+                    // one scope it needs, at most 15 minutes.
+                    Origin::Login(path) => runtime
+                        .block_on(crate::native::session::fresh_id_token(&path))
+                        .map(|(_, id_token)| (credentials::WORKLOAD_USERNAME.to_owned(), id_token))
+                        .map_err(|e| HelperError::Source(e.to_string()))?,
+                    Origin::Source(source) => runtime.block_on(credential_from(&source, &env))?,
+                };
                 Ok(credentials::get_answer(server, &user, &secret))
             }
             "list" => Ok(credentials::list_answer(&config)),
@@ -750,6 +893,28 @@ fn credential_helper(action: &str) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Where a host's credential comes from, in the order docs/login.md gives: a person's login,
+/// else the configuration's source.
+enum Origin {
+    Login(PathBuf),
+    Source(crate::native::credentials::Source),
+}
+
+fn origin_for(
+    host: &str,
+    config: &crate::native::credentials::ClientConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Origin>, crate::native::credentials::HelperError> {
+    use crate::native::credentials::HelperError;
+    if let Some(dir) = crate::native::login::logins_dir(env) {
+        let found = crate::native::session::login_for(&dir, host).map_err(|e| HelperError::Source(e.to_string()))?;
+        if let Some((_, path)) = found {
+            return Ok(Some(Origin::Login(path)));
+        }
+    }
+    Ok(config.source_for(host).map(Origin::Source))
 }
 
 /// The client configuration: `CHARTGATE_CONFIG`, else the default path; none is an empty one.
@@ -835,7 +1000,8 @@ fn helm_getter(ca: &str, url: &str) -> CliResult {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let target = getter_target(url).map_err(|e| usage(e.to_string()))?;
     let config = load_client_config(&env).map_err(|e| usage(e.to_string()))?;
-    let source = config.source_for(&crate::native::credentials::host_of(&target));
+    let source =
+        origin_for(&crate::native::credentials::host_of(&target), &config, &env).map_err(|e| usage(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // helm's repository CA (`--ca-file`), when it gives one.
     let ca = match ca {
@@ -862,7 +1028,17 @@ fn helm_getter(ca: &str, url: &str) -> CliResult {
         // A bearer for this fetch: the workload token itself, or a client's token for the scope the
         // challenge names.
         let bearer = |challenge: Option<Challenge>| async {
-            let Some(source) = &source else { return Ok(None) };
+            let source = match &source {
+                None => return Ok(None),
+                Some(Origin::Login(path)) => {
+                    let Some(challenge) = challenge else { return Ok(None) };
+                    let token = crate::native::session::token_for(path, challenge.scope.as_deref())
+                        .await
+                        .map_err(|e| usage(e.to_string()))?;
+                    return Ok(Some(token));
+                }
+                Some(Origin::Source(source)) => source,
+            };
             let (user, secret) = credential_from(source, &env).await.map_err(|e| usage(e.to_string()))?;
             if !matches!(source, Source::Client { .. }) {
                 return Ok(Some(secret));
@@ -896,8 +1072,8 @@ fn helm_getter(ca: &str, url: &str) -> CliResult {
             }
         };
         let mut response = match &source {
-            // A client needs the challenge first (it names the realm and the scope).
-            Some(Source::Client { .. }) => fetch(None).await,
+            // A client or a login needs the challenge first (it names the realm and the scope).
+            Some(Origin::Source(Source::Client { .. }) | Origin::Login(_)) => fetch(None).await,
             _ => fetch(bearer(None).await?).await,
         }
         .map_err(|e| CliError::Failed(format!("{}: {}", target, e.without_url())))?;
@@ -917,7 +1093,7 @@ fn helm_getter(ca: &str, url: &str) -> CliResult {
             let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
             let why = printable(v["error_description"].as_str().unwrap_or_default());
             let hint = if status == 401 && source.is_none() {
-                " (no credential for this host: configure it in $XDG_CONFIG_HOME/chartgate/config.toml, see docs/login.md)"
+                " (no credential for this host: run `chartgate login`, or configure a source in $XDG_CONFIG_HOME/chartgate/config.toml; see docs/login.md)"
             } else {
                 ""
             };

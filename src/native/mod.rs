@@ -5,4 +5,6 @@ pub mod cli;
 pub mod credentials;
 pub mod crypto;
 pub mod issuer;
+pub mod login;
 pub mod mirror;
+pub mod session;

@@ -48,7 +48,33 @@ struct RawConfig {
     sso: Vec<Spanned<RawPolicy>>,
     #[serde(default)]
     trust: Vec<Spanned<RawPolicy>>,
+    login: Option<Spanned<RawLogin>>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    provider: String,
+    client_id: String,
+    scope: Option<String>,
+}
+
+/// `[login]`: where `chartgate login` sends people. Published in this issuer's RFC 8414 metadata
+/// as `login_provider`, `login_client_id` and `login_scope`; the client runs the RFC 8628 device
+/// flow at the provider and exchanges the ID token here, under the trust policy of that provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginProvider {
+    /// The OpenID provider's issuer identifier (its discovery document is under it).
+    pub provider: String,
+    /// The public client registered at the provider for the device flow: the `aud` of its ID
+    /// tokens.
+    pub client_id: String,
+    /// The scopes asked for (`openid offline_access` by default: an ID token and a refresh token).
+    pub scope: String,
+}
+
+/// The scopes `chartgate login` asks for unless `[login] scope` says otherwise.
+pub const DEFAULT_LOGIN_SCOPE: &str = "openid offline_access";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +136,8 @@ pub struct IssuerConfig {
     pub trust: TrustPolicies,
     /// The extra CA of each policy, in the same order.
     pub trust_ca: Vec<Option<Vec<u8>>>,
+    /// Where people log in (`[login]`), if they do.
+    pub login: Option<LoginProvider>,
     /// True for the embedded development configuration.
     pub dev: bool,
     /// Settings that are allowed but weaken a check, to print at start-up.
@@ -126,6 +154,43 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// `[login]`: the provider must be one a trust policy admits, for ID tokens of this client.
+    fn login(&self, raw: &Spanned<RawLogin>, trust: &TrustPolicies) -> Result<LoginProvider, ConfigFileError> {
+        let l = raw.get_ref();
+        let at = |key: &str, why: String| self.err::<LoginProvider>(raw.span(), format!("login.{key}"), why);
+        let provider = l.provider.trim_end_matches('/');
+        if let Err(why) = crate::trust::check_url(provider) {
+            return at("provider", why);
+        }
+        if l.client_id.is_empty() || l.client_id.chars().any(|c| c.is_control() || c == ' ') {
+            return at("client_id", "must be the id of a public client registered at the provider".into());
+        }
+        let scope = l.scope.clone().unwrap_or_else(|| DEFAULT_LOGIN_SCOPE.to_owned());
+        if !scope.split(' ').any(|s| s == "openid") {
+            return at("scope", "must include `openid`: the exchange needs an ID token".into());
+        }
+        let Some(policy) = trust.policies().iter().find(|p| p.issuer.trim_end_matches('/') == provider) else {
+            return at(
+                "provider",
+                format!(
+                    "no [[trust]] or [[sso]] policy trusts {provider:?}: add one whose rules say what people may reach"
+                ),
+            );
+        };
+        if policy.audience.as_deref().is_some_and(|a| a != l.client_id) {
+            return at(
+                "client_id",
+                format!(
+                    "policy {:?} requires audience {:?}, but ID tokens for this client carry aud = {:?}",
+                    policy.name,
+                    policy.audience.as_deref().unwrap_or_default(),
+                    l.client_id
+                ),
+            );
+        }
+        Ok(LoginProvider { provider: policy.issuer.clone(), client_id: l.client_id.clone(), scope })
+    }
+
     fn err<T>(
         &self,
         span: std::ops::Range<usize>,
@@ -342,6 +407,7 @@ impl IssuerConfig {
         if let Some(p) = trust.policies().iter().find(|p| p.issuer == *raw.issuer.get_ref()) {
             return ctx.err(raw.issuer.span(), "trust", format!("policy {:?} trusts this issuer itself", p.name));
         }
+        let login = raw.login.as_ref().map(|l| ctx.login(l, &trust)).transpose()?;
         Ok(IssuerConfig {
             issuer: raw.issuer.into_inner(),
             audience: raw.audience,
@@ -356,6 +422,7 @@ impl IssuerConfig {
             clients,
             trust,
             trust_ca,
+            login,
             dev: false,
             warnings,
         })
@@ -404,6 +471,7 @@ impl IssuerConfig {
             }],
             trust: TrustPolicies::default(),
             trust_ca: Vec::new(),
+            login: None,
             dev: true,
             warnings: Vec::new(),
         })

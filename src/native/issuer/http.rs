@@ -377,9 +377,12 @@ async fn jwks(State(issuer): Shared) -> Response {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(issuer.jwks())).into_response()
 }
 
+/// RFC 8414 metadata. With `[login]`, three fields of chartgate's own (§2 allows them) tell
+/// `chartgate login` where people sign in: `login_provider` (an OpenID provider's issuer),
+/// `login_client_id` (its public device-flow client) and `login_scope`.
 async fn metadata(State(issuer): Shared) -> Json<serde_json::Value> {
     let base = issuer.config().issuer.trim_end_matches('/').to_owned();
-    Json(json!({
+    let mut body = json!({
         "issuer": issuer.config().issuer,
         "token_endpoint": format!("{base}/oauth/token"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
@@ -387,7 +390,13 @@ async fn metadata(State(issuer): Shared) -> Json<serde_json::Value> {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": ["token"],
         "scopes_supported": [],
-    }))
+    });
+    if let Some(login) = &issuer.config().login {
+        body["login_provider"] = login.provider.clone().into();
+        body["login_client_id"] = login.client_id.clone().into();
+        body["login_scope"] = login.scope.clone().into();
+    }
+    Json(body)
 }
 
 async fn metrics(State(issuer): Shared) -> Response {

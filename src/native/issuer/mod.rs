@@ -94,6 +94,9 @@ pub struct Issued {
 /// derivation at a time that such callers share, before being told to retry later.
 const SLOW_LANE_WAIT: Duration = Duration::from_secs(10);
 
+/// Longest a token minted from a person's login lives, in seconds (15 minutes).
+pub const LOGIN_TOKEN_TTL: u64 = 900;
+
 /// The issuer's clock: UNIX seconds. Injected so tests can pin time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
@@ -367,7 +370,13 @@ impl Issuer {
         if left == 0 {
             return Err(TokenError::InvalidGrant("the workload token has expired".into()));
         }
-        let ttl = self.ttl(ttl, self.config.max_ttl).min(left);
+        let mut ttl = self.ttl(ttl, self.config.max_ttl).min(left);
+        // A person's login (`[login]`) hands helm tokens of at most 15 minutes, whatever the
+        // issuer's lifetimes.
+        let from_login = self.config.login.as_ref().is_some_and(|l| claims.iss.as_deref() == Some(l.provider.as_str()));
+        if from_login {
+            ttl = ttl.min(LOGIN_TOKEN_TTL);
+        }
         let lineage = claims.jti.iter().cloned().collect();
         let plan = grant::ChildPlan { scopes: granted, ttl, paths, lineage, trust: Some(by) };
         self.sign(now, claims.sub.clone(), plan)
