@@ -182,7 +182,9 @@ async fn poll(
     device: &DeviceAuthorization,
     edge: &str,
 ) -> Result<login::ProviderTokens, LoginError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(device.expires_in);
+    // The provider says when the code has expired (`expired_token`); this deadline only guards
+    // against one that never does.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(device.expires_in + 2 * device.interval);
     let mut interval = device.interval;
     loop {
         tokio::time::sleep(Duration::from_secs(interval)).await;

@@ -1,0 +1,224 @@
+// `chartgate login` for people (issue 25), as a new developer meets it: `wrangler dev` serves the
+// edge, `chartgate serve` is the issuer with a `[login]` section, and npm's `oidc-provider` is the
+// organisation's OpenID provider; headless Chromium signs in and approves the device code. Then
+// the helm plugin and the credential helper (from this clone) give real helm 4 and helm 3 a fresh
+// token per call, with none typed or stored by helm: `repo add`, `install --dry-run` over HTTP,
+// `pull oci://`. Then the ID token expires between two helm commands, and every hostile case of
+// the issue: the person denying, the code expiring, the provider down, the refresh token revoked
+// at the provider, a record with the wrong mode or corrupted, an identity the issuer refuses,
+// `chartgate logout`, and no token on screen in any of it.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+import { CHARTGATE, HELM, HELM3, ROOT, chartgate, disposeAfter, helmEnv, helmFails, helmOk, keygen, makeChartRepo, mint, plainHttpFront, runAsync, tmp } from "./harness.mjs";
+import { CLIENT_ID, approveDevice, closeBrowser, startSso } from "./sso.mjs";
+
+const started = disposeAfter(after);
+const ID_TOKEN_TTL = 8; // seconds: short, so a refresh happens between two helm commands
+let sso, issuerUrl, edgeHost, wrangler, helperBin, key;
+const logs = [];
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+async function waitFor(url, what, child) {
+  for (let i = 0; i < 240; i++) {
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {}
+    if (child && child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${what} did not start:\n${logs.join("")}`);
+}
+
+before(async () => {
+  sso = await startSso({ idTokenTtl: ID_TOKEN_TTL });
+  started.push(sso);
+  key = keygen();
+  // The issuer: its own URL as identifier (RFC 8414 metadata must match), people admitted by the
+  // provider's policy, and `[login]` naming the provider.
+  const issuerPort = await freePort();
+  issuerUrl = `http://127.0.0.1:${issuerPort}`;
+  const dir = tmp("login-issuer");
+  const config = `issuer = "${issuerUrl}"
+[[keys]]
+private = "${key.private}"
+[[trust]]
+name = "people"
+issuer = "${sso.issuer}"
+audience = "${CLIENT_ID}"
+max_ttl = "15m"
+[[trust.rules]]
+name = "developers"
+match = { email = "alice@example\\\\.com", email_verified = "true" }
+scopes = ["artifact-repository:org1/repo1:pull"]
+[login]
+provider = "${sso.issuer}"
+client_id = "${CLIENT_ID}"
+scope = "openid offline_access email"
+`;
+  writeFileSync(join(dir, "chartgate.toml"), config);
+  const issuer = spawn(CHARTGATE, ["serve", "--config", join(dir, "chartgate.toml"), "--listen", `127.0.0.1:${issuerPort}`], { stdio: ["ignore", "ignore", "pipe"] });
+  issuer.stderr.on("data", (d) => logs.push(String(d)));
+  started.push({ close: async () => issuer.kill() });
+  await waitFor(`${issuerUrl}/.well-known/jwks.json`, "the issuer", issuer);
+
+  // The edge under `wrangler dev`, trusting the issuer's JWKS and naming its token endpoint.
+  const wdir = tmp("login-edge");
+  const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8")
+    .replace(/^main = .*$/m, `main = "${join(ROOT, "build/index.js")}"`)
+    .replace(/^\[build\]\ncommand = .*\n/m, "")
+    .replace(/^directory = "www\/dist"$/m, `directory = "${join(ROOT, "www/dist")}"`)
+    .replace(/^REALM = .*$/m, `REALM = "${issuerUrl}/oauth/token"\nISSUER = "${issuerUrl}"\nJWKS_URL = "${issuerUrl}/.well-known/jwks.json"`);
+  writeFileSync(join(wdir, "wrangler.toml"), toml);
+  const port = await freePort();
+  wrangler = spawn(join(ROOT, "node_modules/.bin/wrangler"), ["dev", "--config", join(wdir, "wrangler.toml"), "--port", String(port), "--ip", "127.0.0.1", "--persist-to", join(wdir, "state")], {
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  wrangler.stdout.on("data", (d) => logs.push(String(d)));
+  wrangler.stderr.on("data", (d) => logs.push(String(d)));
+  started.push({ close: async () => wrangler.kill("SIGTERM") });
+  await waitFor(`http://127.0.0.1:${port}/health`, "wrangler dev", wrangler);
+  // helm 3 tries TLS first on a registry: the front answers a ClientHello at once.
+  const front = await plainHttpFront(`http://127.0.0.1:${port}`);
+  started.push(front);
+  edgeHost = front.host;
+
+  // A release published by CI (a token minted with the issuer's key).
+  const push = mint(key, "artifact-repository:org1/repo1:pull,push", { extra: ["--iss", issuerUrl] });
+  for (const version of ["1.0.0", "1.1.0"]) {
+    const chart = makeChartRepo("webapp", version);
+    const r = await fetch(`http://${edgeHost}/api/org1/repo1/charts`, { method: "POST", headers: { Authorization: `Bearer ${push}` }, body: chart.tgz });
+    assert.equal(r.status, 201, await r.text());
+  }
+  helperBin = tmp("login-bin");
+  symlinkSync(CHARTGATE, join(helperBin, "docker-credential-chartgate"));
+  started.push({ close: closeBrowser });
+  dev = developer();
+});
+
+/** A developer's machine: their own config home, helm's own files, the helper on PATH. */
+function developer() {
+  const env = { ...helmEnv(), XDG_CONFIG_HOME: tmp("xdg"), CHARTGATE_BIN: CHARTGATE, PATH: `${helperBin}:${process.env.PATH}`, BROWSER: "" };
+  const registryConfig = join(tmp("registry"), "config.json");
+  writeFileSync(registryConfig, JSON.stringify({ credHelpers: { [edgeHost]: "chartgate" } }));
+  return { env, registryConfig, record: join(env.XDG_CONFIG_HOME, "chartgate/logins", `${edgeHost.replace(":", "_")}.json`), said: [] };
+}
+
+/**
+ * Runs `chartgate login` as a person would: reads the URL it prints, and has Chromium open it
+ * and approve (or deny, or do nothing). Resolves to `{ok, out}`.
+ */
+function login(dev, { user = "alice", action = "approve" } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(CHARTGATE, ["login", `http://${edgeHost}`, "--no-browser"], { env: dev.env, stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 });
+    let out = "";
+    let opened = false;
+    const read = (d) => {
+      out += d;
+      const m = out.match(/open (http\S+)\s/);
+      if (m && !opened) {
+        opened = true;
+        if (action !== "ignore") approveDevice(m[1], { user, approve: action === "approve" }).catch((e) => (out += `\nchromium: ${e}`));
+      }
+    };
+    child.stdout.on("data", read);
+    child.stderr.on("data", read);
+    child.on("close", (code) => {
+      dev.said.push(out);
+      resolve({ ok: code === 0, out });
+    });
+  });
+}
+
+const record = (dev) => JSON.parse(readFileSync(dev.record, "utf8"));
+
+/** No output of `dev` ever showed a token the login holds. */
+function assertNoSecretShown(dev, extra = []) {
+  const r = existsSync(dev.record) ? record(dev) : {};
+  for (const out of [...dev.said, ...extra]) {
+    for (const secret of [r.refresh_token, r.id_token].filter(Boolean)) assert.ok(!out.includes(secret), `a token was printed:\n${out}`);
+    assert.ok(!/eyJ[\w-]+\.eyJ/.test(out), `something like a JWT was printed:\n${out}`);
+  }
+}
+
+const run = async (dev, bin, args, ok = true) => {
+  const r = await runAsync(bin, args, { env: dev.env });
+  dev.said.push(r.out);
+  if (ok !== r.ok) throw new Error(`${bin} ${args.join(" ")} ${ok ? "failed" : "should have failed"}:\n${r.out}`);
+  return r.out;
+};
+
+let dev;
+const h4 = { name: "helm 4", bin: HELM };
+const h3 = { name: "helm 3", bin: HELM3 };
+
+test("a new developer: chartgate login (device flow in Chromium), the plugin and the helper, then helm over HTTP and OCI with no token typed or stored", async () => {
+  const r = await login(dev);
+  assert.ok(r.ok, r.out);
+  assert.match(r.out, /Logged in to http:\/\/127\.0\.0\.1:\d+ as alice@example\.com/);
+  assert.equal(statSync(dev.record).mode & 0o777, 0o600, "the record is the owner's only");
+  assert.equal(statSync(join(dev.record, "..")).mode & 0o777, 0o700);
+  const kept = record(dev);
+  assert.equal(kept.issuer, issuerUrl);
+  assert.equal(kept.provider, sso.issuer);
+  assert.ok(kept.refresh_token.length > 10);
+
+  const status = await run(dev, CHARTGATE, ["login", "--status"]);
+  assert.match(status, /logged in as alice@example\.com/);
+  assert.match(status, /may reach: artifact-repository:org1\/repo1:pull/);
+
+  await helmOk(h4, ["plugin", "install", join(ROOT, "helm-plugin"), "--verify=false"], { env: dev.env });
+  await helmOk(h4, ["repo", "add", "org1", `chartgate+http://${edgeHost}/org1/repo1`], { env: dev.env });
+  await helmOk(h4, ["repo", "update"], { env: dev.env });
+  assert.match(await helmOk(h4, ["search", "repo", "org1/webapp", "--versions"], { env: dev.env }), /org1\/webapp\s+1\.1\.0/);
+  assert.match(await helmOk(h4, ["install", "demo", "org1/webapp", "--version", "1.0.0", "--dry-run=client"], { env: dev.env }), /NAME: demo/);
+  const dest = tmp("login-pull");
+  await helmOk(h4, ["pull", `oci://${edgeHost}/org1/repo1/webapp`, "--version", "1.1.0", "--plain-http", "--destination", dest, "--registry-config", dev.registryConfig], { env: dev.env });
+  assert.ok(readFileSync(join(dest, "webapp-1.1.0.tgz")).length > 0);
+
+  const repositories = readFileSync(join(dev.env.HELM_CONFIG_HOME, "repositories.yaml"), "utf8");
+  assert.ok(!/password: "[^"]|token=|eyJ/.test(repositories), `repositories.yaml holds no credential:\n${repositories}`);
+  assert.deepEqual(JSON.parse(readFileSync(dev.registryConfig, "utf8")), { credHelpers: { [edgeHost]: "chartgate" } }, "helm wrote no credential");
+  // For OCI, helm is handed the login's ID token (the helper's answer, which helm keeps in
+  // memory); the issuer trades it for one scope, 15 minutes at most.
+  const got = await runAsync(join(helperBin, "docker-credential-chartgate"), ["get"], { env: dev.env, input: edgeHost });
+  assert.ok(got.ok, got.out);
+  const answer = JSON.parse(got.out);
+  const claims = (t) => JSON.parse(Buffer.from(t.split(".")[1], "base64url"));
+  assert.equal(claims(answer.Secret).iss, sso.issuer);
+  assert.equal(claims(answer.Secret).aud, CLIENT_ID);
+  const basic = "Basic " + Buffer.from(`${answer.Username}:${answer.Secret}`).toString("base64");
+  const docker = await fetch(`${issuerUrl}/token?service=chartgate&scope=repository:org1/repo1/webapp:pull`, { headers: { Authorization: basic } });
+  assert.equal(docker.status, 200);
+  const minted = claims((await docker.json()).token);
+  assert.ok(minted.exp - minted.iat <= 900, `at most 15 minutes: ${minted.exp - minted.iat}`);
+  assert.equal(minted.sub, "alice");
+  const asked = await fetch(`${issuerUrl}/token?service=chartgate&scope=repository:org1/repo1/webapp:pull,push`, { headers: { Authorization: basic } });
+  const pushClaims = asked.status === 200 ? claims((await asked.json()).token) : { access: [] };
+  assert.ok(!JSON.stringify(pushClaims.access).includes("push"), "push is not granted to a reader");
+  assertNoSecretShown(dev);
+});
+
+test("helm 3 too: the plugin over HTTP and the helper over OCI from the same login", async () => {
+  const env3 = { ...dev.env, ...helmEnv(), XDG_CONFIG_HOME: dev.env.XDG_CONFIG_HOME, PATH: dev.env.PATH };
+  await helmOk(h3, ["plugin", "install", join(ROOT, "helm-plugin")], { env: env3 });
+  await helmOk(h3, ["repo", "add", "org1", `chartgate+http://${edgeHost}/org1/repo1`], { env: env3 });
+  const dest = tmp("login-pull3");
+  await helmOk(h3, ["pull", "org1/webapp", "--version", "1.0.0", "--destination", dest], { env: env3 });
+  assert.match(await helmOk(h3, ["template", "demo", "org1/webapp", "--version", "1.1.0"], { env: env3 }), /name: demo-webapp/);
+  await helmOk(h3, ["pull", `oci://${edgeHost}/org1/repo1/webapp`, "--version", "1.0.0", "--plain-http", "--destination", dest, "--registry-config", dev.registryConfig], { env: env3 });
+  assert.ok(readFileSync(join(dest, "webapp-1.0.0.tgz")).length > 0);
+});
