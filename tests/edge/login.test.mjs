@@ -222,3 +222,115 @@ test("helm 3 too: the plugin over HTTP and the helper over OCI from the same log
   await helmOk(h3, ["pull", `oci://${edgeHost}/org1/repo1/webapp`, "--version", "1.0.0", "--plain-http", "--destination", dest, "--registry-config", dev.registryConfig], { env: env3 });
   assert.ok(readFileSync(join(dest, "webapp-1.0.0.tgz")).length > 0);
 });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const helperGet = (d) => runAsync(join(helperBin, "docker-credential-chartgate"), ["get"], { env: d.env, input: edgeHost });
+
+test("the ID token expires between two helm commands: the second still succeeds through a refresh; parallel fetches never spend a rotated refresh token twice", async () => {
+  const first = record(dev);
+  await sleep((ID_TOKEN_TTL + 1) * 1000); // every token of the commands before has expired now
+  const dest = tmp("login-later");
+  await helmOk(h4, ["pull", "org1/webapp", "--version", "1.1.0", "--destination", dest], { env: dev.env });
+  await helmOk(h4, ["pull", `oci://${edgeHost}/org1/repo1/webapp`, "--version", "1.0.0", "--plain-http", "--destination", dest, "--registry-config", dev.registryConfig], { env: dev.env });
+  const renewed = record(dev);
+  assert.notEqual(renewed.id_token, first.id_token, "a new ID token");
+  assert.notEqual(renewed.refresh_token, first.refresh_token, "the provider rotated the refresh token and the new one is kept");
+  assert.equal(statSync(dev.record).mode & 0o777, 0o600);
+  // Six helper calls at once: each renews under the record's lock, so none presents a refresh token already spent.
+  const gets = await Promise.all(Array.from({ length: 6 }, () => helperGet(dev)));
+  for (const g of gets) assert.ok(g.ok, g.out);
+  assert.match(await run(dev, CHARTGATE, ["login", "--status"]), /logged in as alice@example\.com/);
+  assertNoSecretShown(dev);
+});
+
+test("refused sign-ins: the person denies, the code expires, the issuer does not admit the identity; nothing is kept", async () => {
+  const other = developer();
+  const denied = await login(other, { action: "deny" });
+  assert.ok(!denied.ok);
+  assert.match(denied.out, /sign-in was denied at the provider: run `chartgate login http:\/\/127\.0\.0\.1:\d+` again/);
+  assert.ok(!existsSync(other.record));
+
+  sso.ttl.deviceCode = 2;
+  try {
+    const expired = await login(other, { action: "ignore" });
+    assert.ok(!expired.ok);
+    assert.match(expired.out, /the code expired before it was approved/);
+  } finally {
+    sso.ttl.deviceCode = 600;
+  }
+  assert.ok(!existsSync(other.record));
+
+  const bob = await login(other, { user: "bob" });
+  assert.ok(!bob.ok);
+  assert.match(bob.out, /the issuer refused your login: .*no_trust_rule|the issuer refused your login: .*no rule/);
+  assert.ok(!existsSync(other.record));
+  assertNoSecretShown(other);
+});
+
+test("a broken login: the provider down, a record others may read, a corrupted record; each a clear message, no token shown", async () => {
+  await sso.stop();
+  try {
+    const down = await helperGet(dev);
+    assert.ok(!down.ok);
+    assert.match(down.out, /the login provider http:\/\/127\.0\.0\.1:\d+ is unreachable/);
+    const pulled = await helmFails(h4, ["pull", "org1/webapp", "--version", "1.1.0", "--destination", tmp("down")], { env: dev.env });
+    assert.match(pulled, /is unreachable/);
+    dev.said.push(down.out, pulled);
+  } finally {
+    await sso.restart();
+  }
+  chmodSync(dev.record, 0o644);
+  const readable = await helperGet(dev);
+  chmodSync(dev.record, 0o600);
+  assert.ok(!readable.ok);
+  assert.match(readable.out, /mode 644 lets others read it: chmod 600 it/);
+
+  const kept = readFileSync(dev.record);
+  writeFileSync(dev.record, `{"host": "${edgeHost}", "refresh_token": "half-written`);
+  const corrupted = await helperGet(dev);
+  writeFileSync(dev.record, kept);
+  assert.ok(!corrupted.ok);
+  assert.match(corrupted.out, /is not a chartgate login \(line 1, column \d+\): run `chartgate logout` and log in again/);
+  assert.ok(!corrupted.out.includes("half-written"), "the record's content is not quoted");
+  dev.said.push(readable.out, corrupted.out);
+  assert.ok((await helperGet(dev)).ok, "the restored record works again");
+  assertNoSecretShown(dev);
+});
+
+test("chartgate logout revokes at the provider (RFC 7009); helm then meets a 401 that says to log in", async () => {
+  const r = record(dev);
+  const out = await run(dev, CHARTGATE, ["logout", `http://${edgeHost}`]);
+  assert.match(out, /Logged out of http:\/\/127\.0\.0\.1:\d+: the provider revoked the refresh token/);
+  assert.ok(!existsSync(dev.record));
+  const discovery = await (await fetch(`${sso.issuer}/.well-known/openid-configuration`)).json();
+  const refresh = await fetch(discovery.token_endpoint, { method: "POST", body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: r.refresh_token, client_id: CLIENT_ID }) });
+  assert.equal((await refresh.json()).error, "invalid_grant", "the provider no longer honours the refresh token");
+
+  const notFound = await helperGet(dev);
+  assert.ok(!notFound.ok);
+  assert.equal(notFound.out.trim(), "credentials not found in native keychain", "helm goes on anonymously");
+  const http = await helmFails(h4, ["pull", "org1/webapp", "--version", "1.1.0", "--destination", tmp("out")], { env: dev.env });
+  assert.match(http, /401[\s\S]*run `chartgate login`/);
+  const oci = await helmFails(h4, ["pull", `oci://${edgeHost}/org1/repo1/webapp`, "--version", "1.0.0", "--plain-http", "--destination", tmp("out"), "--registry-config", dev.registryConfig], { env: dev.env });
+  assert.match(oci, /401|unauthorized/i);
+  const status = await runAsync(CHARTGATE, ["login", "--status"], { env: dev.env });
+  assert.ok(!status.ok);
+  assert.match(status.out, /not logged in/);
+  dev.said.push(notFound.out, http, oci, status.out);
+  assertNoSecretShown(dev, [http, oci]);
+});
+
+test("a refresh token revoked at the provider ends the login with a message to log in again", async () => {
+  const again = developer();
+  assert.ok((await login(again)).ok);
+  const r = record(again);
+  const discovery = await (await fetch(`${sso.issuer}/.well-known/openid-configuration`)).json();
+  const revoked = await fetch(discovery.revocation_endpoint, { method: "POST", body: new URLSearchParams({ token: r.refresh_token, token_type_hint: "refresh_token", client_id: CLIENT_ID }) });
+  assert.equal(revoked.status, 200);
+  await sleep((ID_TOKEN_TTL + 1) * 1000);
+  const ended = await helperGet(again);
+  assert.ok(!ended.ok);
+  assert.match(ended.out, /your login to 127\.0\.0\.1:\d+ has ended \(the provider no longer accepts its refresh token\): run `chartgate login http:\/\/127\.0\.0\.1:\d+` again/);
+  again.said.push(ended.out);
+  assertNoSecretShown(again);
+});
