@@ -572,6 +572,43 @@ mod tests {
         assert_eq!(names, ["https://sso.example.com", "github"]);
         let platform = serde_json::json!({"groups": ["dev", "platform"]});
         assert!(c.trust.policies()[0].rules[0].when.iter().all(|cond| cond.matches(&platform)));
+        let login = c.login.expect("the example's [login]");
+        assert_eq!((login.provider.as_str(), login.client_id.as_str()), ("https://sso.example.com", "chartgate"));
+        assert_eq!(login.scope, DEFAULT_LOGIN_SCOPE);
+    }
+
+    #[test]
+    fn login_needs_a_policy_of_its_provider_for_its_client() {
+        let dir = std::env::temp_dir().join(format!("chartgate-login-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("k.pem"), crate::SigningKey::generate(2048).unwrap().private_pem().unwrap()).unwrap();
+        let base = "issuer = \"https://issuer.example\"\n[[keys]]\nprivate = \"k.pem\"\n[[trust]]\nname = \"people\"\nissuer = \"https://sso.example.com\"\naudience = \"cli\"\njwks_url = \"https://sso.example.com/jwks\"\n[[trust.rules]]\nmatch = { email = \"a@example\\\\.com\" }\nscopes = [\"artifact-repository:org1/repo1:pull\"]\n";
+        let parse = |login: &str| IssuerConfig::parse("c.toml", &format!("{base}{login}"), dir.clone());
+        let ok = parse("[login]\nprovider = \"https://sso.example.com/\"\nclient_id = \"cli\"\nscope = \"openid offline_access email\"\n").unwrap();
+        assert_eq!(ok.login.unwrap().provider, "https://sso.example.com");
+        for (login, key, why) in [
+            (
+                "provider = \"https://other.example.com\"\nclient_id = \"cli\"",
+                "login.provider",
+                "no [[trust]] or [[sso]] policy trusts",
+            ),
+            (
+                "provider = \"https://sso.example.com\"\nclient_id = \"web\"",
+                "login.client_id",
+                "requires audience \"cli\"",
+            ),
+            ("provider = \"http://sso.example.com\"\nclient_id = \"cli\"", "login.provider", "not an https URL"),
+            (
+                "provider = \"https://sso.example.com\"\nclient_id = \"cli\"\nscope = \"email\"",
+                "login.scope",
+                "must include `openid`",
+            ),
+        ] {
+            let e = parse(&format!("[login]\n{login}\n")).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.why.contains(why), "{e}");
+        }
+        assert!(parse("[login]\nprovider = \"https://sso.example.com\"\n").unwrap_err().why.contains("client_id"));
     }
 
     /// Finding 11 of the second security round: the development signing key was written

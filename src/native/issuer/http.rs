@@ -109,7 +109,7 @@ impl IntoResponse for TokenError {
             "errors": [{"code": self.code().to_uppercase(), "message": self.to_string()}],
         });
         let mut response = (status, no_store(), Json(body)).into_response();
-        if matches!(self, TokenError::InvalidClient | TokenError::LoginRefused(_)) {
+        if matches!(self, TokenError::InvalidClient | TokenError::NoCredentials | TokenError::LoginRefused(_)) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"chartgate\""));
@@ -265,6 +265,7 @@ fn client_secret(headers: &HeaderMap, params: &Params) -> Result<Offered, TokenE
     }
     match (params.one("client_id"), params.one("client_secret")) {
         (Some(id), Some(secret)) => Ok(Offered::plain(Some(id.to_owned()), secret.to_owned())),
+        (None, None) => Err(TokenError::NoCredentials),
         _ => Err(TokenError::InvalidClient),
     }
 }

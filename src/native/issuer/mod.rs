@@ -32,6 +32,10 @@ use secret::SecretHash;
 pub enum TokenError {
     #[error("client authentication failed")]
     InvalidClient,
+    /// No credential at all (an anonymous registry client): RFC 6749's `invalid_client`, with a
+    /// description that says how to log in.
+    #[error("no credentials were sent: log in first (`chartgate login` with the credential helper, or `helm registry login`; see docs/login.md)")]
+    NoCredentials,
     #[error("{0}")]
     InvalidScope(String),
     #[error("grant type {0:?} is not supported")]
@@ -52,7 +56,7 @@ pub enum TokenError {
 impl TokenError {
     pub fn code(&self) -> &'static str {
         match self {
-            TokenError::InvalidClient => "invalid_client",
+            TokenError::InvalidClient | TokenError::NoCredentials => "invalid_client",
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::UnsupportedGrantType(_) => "unsupported_grant_type",
             TokenError::InvalidRequest(_) => "invalid_request",
@@ -63,7 +67,7 @@ impl TokenError {
     }
     pub fn status(&self) -> u16 {
         match self {
-            TokenError::InvalidClient | TokenError::LoginRefused(_) => 401,
+            TokenError::InvalidClient | TokenError::NoCredentials | TokenError::LoginRefused(_) => 401,
             TokenError::TooManyRequests => 429,
             TokenError::Unavailable(_) => 503,
             _ => 400,
