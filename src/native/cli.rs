@@ -276,6 +276,26 @@ enum CliError {
     Usage(String),
     /// The system failed (I/O, the RNG, signing, the listener): exit status 3.
     Failed(String),
+    /// A party said no (a sign-in denied or expired, a login refused or ended): exit status 1.
+    Refused(String),
+}
+
+impl From<crate::native::login::LoginError> for CliError {
+    fn from(e: crate::native::login::LoginError) -> Self {
+        use crate::native::login::LoginError as E;
+        match e {
+            E::Discovery(_) | E::NoLoginProvider { .. } | E::NoDeviceFlow { .. } | E::Record { .. } => {
+                CliError::Usage(e.to_string())
+            }
+            E::Unreachable { .. } => CliError::Failed(e.to_string()),
+            E::Denied { .. }
+            | E::Expired { .. }
+            | E::Refused(_)
+            | E::NotLoggedIn { .. }
+            | E::Ended { .. }
+            | E::Exchange(_) => CliError::Refused(e.to_string()),
+        }
+    }
 }
 
 impl CliError {
@@ -283,6 +303,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => ExitCode::from(2),
             CliError::Failed(_) => ExitCode::from(3),
+            CliError::Refused(_) => ExitCode::from(1),
         }
     }
 }
@@ -290,7 +311,7 @@ impl CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+            CliError::Usage(m) | CliError::Failed(m) | CliError::Refused(m) => f.write_str(m),
         }
     }
 }
@@ -734,7 +755,7 @@ fn login_cmd(url: Option<&str>, status: bool, no_browser: bool) -> CliResult {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let dir = login::logins_dir(env).ok_or_else(|| usage("set HOME or XDG_CONFIG_HOME: logins are kept there"))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let failed = |e: login::LoginError| CliError::Failed(e.to_string());
+    let failed = CliError::from;
     if !status {
         let url = url.ok_or_else(|| usage("name the edge: chartgate login https://charts.example.com"))?;
         let mut stderr = std::io::stderr();
@@ -781,8 +802,10 @@ fn login_cmd(url: Option<&str>, status: bool, no_browser: bool) -> CliResult {
         }
     }
     if !any {
-        let what = url.map_or_else(|| "anywhere".to_owned(), printable);
-        println!("not logged in to {what}: run `chartgate login https://charts.example.com`");
+        match url {
+            Some(url) => println!("not logged in to {}: run `chartgate login {}`", printable(url), printable(url)),
+            None => println!("not logged in anywhere: run `chartgate login https://charts.example.com`"),
+        }
         return Ok(ExitCode::from(1));
     }
     Ok(code)
@@ -793,7 +816,7 @@ fn logout_cmd(url: Option<&str>) -> CliResult {
     use crate::native::{login, session};
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let dir = login::logins_dir(env).ok_or_else(|| usage("set HOME or XDG_CONFIG_HOME: logins are kept there"))?;
-    let failed = |e: login::LoginError| CliError::Failed(e.to_string());
+    let failed = CliError::from;
     let path = match url {
         Some(url) => {
             let host = crate::native::credentials::host_of(&login::edge_origin(url).map_err(failed)?);

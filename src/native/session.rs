@@ -35,11 +35,28 @@ fn client() -> Result<reqwest::Client, LoginError> {
         .map_err(|e| LoginError::Unreachable { what: "the HTTP client".into(), why: e.to_string() })
 }
 
+/// A transport error with its causes (`error sending request: … Connection refused`), without
+/// the URL (it may carry a token in its query).
+fn transport(e: &reqwest::Error) -> String {
+    let mut why = e.to_string();
+    if let Some(url) = e.url() {
+        why = why.replace(&format!(" for url ({url})"), "");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !why.contains(&text) {
+            why = format!("{why}: {text}");
+        }
+        source = cause.source();
+    }
+    why
+}
+
 /// Sends `request` and reads its JSON answer: `(status, document)`; a body that is not JSON is
 /// an empty document.
 async fn json_answer(what: &str, request: reqwest::RequestBuilder) -> Result<(u16, Value), LoginError> {
-    let unreachable =
-        |e: reqwest::Error| LoginError::Unreachable { what: what.to_owned(), why: e.without_url().to_string() };
+    let unreachable = |e: reqwest::Error| LoginError::Unreachable { what: what.to_owned(), why: transport(&e) };
     let mut response = request.send().await.map_err(unreachable)?;
     let status = response.status().as_u16();
     let mut body = Vec::new();
@@ -87,7 +104,7 @@ pub async fn login(edge: &str, dir: &Path, prompt: Prompt<'_>) -> Result<(LoginR
         .get(&probe)
         .send()
         .await
-        .map_err(|e| LoginError::Unreachable { what: format!("the edge {edge}"), why: e.without_url().to_string() })?;
+        .map_err(|e| LoginError::Unreachable { what: format!("the edge {edge}"), why: transport(&e) })?;
     let challenge = response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(Challenge::parse);
     let Some(challenge) = challenge.filter(|_| response.status() == 401) else {
         return Err(LoginError::Discovery(format!(
