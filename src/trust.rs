@@ -624,6 +624,9 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
     if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
         return Err(format!("{url:?} has no host"));
     }
+    if rest.contains(char::is_control) {
+        return Err(format!("{url:?} contains control characters"));
+    }
     Ok(())
 }
 

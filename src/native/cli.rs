@@ -287,12 +287,13 @@ impl From<crate::native::login::LoginError> for CliError {
             E::Discovery(_) | E::NoLoginProvider { .. } | E::NoDeviceFlow { .. } | E::Record { .. } => {
                 CliError::Usage(e.to_string())
             }
-            E::Unreachable { .. } => CliError::Failed(e.to_string()),
+            E::Unreachable { .. } | E::Io { .. } => CliError::Failed(e.to_string()),
             E::Denied { .. }
             | E::Expired { .. }
             | E::Refused(_)
             | E::NotLoggedIn { .. }
             | E::Ended { .. }
+            | E::RefreshRefused(_)
             | E::Exchange(_) => CliError::Refused(e.to_string()),
         }
     }
@@ -788,7 +789,7 @@ fn login_cmd(url: Option<&str>, status: bool, no_browser: bool) -> CliResult {
                     println!("  identity valid until {} (renewed from the provider until you log out)", utc(exp));
                 }
                 match s.reach {
-                    Some(scopes) if !scopes.is_empty() => println!("  may reach: {}", scopes.join(" ")),
+                    Some(scopes) if !scopes.is_empty() => println!("  may reach: {}", printable(&scopes.join(" "))),
                     Some(_) => println!("  may reach: nothing the issuer grants without naming a repository"),
                     None => println!(
                         "  may reach: repositories the issuer's rule grants by pattern (name one to get a token)"
@@ -852,7 +853,7 @@ fn logout_cmd(url: Option<&str>) -> CliResult {
             ),
         },
         None => {
-            std::fs::remove_file(&path)?;
+            session::forget(&path).map_err(failed)?;
             eprintln!("Forgot {}.", path.display());
         }
     }
@@ -882,9 +883,9 @@ fn credential_helper(action: &str) -> ExitCode {
                 let (user, secret) = match origin {
                     // The ID token, which helm trades at the issuer's /token for a token of the
                     // one scope it needs, at most 15 minutes.
-                    Origin::Login(path) => runtime
-                        .block_on(crate::native::session::fresh_id_token(&path))
-                        .map(|(_, id_token)| (credentials::WORKLOAD_USERNAME.to_owned(), id_token))
+                    Origin::Login(path, record) => runtime
+                        .block_on(crate::native::session::id_token_for_registry(&path, &record))
+                        .map(|id_token| (credentials::WORKLOAD_USERNAME.to_owned(), id_token))
                         .map_err(|e| HelperError::Source(e.to_string()))?,
                     Origin::Source(source) => runtime.block_on(credential_from(&source, &env))?,
                 };
@@ -921,7 +922,7 @@ fn credential_helper(action: &str) -> ExitCode {
 /// Where a host's credential comes from, in the order docs/login.md gives: a person's login,
 /// else the configuration's source.
 enum Origin {
-    Login(PathBuf),
+    Login(PathBuf, Box<crate::native::login::LoginRecord>),
     Source(crate::native::credentials::Source),
 }
 
@@ -931,10 +932,13 @@ fn origin_for(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<Origin>, crate::native::credentials::HelperError> {
     use crate::native::credentials::HelperError;
-    if let Some(dir) = crate::native::login::logins_dir(env) {
-        let found = crate::native::session::login_for(&dir, host).map_err(|e| HelperError::Source(e.to_string()))?;
-        if let Some((_, path)) = found {
-            return Ok(Some(Origin::Login(path)));
+    use crate::native::{login, session};
+    let dir = login::logins_dir(env);
+    // A host no login could be named for (`reg_1:5000`, an empty line) has none.
+    let path = dir.and_then(|d| login::record_path(&d, &crate::native::credentials::host_of(host)).ok());
+    if let Some(path) = path {
+        if let Some(record) = session::load(&path).map_err(|e| HelperError::Source(e.to_string()))? {
+            return Ok(Some(Origin::Login(path, Box::new(record))));
         }
     }
     Ok(config.source_for(host).map(Origin::Source))
@@ -1053,11 +1057,10 @@ fn helm_getter(ca: &str, url: &str) -> CliResult {
         let bearer = |challenge: Option<Challenge>| async {
             let source = match &source {
                 None => return Ok(None),
-                Some(Origin::Login(path)) => {
+                Some(Origin::Login(path, _)) => {
                     let Some(challenge) = challenge else { return Ok(None) };
-                    let token = crate::native::session::token_for(path, challenge.scope.as_deref())
-                        .await
-                        .map_err(|e| usage(e.to_string()))?;
+                    let token =
+                        crate::native::session::token_for(path, challenge.scope.as_deref()).await.map_err(CliError::from)?;
                     return Ok(Some(token));
                 }
                 Some(Origin::Source(source)) => source,
@@ -1096,7 +1099,7 @@ fn helm_getter(ca: &str, url: &str) -> CliResult {
         };
         let mut response = match &source {
             // A client or a login needs the challenge first (it names the realm and the scope).
-            Some(Origin::Source(Source::Client { .. }) | Origin::Login(_)) => fetch(None).await,
+            Some(Origin::Source(Source::Client { .. }) | Origin::Login(..)) => fetch(None).await,
             _ => fetch(bearer(None).await?).await,
         }
         .map_err(|e| CliError::Failed(format!("{}: {}", target, e.without_url())))?;

@@ -165,7 +165,12 @@ pub fn read_private(path: &Path) -> Result<String, HelperError> {
     if link.file_type().is_symlink() {
         return Err(config_error(path, "is a symbolic link: name the secret file itself".into()));
     }
-    let file = std::fs::File::open(path).map_err(|e| config_error(path, e.to_string()))?;
+    // Opened without following a link, so the checks below are of the file read.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let file = options.open(path).map_err(|e| config_error(path, e.to_string()))?;
     let meta = file.metadata().map_err(|e| config_error(path, e.to_string()))?;
     check_mode(path, &meta, 0o077, "lets others read it: chmod 600 it")?;
     let mut text = String::new();
@@ -199,9 +204,11 @@ fn check_mode(path: &Path, meta: &std::fs::Metadata, forbidden: u32, why: &str) 
     Ok(())
 }
 
-/// Server-sent text made safe for a terminal: control characters dropped, at most 300 characters.
+/// Server-sent text made safe for a terminal: control characters and invisible format
+/// characters (bidirectional overrides, zero-width marks) dropped, at most 300 characters.
 pub fn printable(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(300).collect()
+    let format = |c: char| matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}');
+    text.chars().filter(|&c| !c.is_control() && !format(c)).take(300).collect()
 }
 
 /// The `get` answer: `{"ServerURL", "Username", "Secret"}`.

@@ -47,7 +47,16 @@ pub enum LoginError {
     Record { path: String, why: String },
     #[error("the issuer refused your login: {0}")]
     Exchange(String),
+    #[error("the provider refused to renew your login: {0}")]
+    RefreshRefused(String),
+    #[error("{path}: {why}")]
+    Io { path: String, why: String },
 }
+
+/// Longest a device code is waited for, in seconds, whatever the provider says (30 minutes).
+pub const MAX_CODE_LIFETIME: u64 = 1800;
+/// Longest interval between polls, in seconds, whatever the provider says.
+pub const MAX_INTERVAL: u64 = 60;
 
 /// The issuer identifier a token endpoint (the challenge's `realm`) belongs to, and the RFC 8414
 /// §3 metadata URL built from it: `https://iss.example.com/oauth/token` →
@@ -91,12 +100,14 @@ fn same_issuer(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
-/// Reads the issuer's RFC 8414 metadata fetched for `issuer`.
+/// Reads the issuer's RFC 8414 metadata fetched for `issuer`, for a login through `edge` (an
+/// [`edge_origin`]).
 ///
 /// # Errors
 /// A document of another issuer (§3.3), no `token_endpoint`, URLs that are not https (http on
-/// loopback only), or no `[login]` ([`LoginError::NoLoginProvider`]).
-pub fn issuer_login(doc: &Value, issuer: &str) -> Result<IssuerLogin, LoginError> {
+/// loopback only), no `[login]` ([`LoginError::NoLoginProvider`]), or `edge` not among its
+/// `login_edges`.
+pub fn issuer_login(doc: &Value, issuer: &str, edge: &str) -> Result<IssuerLogin, LoginError> {
     let bad = |why: String| LoginError::Discovery(format!("the issuer's metadata at {issuer}: {why}"));
     let named = string(doc, "issuer").ok_or_else(|| bad("no `issuer`".into()))?;
     if !same_issuer(&named, issuer) {
@@ -108,6 +119,15 @@ pub fn issuer_login(doc: &Value, issuer: &str) -> Result<IssuerLogin, LoginError
         return Err(LoginError::NoLoginProvider { issuer: issuer.to_owned() });
     };
     crate::trust::check_url(&provider).map_err(|e| bad(format!("login_provider: {e}")))?;
+    // An edge may name any issuer in its challenge: the issuer must say the edge is one of its own.
+    let edges = doc.get("login_edges").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let listed = edges.iter().filter_map(Value::as_str).any(|e| edge_origin(e).is_ok_and(|e| e == edge));
+    if !listed {
+        return Err(LoginError::Discovery(format!(
+            "the issuer {issuer} does not list {edge} among the edges it serves (its [login] edges): not logging in, \
+             as that edge could be borrowing another organisation's sign-in"
+        )));
+    }
     let scope = string(doc, "login_scope").unwrap_or_else(|| "openid offline_access".to_owned());
     Ok(IssuerLogin { issuer: issuer.to_owned(), token_endpoint, provider, client_id, scope })
 }
@@ -171,13 +191,24 @@ impl DeviceAuthorization {
             // Google's documented spelling.
             .or_else(|| string(doc, "verification_url"))
             .ok_or_else(|| missing("verification_uri"))?;
+        let verification_uri_complete = string(doc, "verification_uri_complete");
+        // These are opened in a browser: web URLs only, never something a program reads as an option.
+        for url in [Some(&verification_uri), verification_uri_complete.as_ref()].into_iter().flatten() {
+            crate::trust::check_url(url).map_err(|e| {
+                LoginError::Refused(format!("the verification URL: {}", super::credentials::printable(&e)))
+            })?;
+        }
         Ok(DeviceAuthorization {
             device_code: string(doc, "device_code").ok_or_else(|| missing("device_code"))?,
             user_code: string(doc, "user_code").ok_or_else(|| missing("user_code"))?,
-            verification_uri_complete: string(doc, "verification_uri_complete"),
+            verification_uri_complete,
             verification_uri,
-            expires_in: doc.get("expires_in").and_then(Value::as_u64).ok_or_else(|| missing("expires_in"))?,
-            interval: doc.get("interval").and_then(Value::as_u64).unwrap_or(DEFAULT_INTERVAL).max(1),
+            expires_in: doc
+                .get("expires_in")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| missing("expires_in"))?
+                .min(MAX_CODE_LIFETIME),
+            interval: doc.get("interval").and_then(Value::as_u64).unwrap_or(DEFAULT_INTERVAL).clamp(1, MAX_INTERVAL),
         })
     }
 }
@@ -205,6 +236,8 @@ pub enum Poll {
     Pending,
     /// `slow_down`: ask again after the interval plus [`SLOW_DOWN_STEP`], from now on.
     SlowDown,
+    /// The provider failed for now (a 5xx or 429): ask again, a few times at most.
+    Unavailable(u16),
 }
 
 /// Reads a token endpoint's answer to a device-code poll from `edge`'s login.
@@ -221,6 +254,9 @@ pub fn poll_answer(status: u16, doc: &Value, edge: &str) -> Result<Poll, LoginEr
             ));
         }
         return Ok(Poll::Done(tokens));
+    }
+    if status >= 500 || status == 429 {
+        return Ok(Poll::Unavailable(status));
     }
     match string(doc, "error").as_deref() {
         Some("authorization_pending") => Ok(Poll::Pending),
@@ -254,10 +290,17 @@ pub fn provider_tokens(doc: &Value) -> Result<ProviderTokens, LoginError> {
 ///
 /// # Errors
 /// `invalid_grant` (revoked, expired or reused: the login has ended) as [`LoginError::Ended`];
-/// any other refusal as [`LoginError::Refused`].
+/// a 5xx or 429 as [`LoginError::Unreachable`]; any other refusal as
+/// [`LoginError::RefreshRefused`].
 pub fn refresh_answer(status: u16, doc: &Value, record: &LoginRecord) -> Result<ProviderTokens, LoginError> {
     if (200..300).contains(&status) {
         return provider_tokens(doc);
+    }
+    if status >= 500 || status == 429 {
+        return Err(LoginError::Unreachable {
+            what: format!("the login provider {}", record.provider),
+            why: format!("it answered {status}"),
+        });
     }
     let error = string(doc, "error");
     if error.as_deref() == Some("invalid_grant") {
@@ -267,7 +310,7 @@ pub fn refresh_answer(status: u16, doc: &Value, record: &LoginRecord) -> Result<
             why: "the provider no longer accepts its refresh token".into(),
         });
     }
-    Err(LoginError::Refused(error_text(status, error.as_deref(), doc)))
+    Err(LoginError::RefreshRefused(error_text(status, error.as_deref(), doc)))
 }
 
 /// The readable claims of an ID token (its payload, not verified: the issuer verifies it when it
@@ -422,8 +465,12 @@ mod tests {
     #[test]
     fn issuer_metadata_is_of_the_issuer_and_names_the_login() {
         let doc = json!({"issuer": "https://iss.example.com", "token_endpoint": "https://iss.example.com/oauth/token",
-            "login_provider": "https://sso.example.com", "login_client_id": "chartgate-cli"});
-        let l = issuer_login(&doc, "https://iss.example.com/").unwrap();
+            "login_provider": "https://sso.example.com", "login_client_id": "chartgate-cli", "login_edges": ["https://charts.example.com"]});
+        let edge = "https://charts.example.com";
+        let l = issuer_login(&doc, "https://iss.example.com/", edge).unwrap();
+        let borrowed =
+            issuer_login(&doc, "https://iss.example.com", "https://evil.example.com").unwrap_err().to_string();
+        assert!(borrowed.contains("does not list https://evil.example.com"), "{borrowed}");
         assert_eq!(
             (l.provider.as_str(), l.client_id.as_str(), l.scope.as_str()),
             ("https://sso.example.com", "chartgate-cli", "openid offline_access")
@@ -431,14 +478,17 @@ mod tests {
         let mut other = doc.clone();
         other["issuer"] = "https://evil.example.com".into();
         assert!(
-            matches!(issuer_login(&other, "https://iss.example.com"), Err(LoginError::Discovery(m)) if m.contains("8414"))
+            matches!(issuer_login(&other, "https://iss.example.com", edge), Err(LoginError::Discovery(m)) if m.contains("8414"))
         );
         let mut none = doc.clone();
         none.as_object_mut().unwrap().remove("login_provider");
-        assert!(matches!(issuer_login(&none, "https://iss.example.com"), Err(LoginError::NoLoginProvider { .. })));
+        assert!(matches!(
+            issuer_login(&none, "https://iss.example.com", edge),
+            Err(LoginError::NoLoginProvider { .. })
+        ));
         let mut plain = doc;
         plain["login_provider"] = "http://sso.example.com".into();
-        assert!(issuer_login(&plain, "https://iss.example.com").is_err());
+        assert!(issuer_login(&plain, "https://iss.example.com", edge).is_err());
     }
 
     #[test]
@@ -468,6 +518,18 @@ mod tests {
         );
         let g = DeviceAuthorization::parse(&json!({"device_code": "d", "user_code": "u", "verification_url": "https://g/device", "expires_in": 1, "interval": 0})).unwrap();
         assert_eq!((g.verification_uri.as_str(), g.interval), ("https://g/device", 1));
+        // A hostile provider: an option for the browser, a file, absurd times.
+        for uri in [
+            "--renderer-cmd-prefix=/tmp/evil.sh",
+            "file:///etc/passwd",
+            "http://sso.example.com/device",
+            "https://sso/\x1b]0;x\x07",
+        ] {
+            let doc = json!({"device_code": "d", "user_code": "u", "verification_uri": "https://sso/device", "verification_uri_complete": uri, "expires_in": 1});
+            assert!(DeviceAuthorization::parse(&doc).is_err(), "{uri}");
+        }
+        let long = DeviceAuthorization::parse(&json!({"device_code": "d", "user_code": "u", "verification_uri": "https://g/device", "expires_in": u64::MAX, "interval": 100_000_000_000u64})).unwrap();
+        assert_eq!((long.expires_in, long.interval), (MAX_CODE_LIFETIME, MAX_INTERVAL));
     }
 
     #[test]
@@ -489,6 +551,8 @@ mod tests {
             "a login without a refresh token cannot renew"
         );
         assert!(poll_answer(200, &json!({"access_token": "a", "refresh_token": "r"}), edge).is_err());
+        assert_eq!(poll_answer(502, &Value::Null, edge), Ok(Poll::Unavailable(502)));
+        assert_eq!(poll_answer(429, &Value::Null, edge), Ok(Poll::Unavailable(429)));
     }
 
     fn record(id_token: &str) -> LoginRecord {
@@ -522,6 +586,11 @@ mod tests {
         let ended = refresh_answer(400, &json!({"error": "invalid_grant"}), &r);
         assert!(matches!(&ended, Err(LoginError::Ended { .. })));
         assert!(ended.unwrap_err().to_string().contains("chartgate login https://charts.example.com"));
+        assert!(matches!(refresh_answer(503, &Value::Null, &r), Err(LoginError::Unreachable { .. })));
+        assert!(matches!(
+            refresh_answer(400, &json!({"error": "invalid_client"}), &r),
+            Err(LoginError::RefreshRefused(_))
+        ));
         r.renewed(refresh_answer(200, &json!({"id_token": "new"}), &r).unwrap());
         assert_eq!((r.id_token.as_str(), r.refresh_token.as_str()), ("new", "refresh-secret"));
         r.renewed(ProviderTokens { id_token: "n2".into(), refresh_token: Some("rotated".into()) });

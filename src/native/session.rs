@@ -113,7 +113,7 @@ pub async fn login(edge: &str, dir: &Path, prompt: Prompt<'_>) -> Result<(LoginR
         )));
     };
     let (issuer, metadata_url) = login::issuer_of_realm(&challenge.realm)?;
-    let issuer_login = login::issuer_login(&document(&http, "the issuer", &metadata_url).await?, &issuer)?;
+    let issuer_login = login::issuer_login(&document(&http, "the issuer", &metadata_url).await?, &issuer, &edge)?;
     let discovery = format!("{}/.well-known/openid-configuration", issuer_login.provider.trim_end_matches('/'));
     let endpoints = login::provider_endpoints(
         &document(&http, &format!("the login provider {}", issuer_login.provider), &discovery).await?,
@@ -148,6 +148,7 @@ pub async fn login(edge: &str, dir: &Path, prompt: Prompt<'_>) -> Result<(LoginR
         Ok(_) | Err(Exchange::NeedsScope) => {}
         Err(Exchange::Refused(e)) => return Err(e),
     }
+    let _lock = lock(&path)?;
     save(&path, &record)?;
     Ok((record, path))
 }
@@ -203,6 +204,7 @@ async fn poll(
     // against one that never does.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(device.expires_in + 2 * device.interval);
     let mut interval = device.interval;
+    let mut failures = 0;
     loop {
         tokio::time::sleep(Duration::from_secs(interval)).await;
         if tokio::time::Instant::now() >= deadline {
@@ -212,8 +214,17 @@ async fn poll(
         let (status, doc) = json_answer("the login provider", http.post(&endpoints.token).form(&form)).await?;
         match login::poll_answer(status, &doc, edge)? {
             Poll::Done(tokens) => return Ok(tokens),
-            Poll::Pending => {}
-            Poll::SlowDown => interval += SLOW_DOWN_STEP,
+            Poll::Pending => failures = 0,
+            Poll::SlowDown => interval = (interval + SLOW_DOWN_STEP).min(login::MAX_INTERVAL),
+            Poll::Unavailable(status) => {
+                failures += 1;
+                if failures >= 3 {
+                    return Err(LoginError::Unreachable {
+                        what: "the login provider".into(),
+                        why: format!("it answered {status} three times in a row"),
+                    });
+                }
+            }
         }
     }
 }
@@ -263,7 +274,7 @@ async fn exchange(
 /// Writes `record` to `path` (0600, in a 0700 directory): a new file renamed over the old one,
 /// so a reader never sees half a record.
 fn save(path: &Path, record: &LoginRecord) -> Result<(), LoginError> {
-    let fail = |why: String| LoginError::Record { path: path.display().to_string(), why };
+    let fail = |why: String| LoginError::Io { path: path.display().to_string(), why };
     let dir = path.parent().ok_or_else(|| fail("has no directory".into()))?;
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -271,7 +282,7 @@ fn save(path: &Path, record: &LoginRecord) -> Result<(), LoginError> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).map_err(|e| fail(e.to_string()))?;
     let text = serde_json::to_string_pretty(record).map_err(|e| fail(e.to_string()))?;
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    let temp = path.with_extension(format!("{TEMP_PREFIX}{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -304,13 +315,44 @@ pub fn load(path: &Path) -> Result<Option<LoginRecord>, LoginError> {
     LoginRecord::parse(path, &text).map(Some)
 }
 
-/// The record of the login to `host` in `dir`, if any.
-///
-/// # Errors
-/// As [`load`].
-pub fn login_for(dir: &Path, host: &str) -> Result<Option<(LoginRecord, PathBuf)>, LoginError> {
-    let path = login::record_path(dir, &credentials::host_of(host))?;
-    Ok(load(&path)?.map(|r| (r, path)))
+/// The extension of a record being written (`HOST.tmpPID`), removed by `logout`.
+const TEMP_PREFIX: &str = "tmp";
+
+/// Holds the exclusive lock of the record at `path` (`HOST.lock`, mode 0600, never through a
+/// symbolic link) until dropped. Renewals, `login` and `logout` take it, so a renewal can neither
+/// spend a refresh token another has rotated nor write back a login that was logged out. The
+/// directory must be its owner's only.
+fn lock(path: &Path) -> Result<std::fs::File, LoginError> {
+    let fail = |p: &Path, why: String| LoginError::Record { path: p.display().to_string(), why };
+    let dir = path.parent().ok_or_else(|| fail(path, "has no directory".into()))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| LoginError::Io { path: dir.display().to_string(), why: e.to_string() })?;
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| fail(dir, e.to_string()))?;
+    if meta.file_type().is_symlink() {
+        return Err(fail(dir, "is a symbolic link: logins are kept in a directory of their own".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(fail(dir, format!("mode {mode:o} lets others change it: chmod 700 it")));
+        }
+    }
+    let lock_path = path.with_extension("lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = options.open(&lock_path).map_err(|e| fail(&lock_path, e.to_string()))?;
+    file.lock().map_err(|e| fail(&lock_path, format!("cannot lock it: {e}")))?;
+    Ok(file)
 }
 
 /// A fresh ID token of the login at `path`: the kept one while it has a minute left, else one
@@ -319,14 +361,7 @@ pub fn login_for(dir: &Path, host: &str) -> Result<Option<(LoginRecord, PathBuf)
 /// # Errors
 /// [`LoginError::Ended`] when the provider refuses the refresh token, or it is unreachable.
 pub async fn fresh_id_token(path: &Path) -> Result<(LoginRecord, String), LoginError> {
-    let fail = |why: String| LoginError::Record { path: path.display().to_string(), why };
-    let lock_path = path.with_extension("lock");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let lock = options.open(&lock_path).map_err(|e| fail(e.to_string()))?;
-    lock.lock().map_err(|e| fail(format!("cannot lock it: {e}")))?;
+    let _lock = lock(path)?;
     let host = path.file_stem().map(|s| s.to_string_lossy().replace('_', ":")).unwrap_or_default();
     let mut record = load(path)?.ok_or(LoginError::NotLoggedIn { host })?;
     if let Some(token) = record.fresh_id_token(now()) {
@@ -349,6 +384,31 @@ pub async fn fresh_id_token(path: &Path) -> Result<(LoginRecord, String), LoginE
     save(path, &record)?;
     let token = record.id_token.clone();
     Ok((record, token))
+}
+
+/// The ID token the credential helper hands a registry client for the login at `path`, after
+/// checking that the edge still names its login's issuer in its challenge: the client sends the
+/// ID token to that realm, so it must be the issuer the person logged in through.
+///
+/// # Errors
+/// The edge unreachable or naming another issuer, or as [`fresh_id_token`].
+pub async fn id_token_for_registry(path: &Path, record: &LoginRecord) -> Result<String, LoginError> {
+    let http = client()?;
+    let probe = format!("{}/v2/", record.edge);
+    let response = http
+        .get(&probe)
+        .send()
+        .await
+        .map_err(|e| LoginError::Unreachable { what: format!("the edge {}", record.edge), why: transport(&e) })?;
+    let realm = response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(Challenge::parse);
+    let issuer = realm.as_ref().map(|c| login::issuer_of_realm(&c.realm).map(|(issuer, _)| issuer));
+    if !matches!(&issuer, Some(Ok(i)) if i.trim_end_matches('/') == record.issuer.trim_end_matches('/')) {
+        return Err(LoginError::Discovery(format!(
+            "{} no longer names the issuer you logged in through ({}): not handing out your login; run `chartgate login {}` again if that is expected",
+            record.edge, record.issuer, record.edge
+        )));
+    }
+    fresh_id_token(path).await.map(|(_, token)| token)
 }
 
 /// A chartgate token of the login at `path` for `scope` (what the edge's challenge named), at
@@ -440,10 +500,30 @@ pub async fn logout(path: &Path, record: &LoginRecord) -> Result<Revocation, Log
             }
         }
     };
-    std::fs::remove_file(path)
-        .map_err(|e| LoginError::Record { path: path.display().to_string(), why: e.to_string() })?;
-    let _ = std::fs::remove_file(path.with_extension("lock"));
+    forget(path)?;
     Ok(revocation)
+}
+
+/// Removes the record at `path` under its lock, with any record a crash left half-written.
+///
+/// # Errors
+/// [`LoginError::Io`] when the record cannot be removed.
+pub fn forget(path: &Path) -> Result<(), LoginError> {
+    let _lock = lock(path)?;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LoginError::Io { path: path.display().to_string(), why: e.to_string() }),
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let temps = std::fs::read_dir(path.parent().unwrap_or(Path::new("."))).into_iter().flatten().flatten();
+    for entry in temps {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.strip_prefix(&stem).and_then(|r| r.strip_prefix('.')).is_some_and(|ext| ext.starts_with(TEMP_PREFIX)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
 }
 
 /// Every login record in `dir`, by file, sorted.

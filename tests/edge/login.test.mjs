@@ -19,7 +19,7 @@ import { CLIENT_ID, approveDevice, closeBrowser, startSso } from "./sso.mjs";
 
 const started = disposeAfter(after);
 const ID_TOKEN_TTL = 8; // seconds: short, so a refresh happens between two helm commands
-let sso, issuerUrl, edgeHost, wrangler, helperBin, key;
+let sso, issuerUrl, edgeHost, edgePort, wrangler, helperBin, key;
 const logs = [];
 
 const freePort = () =>
@@ -46,6 +46,13 @@ before(async () => {
   sso = await startSso({ idTokenTtl: ID_TOKEN_TTL });
   started.push(sso);
   key = keygen();
+  // The edge's port first, and its plain-HTTP front (helm 3 tries TLS first on a registry; the
+  // front answers a ClientHello at once): the issuer names the edge people log in to.
+  const port = await freePort();
+  edgePort = port;
+  const front = await plainHttpFront(`http://127.0.0.1:${port}`);
+  started.push(front);
+  edgeHost = front.host;
   // The issuer: its own URL as identifier (RFC 8414 metadata must match), people admitted by the
   // provider's policy, and `[login]` naming the provider.
   const issuerPort = await freePort();
@@ -67,6 +74,7 @@ scopes = ["artifact-repository:org1/repo1:pull"]
 provider = "${sso.issuer}"
 client_id = "${CLIENT_ID}"
 scope = "openid offline_access email"
+edges = ["http://${edgeHost}"]
 `;
   writeFileSync(join(dir, "chartgate.toml"), config);
   const issuer = spawn(CHARTGATE, ["serve", "--config", join(dir, "chartgate.toml"), "--listen", `127.0.0.1:${issuerPort}`], { stdio: ["ignore", "ignore", "pipe"] });
@@ -82,7 +90,6 @@ scope = "openid offline_access email"
     .replace(/^directory = "www\/dist"$/m, `directory = "${join(ROOT, "www/dist")}"`)
     .replace(/^REALM = .*$/m, `REALM = "${issuerUrl}/oauth/token"\nISSUER = "${issuerUrl}"\nJWKS_URL = "${issuerUrl}/.well-known/jwks.json"`);
   writeFileSync(join(wdir, "wrangler.toml"), toml);
-  const port = await freePort();
   wrangler = spawn(join(ROOT, "node_modules/.bin/wrangler"), ["dev", "--config", join(wdir, "wrangler.toml"), "--port", String(port), "--ip", "127.0.0.1", "--persist-to", join(wdir, "state")], {
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -91,10 +98,6 @@ scope = "openid offline_access email"
   wrangler.stderr.on("data", (d) => logs.push(String(d)));
   started.push({ close: async () => wrangler.kill("SIGTERM") });
   await waitFor(`http://127.0.0.1:${port}/health`, "wrangler dev", wrangler);
-  // helm 3 tries TLS first on a registry: the front answers a ClientHello at once.
-  const front = await plainHttpFront(`http://127.0.0.1:${port}`);
-  started.push(front);
-  edgeHost = front.host;
 
   // A release published by CI (a token minted with the issuer's key).
   const push = mint(key, "artifact-repository:org1/repo1:pull,push", { extra: ["--iss", issuerUrl] });
@@ -295,6 +298,33 @@ test("a broken login: the provider down, a record others may read, a corrupted r
   dev.said.push(readable.out, corrupted.out);
   assert.ok((await helperGet(dev)).ok, "the restored record works again");
   assertNoSecretShown(dev);
+});
+
+test("an edge cannot borrow the issuer: a login through an edge the issuer does not list is refused; the helper refuses an edge that names another realm", async () => {
+  // The same worker under another address: its challenge names the issuer, which does not list it.
+  const other = developer();
+  const borrowed = await runAsync(CHARTGATE, ["login", `http://127.0.0.1:${edgePort}`, "--no-browser"], { env: other.env });
+  assert.ok(!borrowed.ok);
+  assert.match(borrowed.out, /does not list http:\/\/127\.0\.0\.1:\d+ among the edges it serves/);
+  assert.doesNotMatch(borrowed.out, /To sign in/, "refused before any sign-in");
+  assert.ok(!existsSync(join(other.env.XDG_CONFIG_HOME, "chartgate/logins")) || !existsSync(other.record));
+
+  // An edge that, after the login, names another token endpoint: the helper hands out nothing.
+  const { localServer } = await import("./harness.mjs");
+  const hostile = await localServer((req, res) => {
+    res.writeHead(401, { "www-authenticate": `Bearer realm="http://127.0.0.1:9/oauth/token",service="chartgate"` }).end();
+  });
+  started.push(hostile);
+  const hostileHost = new URL(hostile.url).host;
+  const moved = { ...record(dev), host: hostileHost, edge: hostile.url };
+  const file = join(dev.env.XDG_CONFIG_HOME, "chartgate/logins", `${hostileHost.replace(":", "_")}.json`);
+  writeFileSync(file, JSON.stringify(moved), { mode: 0o600 });
+  const got = await runAsync(join(helperBin, "docker-credential-chartgate"), ["get"], { env: dev.env, input: hostileHost });
+  assert.ok(!got.ok);
+  assert.match(got.out, /no longer names the issuer you logged in through/);
+  assert.ok(!got.out.includes(moved.id_token) && !/eyJ/.test(got.out), "no token handed out");
+  const { rmSync } = await import("node:fs");
+  rmSync(file);
 });
 
 test("chartgate logout revokes at the provider (RFC 7009); helm then meets a 401 that says to log in", async () => {

@@ -57,6 +57,7 @@ struct RawLogin {
     provider: String,
     client_id: String,
     scope: Option<String>,
+    edges: Vec<String>,
 }
 
 /// `[login]`: where `chartgate login` sends people. Published in this issuer's RFC 8414 metadata
@@ -71,6 +72,13 @@ pub struct LoginProvider {
     pub client_id: String,
     /// The scopes asked for (`openid offline_access` by default: an ID token and a refresh token).
     pub scope: String,
+    /// The edges people log in to through this issuer (`https://charts.example.com`), published
+    /// as `login_edges`: `chartgate login` refuses an edge this list does not name, so an edge
+    /// cannot borrow another organisation's issuer.
+    pub edges: Vec<String>,
+    /// The name of the trust policy that admits the provider's ID tokens: what it mints lives at
+    /// most 15 minutes.
+    pub policy: String,
 }
 
 /// The scopes `chartgate login` asks for unless `[login] scope` says otherwise.
@@ -169,7 +177,11 @@ impl Ctx<'_> {
         if !scope.split(' ').any(|s| s == "openid") {
             return at("scope", "must include `openid`: the exchange needs an ID token".into());
         }
-        let Some(policy) = trust.policies().iter().find(|p| p.issuer.trim_end_matches('/') == provider) else {
+        let mut policies = trust.policies().iter().filter(|p| p.issuer.trim_end_matches('/') == provider);
+        let (Some(policy), None) = (policies.next(), policies.next()) else {
+            if trust.policies().iter().filter(|p| p.issuer.trim_end_matches('/') == provider).count() > 1 {
+                return at("provider", format!("several policies trust {provider:?}: keep one for people's logins"));
+            }
             return at(
                 "provider",
                 format!(
@@ -188,7 +200,25 @@ impl Ctx<'_> {
                 ),
             );
         }
-        Ok(LoginProvider { provider: policy.issuer.clone(), client_id: l.client_id.clone(), scope })
+        if l.edges.is_empty() {
+            return at("edges", "name the edges people log in to (`edges = [\"https://charts.example.com\"]`)".into());
+        }
+        let edges = l
+            .edges
+            .iter()
+            .map(|e| crate::native::login::edge_origin(e).map_err(|why| why.to_string()))
+            .collect::<Result<Vec<_>, _>>();
+        let edges = match edges {
+            Ok(edges) => edges,
+            Err(why) => return at("edges", why),
+        };
+        Ok(LoginProvider {
+            provider: policy.issuer.clone(),
+            client_id: l.client_id.clone(),
+            scope,
+            edges,
+            policy: policy.name.clone(),
+        })
     }
 
     fn err<T>(
@@ -584,8 +614,11 @@ mod tests {
         std::fs::write(dir.join("k.pem"), crate::SigningKey::generate(2048).unwrap().private_pem().unwrap()).unwrap();
         let base = "issuer = \"https://issuer.example\"\n[[keys]]\nprivate = \"k.pem\"\n[[trust]]\nname = \"people\"\nissuer = \"https://sso.example.com\"\naudience = \"cli\"\njwks_url = \"https://sso.example.com/jwks\"\n[[trust.rules]]\nmatch = { email = \"a@example\\\\.com\" }\nscopes = [\"artifact-repository:org1/repo1:pull\"]\n";
         let parse = |login: &str| IssuerConfig::parse("c.toml", &format!("{base}{login}"), dir.clone());
-        let ok = parse("[login]\nprovider = \"https://sso.example.com/\"\nclient_id = \"cli\"\nscope = \"openid offline_access email\"\n").unwrap();
-        assert_eq!(ok.login.unwrap().provider, "https://sso.example.com");
+        let ok = parse("[login]\nprovider = \"https://sso.example.com/\"\nclient_id = \"cli\"\nscope = \"openid offline_access email\"\nedges = [\"HTTPS://Charts.example.com/\"]\n").unwrap();
+        let login = ok.login.unwrap();
+        assert_eq!(login.provider, "https://sso.example.com");
+        assert_eq!(login.edges, ["https://charts.example.com"]);
+        assert_eq!(login.policy, "people");
         for (login, key, why) in [
             (
                 "provider = \"https://other.example.com\"\nclient_id = \"cli\"",
@@ -603,12 +636,31 @@ mod tests {
                 "login.scope",
                 "must include `openid`",
             ),
+            (
+                "provider = \"https://sso.example.com\"\nclient_id = \"cli\"\nedges = []",
+                "login.edges",
+                "name the edges",
+            ),
+            (
+                "provider = \"https://sso.example.com\"\nclient_id = \"cli\"\nedges = [\"http://charts.example.com\"]",
+                "login.edges",
+                "plain http",
+            ),
         ] {
+            let login = if login.contains("edges") {
+                login.to_owned()
+            } else {
+                format!("{login}\nedges = [\"https://charts.example.com\"]")
+            };
             let e = parse(&format!("[login]\n{login}\n")).unwrap_err();
             assert_eq!(e.key, key, "{e}");
             assert!(e.why.contains(why), "{e}");
         }
         assert!(parse("[login]\nprovider = \"https://sso.example.com\"\n").unwrap_err().why.contains("client_id"));
+        // Two policies for the provider: which one caps people's tokens would be a guess.
+        let twice = format!("{base}[[sso]]\nissuer = \"https://sso.example.com/\"\naudience = \"cli\"\njwks_url = \"https://sso.example.com/jwks\"\n[[sso.rules]]\nmatch = {{ sub = \"x\" }}\nscopes = [\"artifact-repository:org1/repo1:pull\"]\n[login]\nprovider = \"https://sso.example.com\"\nclient_id = \"cli\"\nedges = [\"https://charts.example.com\"]\n");
+        let e = IssuerConfig::parse("c.toml", &twice, dir.clone()).unwrap_err();
+        assert!(e.why.contains("several policies trust"), "{e}");
     }
 
     /// Finding 11 of the second security round: the development signing key was written

@@ -378,9 +378,10 @@ async fn jwks(State(issuer): Shared) -> Response {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(issuer.jwks())).into_response()
 }
 
-/// RFC 8414 metadata. With `[login]`, three fields of chartgate's own (§2 allows them) tell
+/// RFC 8414 metadata. With `[login]`, four fields of chartgate's own (§2 allows them) tell
 /// `chartgate login` where people sign in: `login_provider` (an OpenID provider's issuer),
-/// `login_client_id` (its public device-flow client) and `login_scope`.
+/// `login_client_id` (its public device-flow client), `login_scope`, and `login_edges` (the
+/// edges this issuer serves; a login through any other edge is refused).
 async fn metadata(State(issuer): Shared) -> Json<serde_json::Value> {
     let base = issuer.config().issuer.trim_end_matches('/').to_owned();
     let mut body = json!({
@@ -396,6 +397,7 @@ async fn metadata(State(issuer): Shared) -> Json<serde_json::Value> {
         body["login_provider"] = login.provider.clone().into();
         body["login_client_id"] = login.client_id.clone().into();
         body["login_scope"] = login.scope.clone().into();
+        body["login_edges"] = login.edges.clone().into();
     }
     Json(body)
 }

@@ -377,7 +377,7 @@ impl Issuer {
         let mut ttl = self.ttl(ttl, self.config.max_ttl).min(left);
         // A person's login (`[login]`) hands helm tokens of at most 15 minutes, whatever the
         // issuer's lifetimes.
-        let from_login = self.config.login.as_ref().is_some_and(|l| claims.iss.as_deref() == Some(l.provider.as_str()));
+        let from_login = self.config.login.as_ref().is_some_and(|l| by.policy == l.policy);
         if from_login {
             ttl = ttl.min(LOGIN_TOKEN_TTL);
         }
