@@ -11,6 +11,7 @@ mod key_refresh;
 pub mod ledger;
 pub mod publish;
 pub mod registry;
+mod request_url;
 mod revocation;
 mod serving;
 mod token_cache;
@@ -23,6 +24,7 @@ pub use chart_archive::{chart_id, chart_metadata, ArchiveError, ChartId};
 pub use config::{ConfigError, EdgeConfig, Mode};
 pub use key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
 pub use registry::ImmutableTags;
+pub use request_url::{RequestUrl, RequestUrlError};
 pub use revocation::{revocation_key, revocation_keys, revoked};
 pub use serving::{
     client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,

@@ -19,10 +19,10 @@ mod serve;
 mod stale;
 
 use worker::{
-    console_error, console_log, event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, Url,
+    console_error, console_log, event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
-use crate::edge::{token_endpoint, AuditLine, CacheStatus, EdgeConfig};
+use crate::edge::{token_endpoint, AuditLine, CacheStatus, EdgeConfig, RequestUrl};
 use crate::Route;
 use decide::{decide, Outcome};
 use isolate::{now_micros, Isolate};
@@ -60,7 +60,7 @@ struct Target<'a> {
     pub config: &'a EdgeConfig,
     pub route: &'a Route,
     pub path: &'a str,
-    pub url: &'a Url,
+    pub url: &'a RequestUrl,
     /// A registry blob mount's source, when the token may pull from it.
     pub mount_from: Option<&'a crate::RepoName>,
 }
@@ -68,11 +68,12 @@ struct Target<'a> {
 /// A chart or registry request: decide, log one audit line, then refuse or serve.
 async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Result<Response> {
     let started = now_micros();
-    let mut url = req.url()?;
+    // The runtime's serialization, split rather than parsed again.
+    let mut url =
+        RequestUrl::parse(&req.inner().url()).map_err(|e| worker::Error::RustError(format!("request URL: {e}")))?;
     // `helm pull --verify` of a `?token=` repository asks for `…/x.tgz?token=<jwt>.prov`.
     if let Some((path, query)) = crate::helm_provenance_request(url.path(), url.query()) {
-        url.set_path(&path);
-        url.set_query(Some(&query));
+        url = url.with_path_and_query(&path, Some(&query));
     }
     // The method as sent: the worker crate maps methods it does not know to GET.
     let method = req.inner().method();
@@ -94,7 +95,9 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
     let path = crate::normalize(url.path());
     let registry = crate::is_registry_path(url.path());
     let normalized = path.as_ref().ok().cloned();
-    let outcome = decide(isolate, env, path, &request, &mut token_cache_hit).await;
+    // Each part below is boxed: its own poll function in the wasm, compiled on its first call,
+    // so a request compiles the parts it runs and not one state machine of every route.
+    let outcome = apart(decide(isolate, env, path, &request, &mut token_cache_hit)).await;
     let auth_us = (now_micros() - started).max(0.0) as u64;
     let config = &isolate.config;
     let log = |line: AuditLine<'_>, status: u16, cache: Option<CacheStatus>| {
@@ -128,7 +131,7 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
                 None => {
                     let line = AuditLine::denied(denial);
                     log(line, denial.status(), None);
-                    return respond::denial(denial, config, registry, &url.origin().ascii_serialization());
+                    return respond::denial(denial, config, registry, url.origin());
                 }
             }
         }
@@ -161,12 +164,12 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
     let target = Target { env, config, route: &route, path, url: &url, mount_from: mount_from.as_ref() };
     let served = match &route {
         Route::RegistryBase => registry::base(),
-        Route::Registry { repo, endpoint, .. } => registry::serve(req, target, repo, endpoint).await,
+        Route::Registry { repo, endpoint, .. } => apart(registry::serve(req, target, repo, endpoint)).await,
         // Without an origin the edge is the chart server.
         Route::ApiRead { repo } | Route::ApiWrite { repo } if config.origin.is_none() => {
-            publish::serve(req, target, repo).await
+            apart(publish::serve(req, target, repo)).await
         }
-        _ => serve::serve(req, target).await,
+        _ => apart(serve::serve(req, target)).await,
     };
     let (response, cache) = match served {
         Ok(r) => r,
@@ -179,6 +182,15 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
         log(line, response.status_code(), Some(cache));
     }
     Ok(response)
+}
+
+/// `future` behind a pointer the compiler cannot see through: its poll function stays its own
+/// function in the wasm (not inlined into the caller's state machine), which V8 compiles when it
+/// first runs, so a request compiles only the parts it uses.
+fn apart<'a, T>(
+    future: impl std::future::Future<Output = T> + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>> {
+    Box::pin(future)
 }
 
 /// The body of a token request form, at most [`token_endpoint::MAX_FORM`] bytes.

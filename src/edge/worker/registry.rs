@@ -64,7 +64,7 @@ pub(super) async fn serve(
     endpoint: &Endpoint,
 ) -> Result<(Response, CacheStatus)> {
     let bucket = t.env.bucket("CHARTS")?;
-    let r = Registry { bucket, origin: t.url.origin().ascii_serialization(), repo, t };
+    let r = Registry { bucket, origin: t.url.origin().to_owned(), repo, t };
     let method = req.inner().method();
     let mut cache = CacheStatus::Miss;
     let answer = match (endpoint, method.as_str()) {
@@ -110,7 +110,7 @@ pub(super) struct Registry<'a> {
     t: Target<'a>,
 }
 
-fn query(url: &worker::Url, key: &str) -> Option<String> {
+fn query(url: &crate::edge::RequestUrl, key: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
@@ -145,7 +145,7 @@ fn checksum_mismatch(e: &worker::Error) -> bool {
 
 impl<'a> Registry<'a> {
     pub(super) fn new(t: Target<'a>, repo: &'a RepoName) -> Result<Registry<'a>> {
-        Ok(Registry { bucket: t.env.bucket("CHARTS")?, origin: t.url.origin().ascii_serialization(), repo, t })
+        Ok(Registry { bucket: t.env.bucket("CHARTS")?, origin: t.url.origin().to_owned(), repo, t })
     }
 
     /// What a client is told of content by digest: `public` only for a public repository.
