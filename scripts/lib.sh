@@ -46,6 +46,18 @@ ensure_worker_tools() {
   cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
 }
 
+strip_worker_names() { # strip_worker_names DIR: the upload without the wasm name section
+  # The names (about 50 KiB of the gzip upload) go to DIR/index_bg.symbols, one `INDEX:NAME` per
+  # function, to read a `wasm-function[INDEX]` frame of a stack trace. wasm-opt runs no
+  # optimisation here, so function indexes stay as they are; the features are worker-build's.
+  local dir=$1
+  "$ROOT/node_modules/.bin/wasm-opt" "$dir/index_bg.wasm" -o "$dir/index_bg.stripped.wasm" \
+    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
+    --enable-multivalue --enable-reference-types --enable-exception-handling \
+    --strip-debug --strip-producers --symbolmap="$dir/index_bg.symbols"
+  mv "$dir/index_bg.stripped.wasm" "$dir/index_bg.wasm"
+}
+
 ensure_npm() { # node packages from the committed lockfile
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     log "npm ci"
