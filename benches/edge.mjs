@@ -290,6 +290,56 @@ for (let i = 0; i < 3; i++) {
   await w.mf.dispose();
 }
 
+// Cold start by route kind, each on a fresh isolate over storage a previous instance filled (so the
+// first request finds its chart): an HTTP chart read with a token, an OCI manifest pull, an upload.
+// First request minus the median of the same kind of request on the same isolate.
+const persist = (await import("node:fs")).mkdtempSync((await import("node:path")).join((await import("node:os")).tmpdir(), "chartgate-cold-"));
+{
+  const seed = await startWorker({ JWKS: key.jwks }, { port: 0, kv: false, build: "build-bench", shared: { defaultPersistRoot: persist } });
+  const res = await fetch(`${seed.url}/api/org1/repo1/charts`, { method: "POST", headers: { Authorization: `Bearer ${mint(0, ["pull", "push"])}` }, body: repo.tgz });
+  if (res.status !== 201) throw new Error(`seed upload ${res.status}`);
+  await seed.mf.dispose();
+}
+const uploads = Array.from({ length: 3 * 11 }, (_, i) => makeChartRepo("coldpush", `1.0.${i}`).tgz);
+const coldRoutes = { http_read: [], oci_pull: [], upload: [] };
+const manifestPath = `/v2/org1/repo1/${repo.file.replace(/-[^-]+\.tgz$/, "")}/manifests/${repo.file.match(/-([^-]+)\.tgz$/)[1]}`;
+for (let i = 0; i < 3; i++) {
+  for (const kind of Object.keys(coldRoutes)) {
+    const w = await startWorker({ JWKS: key.jwks }, { port: 0, kv: false, build: "build-bench", shared: { defaultPersistRoot: persist } });
+    const pull = mint();
+    const push = mint(0, ["pull", "push"]);
+    const once =
+      kind === "http_read" ? () => timeOne(w.url + PATH, pull, 200)
+      : kind === "oci_pull" ? () => timeOne(w.url + manifestPath, pull, 200)
+      : async () => {
+          const t0 = process.hrtime.bigint();
+          const r = await fetch(`${w.url}/api/org1/repo1/charts`, { method: "POST", headers: { Authorization: `Bearer ${push}` }, body: uploads.pop() });
+          await r.arrayBuffer();
+          if (r.status !== 201) throw new Error(`upload ${r.status}`);
+          return Number(process.hrtime.bigint() - t0) / 1000;
+        };
+    const first = await once();
+    const steady = [];
+    for (let j = 0; j < (kind === "upload" ? 10 : 30); j++) steady.push(await once());
+    coldRoutes[kind].push((first - median(steady)) / 1000);
+    await w.mf.dispose();
+  }
+}
+
+// The floor a Rust worker cannot beat: the `worker` crate alone (benches/floor-worker, same
+// version and build settings), answering a 403; its cold start and start-up.
+const coldRustFloor = [], startupRustFloor = [];
+for (let i = 0; i < 3; i++) {
+  const t0 = process.hrtime.bigint();
+  const w = await startWorker({}, { port: 0, kv: false, ledger: false, build: "build-floor" });
+  startupRustFloor.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  const first = await timeOne(w.url + OTHER, null, 403);
+  const steady = [];
+  for (let j = 0; j < 50; j++) steady.push(await timeOne(w.url + OTHER, null, 403));
+  coldRustFloor.push((first - median(steady)) / 1000);
+  await w.mf.dispose();
+}
+
 // The floor's cold start: the plain JavaScript worker's first answer (a 403) minus its steady one.
 const coldFloor = [], startupFloor = [];
 for (let i = 0; i < 3; i++) {
@@ -320,5 +370,7 @@ console.log(JSON.stringify({
   cold_start_isolate_ms: median(coldIsolate),
   cold_start_no_token_ms: median(coldNoToken),
   startup_ms: median(startup),
+  cold_start_routes_ms: Object.fromEntries(Object.entries(coldRoutes).map(([k, v]) => [k, median(v)])),
+  rust_floor: { cold_start_ms: median(coldRustFloor), startup_ms: median(startupRustFloor) },
   floor: { webcrypto_verify_us: median(floorRuns), webcrypto_verify_range_us: range(floorRuns), cold_start_ms: median(coldFloor), startup_ms: median(startupFloor) },
 }));

@@ -166,9 +166,11 @@ export async function localServer(handler) {
 
 /**
  * Starts the built worker in workerd. Captures its log lines in `logs`. `others` are extra
- * workers (e.g. a wrapped binding standing in for a failing R2 bucket), `worker` extra options.
+ * workers (e.g. a wrapped binding standing in for a failing R2 bucket), `worker` extra options,
+ * `shared` options of the whole Miniflare (e.g. `defaultPersistRoot`, so that a later instance
+ * finds this one's storage).
  */
-export async function startWorker(bindings, { port, kv = true, ledger = true, build = "build", worker = {}, others = [] } = {}) {
+export async function startWorker(bindings, { port, kv = true, ledger = true, build = "build", worker = {}, others = [], shared = {} } = {}) {
   const logs = [];
   workerLogs.push(logs);
   const collect = (stream) => {
@@ -204,6 +206,7 @@ export async function startWorker(bindings, { port, kv = true, ledger = true, bu
       collect(stderr);
     },
     ...(port !== undefined ? { host: "127.0.0.1", port } : {}),
+    ...shared,
   });
   const url = await mf.ready;
   return { mf, logs, url: url.toString().replace(/\/$/, "") };
