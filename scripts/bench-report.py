@@ -355,10 +355,14 @@ the verified-token cache lookup; `full` the whole decision.
   the `worker` crate's request and response). The clock inside workerd ticks in whole milliseconds, so
   the parts are ±1 ms. By route kind: an HTTP archive read {edge['cold_start_routes_ms']['http_read']:.1f} ms, an OCI manifest pull
   {edge['cold_start_routes_ms']['oci_pull']:.1f} ms, an upload {edge['cold_start_routes_ms']['upload']:.1f} ms (its first run compiles the tar, gzip and YAML
-  readers and the ledger's Durable Object). What was done (issue 26): each part of a request (the
+  readers and the ledger's Durable Object). These rows also pay the first use of R2, the edge
+  cache and the Durable Object from a fresh isolate, which workerd runs locally through
+  miniflare's own JavaScript services: compare them between runs, not with Cloudflare. What was
+  done (issue 26): each part of a request (the
   decision, the registry, the chart server, the cache and R2 path) is its own boxed future, so its
   code is its own wasm function compiled when first used, instead of one 196 KB state machine of
-  every route compiled on every first request (33 → 20 ms); the request URL is split from the
+  every route compiled on every first request (a first decision went from 33 to 20 ms in a
+  side-by-side run of the two builds); the request URL is split from the
   runtime's serialization instead of parsed again with the `url` crate (about 2 ms of a first
   request, and a parse per request). What is left, and what removing it would take: the isolate's
   set-up (reading each variable and the JWKS on the first request; deferring the JWKS to the first

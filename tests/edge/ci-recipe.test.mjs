@@ -6,10 +6,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 
-import { HELM, ROOT, helm, helmEnv, tmp } from "./harness.mjs";
+import { HELM, ROOT, freePort, helm, helmEnv, tmp } from "./harness.mjs";
 import { github, startProvider } from "./oidc.mjs";
 
 let gh, wrangler, host, dir;
@@ -22,15 +21,6 @@ function block(name) {
   assert.ok(m, `docs/ci.md has no block ${name}`);
   return m[1];
 }
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 before(async () => {
   gh = await startProvider({ alg: "RS256" });

@@ -121,6 +121,16 @@ export async function helmFails(h, args, opts) {
   return r.out;
 }
 
+/** A TCP port free on loopback now (for a server that must be named before it starts). */
+export const freePort = () =>
+  new Promise((resolve) => {
+    const s = createTcpServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
 /** A real chart repository made with helm: { dir, tgz (bytes), index (text), file }. */
 export function makeChartRepo(name = "hello", version = "0.1.0", packageArgs = []) {
   const dir = tmp("chart");

@@ -11,25 +11,15 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 
-import { CHARTGATE, HELM, HELM3, ROOT, chartgate, disposeAfter, helmEnv, helmFails, helmOk, keygen, makeChartRepo, mint, plainHttpFront, runAsync, tmp } from "./harness.mjs";
+import { CHARTGATE, HELM, HELM3, ROOT, disposeAfter, freePort, helmEnv, helmFails, helmOk, keygen, makeChartRepo, mint, plainHttpFront, runAsync, tmp } from "./harness.mjs";
 import { CLIENT_ID, approveDevice, closeBrowser, startSso } from "./sso.mjs";
 
 const started = disposeAfter(after);
 const ID_TOKEN_TTL = 8; // seconds: short, so a refresh happens between two helm commands
 let sso, issuerUrl, edgeHost, edgePort, wrangler, helperBin, key;
 const logs = [];
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 async function waitFor(url, what, child) {
   for (let i = 0; i < 240; i++) {
