@@ -138,6 +138,30 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends, once a WHATWG serializer (the runtime's, here the `url`
+        /// crate's) has written it, splitting gives the path, query and origin a parser gives.
+        #[test]
+        fn splitting_a_serialized_url_is_parsing_it(
+            host in "[a-z0-9.-]{1,12}|\\[::1\\]|xn--[a-z0-9]{2,6}",
+            port in proptest::option::of(1u16..),
+            path in "[a-zA-Z0-9/._%~:@!$&'()*+,;= \\\\-]{0,40}",
+            query in proptest::option::of("[a-zA-Z0-9/._%~:@!$&'()*+,;=?/ -]{0,30}"),
+            fragment in proptest::option::of("[a-z#?]{0,5}"),
+        ) {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+            let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+            let sent = format!("https://{host}{port}/{path}{query}{fragment}");
+            if let Ok(theirs) = url::Url::parse(&sent) {
+                let ours = RequestUrl::parse(theirs.as_str()).unwrap();
+                proptest::prop_assert_eq!(ours.path(), theirs.path());
+                proptest::prop_assert_eq!(ours.query(), theirs.query());
+                proptest::prop_assert_eq!(ours.origin(), theirs.origin().ascii_serialization());
+            }
+        }
+    }
+
     #[test]
     fn a_new_path_and_query_keep_the_origin() {
         let u = RequestUrl::parse("https://h/x.tgz?token=a.prov").unwrap();
