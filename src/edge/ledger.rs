@@ -522,8 +522,14 @@ impl Ledger {
             Op::Publish { release, exclusive, force, tags } => {
                 let mut changes = self.plan_publish(release, *exclusive, *force, rule)?;
                 let id = release.id();
+                // A release published again unchanged keeps its manifest (the one an HTTP upload
+                // and signature made, say, not the client's own): its other tags name that one.
+                let manifest = match self.release(&id.name, &id.version) {
+                    Some(stored) if changes.is_empty() => &stored.manifest,
+                    _ => &release.manifest,
+                };
                 let others: Vec<String> = tags.iter().filter(|t| **t != id.tag()).cloned().collect();
-                changes.extend(self.plan_tags(&id.name, &release.manifest, &others, Some(&id.version), rule)?);
+                changes.extend(self.plan_tags(&id.name, manifest, &others, Some(&id.version), rule)?);
                 Ok(changes)
             }
             Op::Sign { name, version, prov, manifest, based_on, force } => {
@@ -955,6 +961,21 @@ mod tests {
         assert!(chart_parts(&review).unwrap_err().contains("not more"));
         assert!(chart_parts(&manifest(vec![layer(HELM_CHART, "a"), layer("application/octet-stream", "x")])).is_err());
         assert!(chart_parts(&manifest(vec![layer(HELM_PROV, "p"), layer(HELM_PROV, "q")])).is_err());
+    }
+
+    /// Found by the model test: an upload, its signature, then a push of the same chart and
+    /// signature in the client's own manifest with `latest` tagged a manifest nobody could see.
+    #[test]
+    fn a_tag_of_an_unchanged_release_names_its_stored_manifest() {
+        let mut l = Ledger::default();
+        apply(&mut l, publish(release("app", "1.0.0", "a", Some("sig")), true, false)).unwrap();
+        let stored = l.release("app", "1.0.0").unwrap().manifest.clone();
+        let mut pushed = release("app", "1.0.0", "a", Some("sig"));
+        pushed.manifest = d("the client's own manifest of the same chart");
+        let op = Op::Publish { release: Box::new(pushed), exclusive: false, force: false, tags: vec!["latest".into()] };
+        apply(&mut l, op).unwrap();
+        assert_eq!(l.resolve_tag("app", "latest"), Some(stored.as_str()));
+        assert_eq!(l.release("app", "1.0.0").unwrap().manifest, stored);
     }
 
     #[test]
