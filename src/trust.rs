@@ -839,6 +839,23 @@ impl TrustPolicies {
     }
 }
 
+impl TrustPolicies {
+    /// [`TrustPolicies::route`] for a verifier that has keys of its own or not: without them, a
+    /// token of an issuer no policy names is [`Reason::UntrustedIssuer`] (naming the issuer it
+    /// claims), before any key is looked at. The one rule the edge, the CLI and the page share.
+    ///
+    /// # Errors
+    /// As [`TrustPolicies::route`], and [`Reason::UntrustedIssuer`].
+    pub fn route_for(&self, token: &str, has_own_keys: bool) -> Result<Routed<'_>, Reason> {
+        match self.route(token)? {
+            Routed::Own { iss: Some(iss) } if !has_own_keys => {
+                Err(Reason::UntrustedIssuer(iss.chars().take(64).collect()))
+            }
+            routed => Ok(routed),
+        }
+    }
+}
+
 /// Whose keys a token must verify under.
 #[derive(Debug)]
 pub enum Routed<'p> {

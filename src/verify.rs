@@ -123,10 +123,7 @@ pub fn verify_any<'k>(
     now: u64,
     leeway: u64,
 ) -> Result<VerifiedToken, Reason> {
-    match policies.route(token)? {
-        crate::Routed::Own { iss: Some(iss) } if own.is_empty() => {
-            Err(Reason::UntrustedIssuer(iss.chars().take(64).collect()))
-        }
+    match policies.route_for(token, !own.is_empty())? {
         crate::Routed::Own { .. } => verify(token, own, backend),
         crate::Routed::Trusted(i, policy, payload) => {
             let keys = policy_keys(i).ok_or_else(|| Reason::KeysUnavailable(policy.name.clone()))?;

@@ -58,24 +58,19 @@ impl TokenVerifier for EdgeVerifier<'_> {
                 }
             }
         }
-        let (store, check) = match isolate.config.trust.route(token).map_err(Unverified::Refused)? {
+        let has_own_keys =
+            isolate.own.remote.is_some() || isolate.own.keys.borrow().as_ref().is_some_and(|k| !k.is_empty());
+        let (store, check) = match isolate.config.trust.route_for(token, has_own_keys).map_err(Unverified::Refused)? {
             crate::Routed::Trusted(i, policy, payload) => match isolate.trusted.get(i) {
                 Some(store) => (store, Check::Trusted(policy, payload)),
                 None => return Err(Unverified::Unavailable),
             },
-            crate::Routed::Own { iss: Some(iss) }
-                if isolate.own.remote.is_none() && isolate.own.keys.borrow().as_ref().is_none_or(|k| k.is_empty()) =>
-            {
-                return Err(Unverified::Refused(Reason::UntrustedIssuer(iss.chars().take(64).collect())));
-            }
             crate::Routed::Own { .. } => (&isolate.own, Check::Own),
         };
         let keys = isolate.keys(store, now).await.map_err(|KeysUnavailable| Unverified::Unavailable)?;
-        // The payload is kept for a retry after a key rotation (a second check needs its own).
-        let retry = match &check {
-            Check::Trusted(policy, _) if store.remote.is_some() => Some(*policy),
-            _ => None,
-        };
+        // A workload token's read payload goes to this check; a retry after a key rotation routes
+        // it again.
+        let trusted = matches!(check, Check::Trusted(..));
         let mut result = self.check(token, &keys, check).await;
         if let (Err(Reason::UnknownKid(_)), Some(_)) = (&result, &store.remote) {
             // Key rotation: newer keys than this request started with, the fetch in flight, or one
@@ -89,13 +84,12 @@ impl TokenVerifier for EdgeVerifier<'_> {
                 _ => Err(KeysUnavailable),
             };
             if let Ok(fresh) = fresh {
-                let again = match retry {
-                    // Routed again: the read payload went to the first check (a rotation is rare).
-                    Some(_) => match isolate.config.trust.route(token).map_err(Unverified::Refused)? {
+                let again = match trusted {
+                    true => match isolate.config.trust.route(token).map_err(Unverified::Refused)? {
                         crate::Routed::Trusted(_, policy, payload) => Check::Trusted(policy, payload),
                         crate::Routed::Own { .. } => Check::Own,
                     },
-                    None => Check::Own,
+                    false => Check::Own,
                 };
                 result = self.check(token, &fresh, again).await;
             }
