@@ -89,6 +89,8 @@ pub struct IssuerLogin {
     pub token_endpoint: String,
     pub provider: String,
     pub client_id: String,
+    /// A device-flow client's published, not confidential secret (Google's), if it needs one.
+    pub client_secret: Option<String>,
     pub scope: String,
 }
 
@@ -129,7 +131,8 @@ pub fn issuer_login(doc: &Value, issuer: &str, edge: &str) -> Result<IssuerLogin
         )));
     }
     let scope = string(doc, "login_scope").unwrap_or_else(|| "openid offline_access".to_owned());
-    Ok(IssuerLogin { issuer: issuer.to_owned(), token_endpoint, provider, client_id, scope })
+    let client_secret = string(doc, "login_client_secret");
+    Ok(IssuerLogin { issuer: issuer.to_owned(), token_endpoint, provider, client_id, client_secret, scope })
 }
 
 /// The endpoints of the OpenID provider a login uses.
@@ -313,6 +316,17 @@ pub fn refresh_answer(status: u16, doc: &Value, record: &LoginRecord) -> Result<
     Err(LoginError::RefreshRefused(error_text(status, error.as_deref(), doc)))
 }
 
+/// A public client's own parameters in a request to the provider (RFC 6749 §2.3.1): its
+/// `client_id`, and the `client_secret` some providers want even from clients that cannot keep
+/// one (Google's device-flow clients).
+pub fn client_params<'a>(id: &'a str, secret: Option<&'a str>) -> Vec<(&'static str, &'a str)> {
+    let mut params = vec![("client_id", id)];
+    if let Some(secret) = secret {
+        params.push(("client_secret", secret));
+    }
+    params
+}
+
 /// The readable claims of an ID token (its payload, not verified: the issuer verifies it when it
 /// is exchanged). Used for `exp` and for saying who is logged in.
 pub fn id_token_claims(id_token: &str) -> Value {
@@ -342,6 +356,9 @@ pub struct LoginRecord {
     /// The OpenID provider, its public client and endpoints.
     pub provider: String,
     pub client_id: String,
+    /// The device-flow client's published secret, for providers that want one (Google).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     pub provider_token_endpoint: String,
     pub revocation_endpoint: Option<String>,
     pub refresh_token: String,
@@ -486,6 +503,15 @@ mod tests {
             issuer_login(&none, "https://iss.example.com", edge),
             Err(LoginError::NoLoginProvider { .. })
         ));
+        assert_eq!(l.client_secret, None);
+        let mut google = doc.clone();
+        google["login_client_secret"] = "published".into();
+        let g = issuer_login(&google, "https://iss.example.com", edge).unwrap();
+        assert_eq!(
+            client_params(&g.client_id, g.client_secret.as_deref()),
+            [("client_id", "chartgate-cli"), ("client_secret", "published")]
+        );
+        assert_eq!(client_params("cli", None), [("client_id", "cli")]);
         let mut plain = doc;
         plain["login_provider"] = "http://sso.example.com".into();
         assert!(issuer_login(&plain, "https://iss.example.com", edge).is_err());
@@ -563,6 +589,7 @@ mod tests {
             token_endpoint: "https://iss/oauth/token".into(),
             provider: "https://sso".into(),
             client_id: "cli".into(),
+            client_secret: None,
             provider_token_endpoint: "https://sso/token".into(),
             revocation_endpoint: None,
             refresh_token: "refresh-secret".into(),

@@ -119,7 +119,8 @@ pub async fn login(edge: &str, dir: &Path, prompt: Prompt<'_>) -> Result<(LoginR
         &document(&http, &format!("the login provider {}", issuer_login.provider), &discovery).await?,
         &issuer_login.provider,
     )?;
-    let form = [("client_id", issuer_login.client_id.as_str()), ("scope", issuer_login.scope.as_str())];
+    let mut form = login::client_params(&issuer_login.client_id, issuer_login.client_secret.as_deref());
+    form.push(("scope", issuer_login.scope.as_str()));
     let (status, doc) =
         json_answer("the login provider", http.post(&endpoints.device_authorization).form(&form)).await?;
     if !(200..300).contains(&status) {
@@ -129,7 +130,8 @@ pub async fn login(edge: &str, dir: &Path, prompt: Prompt<'_>) -> Result<(LoginR
     }
     let device = DeviceAuthorization::parse(&doc)?;
     tell(prompt, &device);
-    let tokens = poll(&http, &endpoints, &issuer_login.client_id, &device, &edge).await?;
+    let client = login::client_params(&issuer_login.client_id, issuer_login.client_secret.as_deref());
+    let tokens = poll(&http, &endpoints, &client, &device, &edge).await?;
     let record = LoginRecord {
         host,
         edge: edge.clone(),
@@ -137,6 +139,7 @@ pub async fn login(edge: &str, dir: &Path, prompt: Prompt<'_>) -> Result<(LoginR
         token_endpoint: issuer_login.token_endpoint,
         provider: issuer_login.provider,
         client_id: issuer_login.client_id,
+        client_secret: issuer_login.client_secret,
         provider_token_endpoint: endpoints.token,
         revocation_endpoint: endpoints.revocation,
         refresh_token: tokens.refresh_token.unwrap_or_default(),
@@ -196,7 +199,7 @@ fn open_browser(url: &str) {
 async fn poll(
     http: &reqwest::Client,
     endpoints: &ProviderEndpoints,
-    client_id: &str,
+    client: &[(&'static str, &str)],
     device: &DeviceAuthorization,
     edge: &str,
 ) -> Result<login::ProviderTokens, LoginError> {
@@ -210,7 +213,8 @@ async fn poll(
         if tokio::time::Instant::now() >= deadline {
             return Err(LoginError::Expired { edge: edge.to_owned() });
         }
-        let form = [("grant_type", DEVICE_CODE_GRANT), ("device_code", &device.device_code), ("client_id", client_id)];
+        let mut form = vec![("grant_type", DEVICE_CODE_GRANT), ("device_code", device.device_code.as_str())];
+        form.extend_from_slice(client);
         let (status, doc) = json_answer("the login provider", http.post(&endpoints.token).form(&form)).await?;
         match login::poll_answer(status, &doc, edge)? {
             Poll::Done(tokens) => return Ok(tokens),
@@ -368,11 +372,8 @@ pub async fn fresh_id_token(path: &Path) -> Result<(LoginRecord, String), LoginE
         let token = token.to_owned();
         return Ok((record, token));
     }
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", record.refresh_token.as_str()),
-        ("client_id", record.client_id.as_str()),
-    ];
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", record.refresh_token.as_str())];
+    form.extend(login::client_params(&record.client_id, record.client_secret.as_deref()));
     let http = client()?;
     let (status, doc) = json_answer(
         &format!("the login provider {}", record.provider),
@@ -482,11 +483,8 @@ pub async fn logout(path: &Path, record: &LoginRecord) -> Result<Revocation, Log
     let revocation = match &record.revocation_endpoint {
         None => Revocation::NotOffered,
         Some(endpoint) => {
-            let form = [
-                ("token", record.refresh_token.as_str()),
-                ("token_type_hint", "refresh_token"),
-                ("client_id", record.client_id.as_str()),
-            ];
+            let mut form = vec![("token", record.refresh_token.as_str()), ("token_type_hint", "refresh_token")];
+            form.extend(login::client_params(&record.client_id, record.client_secret.as_deref()));
             match client() {
                 Err(e) => Revocation::Failed(e.to_string()),
                 Ok(http) => match json_answer("the login provider", http.post(endpoint).form(&form)).await {

@@ -58,6 +58,7 @@ struct RawLogin {
     client_id: String,
     scope: Option<String>,
     edges: Vec<String>,
+    client_secret: Option<String>,
 }
 
 /// `[login]`: where `chartgate login` sends people. Published in this issuer's RFC 8414 metadata
@@ -72,6 +73,10 @@ pub struct LoginProvider {
     pub client_id: String,
     /// The scopes asked for (`openid offline_access` by default: an ID token and a refresh token).
     pub scope: String,
+    /// For providers whose device-flow clients must send a secret even though it cannot be kept
+    /// (Google's "TVs and Limited Input devices" clients, whose secret Google documents as not
+    /// confidential): published with the rest, so never a secret that matters.
+    pub client_secret: Option<String>,
     /// The edges people log in to through this issuer (`https://charts.example.com`), published
     /// as `login_edges`: `chartgate login` refuses an edge this list does not name, so an edge
     /// cannot borrow another organisation's issuer.
@@ -216,6 +221,7 @@ impl Ctx<'_> {
             provider: policy.issuer.clone(),
             client_id: l.client_id.clone(),
             scope,
+            client_secret: l.client_secret.clone(),
             edges,
             policy: policy.name.clone(),
         })

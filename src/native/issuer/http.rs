@@ -398,6 +398,9 @@ async fn metadata(State(issuer): Shared) -> Json<serde_json::Value> {
         body["login_client_id"] = login.client_id.clone().into();
         body["login_scope"] = login.scope.clone().into();
         body["login_edges"] = login.edges.clone().into();
+        if let Some(secret) = &login.client_secret {
+            body["login_client_secret"] = secret.clone().into();
+        }
     }
     Json(body)
 }
