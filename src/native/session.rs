@@ -387,13 +387,16 @@ pub async fn fresh_id_token(path: &Path) -> Result<(LoginRecord, String), LoginE
     Ok((record, token))
 }
 
-/// The ID token the credential helper hands a registry client for the login at `path`, after
-/// checking that the edge still names its login's issuer in its challenge: the client sends the
-/// ID token to that realm, so it must be the issuer the person logged in through.
+/// The registry login the credential helper hands a registry client (helm, oras) for the login
+/// at `path`: a token of the issuer that grants nothing by itself, lives at most 15 minutes, and
+/// which the issuer's `/token` (the realm the client is sent to) turns into a token of the one
+/// scope each request names. Before asking, the edge must still name the login's issuer in its
+/// challenge: the client sends what it is given to that realm.
 ///
 /// # Errors
-/// The edge unreachable or naming another issuer, or as [`fresh_id_token`].
-pub async fn id_token_for_registry(path: &Path, record: &LoginRecord) -> Result<String, LoginError> {
+/// The edge unreachable or naming another issuer, the issuer's refusal, or as
+/// [`fresh_id_token`].
+pub async fn registry_login(path: &Path, record: &LoginRecord) -> Result<String, LoginError> {
     let http = client()?;
     let probe = format!("{}/v2/", record.edge);
     let response = http
@@ -409,7 +412,23 @@ pub async fn id_token_for_registry(path: &Path, record: &LoginRecord) -> Result<
             record.edge, record.issuer, record.edge
         )));
     }
-    fresh_id_token(path).await.map(|(_, token)| token)
+    let (record, id_token) = fresh_id_token(path).await?;
+    let form = [
+        ("grant_type", TOKEN_EXCHANGE),
+        ("subject_token", id_token.as_str()),
+        ("subject_token_type", ID_TOKEN_TYPE),
+        ("requested_token_type", crate::native::issuer::REGISTRY_LOGIN_TYPE),
+    ];
+    let (status, doc) = json_answer("the issuer", http.post(&record.token_endpoint).form(&form)).await?;
+    match doc.get("access_token").and_then(Value::as_str) {
+        Some(token) if (200..300).contains(&status) => Ok(token.to_owned()),
+        _ => Err(LoginError::Exchange(
+            doc.get("error_description")
+                .or_else(|| doc.get("error"))
+                .and_then(Value::as_str)
+                .map_or(format!("{status}"), |d| format!("{status} {}", credentials::printable(d))),
+        )),
+    }
 }
 
 /// A chartgate token of the login at `path` for `scope` (what the edge's challenge named), at

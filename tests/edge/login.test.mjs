@@ -185,23 +185,36 @@ test("a new developer: chartgate login (device flow in Chromium), the plugin and
   const repositories = readFileSync(join(dev.env.HELM_CONFIG_HOME, "repositories.yaml"), "utf8");
   assert.ok(!/password: "[^"]|token=|eyJ/.test(repositories), `repositories.yaml holds no credential:\n${repositories}`);
   assert.deepEqual(JSON.parse(readFileSync(dev.registryConfig, "utf8")), { credHelpers: { [edgeHost]: "chartgate" } }, "helm wrote no credential");
-  // For OCI, helm is handed the login's ID token (the helper's answer, which helm keeps in
-  // memory); the issuer trades it for one scope, 15 minutes at most.
+  // For OCI, helm is handed a registry login: the issuer's, at most 15 minutes, granting nothing
+  // by itself; the issuer's /token turns it into one scope per request, at most 15 minutes.
   const got = await runAsync(join(helperBin, "docker-credential-chartgate"), ["get"], { env: dev.env, input: edgeHost });
   assert.ok(got.ok, got.out);
   const answer = JSON.parse(got.out);
   const claims = (t) => JSON.parse(Buffer.from(t.split(".")[1], "base64url"));
-  assert.equal(claims(answer.Secret).iss, sso.issuer);
-  assert.equal(claims(answer.Secret).aud, CLIENT_ID);
+  const handed = claims(answer.Secret);
+  assert.equal(answer.Username, "token");
+  assert.equal(handed.iss, issuerUrl);
+  assert.equal(handed.sub, "alice");
+  assert.ok(handed.exp - handed.iat <= 900, `the registry login lives at most 15 minutes: ${handed.exp - handed.iat}`);
+  assert.ok(!handed.access || handed.access.length === 0, "it grants nothing by itself");
+  assert.deepEqual(handed.login_grant, ["artifact-repository:org1/repo1:pull"]);
+  const direct = await fetch(`http://${edgeHost}/v2/org1/repo1/webapp/manifests/1.1.0`, { headers: { Authorization: `Bearer ${answer.Secret}` } });
+  assert.ok([401, 403].includes(direct.status), `the edge refuses it as a bearer: ${direct.status}`);
   const basic = "Basic " + Buffer.from(`${answer.Username}:${answer.Secret}`).toString("base64");
   const docker = await fetch(`${issuerUrl}/token?service=chartgate&scope=repository:org1/repo1/webapp:pull`, { headers: { Authorization: basic } });
   assert.equal(docker.status, 200);
   const minted = claims((await docker.json()).token);
   assert.ok(minted.exp - minted.iat <= 900, `at most 15 minutes: ${minted.exp - minted.iat}`);
+  assert.ok(minted.exp <= handed.exp, "never past the registry login");
   assert.equal(minted.sub, "alice");
-  const asked = await fetch(`${issuerUrl}/token?service=chartgate&scope=repository:org1/repo1/webapp:pull,push`, { headers: { Authorization: basic } });
-  const pushClaims = asked.status === 200 ? claims((await asked.json()).token) : { access: [] };
-  assert.ok(!JSON.stringify(pushClaims.access).includes("push"), "push is not granted to a reader");
+  assert.ok(JSON.stringify(minted.access).includes("pull"), JSON.stringify(minted.access));
+  const asked = await fetch(`${issuerUrl}/token?service=chartgate&scope=repository:org1/repo1/webapp:pull,push&scope=repository:org2/other/app:pull`, { headers: { Authorization: basic } });
+  const wider = asked.status === 200 ? claims((await asked.json()).token) : { access: [] };
+  assert.ok(!JSON.stringify(wider.access).includes("push") && !JSON.stringify(wider.access).includes("org2"), `never broader than the person's grant: ${JSON.stringify(wider.access)}`);
+  // Exchanged as a subject token (RFC 8693), it is a chartgate token with nothing to downscope.
+  const exchanged = await fetch(`${issuerUrl}/oauth/token`, { method: "POST", body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:token-exchange", subject_token: answer.Secret, scope: "artifact-repository:org1/repo1:pull" }) });
+  const exchangedBody = await exchanged.json();
+  assert.ok(exchanged.status !== 200 || !JSON.stringify(claims(exchangedBody.access_token).access ?? []).includes("org1"), `a registry login exchanges for nothing: ${JSON.stringify(exchangedBody)}`);
   assertNoSecretShown(dev);
 });
 

@@ -141,11 +141,11 @@ pub(super) fn credential_helper(action: &str) -> ExitCode {
                     .build()
                     .map_err(|e| HelperError::Source(e.to_string()))?;
                 let (user, secret) = match origin {
-                    // The ID token, which helm trades at the issuer's /token for a token of the
-                    // one scope it needs, at most 15 minutes.
+                    // A registry login, which helm trades at the issuer's /token (username
+                    // `token`) for a token of the one scope it needs, at most 15 minutes.
                     Origin::Login(path, record) => runtime
-                        .block_on(crate::native::session::id_token_for_registry(&path, &record))
-                        .map(|id_token| (credentials::WORKLOAD_USERNAME.to_owned(), id_token))
+                        .block_on(crate::native::session::registry_login(&path, &record))
+                        .map(|login| (crate::native::issuer::TOKEN_USERNAME.to_owned(), login))
                         .map_err(|e| HelperError::Source(e.to_string()))?,
                     Origin::Source(source) => runtime.block_on(credential_from(&source, &env))?,
                 };

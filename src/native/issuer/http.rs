@@ -312,6 +312,17 @@ async fn oauth_token(
             let subject = params
                 .one("subject_token")
                 .ok_or_else(|| TokenError::InvalidRequest("subject_token is required".into()))?;
+            if params.one("requested_token_type") == Some(super::REGISTRY_LOGIN_TYPE) {
+                // RFC 8693 §2.2.1: `N_A`, as it is not an access token.
+                let issued = issuer.registry_login(subject).await?;
+                let body = json!({
+                    "access_token": issued.token,
+                    "token_type": "N_A",
+                    "expires_in": issued.expires_in,
+                    "issued_token_type": super::REGISTRY_LOGIN_TYPE,
+                });
+                return Ok((no_store(), Json(body)).into_response());
+            }
             let issued = issuer
                 .exchange(subject, params.one("scope"), params.seconds("expires_in")?, &params.all("path"))
                 .await?;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 pub use config::{ConfigFileError, IssuerConfig};
-pub use http::{app, serve, AuthenticatedClient, MAX_BODY, REQUEST_TIMEOUT};
+pub use http::{app, serve, AuthenticatedClient, MAX_BODY, REQUEST_TIMEOUT, TOKEN_USERNAME};
 pub use observe::{VerifiedSecrets, SECRET_CACHE_TTL};
 
 use crate::{Claims, MintRequest, NativeVerifier, PathBinding, Reason, ScopeSet, SignedUrlPlan, VerifiedToken};
@@ -98,8 +98,27 @@ pub struct Issued {
 /// derivation at a time that such callers share, before being told to retry later.
 const SLOW_LANE_WAIT: Duration = Duration::from_secs(10);
 
+/// The grant of a registry login this issuer signed (its signature already verified), or
+/// `None` for any other token.
+fn login_grant(token: &str) -> Option<grant::Allowance> {
+    let (_, payload) = crate::dangerous_decode(token).ok()?;
+    let patterns = payload.get(LOGIN_GRANT_CLAIM)?.as_array()?;
+    let parsed: Option<Vec<_>> =
+        patterns.iter().map(|p| p.as_str().and_then(|p| grant::ScopePattern::parse(p).ok())).collect();
+    Some(grant::Allowance(parsed.unwrap_or_default()))
+}
+
 /// Longest a token minted from a person's login lives, in seconds (15 minutes).
 pub const LOGIN_TOKEN_TTL: u64 = 900;
+
+/// RFC 8693 `requested_token_type` of a registry login: a token of this issuer that grants
+/// nothing by itself (no `access`), which the credential helper hands helm, and which this
+/// issuer's `/token` turns into a token of the one scope each registry request names.
+pub const REGISTRY_LOGIN_TYPE: &str = "urn:chartgate:params:oauth:token-type:registry-login";
+
+/// A registry login's private claim: the scope patterns its holder may be granted (the rule's
+/// grant when the person's ID token was admitted).
+const LOGIN_GRANT_CLAIM: &str = "login_grant";
 
 /// The issuer's clock: UNIX seconds. Injected so tests can pin time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -308,6 +327,20 @@ impl Issuer {
                     self.metrics.denied(r.code());
                     TokenError::LoginRefused(format!("the token given as password is refused: {r}"))
                 })?;
+                if let Some(allowance) = login_grant(token) {
+                    // A registry login: the scope asked for, within the person's grant, at most
+                    // 15 minutes and never past the login.
+                    let granted = allowance.grant(&requested, layout);
+                    let left = parent.claims.exp.saturating_sub(now);
+                    let ttl = self.ttl(None, self.config.max_ttl).min(LOGIN_TOKEN_TTL).min(left);
+                    let mut lineage = parent.claims.lineage.clone();
+                    lineage.extend(parent.claims.jti.clone());
+                    let trust = parent.claims.trust.as_deref().cloned();
+                    let plan = grant::ChildPlan { scopes: granted, ttl, paths: None, lineage, trust };
+                    let issued = self.sign(now, parent.claims.sub.clone(), plan)?;
+                    self.metrics.issued("docker");
+                    return Ok(issued);
+                }
                 let held = parent.claims.access.scopes(layout.default_repo);
                 let narrowed = held.narrow(&requested, layout);
                 let ttl = self.ttl(None, self.config.max_ttl);
@@ -384,6 +417,51 @@ impl Issuer {
         let lineage = claims.jti.iter().cloned().collect();
         let plan = grant::ChildPlan { scopes: granted, ttl, paths, lineage, trust: Some(by) };
         self.sign(now, claims.sub.clone(), plan)
+    }
+
+    /// A registry login for a person's ID token (`[login]` provider only): at most 15 minutes,
+    /// no `access`, the rule's grant as [`LOGIN_GRANT_CLAIM`], `lineage` carrying the ID token's
+    /// `jti` and `trust` its policy.
+    ///
+    /// # Errors
+    /// No `[login]`; an ID token its policy refuses, or of another policy.
+    pub async fn registry_login(&self, subject_token: &str) -> Result<Issued, TokenError> {
+        let login = self.config.login.as_ref().ok_or_else(|| {
+            TokenError::InvalidRequest("this issuer has no [login]: a registry login is for people's ID tokens".into())
+        })?;
+        let now = self.now();
+        let admitted = self.trusted.admit(&self.config, subject_token, now, "subject_token").await;
+        let (claims, by) = admitted.inspect_err(|_| self.metrics.denied("sso"))?;
+        if by.policy != login.policy {
+            return Err(TokenError::InvalidRequest("a registry login is for the [login] provider's ID tokens".into()));
+        }
+        let left = claims.exp.saturating_sub(now);
+        if left == 0 {
+            return Err(TokenError::InvalidGrant("the ID token has expired".into()));
+        }
+        let ttl = LOGIN_TOKEN_TTL.min(self.config.max_ttl).min(left);
+        let grant: Vec<String> = claims.access.allowed.0.iter().map(ToString::to_string).collect();
+        let request = MintRequest {
+            scopes: ScopeSet::new(),
+            ttl: Some(ttl),
+            sub: claims.sub.clone(),
+            iss: Some(self.config.issuer.clone()),
+            aud: self.config.audience.clone(),
+            jti: Some(crate::random_id()),
+            paths: None,
+            lineage: claims.jti.iter().cloned().collect(),
+            trust: Some(by),
+        };
+        let mut payload = request.claims(now).to_json();
+        payload[LOGIN_GRANT_CLAIM] = grant.into();
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": self.config.signing.kid()});
+        let token = self
+            .config
+            .signing
+            .sign_raw(header.to_string().as_bytes(), payload.to_string().as_bytes())
+            .map_err(|e| TokenError::Unavailable(e.to_string()))?;
+        self.metrics.issued("registry_login");
+        Ok(Issued { token, expires_in: ttl, issued_at: now, scope: ScopeSet::new() })
     }
 
     /// RFC 8693 token exchange: a chartgate token is downscoped; a workload or SSO token is
