@@ -332,6 +332,12 @@ impl Issuer {
                     // 15 minutes and never past the login.
                     let granted = allowance.grant(&requested, layout);
                     let left = parent.claims.exp.saturating_sub(now);
+                    if left == 0 {
+                        // Accepted within the clock leeway, but nothing is issued past it.
+                        return Err(TokenError::LoginRefused(
+                            "the registry login has expired: the credential helper gets a new one".into(),
+                        ));
+                    }
                     let ttl = self.ttl(None, self.config.max_ttl).min(LOGIN_TOKEN_TTL).min(left);
                     let mut lineage = parent.claims.lineage.clone();
                     lineage.extend(parent.claims.jti.clone());
