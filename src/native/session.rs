@@ -78,6 +78,28 @@ async fn document(http: &reqwest::Client, what: &str, url: &str) -> Result<Value
     Ok(doc)
 }
 
+/// The edge's answer to `GET {edge}/v2/`: its status and its Bearer challenge, which names the
+/// token endpoint of its issuer.
+async fn edge_challenge(http: &reqwest::Client, edge: &str) -> Result<(u16, Option<Challenge>), LoginError> {
+    let response = http
+        .get(format!("{edge}/v2/"))
+        .send()
+        .await
+        .map_err(|e| LoginError::Unreachable { what: format!("the edge {edge}"), why: transport(&e) })?;
+    let challenge = response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(Challenge::parse);
+    Ok((response.status().as_u16(), challenge))
+}
+
+/// The issuer's refusal of an exchange, as its error body says it (never quoting a token).
+fn issuer_refusal(status: u16, doc: &Value) -> LoginError {
+    let why = doc
+        .get("error_description")
+        .or_else(|| doc.get("error"))
+        .and_then(Value::as_str)
+        .map_or(format!("{status}"), |d| format!("{status} {}", credentials::printable(d)));
+    LoginError::Exchange(why)
+}
+
 /// How `chartgate login` talks to the person.
 pub struct Prompt<'a> {
     /// Where instructions go (stderr).
@@ -99,17 +121,10 @@ pub async fn login(edge: &str, dir: &Path, prompt: Prompt<'_>) -> Result<(LoginR
     let path = login::record_path(dir, &host)?;
     let http = client()?;
     // The edge names its token endpoint in the challenge of any registry request.
-    let probe = format!("{edge}/v2/");
-    let response = http
-        .get(&probe)
-        .send()
-        .await
-        .map_err(|e| LoginError::Unreachable { what: format!("the edge {edge}"), why: transport(&e) })?;
-    let challenge = response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(Challenge::parse);
-    let Some(challenge) = challenge.filter(|_| response.status() == 401) else {
+    let (status, challenge) = edge_challenge(&http, &edge).await?;
+    let Some(challenge) = challenge.filter(|_| status == 401) else {
         return Err(LoginError::Discovery(format!(
-            "{probe} answered {} without a Bearer challenge: is {edge} a chartgate edge?",
-            response.status().as_u16()
+            "{edge}/v2/ answered {status} without a Bearer challenge: is {edge} a chartgate edge?"
         )));
     };
     let (issuer, metadata_url) = login::issuer_of_realm(&challenge.realm)?;
@@ -264,14 +279,7 @@ async fn exchange(
         _ if scope.is_none() && doc.get("error").and_then(Value::as_str) == Some("invalid_request") => {
             Err(Exchange::NeedsScope)
         }
-        _ => {
-            let why = doc
-                .get("error_description")
-                .or_else(|| doc.get("error"))
-                .and_then(Value::as_str)
-                .map_or(format!("{status}"), |d| format!("{status} {}", credentials::printable(d)));
-            Err(Exchange::Refused(LoginError::Exchange(why)))
-        }
+        _ => Err(Exchange::Refused(issuer_refusal(status, &doc))),
     }
 }
 
@@ -398,13 +406,7 @@ pub async fn fresh_id_token(path: &Path) -> Result<(LoginRecord, String), LoginE
 /// [`fresh_id_token`].
 pub async fn registry_login(path: &Path, record: &LoginRecord) -> Result<String, LoginError> {
     let http = client()?;
-    let probe = format!("{}/v2/", record.edge);
-    let response = http
-        .get(&probe)
-        .send()
-        .await
-        .map_err(|e| LoginError::Unreachable { what: format!("the edge {}", record.edge), why: transport(&e) })?;
-    let realm = response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(Challenge::parse);
+    let (_, realm) = edge_challenge(&http, &record.edge).await?;
     let issuer = realm.as_ref().map(|c| login::issuer_of_realm(&c.realm).map(|(issuer, _)| issuer));
     if !matches!(&issuer, Some(Ok(i)) if i.trim_end_matches('/') == record.issuer.trim_end_matches('/')) {
         return Err(LoginError::Discovery(format!(
@@ -422,12 +424,7 @@ pub async fn registry_login(path: &Path, record: &LoginRecord) -> Result<String,
     let (status, doc) = json_answer("the issuer", http.post(&record.token_endpoint).form(&form)).await?;
     match doc.get("access_token").and_then(Value::as_str) {
         Some(token) if (200..300).contains(&status) => Ok(token.to_owned()),
-        _ => Err(LoginError::Exchange(
-            doc.get("error_description")
-                .or_else(|| doc.get("error"))
-                .and_then(Value::as_str)
-                .map_or(format!("{status}"), |d| format!("{status} {}", credentials::printable(d))),
-        )),
+        _ => Err(issuer_refusal(status, &doc)),
     }
 }
 
