@@ -748,6 +748,7 @@ impl TrustPolicies {
     /// # Errors
     /// [`TrustPolicyError`]: syntax (line and column), an unknown or missing key, a policy that
     /// does not validate ([`TrustPolicy::from_raw`]), two policies with one issuer or one name.
+    #[inline(never)] // compiled only where TRUST_POLICIES is set
     pub fn from_json(text: &str) -> Result<Self, TrustPolicyError> {
         let value: Value = strict_json(text).map_err(|e| TrustPolicyError {
             at: format!("line {} column {}", e.line(), e.column()),

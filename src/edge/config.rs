@@ -62,6 +62,8 @@ pub struct EdgeConfig {
     pub allow_overwrite: bool,
 }
 
+// Out of line: compiled only when the variable is set (V8 compiles a wasm function on its first call).
+#[inline(never)]
 fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.trim() {
         "true" | "1" | "yes" => Ok(true),
@@ -70,6 +72,7 @@ fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
     }
 }
 
+#[inline(never)]
 fn parse_secs(var: &'static str, v: &str, max: u64) -> Result<u64, ConfigError> {
     let n: u64 = v.trim().parse().map_err(|_| ConfigError { var, why: format!("{v:?} is not a number of seconds") })?;
     if n > max {
@@ -78,6 +81,7 @@ fn parse_secs(var: &'static str, v: &str, max: u64) -> Result<u64, ConfigError> 
     Ok(n)
 }
 
+#[inline(never)]
 fn parse_timeout(var: &'static str, v: &str, max: u64) -> Result<u64, ConfigError> {
     match parse_secs(var, v, max)? {
         0 => Err(ConfigError { var, why: "a timeout must be at least 1 second".into() }),
@@ -85,6 +89,7 @@ fn parse_timeout(var: &'static str, v: &str, max: u64) -> Result<u64, ConfigErro
     }
 }
 
+#[inline(never)]
 fn parse_url(var: &'static str, v: &str) -> Result<String, ConfigError> {
     let v = v.trim().trim_end_matches('/');
     if !(v.starts_with("https://") || v.starts_with("http://")) || v.len() < 10 {
@@ -196,7 +201,13 @@ impl EdgeConfig {
         if !self.report_only_serves(method, status) {
             return None;
         }
-        Route::parse(method, path?, self.policy.depth, &self.policy.default_repo).ok()
+        Self::reparse(method, path?, &self.policy)
+    }
+
+    /// Out of line: compiled only in report-only mode.
+    #[inline(never)]
+    fn reparse(method: &str, path: &NormalizedPath, policy: &Policy) -> Option<Route> {
+        Route::parse(method, path, policy.depth, &policy.default_repo).ok()
     }
 }
 

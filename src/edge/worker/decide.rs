@@ -34,10 +34,11 @@ enum Check<'p> {
 impl EdgeVerifier<'_> {
     async fn check(&self, token: &str, keys: &crate::KeySet, check: Check<'_>) -> Result<VerifiedToken, Reason> {
         match check {
-            Check::Own => webcrypto::verify_token(token, keys).await,
+            // Apart: a deployment's own tokens never compile the workload tokens' checks.
+            Check::Own => super::apart(webcrypto::verify_token(token, keys)).await,
             Check::Trusted(policy, payload) => {
                 let leeway = self.isolate.config.policy.leeway();
-                webcrypto::verify_trusted(token, keys, policy, *payload, self.now, leeway).await
+                super::apart(webcrypto::verify_trusted(token, keys, policy, *payload, self.now, leeway)).await
             }
         }
     }
@@ -73,30 +74,46 @@ impl TokenVerifier for EdgeVerifier<'_> {
         let trusted = matches!(check, Check::Trusted(..));
         let mut result = self.check(token, &keys, check).await;
         if let (Err(Reason::UnknownKid(_)), Some(_)) = (&result, &store.remote) {
-            // Key rotation: newer keys than this request started with, the fetch in flight, or one
-            // rate-limited refetch.
-            let newer = store.keys.borrow().clone().filter(|current| !Rc::ptr_eq(current, &keys));
-            let next =
-                store.state.borrow().on_unknown_kid(now, &isolate.rules, newer.is_some(), isolate.fetching(store));
-            let fresh = match (next, newer) {
-                (UnknownKid::UseNewer, Some(current)) => Ok(current),
-                (UnknownKid::Refetch, _) => isolate.refetch(store, now).await,
-                _ => Err(KeysUnavailable),
-            };
-            if let Ok(fresh) = fresh {
-                let again = match trusted {
-                    true => match isolate.config.trust.route(token).map_err(Unverified::Refused)? {
-                        crate::Routed::Trusted(_, policy, payload) => Check::Trusted(policy, payload),
-                        crate::Routed::Own { .. } => Check::Own,
-                    },
-                    false => Check::Own,
-                };
-                result = self.check(token, &fresh, again).await;
-            }
+            result = super::apart(self.after_rotation(token, store, keys, trusted, result)).await?;
         }
         let token = Rc::new(result.map_err(Unverified::Refused)?);
         isolate.tokens.borrow_mut().insert(hash, token.clone());
         Ok(token)
+    }
+}
+
+impl EdgeVerifier<'_> {
+    /// A token whose `kid` the keys did not have, checked again after a key rotation, or the
+    /// first result when no newer keys can be had.
+    async fn after_rotation(
+        &self,
+        token: &str,
+        store: &super::isolate::KeyStore,
+        keys: Rc<crate::KeySet>,
+        trusted: bool,
+        mut result: Result<VerifiedToken, Reason>,
+    ) -> Result<Result<VerifiedToken, Reason>, Unverified> {
+        let (isolate, now) = (self.isolate, self.now);
+        // Key rotation: newer keys than this request started with, the fetch in flight, or one
+        // rate-limited refetch.
+        let newer = store.keys.borrow().clone().filter(|current| !Rc::ptr_eq(current, &keys));
+        let next = store.state.borrow().on_unknown_kid(now, &isolate.rules, newer.is_some(), isolate.fetching(store));
+        let fresh = match (next, newer) {
+            (UnknownKid::UseNewer, Some(current)) => Ok(current),
+            (UnknownKid::Refetch, _) => isolate.refetch(store, now).await,
+            _ => Err(KeysUnavailable),
+        };
+        if let Ok(fresh) = fresh {
+            let again = match trusted {
+                true => match isolate.config.trust.route(token).map_err(Unverified::Refused)? {
+                    crate::Routed::Trusted(_, policy, payload) => Check::Trusted(policy, payload),
+                    crate::Routed::Own { .. } => Check::Own,
+                },
+                false => Check::Own,
+            };
+            result = self.check(token, &fresh, again).await;
+        }
+        Ok(result)
     }
 }
 
@@ -115,7 +132,8 @@ pub(super) async fn decide(
     let outcome = crate::wasm::decide::decide(prepared, &verifier, policy, verifier.now).await;
     *token_cache_hit = verifier.cache_hit.get();
     let Outcome::Allowed(grant, prepared) = outcome.decision else { return outcome.decision };
-    let Ok(revoked) = (if isolate.revocations { is_revoked(env, &grant).await } else { Ok(false) }) else {
+    let Ok(revoked) = (if isolate.revocations { super::apart(is_revoked(env, &grant)).await } else { Ok(false) })
+    else {
         return Outcome::Unavailable;
     };
     if revoked {

@@ -63,55 +63,34 @@ thread_local! {
 }
 
 pub(super) fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
-    ISOLATE.with(|cell| {
-        cell.borrow_mut()
-            .get_or_insert_with(|| {
-                let lookup = |name: &'static str| {
-                    env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()))
-                };
-                EdgeConfig::from_lookup(lookup)
-                    .map(|config| {
-                        let rules = RefreshRules {
-                            ttl: config.jwks_ttl,
-                            max_stale: config.jwks_max_stale,
-                            min_interval: config.jwks_refetch_interval,
-                        };
-                        let own = KeyStore::new(
-                            "JWKS_URL".into(),
-                            config.jwks_url.clone().map(Remote::Jwks),
-                            config.static_keys.clone(),
-                        );
-                        let trusted = config
-                            .trust
-                            .policies()
-                            .iter()
-                            .map(|p| {
-                                let (remote, keys) = match &p.keys {
-                                    KeySource::Inline(keys) => (None, Some(keys.clone())),
-                                    KeySource::JwksUrl(url) => (Some(Remote::Jwks(url.clone())), None),
-                                    KeySource::Discovery(url) => {
-                                        (Some(Remote::Discovery { url: url.clone(), issuer: p.issuer.clone() }), None)
-                                    }
-                                };
-                                KeyStore::new(format!("trust policy {:?}", p.name), remote, keys)
-                            })
-                            .collect();
-                        Rc::new(Isolate {
-                            config,
-                            rules,
-                            own,
-                            trusted,
-                            tokens: RefCell::new(match random_key() {
-                                Some(key) => TokenCache::new(TOKEN_CACHE_CAPACITY, key),
-                                None => TokenCache::new(0, [0; 16]),
-                            }),
-                            revocations: env.kv("REVOCATIONS").is_ok(),
-                        })
-                    })
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-    })
+    ISOLATE.with(|cell| cell.borrow_mut().get_or_insert_with(|| Isolate::new(env)).clone())
+}
+
+impl Isolate {
+    /// The isolate's state from its bindings, on its first request. Each part is its own function
+    /// (V8 compiles a wasm function on its first call): what a deployment does not configure is
+    /// never compiled.
+    #[inline(never)]
+    fn new(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
+        let lookup = |name: &'static str| {
+            env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()))
+        };
+        let config = EdgeConfig::from_lookup(lookup).map_err(|e| e.to_string())?;
+        let rules = RefreshRules {
+            ttl: config.jwks_ttl,
+            max_stale: config.jwks_max_stale,
+            min_interval: config.jwks_refetch_interval,
+        };
+        let own =
+            KeyStore::new("JWKS_URL".into(), config.jwks_url.clone().map(Remote::Jwks), config.static_keys.clone());
+        let trusted = config.trust.policies().iter().map(KeyStore::of_policy).collect();
+        let tokens = match random_key() {
+            Some(key) => TokenCache::new(TOKEN_CACHE_CAPACITY, key),
+            None => TokenCache::new(0, [0; 16]),
+        };
+        let revocations = env.kv("REVOCATIONS").is_ok();
+        Ok(Rc::new(Isolate { config, rules, own, trusted, tokens: RefCell::new(tokens), revocations }))
+    }
 }
 
 /// 16 random bytes from the runtime's CSPRNG (`crypto.getRandomValues`) for the token-cache key;
@@ -167,7 +146,7 @@ impl Isolate {
         let plan = store.state.borrow().plan(now, &self.rules);
         match plan {
             Plan::Use(_) => store.keys.borrow().clone().ok_or(KeysUnavailable),
-            Plan::Fetch => self.refetch(store, now).await,
+            Plan::Fetch => super::apart(self.refetch(store, now)).await,
         }
     }
 
@@ -230,6 +209,17 @@ impl Isolate {
 }
 
 impl KeyStore {
+    /// A trust policy's store.
+    #[inline(never)]
+    fn of_policy(p: &crate::TrustPolicy) -> Self {
+        let (remote, keys) = match &p.keys {
+            KeySource::Inline(keys) => (None, Some(keys.clone())),
+            KeySource::JwksUrl(url) => (Some(Remote::Jwks(url.clone())), None),
+            KeySource::Discovery(url) => (Some(Remote::Discovery { url: url.clone(), issuer: p.issuer.clone() }), None),
+        };
+        KeyStore::new(format!("trust policy {:?}", p.name), remote, keys)
+    }
+
     fn new(name: String, remote: Option<Remote>, static_keys: Option<KeySet>) -> Self {
         // Without a remote source the static keys (possibly none) are all there is.
         let keys = remote.is_none().then(|| Rc::new(static_keys.clone().unwrap_or_default()));

@@ -80,7 +80,7 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
     let mut authorization = req.headers().get("Authorization")?;
     if method == "POST" && url.path() == "/token" {
         // The Docker clients' token request form: its password is the credential.
-        match read_form(&mut req).await.and_then(|body| token_endpoint::form_password(&body)) {
+        match apart(read_form(&mut req)).await.and_then(|body| token_endpoint::form_password(&body)) {
             Ok(password) => authorization = Some(format!("Bearer {password}")),
             Err(e) => return respond::error(400, e.code(), &e.to_string()),
         }
@@ -151,10 +151,7 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
         }
     };
     if let (Route::Token, Outcome::Allowed(grant, prepared)) = (&route, &outcome) {
-        let response = match &prepared.credential {
-            Some(c) => respond::json(200, &token_endpoint::token_response(&c.token, grant.exp, isolate::now_secs()))?,
-            None => respond::error(401, "invalid_request", "present a token as the password")?,
-        };
+        let response = token_answer(prepared.credential.as_ref().map(|c| c.token.as_str()), grant.exp)?;
         if let Some(line) = grant_line {
             log(line, response.status_code(), None);
         }
@@ -184,10 +181,19 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
     Ok(response)
 }
 
+/// The token endpoint's answer: the credential that was verified, as the Docker token response.
+#[inline(never)] // compiled only by the token route
+fn token_answer(token: Option<&str>, exp: Option<u64>) -> Result<Response> {
+    match token {
+        Some(token) => respond::json(200, &token_endpoint::token_response(token, exp, isolate::now_secs())),
+        None => respond::error(401, "invalid_request", "present a token as the password"),
+    }
+}
+
 /// `future` behind a pointer the compiler cannot see through: its poll function stays its own
 /// function in the wasm (not inlined into the caller's state machine), which V8 compiles when it
 /// first runs, so a request compiles only the parts it uses.
-fn apart<'a, T>(
+pub(super) fn apart<'a, T>(
     future: impl std::future::Future<Output = T> + 'a,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>> {
     Box::pin(future)

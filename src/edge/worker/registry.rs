@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::Digest as _;
 use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Method, Request, Response, ResponseBody, Result};
 
+use super::apart;
 use super::ledger::LedgerClient;
 use super::r2::list_objects;
 use super::respond;
@@ -67,19 +68,20 @@ pub(super) async fn serve(
     let r = Registry { bucket, origin: t.url.origin().to_owned(), repo, t };
     let method = req.inner().method();
     let mut cache = CacheStatus::Miss;
+    // Each endpoint is its own boxed future: a pull compiles the pull's code, not the upload's.
     let answer = match (endpoint, method.as_str()) {
-        (Endpoint::Blob(d), "GET" | "HEAD") => r.get_blob(&req, d, &mut cache).await?,
-        (Endpoint::Blob(d), _) => r.delete_blob(d).await?,
-        (Endpoint::Manifest(reference), "GET" | "HEAD") => r.get_manifest(&req, reference, &mut cache).await?,
-        (Endpoint::Manifest(reference), "PUT") => r.put_manifest(req, reference).await?,
-        (Endpoint::Manifest(reference), _) => r.delete_manifest(reference).await?,
-        (Endpoint::StartUpload, _) => r.start_upload(req).await?,
-        (Endpoint::Upload(id), "GET") => r.upload_status(id).await?,
-        (Endpoint::Upload(id), "PATCH") => r.patch_upload(req, id).await?,
-        (Endpoint::Upload(id), "PUT") => r.finish_upload(req, id).await?,
-        (Endpoint::Upload(id), _) => r.cancel_upload(id).await?,
-        (Endpoint::Tags, _) => r.tags().await?,
-        (Endpoint::Referrers(d), _) => r.referrers(d).await?,
+        (Endpoint::Blob(d), "GET" | "HEAD") => apart(r.get_blob(&req, d, &mut cache)).await?,
+        (Endpoint::Blob(d), _) => apart(r.delete_blob(d)).await?,
+        (Endpoint::Manifest(reference), "GET" | "HEAD") => apart(r.get_manifest(&req, reference, &mut cache)).await?,
+        (Endpoint::Manifest(reference), "PUT") => apart(r.put_manifest(req, reference)).await?,
+        (Endpoint::Manifest(reference), _) => apart(r.delete_manifest(reference)).await?,
+        (Endpoint::StartUpload, _) => apart(r.start_upload(req)).await?,
+        (Endpoint::Upload(id), "GET") => apart(r.upload_status(id)).await?,
+        (Endpoint::Upload(id), "PATCH") => apart(r.patch_upload(req, id)).await?,
+        (Endpoint::Upload(id), "PUT") => apart(r.finish_upload(req, id)).await?,
+        (Endpoint::Upload(id), _) => apart(r.cancel_upload(id)).await?,
+        (Endpoint::Tags, _) => apart(r.tags()).await?,
+        (Endpoint::Referrers(d), _) => apart(r.referrers(d)).await?,
     };
     match answer {
         Ok(response) => {

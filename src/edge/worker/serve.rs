@@ -25,8 +25,12 @@ pub async fn serve(req: Request, target: Target<'_>) -> Result<(Response, CacheS
             super::respond::error(401, "invalid_token", "present a valid token as the password")?,
             CacheStatus::Miss,
         )),
-        Route::Index { .. } | Route::Artifact { .. } => serve_object(req, target).await,
-        Route::ApiRead { .. } | Route::ApiWrite { .. } => pass_through(req, target).await,
+        // Boxed apart: a request compiles the way it is served, not the others.
+        Route::Index { .. } | Route::Artifact { .. } if target.config.origin.is_none() => {
+            super::apart(serve_ledger(req, target)).await
+        }
+        Route::Index { .. } | Route::Artifact { .. } => super::apart(serve_object(req, target)).await,
+        Route::ApiRead { .. } | Route::ApiWrite { .. } => super::apart(pass_through(req, target)).await,
         Route::RegistryBase | Route::Registry { .. } => {
             Ok((error(404, "not_found", "no such route")?, CacheStatus::Miss))
         }
@@ -63,23 +67,23 @@ fn stored_response(body: ResponseBody, etag: Option<&str>, route: &Route, config
     Ok(Response::from_body(body)?.with_headers(headers))
 }
 
+/// A chart object of an origin-less repository: everything comes from the ledger.
+async fn serve_ledger(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
+    let route = target.route;
+    match super::charts::lookup(target).await {
+        Ok(Some((stored, cache))) => finish(&req, stored, route, cache).await,
+        Ok(None) => Ok((error(404, "not_found", "no such chart object")?, CacheStatus::Miss)),
+        Err(e) => {
+            let key = route.object_key().unwrap_or_default();
+            worker::console_error!("chartgate: R2 read of {key} failed (through the repository ledger): {e}");
+            Ok((error(502, "bad_gateway", "the chart store (R2, the repository ledger) failed")?, CacheStatus::Miss))
+        }
+    }
+}
+
+/// A chart object of a repository with an origin: the edge cache, then R2, then the origin.
 async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
     let Target { env, config, route, path, .. } = target;
-    if config.origin.is_none() {
-        // The edge is the chart server: everything comes from the ledger.
-        return match super::charts::lookup(target).await {
-            Ok(Some((stored, cache))) => finish(&req, stored, route, cache).await,
-            Ok(None) => Ok((error(404, "not_found", "no such chart object")?, CacheStatus::Miss)),
-            Err(e) => {
-                let key = route.object_key().unwrap_or_default();
-                worker::console_error!("chartgate: R2 read of {key} failed (through the repository ledger): {e}");
-                Ok((
-                    error(502, "bad_gateway", "the chart store (R2, the repository ledger) failed")?,
-                    CacheStatus::Miss,
-                ))
-            }
-        };
-    }
     let key = route.object_key().unwrap_or_default();
     // The cache key is the canonical object URL: no hostname, no query, so no credential, ever.
     let cache_key = format!("{}/{key}", super::cache::CACHE_ORIGIN);
