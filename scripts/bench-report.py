@@ -157,6 +157,9 @@ rows = [
     row("worker start", "workerd up with the worker, until it answers", f"{edge['startup_ms']:.0f} ms",
         f"plain JS worker {edge['floor']['startup_ms']:.0f} ms (Rust floor {edge['rust_floor']['startup_ms']:.0f} ms)",
         f"{edge['startup_ms'] / edge['floor']['startup_ms']:.2f}x", "≤ 1.5x", edge["startup_ms"] / edge["floor"]["startup_ms"] <= 1.5),
+    row("worker start, same bindings", "the same, against a plain JS worker with chartgate's bindings (R2 bucket, Durable Object namespace)", f"{edge['startup_ms']:.0f} ms",
+        f"plain JS worker with the bindings {edge['floor']['startup_bound_ms']:.0f} ms",
+        f"{edge['startup_ms'] / edge['floor']['startup_bound_ms']:.2f}x", "—", True),
     row("bundle", "worker upload, gzip (wrangler deploy --dry-run)", f"{bundle_kib:.0f} KiB", "free plan 3 MB",
         f"{bundle_kib / 3072:.2f}x", "≤ 400 KiB", bundle_kib <= 400),
     row("issuer sign", "tokens/s on one core (criterion)", f"{1e6 / sign_us:.0f}/s", f"openssl sign {ossl_sign_per_s:.0f}/s",
@@ -222,6 +225,48 @@ try:
 except (OSError, StopIteration):
     pass
 workerd = subprocess.run(["node_modules/.bin/workerd", "--version"], capture_output=True, text=True).stdout.strip()
+
+trace = json.loads(read("cold-trace.json"))
+TRACE_ROUTES = [("no_token", "no token (401)"), ("decision", "decision (403)"), ("http_read", "HTTP chart read"),
+                ("oci_pull", "/v2/ manifest pull"), ("upload", "upload"), ("rust_floor", "Rust floor (403)")]
+cold_of = {"no_token": edge["cold_start_no_token_ms"], "decision": edge["cold_start_ms"],
+           **edge["cold_start_routes_ms"], "rust_floor": edge["rust_floor"]["cold_start_ms"]}
+parts = []
+for key, _ in TRACE_ROUTES:
+    for part in trace[key]["first"]["parts"]:
+        if part not in parts:
+            parts.append(part)
+parts.sort(key=lambda p: -trace["http_read"]["first"]["parts"].get(p, {"kib": 0})["kib"])
+
+
+def cell(key, part):
+    p = trace[key]["first"]["parts"].get(part)
+    return "—" if p is None else f"{p['kib']:.0f} KiB / {p['liftoff_ms']:.1f} ms"
+
+
+compile_rows = [
+    "| part | " + " | ".join(label for _, label in TRACE_ROUTES) + " |",
+    "| --- |" + " --- |" * len(TRACE_ROUTES),
+    "| **cold start, untraced (first minus warm, the rows above)** | " + " | ".join(
+        f"**{cold_of[k]:.1f} ms**" for k, _ in TRACE_ROUTES) + " |",
+    "| **compiled: functions, wasm KiB, Liftoff ms** | " + " | ".join(
+        f"**{trace[k]['first']['functions']}, {trace[k]['first']['kib']:.0f} KiB, {trace[k]['first']['liftoff_ms']:.1f} ms**" for k, _ in TRACE_ROUTES) + " |",
+    *["| " + part + " | " + " | ".join(cell(k, part) for k, _ in TRACE_ROUTES) + " |" for part in parts],
+]
+def short(name):
+    """`chartgate::edge::worker::decide::decide::{{closure}}` -> `decide::decide`."""
+    name = re.sub(r"(::\{\{closure\}\})+$", "", name)
+    # `<impl Trait for Type>::f` and `<Type as Trait>::f` -> `Type::f`
+    name = re.sub(r"^.*<impl [^<>]*? for ([\w:]+)(<.*>)?>::", r"\1::", name)
+    name = re.sub(r"^<([\w:]+)(<.*?>)? as .*?>::(\w+)$", r"\1::\3", name)
+    name = re.sub(r"<[^<>]*>", "", re.sub(r"<[^<>]*>", "", name.lstrip("<")))  # generic arguments
+    return "::".join(name.split("::")[-2:])
+
+
+largest = {k: ", ".join(f"`{short(f['name'])}` {f['kib']:.0f}" for f in trace[k]["first"]["top"][:5])
+           for k, _ in TRACE_ROUTES}
+compile_text = "\n".join(compile_rows)
+start_compiled_kib = trace["decision"]["start"]["kib"]
 
 text = f"""# Benchmarks
 
@@ -344,47 +389,90 @@ the verified-token cache lookup; `full` the whole decision.
 - **Repeat token** ({edge['repeat_decision_us']:.2f} µs, a verified-token cache hit): path normalisation, route and
   credential parsing, the keyed hash and lookup and the grant still run on every request, by design (time
   and access are re-checked each time).
-- **Cold start** ({edge['cold_start_ms']:.1f} ms for a decision; a plain JavaScript worker: {js_cold:.1f} ms; the
-  Rust floor, a `worker`-crate worker of the same version and build settings that answers a 403 and
-  does nothing else (`benches/floor-worker`): {rust_cold:.1f} ms). V8 compiles a wasm function on its first call,
-  so a first request pays for compiling what it runs. In parts, first request minus steady: the
-  isolate's set-up (configuration variables, the JWKS, the key stores) {edge['cold_start_isolate_ms']:.1f} ms; the decision
-  {edge['cold_start_decision_ms']:.1f} ms (the audit line's `auth_us`: WebCrypto key import, the first verify, the claims); a
-  request with no token at all (a 401: no key import, no verify) costs {edge['cold_start_no_token_ms']:.1f} ms; the rest is
-  the way in and out, of which the Rust floor is the part no Rust worker avoids (wasm-bindgen's entry,
-  the `worker` crate's request and response). The clock inside workerd ticks in whole milliseconds, so
-  the parts are ±1 ms. By route kind: an HTTP archive read {edge['cold_start_routes_ms']['http_read']:.1f} ms, an OCI manifest pull
-  {edge['cold_start_routes_ms']['oci_pull']:.1f} ms, an upload {edge['cold_start_routes_ms']['upload']:.1f} ms (its first run compiles the tar, gzip and YAML
-  readers and the ledger's Durable Object). These rows also pay the first use of R2, the edge
-  cache and the Durable Object from a fresh isolate, which workerd runs locally through
-  miniflare's own JavaScript services: compare them between runs, not with Cloudflare. What was
-  done (issue 26): each part of a request (the
-  decision, the registry, the chart server, the cache and R2 path) is its own boxed future, so its
-  code is its own wasm function compiled when first used, instead of one 196 KB state machine of
-  every route compiled on every first request (a first decision went from 33 to 20 ms in a
-  side-by-side run of the two builds); the request URL is split from the
-  runtime's serialization instead of parsed again with the `url` crate (about 2 ms of a first
-  request, and a parse per request). What is left, and what removing it would take: the isolate's
-  set-up (reading each variable and the JWKS on the first request; deferring the JWKS to the first
-  token would help only requests without one); the decision's first run (WebCrypto's key import is
-  the platform's); and compiling the glue that every route shares.
-- **Worker start** ({edge['startup_ms']:.0f} ms against {edge['floor']['startup_ms']:.0f} ms for the plain JavaScript worker and
-  {edge['rust_floor']['startup_ms']:.0f} ms for the Rust floor, whose module is about 100 KiB): workerd decodes and validates the
-  whole {wasm_kib:.0f} KiB module before the first request, so start-up follows the module's size. The Rust floor
-  alone is most of the way to the 1.5x goal. On Cloudflare this happens while the TLS handshake runs.
-- **Bundle** ({bundle_kib:.0f} KiB gzip: the wasm code {code_kib:.0f} KiB, its data {data_kib:.0f} KiB, the JavaScript glue the
-  rest). The name section is no longer uploaded: `scripts/build-worker` moves the names to
-  `build/index_bg.symbols` (`INDEX:NAME` per function) to read a `wasm-function[INDEX]` stack frame,
-  and `url` is built without Unicode host names (the ICU tables were 52 KiB). The code, by crate
-  (share of the gzip code): {crate_text}. `chartgate` is the engine, the edge's rules, the registry,
-  the ledger and the glue, with the `serde` code generated for their types; `core` and `alloc` are
-  mostly formatting and collections instantiated for them; `js_sys` is wasm-bindgen's futures glue
-  around each exported entry. Building the worker at `opt-level = "s"` would make the upload about
-  12% smaller and at `"z"` about 20% (measured on this code), but the repeat decision 21% and 52%
-  slower, so both would trade a steady-state figure for a one-off one; the 400 KiB goal needs
-  code removed, not re-optimised: the publishing path (tar, gzip, YAML, semver: about 8% of the
-  code) in a second module loaded on the first upload, and fewer `serde` derives on the edge's own
-  types.
+- **Cold start, worker start, bundle**: see the next section.
+
+## The first request of an isolate (issue 26)
+
+**Cold start** ({edge['cold_start_ms']:.1f} ms for a decision; the plain JavaScript worker {js_cold:.1f} ms; the Rust
+floor, a `worker`-crate worker of the same version and build settings that answers a 403 and does
+nothing else (`benches/floor-worker`), {rust_cold:.1f} ms). V8 compiles a wasm function with Liftoff on its
+first call, so a first request pays for compiling every function it runs, whole, however little of
+it runs. `benches/cold-trace.mjs` has V8 print each function it compiles
+(`--trace-wasm-compilation-times`, passed to workerd by `benches/v8-flags.mjs`) and names them with
+the build's symbol map. What a fresh isolate compiles for its first request (wasm body KiB / V8's
+Liftoff time under tracing, which is slower than untraced; workerd's start compiles
+{start_compiled_kib:.0f} KiB before any request):
+
+{compile_text}
+
+The largest functions each first request compiles (KiB): no token: {largest['no_token']}; decision:
+{largest['decision']}; HTTP read: {largest['http_read']}; /v2/ pull: {largest['oci_pull']}; upload:
+{largest['upload']}.
+
+Measured in the same run with the worker's own clock (±1 ms), first request minus steady: the
+isolate's set-up {edge['cold_start_isolate_ms']:.1f} ms, the decision {edge['cold_start_decision_ms']:.1f} ms (WebCrypto's key import, the
+first verify, the claims); a request with no token at all costs {edge['cold_start_no_token_ms']:.1f} ms. What the compile trace
+does not cover is the first run itself: the JavaScript glue (also compiled lazily), WebCrypto's
+key import, and for the routes with storage the first use of R2, the edge cache and the ledger's
+Durable Object from a fresh isolate, which local workerd serves through miniflare's own JavaScript
+services (compare those rows between runs, not with Cloudflare).
+
+What was done: each part of a request (the decision, the registry's endpoints one by one, the
+chart server's read, upload and delete, the ledger and origin paths, the workload-token check, a
+key rotation's retry) is its own boxed future, so its code is its own wasm function, compiled
+when first used; the isolate's set-up parses only what is configured, each parser out of line;
+the request URL is split from the runtime's serialization instead of parsed with the `url`
+crate; and wasm-opt inlines a function with a single caller only when it is small (`-ocimfs 200`,
+Cargo.toml): binaryen's default inlines any such function, which undid `#[inline(never)]` and
+put the isolate's whole set-up back into one 32 KB function. Against the previous session's
+build (measured side by side with the same trace), a first decision compiles 190 instead of
+225 KiB, a request without a token 129 instead of 166.
+
+What is left, and what removing it would take:
+- **The way in and out** (the row "way in and out" and most of "allocator, collections,
+  formatting"): wasm-bindgen's `future_to_promise` wrapper of the entry, the `worker` crate's
+  request and response, the allocator. The Rust floor compiles {trace['rust_floor']['first']['kib']:.0f} KiB for its one
+  answer; chartgate's entry adds the audit line, the challenge and the route dispatch. Removing
+  more means a hand-written JavaScript entry that calls narrow wasm exports, outside the `worker`
+  crate.
+- **The token's first check** (parse, claims, WebCrypto): `Claims::from_json` is serde's
+  generated code for the claims; WebCrypto's key import and first verify are the platform's.
+  A leaner claims parser (no serde derive) would cut the largest function of the row.
+- **The isolate's set-up**: the JWKS parse (serde) and the policy. Deferring the JWKS to the first
+  token would help only requests without one.
+- **Reads through the ledger** (HTTP read, /v2/ pull): the ledger's Durable Object, on its first
+  request, loads its rows and replays them (`Ledger::commit`) and answers through one `fetch`
+  for every verb; splitting the verbs would save part of it.
+- **Upload**: tar, gzip, YAML (`yaml_rust2`), the ledger's plan and its serde types: about
+  {trace['upload']['first']['parts'].get('chart server and ledger', dict(kib=0))['kib']:.0f} KiB compiled on a first upload, only on an upload.
+
+**Worker start** ({edge['startup_ms']:.0f} ms against {edge['floor']['startup_ms']:.0f} ms for the plain JavaScript
+worker, {edge['floor']['startup_bound_ms']:.0f} ms for the same plain worker with chartgate's bindings, and
+{edge['rust_floor']['startup_ms']:.0f} ms for the Rust floor, whose module is {os.path.getsize('build-floor/index_bg.wasm') / 1024:.0f} KiB). Workerd compiles
+almost nothing at start ({start_compiled_kib:.0f} KiB: the allocator and wasm-bindgen's start), so what a bigger
+module costs is decoding it and setting it up; V8's lazy validation (`--wasm-lazy-validation`)
+changed nothing when tried. The gap, in parts: the bindings themselves (the plain worker with
+them against without: {edge['floor']['startup_bound_ms'] - edge['floor']['startup_ms']:.0f} ms; locally, an R2 bucket and a Durable Object
+namespace are miniflare services started with the worker; on Cloudflare they cost a start
+nothing); the rest is the wasm module: the Rust floor's glue and instantiation, and chartgate's
+{wasm_kib:.0f} KiB against the floor's. Removing it takes a smaller module (see the bundle).
+
+**Bundle** ({bundle_kib:.0f} KiB gzip: the wasm code {code_kib:.0f} KiB, its data {data_kib:.0f} KiB, the JavaScript glue the
+rest). The name section is not uploaded: `scripts/build-worker` moves the names to
+`build/index_bg.symbols` (`INDEX:NAME` per function) to read a `wasm-function[INDEX]` stack frame;
+`url` is built without Unicode host names (the ICU tables were 52 KiB). The code, by crate (share of
+the gzip code): {crate_text}. `chartgate` is the engine, the edge's rules, the registry, the ledger
+and the glue, with the `serde` code generated for their types; `core` and `alloc` are mostly
+formatting and collections instantiated for them; `js_sys` is wasm-bindgen's futures glue around
+each exported entry (the worker's `fetch`, the ledger's `fetch`, the cron). Building the worker at
+`opt-level = "s"` would make the upload about 12% smaller and at `"z"` about 20% (measured on this
+code), but the repeat decision 21% and 52% slower: a steady-state figure traded for a one-off
+one. A second wasm module for publishing would not make the upload smaller (every module of a
+worker is uploaded). The 400 KiB goal needs about a third of the code removed: the largest
+candidates are the `serde` derives of the edge's own types (ledger rows, claims, the registry's
+manifests) replaced by narrow readers and writers, the YAML reader (5%) replaced by reading
+`Chart.yaml` through the YAML subset helm writes, and the ledger's JSON rows replaced by SQLite
+columns.
 """
 with open(report, "w") as f:
     f.write(text)

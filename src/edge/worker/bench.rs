@@ -20,21 +20,25 @@ pub(super) async fn route(
     entered: f64,
 ) -> Result<std::result::Result<Response, Request>> {
     console_log!("chartgate-bench: isolate_us={}", (now_micros() - entered) as u64);
+    // Each route apart: a chart request of the benchmark build compiles none of them, as in the
+    // deployed build (the cold-start rows use this build).
     match req.path().as_str() {
-        "/_chartgate/bench" => bench(req, env, isolate).await.map(Ok),
-        "/_chartgate/bench-index" => bench_index(req).await.map(Ok),
-        "/_chartgate/stats" => {
-            // scripts/load: the verified-token cache must never grow past its bound.
-            let len = isolate.tokens.borrow().len();
-            let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>();
-            let wasm_bytes = memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
-            Response::ok(format!(
-                r#"{{"token_cache_len":{len},"token_cache_capacity":{TOKEN_CACHE_CAPACITY},"wasm_memory_bytes":{wasm_bytes}}}"#
-            ))
-            .map(Ok)
-        }
+        "/_chartgate/bench" => super::apart(bench(req, env, isolate)).await.map(Ok),
+        "/_chartgate/bench-index" => super::apart(bench_index(req)).await.map(Ok),
+        "/_chartgate/stats" => stats(isolate).map(Ok),
         _ => Ok(Err(req)),
     }
+}
+
+/// scripts/load: the verified-token cache must never grow past its bound.
+#[inline(never)]
+fn stats(isolate: &Isolate) -> Result<Response> {
+    let len = isolate.tokens.borrow().len();
+    let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>();
+    let wasm_bytes = memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
+    Response::ok(format!(
+        r#"{{"token_cache_len":{len},"token_cache_capacity":{TOKEN_CACHE_CAPACITY},"wasm_memory_bytes":{wasm_bytes}}}"#
+    ))
 }
 
 /// Benchmark builds only (`/_chartgate/bench`; `/_chartgate/stats` reports the token cache's
