@@ -422,11 +422,24 @@ chart server's read, upload and delete, the ledger and origin paths, the workloa
 key rotation's retry) is its own boxed future, so its code is its own wasm function, compiled
 when first used; the isolate's set-up parses only what is configured, each parser out of line;
 the request URL is split from the runtime's serialization instead of parsed with the `url`
-crate; and wasm-opt inlines a function with a single caller only when it is small (`-ocimfs 200`,
-Cargo.toml): binaryen's default inlines any such function, which undid `#[inline(never)]` and
-put the isolate's whole set-up back into one 32 KB function. Against the previous session's
-build (measured side by side with the same trace), a first decision compiles 190 instead of
-225 KiB, a request without a token 129 instead of 166.
+crate; and wasm-opt no longer inlines the functions kept apart (the `--no-inline` list in
+Cargo.toml): binaryen's `-O` inlines any function with a single caller, which undid
+`#[inline(never)]` and put the isolate's whole set-up back into one 32 KB function. What a
+first request compiles, before these changes and after (benchmark builds, the same trace, one
+run): no token 179 → 140 KiB, decision 247 → 203, HTTP read 486 → 425, /v2/ pull 542 → 420,
+upload 648 → 600. A general limit on wasm-opt's single-caller inlining (`-ocimfs 200`) compiles
+less still (decision 194, HTTP read 343, /v2/ pull 337 KiB), but its fresh decisions were slower
+side by side (80 and 75 µs against 74 and 72 with the `--no-inline` list, two paired runs), so it
+was not kept; it is the next step if a fresh decision's cost is shown not to move. No change touches the steady
+path (a cached token's decision runs the same code; a fresh one adds one boxed future); the
+benchmark builds before and after, side by side in seven alternating runs on this machine, gave
+fresh decisions of 54–75 µs before (median 75) and 69–81 after (median 74), and repeats of
+1.95–3.40 µs before (median 2.65) and 2.10–3.65 after (median 3.40): the repeat figure is
+bimodal here for either build (1.7–2.1 or 3.2–3.7 µs in a run), and a build without the boxed
+check measured slowest of the three in the same runs, so the difference is not resolved as a
+regression or as noise. This run's machine is slower than the previous run's (openssl signs
+{ossl_sign_per_s:.0f}/s; the previous table's run, 4010/s), which is why the absolute targets
+(repeat ≤ 2 µs, verify ≤ 2x openssl) read differently from the last table.
 
 What is left, and what removing it would take:
 - **The way in and out** (the row "way in and out" and most of "allocator, collections,
@@ -454,8 +467,11 @@ module costs is decoding it and setting it up; V8's lazy validation (`--wasm-laz
 changed nothing when tried. The gap, in parts: the bindings themselves (the plain worker with
 them against without: {edge['floor']['startup_bound_ms'] - edge['floor']['startup_ms']:.0f} ms; locally, an R2 bucket and a Durable Object
 namespace are miniflare services started with the worker; on Cloudflare they cost a start
-nothing); the rest is the wasm module: the Rust floor's glue and instantiation, and chartgate's
-{wasm_kib:.0f} KiB against the floor's. Removing it takes a smaller module (see the bundle).
+nothing); the rest is the wasm module: a Rust worker's glue and instantiation (the Rust floor, with
+an R2 bucket but no Durable Object, against the plain worker with both bindings:
+{edge['rust_floor']['startup_ms'] - edge['floor']['startup_bound_ms']:+.0f} ms) and chartgate's {wasm_kib:.0f} KiB module against the floor's
+{os.path.getsize('build-floor/index_bg.wasm') / 1024:.0f} KiB ({edge['startup_ms'] - edge['rust_floor']['startup_ms']:+.0f} ms, the Durable Object namespace included). Removing that takes a
+smaller module (see the bundle).
 
 **Bundle** ({bundle_kib:.0f} KiB gzip: the wasm code {code_kib:.0f} KiB, its data {data_kib:.0f} KiB, the JavaScript glue the
 rest). The name section is not uploaded: `scripts/build-worker` moves the names to
