@@ -426,9 +426,9 @@ crate; and wasm-opt no longer inlines the functions kept apart (the `--no-inline
 Cargo.toml): binaryen's `-O` inlines any function with a single caller, which undid
 `#[inline(never)]` and put the isolate's whole set-up back into one 32 KB function. What a
 first request compiles, before these changes and after (benchmark builds, the same trace, one
-run): no token 179 → 140 KiB, decision 247 → 203, HTTP read 486 → 425, /v2/ pull 542 → 420,
-upload 648 → 600. A general limit on wasm-opt's single-caller inlining (`-ocimfs 200`) compiles
-less still (decision 194, HTTP read 343, /v2/ pull 337 KiB), but its fresh decisions were slower
+run): no token 179 → 140 KiB, decision 247 → 203, HTTP read 486 → 376, /v2/ pull 542 → 371,
+upload 648 → 601. A general limit on wasm-opt's single-caller inlining (`-ocimfs 200`) compiles
+less still (a first decision 194 KiB against 203), but its fresh decisions were slower
 side by side (80 and 75 µs against 74 and 72 with the `--no-inline` list, two paired runs), so it
 was not kept; it is the next step if a fresh decision's cost is shown not to move. No change touches the steady
 path (a cached token's decision runs the same code; a fresh one adds one boxed future); the
@@ -454,8 +454,10 @@ What is left, and what removing it would take:
 - **The isolate's set-up**: the JWKS parse (serde) and the policy. Deferring the JWKS to the first
   token would help only requests without one.
 - **Reads through the ledger** (HTTP read, /v2/ pull): the ledger's Durable Object, on its first
-  request, loads its rows and replays them (`Ledger::commit`) and answers through one `fetch`
-  for every verb; splitting the verbs would save part of it.
+  request, loads its rows and replays them (`Ledger::commit`, 20 KB), and wasm-bindgen's wrapper
+  of its `fetch` holds the read verbs (the commit verb and the migration of an earlier layout
+  are boxed apart, so a read compiles neither). Keeping the ledger in SQLite columns instead of
+  replayed JSON rows would remove the replay.
 - **Upload**: tar, gzip, YAML (`yaml_rust2`), the ledger's plan and its serde types: about
   {trace['upload']['first']['parts'].get('chart server and ledger', dict(kib=0))['kib']:.0f} KiB compiled on a first upload, only on an upload.
 

@@ -146,6 +146,24 @@ impl RepoLedger {
     }
 }
 
+impl RepoLedger {
+    /// The `commit` verb: plans the operation in `body["op"]` against the ledger and writes its changes.
+    async fn commit(&self, body: &Value, config: &EdgeConfig) -> Result<Response> {
+        let op: Op = match serde_json::from_value(body.get("op").cloned().unwrap_or_default()) {
+            Ok(op) => op,
+            Err(e) => return json_response(400, &json!({"message": e.to_string()})),
+        };
+        let planned = self.with(|l| l.plan(&op, config.immutable_tags))?;
+        match planned {
+            Ok(changes) => {
+                self.write(&changes)?;
+                json_response(200, &json!({"changes": changes}))
+            }
+            Err(e) => json_response(e.status(), &json!({"error": e})),
+        }
+    }
+}
+
 impl DurableObject for RepoLedger {
     fn new(state: State, env: Env) -> Self {
         RepoLedger { state, env, ledger: RefCell::new(None), index: RefCell::new(None) }
@@ -163,22 +181,11 @@ impl DurableObject for RepoLedger {
         let Ok(repo) = RepoName::parse(&field("repo")) else {
             return json_response(400, &json!({"message": "no repository"}));
         };
-        self.load(&repo, config).await?;
+        // Boxed apart (V8 compiles a wasm function on its first call): a read compiles neither the
+        // migration of an earlier layout nor the commit's plan and write.
+        super::apart(self.load(&repo, config)).await?;
         match verb.as_str() {
-            "commit" => {
-                let op: Op = match serde_json::from_value(body.get("op").cloned().unwrap_or_default()) {
-                    Ok(op) => op,
-                    Err(e) => return json_response(400, &json!({"message": e.to_string()})),
-                };
-                let planned = self.with(|l| l.plan(&op, config.immutable_tags))?;
-                match planned {
-                    Ok(changes) => {
-                        self.write(&changes)?;
-                        json_response(200, &json!({"changes": changes}))
-                    }
-                    Err(e) => json_response(e.status(), &json!({"error": e})),
-                }
-            }
+            "commit" => super::apart(self.commit(&body, config)).await,
             "index" => Ok(Response::from_bytes(self.index()?)?),
             "api" => {
                 let (name, version) =
