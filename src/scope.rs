@@ -307,6 +307,17 @@ impl Actions {
     pub fn parse_list(list: &str) -> Result<Actions, ScopeError> {
         list.split(',').try_fold(Actions::NONE, |acc, w| Ok(acc.union(Actions::parse_word(w)?)))
     }
+
+    /// The actions a Docker token request's list asks for, as the token specification reads a
+    /// request: what is known is kept and the rest left out (the client then gets `401`/`403` on
+    /// the one operation it was not given). `delete` is what a registry delete needs here, `push`
+    /// (crane, skopeo and oras ask for it before `DELETE`).
+    pub fn requested(list: &str) -> Actions {
+        list.split(',').fold(Actions::NONE, |acc, w| match w {
+            "delete" => acc.union(Actions::PUSH),
+            w => acc.union(Actions::parse_word(w).unwrap_or(Actions::NONE)),
+        })
+    }
 }
 
 impl From<Action> for Actions {
@@ -394,6 +405,23 @@ impl ScopeSet {
     /// Parses space-separated scopes (the OAuth `scope` parameter form).
     pub fn parse(s: &str) -> Result<Self, ScopeError> {
         s.split_ascii_whitespace().map(Scope::parse).collect()
+    }
+
+    /// What a Docker token request's `scope` values (each space-separated scopes) ask for, read as
+    /// the token specification asks: a scope of an unknown resource type (`registry:catalog:*`),
+    /// a name that cannot be a repository, and an unknown action are left out, not refused, so a
+    /// request asking `pull,delete` still gets what can be granted of it ([`Actions::requested`]).
+    pub fn requested<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut set = ScopeSet::new();
+        for s in values.into_iter().flat_map(str::split_ascii_whitespace) {
+            let Some((kind, rest)) = s.split_once(':') else { continue };
+            let Some((name, actions)) = rest.rsplit_once(':') else { continue };
+            let (Some(kind), actions) = (Kind::parse(kind), Actions::requested(actions)) else { continue };
+            if let Ok(repo) = kind.name(name) {
+                set.insert(Scope { kind, repo, actions });
+            }
+        }
+        set
     }
 
     fn map(&self, kind: Kind) -> &BTreeMap<RepoName, Actions> {
@@ -497,6 +525,24 @@ mod tests {
         assert_eq!(s.repo.as_str(), "org1/repo1");
         assert_eq!(s.actions, Actions::ALL);
         assert_eq!(Scope::parse("artifact-repository:org1/repo1:*").unwrap().actions, Actions::ALL);
+    }
+
+    /// Security round 4, case 6: `crane delete`, `skopeo delete` and `oras manifest delete` ask
+    /// the token endpoint for `delete` (alone, as `pull,delete`, or merged `delete,pull,push`);
+    /// the token specification grants what it can and leaves out the rest.
+    #[test]
+    fn case_06_a_token_request_keeps_what_it_can_grant() {
+        let asked = |v: &[&str]| ScopeSet::requested(v.iter().copied()).to_string();
+        assert_eq!(asked(&["repository:o/r/c:delete"]), "repository:o/r/c:push");
+        assert_eq!(asked(&["repository:o/r/c:pull,delete"]), "repository:o/r/c:pull,push");
+        assert_eq!(asked(&["repository:o/r/c:delete,pull,push"]), "repository:o/r/c:pull,push");
+        assert_eq!(asked(&["repository:o/r/c:pull,metadata-read"]), "repository:o/r/c:pull");
+        assert_eq!(asked(&["registry:catalog:* repository:o/r/c:pull"]), "repository:o/r/c:pull");
+        assert_eq!(asked(&["repository:O/R:pull", "nonsense", "repository:o/r/c:frobnicate"]), "");
+        assert_eq!(
+            asked(&["repository:o/r/c:pull", "artifact-repository:o/r:push"]),
+            "artifact-repository:o/r:push repository:o/r/c:pull"
+        );
     }
 
     #[test]
