@@ -21,6 +21,7 @@ mod decision;
 mod error;
 mod hex;
 mod jws;
+mod key_refresh;
 mod keys;
 mod mint;
 mod path;
@@ -51,6 +52,7 @@ pub use hex::hex;
 pub use jws::{
     dangerous_decode, Alg, Header, JwsError, MalformedToken, Part, UnverifiedToken, MAX_KID_LEN, MAX_TOKEN_LEN,
 };
+pub use key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
 pub use keys::{
     EcPublicKey, KeyError, KeyMaterial, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS,
 };

@@ -7,7 +7,6 @@
 mod audit;
 pub(crate) mod chart_archive;
 mod config;
-mod key_refresh;
 pub mod ledger;
 pub mod publish;
 pub mod registry;
@@ -19,10 +18,10 @@ pub mod token_endpoint;
 #[cfg(all(target_arch = "wasm32", feature = "edge"))]
 mod worker;
 
+pub use crate::key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
 pub use audit::AuditLine;
 pub use chart_archive::{chart_id, chart_metadata, ArchiveError, ChartId};
 pub use config::{ConfigError, EdgeConfig, Mode};
-pub use key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
 pub use registry::ImmutableTags;
 pub use request_url::{RequestUrl, RequestUrlError};
 pub use revocation::{revocation_key, revocation_keys, revoked};

@@ -147,6 +147,7 @@ impl Isolate {
         match plan {
             Plan::Use(_) => store.keys.borrow().clone().ok_or(KeysUnavailable),
             Plan::Fetch => super::apart(self.refetch(store, now)).await,
+            Plan::Unavailable => Err(KeysUnavailable),
         }
     }
 

@@ -661,7 +661,7 @@ fn load_trust(path: &Path) -> Result<(crate::TrustPolicies, Vec<KeySet>), CliErr
     let keys = runtime.block_on(async {
         let mut keys = Vec::new();
         for (i, p) in policies.policies().iter().enumerate() {
-            keys.push(fetcher.keys(i, p).await.map_err(|e| usage(e.to_string()))?);
+            keys.push((*fetcher.keys(i, p, 0).await.map_err(|e| usage(e.to_string()))?).clone());
         }
         Ok::<_, CliError>(keys)
     })?;

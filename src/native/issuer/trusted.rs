@@ -3,25 +3,40 @@
 //! used past a failed refresh's expiry), and the admission of a token by the engine's trust
 //! policies ([`crate::TrustPolicy::admit`]), the same rules the edge, the CLI and the page run.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::config::IssuerConfig;
 use super::TokenError;
-use crate::{Claims, KeySet, KeySource, NativeVerifier, Reason, Routed, TrustPolicy, TrustedBy};
+use crate::{
+    Claims, KeySet, KeySource, NativeVerifier, Plan, Reason, RefreshRules, RemoteKeys, Routed, TrustPolicy, TrustedBy,
+    UnknownKid,
+};
 
-/// How long a policy's fetched keys are reused.
-const KEYS_TTL: Duration = Duration::from_secs(300);
+/// One trust policy's fetched keys: the shared refresh state ([`RemoteKeys`], the edge's rules),
+/// and a lock held by the one fetch in flight, which other requests wait for and then share.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<RemoteKeys>,
+    /// Counts finished fetches: a request that waited for the lock sees whether one ran meanwhile.
+    fetch: tokio::sync::Mutex<u64>,
+}
 
-/// Cached keys, one slot per trust policy.
+/// Cached keys, one slot per trust policy, refreshed by [`RefreshRules`].
 pub struct TrustKeys {
     clients: Vec<Option<reqwest::Client>>,
-    cache: Mutex<Vec<Option<(Instant, KeySet)>>>,
+    slots: Vec<Slot>,
+    rules: RefreshRules,
 }
 
 impl TrustKeys {
     /// Keys for `policies`, each fetched with its extra CA from `ca` (same order).
     pub fn new(policies: &crate::TrustPolicies, ca: &[Option<Vec<u8>>]) -> Self {
+        Self::with_rules(policies, ca, RefreshRules::default())
+    }
+
+    /// As [`TrustKeys::new`], with other refresh timings.
+    pub fn with_rules(policies: &crate::TrustPolicies, ca: &[Option<Vec<u8>>], rules: RefreshRules) -> Self {
         let clients = (0..policies.policies().len())
             .map(|i| ca.get(i).cloned().flatten())
             .map(|ca| {
@@ -32,7 +47,8 @@ impl TrustKeys {
                 b.build().ok()
             })
             .collect();
-        TrustKeys { clients, cache: Mutex::new(vec![None; policies.policies().len()]) }
+        let slots = (0..policies.policies().len()).map(|_| Slot::default()).collect();
+        TrustKeys { clients, slots, rules }
     }
 
     async fn get(&self, client: &reqwest::Client, url: &str) -> Result<String, String> {
@@ -43,39 +59,82 @@ impl TrustKeys {
         response.text().await.map_err(|e| e.to_string())
     }
 
-    /// The keys of the `i`th policy: inline, cached, or fetched now.
+    fn state(&self, i: usize) -> Option<std::sync::MutexGuard<'_, RemoteKeys>> {
+        self.slots.get(i).and_then(|s| s.state.lock().ok())
+    }
+
+    /// The keys of the `i`th policy at `now`: inline, cached, or fetched now (one fetch at a
+    /// time; a failed one is not repeated within the rules' interval).
     ///
     /// # Errors
-    /// [`TokenError::Unavailable`] naming the policy when they cannot be fetched.
-    pub async fn keys(&self, i: usize, policy: &TrustPolicy) -> Result<KeySet, TokenError> {
+    /// [`TokenError::Unavailable`] naming the policy when there are no keys to use.
+    pub async fn keys(&self, i: usize, policy: &TrustPolicy, now: u64) -> Result<Arc<KeySet>, TokenError> {
+        if let KeySource::Inline(keys) = &policy.keys {
+            return Ok(Arc::new(keys.clone()));
+        }
+        let plan = self.state(i).map_or(Plan::Fetch, |s| s.plan(now, &self.rules));
+        match plan {
+            Plan::Use(keys) => Ok(keys),
+            Plan::Fetch => self.refetch(i, policy, now).await,
+            Plan::Unavailable => Err(unavailable(policy, "the last fetch failed; not retried yet")),
+        }
+    }
+
+    /// Keys for a token whose `kid` the keys at hand lack (the provider rotated): one refetch,
+    /// shared by concurrent requests and rate limited, as the edge does.
+    async fn keys_for_unknown_kid(&self, i: usize, policy: &TrustPolicy, now: u64) -> Option<Arc<KeySet>> {
+        if matches!(policy.keys, KeySource::Inline(_)) {
+            return None;
+        }
+        let in_flight = self.slots.get(i).is_some_and(|s| s.fetch.try_lock().is_err());
+        let rule = self.state(i).map(|s| s.on_unknown_kid(now, &self.rules, false, in_flight))?;
+        match rule {
+            UnknownKid::Refetch => self.refetch(i, policy, now).await.ok(),
+            UnknownKid::UseNewer | UnknownKid::Refuse => None,
+        }
+    }
+
+    /// Fetches the `i`th policy's keys, or waits for the fetch in flight and uses its outcome.
+    async fn refetch(&self, i: usize, policy: &TrustPolicy, now: u64) -> Result<Arc<KeySet>, TokenError> {
+        let slot = self.slots.get(i).ok_or_else(|| unavailable(policy, "no such policy"))?;
+        let seen = slot.fetch.try_lock().map(|g| *g).ok();
+        let mut done = slot.fetch.lock().await;
+        if seen.is_none_or(|before| *done != before) {
+            // Another request fetched while this one waited: its outcome is this one's too.
+            return self
+                .state(i)
+                .and_then(|s| s.fallback(now, &self.rules))
+                .ok_or_else(|| unavailable(policy, "the fetch that just ran failed"));
+        }
+        if let Some(mut s) = self.state(i) {
+            s.attempting(now);
+        }
+        let fetched = self.fetch(i, policy).await;
+        *done += 1;
+        let mut state = self.state(i).ok_or_else(|| unavailable(policy, "state lost"))?;
+        match fetched {
+            Ok(keys) => {
+                state.fetched(keys, now);
+                state.fallback(now, &self.rules).ok_or_else(|| unavailable(policy, "no keys"))
+            }
+            Err(why) => {
+                state.failed(now, &self.rules);
+                state.fallback(now, &self.rules).ok_or_else(|| unavailable(policy, &why))
+            }
+        }
+    }
+
+    async fn fetch(&self, i: usize, policy: &TrustPolicy) -> Result<KeySet, String> {
         let url = match &policy.keys {
             KeySource::Inline(keys) => return Ok(keys.clone()),
             KeySource::Discovery(url) | KeySource::JwksUrl(url) => url,
         };
-        if let Some((at, keys)) = self.cache.lock().ok().and_then(|c| c.get(i).cloned().flatten()) {
-            if at.elapsed() < KEYS_TTL {
-                return Ok(keys);
-            }
-        }
-        let unavailable = |e: String| {
-            TokenError::Unavailable(format!("keys of trust policy {:?} cannot be fetched: {e}", policy.name))
-        };
-        let client = self.clients.get(i).cloned().flatten().ok_or_else(|| unavailable("no HTTP client".into()))?;
+        let client = self.clients.get(i).cloned().flatten().ok_or_else(|| "no HTTP client".to_owned())?;
         let jwks_url = match &policy.keys {
-            KeySource::Discovery(_) => {
-                crate::discovered_jwks_uri(&self.get(&client, url).await.map_err(unavailable)?, &policy.issuer)
-                    .map_err(unavailable)?
-            }
+            KeySource::Discovery(_) => crate::discovered_jwks_uri(&self.get(&client, url).await?, &policy.issuer)?,
             _ => url.clone(),
         };
-        let text = self.get(&client, &jwks_url).await.map_err(unavailable)?;
-        let keys = KeySet::from_json(&text).map_err(|e| unavailable(e.to_string()))?;
-        if let Ok(mut c) = self.cache.lock() {
-            if let Some(slot) = c.get_mut(i) {
-                *slot = Some((Instant::now(), keys.clone()));
-            }
-        }
-        Ok(keys)
+        KeySet::from_json(&self.get(&client, &jwks_url).await?).map_err(|e| e.to_string())
     }
 
     /// The trust policy `token` belongs to (by `iss`), if any.
@@ -104,7 +163,12 @@ impl TrustKeys {
                 return Err(TokenError::InvalidGrant(format!("{param}: {why}")));
             }
         };
-        let keys = self.keys(i, policy).await?;
+        let mut keys = self.keys(i, policy, now).await?;
+        if let Err(Reason::UnknownKid(_)) = crate::begin(token, &keys) {
+            if let Some(newer) = self.keys_for_unknown_kid(i, policy, now).await {
+                keys = newer;
+            }
+        }
         let pending = crate::begin(token, &keys).map_err(refused)?;
         let backend = NativeVerifier::new(&keys);
         let valid = !pending.signature_has_wrong_length()
@@ -113,4 +177,9 @@ impl TrustKeys {
         let by = verified.trusted.ok_or_else(|| TokenError::InvalidGrant(format!("{param}: not admitted")))?;
         Ok((verified.claims, (*by).clone()))
     }
+}
+
+/// The policy's keys cannot be had: `503 temporarily_unavailable`, naming the policy.
+fn unavailable(policy: &TrustPolicy, why: &str) -> TokenError {
+    TokenError::Unavailable(format!("keys of trust policy {:?} cannot be fetched: {why}", policy.name))
 }

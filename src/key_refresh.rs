@@ -1,26 +1,41 @@
 //! When to fetch a JWKS URL again, and what to trust meanwhile: fresh keys within the TTL, stale
 //! keys for a bounded time while the endpoint fails, then nothing (fail closed). An unknown `kid`
-//! triggers one refetch, rate limited. Pure state: the caller does the fetching and passes `now`.
+//! triggers one refetch, rate limited; a failed fetch is not tried again before `min_interval`
+//! (a negative cache: an outage costs the provider one request per interval, not one per token).
+//! Pure state: the caller does the fetching (one at a time) and passes `now`. The edge and the
+//! issuer follow these same rules for every trust policy's keys.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::KeySet;
 
 /// Timing rules, in seconds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshRules {
+    /// How long fetched keys are used without fetching again (default 300).
     pub ttl: u64,
+    /// How long past `ttl` stale keys still serve while the endpoint fails (default 3600).
     pub max_stale: u64,
+    /// The least time between two fetches (default 10).
     pub min_interval: u64,
+}
+
+impl Default for RefreshRules {
+    fn default() -> Self {
+        RefreshRules { ttl: 300, max_stale: 3600, min_interval: 10 }
+    }
 }
 
 /// What to do before deciding a request.
 #[derive(Debug, Clone)]
 pub enum Plan {
     /// Keys are fresh: use them.
-    Use(Rc<KeySet>),
+    Use(Arc<KeySet>),
     /// Fetch now; on failure fall back to [`RemoteKeys::fallback`].
     Fetch,
+    /// No keys to use and the last attempt failed less than `min_interval` ago: refuse now
+    /// (fail closed) without asking the endpoint again.
+    Unavailable,
 }
 
 /// What a request does when its token names a `kid` that the keys it was checked with lack.
@@ -37,7 +52,7 @@ pub enum UnknownKid {
 /// Keys fetched from a JWKS URL, and when.
 #[derive(Debug, Default)]
 pub struct RemoteKeys {
-    keys: Option<Rc<KeySet>>,
+    keys: Option<Arc<KeySet>>,
     fetched_at: u64,
     last_attempt: Option<u64>,
     /// The keys were dropped from the trusted set (outage past max-stale).
@@ -55,12 +70,12 @@ impl RemoteKeys {
         match &self.keys {
             Some(keys) if now < self.fetched_at.saturating_add(rules.ttl) => Plan::Use(keys.clone()),
             _ if self.may_attempt(now, rules) => Plan::Fetch,
-            _ => self.fallback(now, rules).map_or(Plan::Fetch, Plan::Use),
+            _ => self.fallback(now, rules).map_or(Plan::Unavailable, Plan::Use),
         }
     }
 
     /// The keys to use when a fetch is not possible: stale ones within `ttl + max_stale`.
-    pub fn fallback(&self, now: u64, rules: &RefreshRules) -> Option<Rc<KeySet>> {
+    pub fn fallback(&self, now: u64, rules: &RefreshRules) -> Option<Arc<KeySet>> {
         let limit = self.fetched_at.saturating_add(rules.ttl).saturating_add(rules.max_stale);
         self.keys.clone().filter(|_| now < limit)
     }
@@ -99,7 +114,7 @@ impl RemoteKeys {
     /// same keys coming back after one must be trusted again).
     pub fn fetched(&mut self, keys: KeySet, now: u64) -> bool {
         let rebuild = self.dropped || self.keys.as_deref() != Some(&keys);
-        self.keys = Some(Rc::new(keys));
+        self.keys = Some(Arc::new(keys));
         self.fetched_at = now;
         self.dropped = false;
         rebuild
@@ -142,7 +157,23 @@ mod tests {
         r.attempting(899);
         assert!(r.fallback(899, &RULES).is_some());
         assert!(r.fallback(900, &RULES).is_none(), "past max-stale: fail closed");
-        assert!(matches!(r.plan(901, &RULES), Plan::Fetch));
+        assert!(matches!(r.plan(901, &RULES), Plan::Unavailable), "no keys, and the last attempt is recent");
+        assert!(matches!(r.plan(909, &RULES), Plan::Fetch));
+    }
+
+    /// Security round 4, finding G5: while a provider fails and there are no keys to fall back
+    /// on, each token with its `iss` made the issuer call the provider again. A failed attempt
+    /// is not repeated within `min_interval`.
+    #[test]
+    fn finding_g5_a_failing_provider_is_asked_once_per_interval() {
+        let mut r = RemoteKeys::default();
+        assert!(matches!(r.plan(0, &RULES), Plan::Fetch));
+        r.attempting(0);
+        assert!(r.failed(0, &RULES));
+        for now in 0..10 {
+            assert!(matches!(r.plan(now, &RULES), Plan::Unavailable), "at {now}");
+        }
+        assert!(matches!(r.plan(10, &RULES), Plan::Fetch));
     }
 
     #[test]
