@@ -230,6 +230,115 @@ pub fn check_prov(prov: &[u8], id: &ChartId) -> Result<(), PublishError> {
     Ok(())
 }
 
+/// The archive digests a provenance file's signed `files:` block lists (`<file>: sha256:<hex>`,
+/// as `helm package --sign` writes them after the `Chart.yaml` block), lower-cased.
+fn prov_digests(prov: &str) -> Vec<String> {
+    // Only the signed message: after the armor header's blank line, before the signature.
+    let signed = prov.split_once("\n\n").map_or("", |(_, body)| body);
+    let signed = signed.split("\n-----BEGIN PGP SIGNATURE-----").next().unwrap_or("");
+    let Some((_, files)) = signed.split_once("\n...\n") else { return Vec::new() };
+    let mut lines = files.lines().skip_while(|l| l.trim_end() != "files:").skip(1);
+    let mut out = Vec::new();
+    while let Some(line) = lines.next().filter(|l| l.starts_with(' ')) {
+        if let Some((_, value)) = line.split_once(": ") {
+            out.push(value.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// A provenance file is bound to one archive: its signed `files:` block must list the archive's
+/// SHA-256 (`sha256:<hex>`, the digest the ledger records), so a signature of other bytes (a
+/// mirror source's, another build's) never attaches to this release.
+pub fn check_prov_signs(prov: &[u8], archive: &str, id: &ChartId) -> Result<(), PublishError> {
+    let text = std::str::from_utf8(prov)
+        .map_err(|_| PublishError::BadChart("the provenance file is not UTF-8 text".into()))?;
+    let listed = prov_digests(text);
+    if listed.iter().any(|d| d == archive) {
+        return Ok(());
+    }
+    let why = match listed.first() {
+        Some(other) => format!("it signs {other}"),
+        None => "it lists no archive digest under files:".into(),
+    };
+    Err(PublishError::BadChart(format!(
+        "the provenance file is not the archive's: {} {} is {archive}, {why}",
+        id.name, id.version
+    )))
+}
+
+/// A release time given by the publisher (`chartgate mirror` keeps the source's `created`): RFC
+/// 3339 (`2024-05-01T10:00:00Z`, fractions and offsets allowed), not later than `now` (UNIX
+/// seconds) plus five minutes of clock skew, so a publisher may keep an older date but never
+/// post-date a release past the release-age rules of its readers.
+pub fn check_created(value: &str, now: u64) -> Result<String, PublishError> {
+    let bad =
+        |why: &str| PublishError::BadChart(format!("created {:?}: {why}", value.chars().take(64).collect::<String>()));
+    let at = rfc3339_seconds(value).ok_or_else(|| bad("not an RFC 3339 date-time"))?;
+    if at > now as i64 + 300 {
+        return Err(bad("is in the future"));
+    }
+    Ok(value.to_owned())
+}
+
+/// UNIX seconds of an RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`).
+fn rfc3339_seconds(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') && rest.as_bytes()[3] == b':' => {
+            let (h, m) = (rest[1..3].parse::<i64>().ok()?, rest[4..6].parse::<i64>().ok()?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let minutes = h * 60 + m;
+            if rest.starts_with('-') {
+                -minutes * 60
+            } else {
+                minutes * 60
+            }
+        }
+        _ => return None,
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in[(month - 1) as usize]
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
 /// Whether a provenance file may be stored for `id` when one `exists` already: as ChartMuseum,
 /// not without `?force` and `ALLOW_OVERWRITE` (`force`), and never for a version `rule` keeps
 /// immutable (its OCI manifest keeps the signature it has).
@@ -343,6 +452,48 @@ mod tests {
         assert_eq!(check_prov(prov, &id("hello", "1.0.0")), Ok(()));
         let other = check_prov(prov, &id("hello", "1.0.1")).unwrap_err().to_string();
         assert_eq!(other, "the provenance file is for hello 1.0.0, the archive is hello 1.0.1");
+    }
+
+    /// Security round 4, finding G4: a provenance file is bound to the archive it signs, by the
+    /// digest in its signed `files:` block, not by the chart name it claims.
+    #[test]
+    fn finding_g4_a_provenance_file_binds_to_its_archive_digest() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let prov = |digest: &str| {
+            format!("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\napiVersion: v2\nname: hello\nversion: 0.1.0\n\n...\nfiles:\n  hello-0.1.0.tgz: {digest}\n-----BEGIN PGP SIGNATURE-----\n\nwsBc\n-----END PGP SIGNATURE-----\n")
+        };
+        let hello = id("hello", "0.1.0");
+        assert_eq!(check_prov_signs(prov(&a).as_bytes(), &a, &hello), Ok(()));
+        let other = check_prov_signs(prov(&b).as_bytes(), &a, &hello).unwrap_err().to_string();
+        assert!(other.contains(&format!("it signs {b}")), "{other}");
+        // A digest outside the signed message (after the signature) binds nothing.
+        let outside = format!("{}files:\n  hello-0.1.0.tgz: {a}\n", prov(&b));
+        assert!(check_prov_signs(outside.as_bytes(), &a, &hello).is_err());
+        let bare = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: hello\nversion: 0.1.0\n";
+        assert!(check_prov_signs(bare.as_bytes(), &a, &hello).unwrap_err().to_string().contains("no archive digest"));
+    }
+
+    /// Security round 4, case 8: `chartgate mirror` keeps each version's `created`; a publisher
+    /// may keep an older date, never post-date one.
+    #[test]
+    fn case_08_a_kept_release_date_is_rfc3339_and_never_in_the_future() {
+        let now = 1_780_000_000; // 2026-05-28
+        assert_eq!(rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339_seconds("2024-02-29T12:30:00.123456789+02:00"), Some(1_709_202_600));
+        assert_eq!(rfc3339_seconds("2021-03-04T05:06:07-01:30"), Some(1_614_839_767));
+        for bad in [
+            "2024-02-30T00:00:00Z",
+            "2024-01-01 00:00:00Z",
+            "2024-01-01T00:00:00",
+            "yesterday",
+            "2024-01-01T00:00:00.Z",
+            "2024-13-01T00:00:00Z",
+        ] {
+            assert!(check_created(bad, now).is_err(), "{bad}");
+        }
+        assert_eq!(check_created("2020-01-01T00:00:00Z", now), Ok("2020-01-01T00:00:00Z".into()));
+        assert!(check_created("2099-01-01T00:00:00Z", now).unwrap_err().to_string().contains("future"));
     }
 
     #[test]

@@ -48,6 +48,8 @@ struct Listed {
     version: String,
     digest: Option<String>,
     url: String,
+    /// The source's release time, kept by the copy (release-age rules and readers rely on it).
+    created: Option<String>,
 }
 
 /// A chart URL of an index, as helm resolves it against the repository URL (helm's
@@ -102,7 +104,8 @@ fn versions(index: &Value, base: &str) -> Vec<Listed> {
             };
             let Some(url) = resolve(base, url) else { continue };
             let digest = e.get("digest").and_then(Value::as_str).map(str::to_owned);
-            out.push(Listed { name: name.clone(), version: version.to_owned(), digest, url });
+            let created = e.get("created").and_then(Value::as_str).map(str::to_owned);
+            out.push(Listed { name: name.clone(), version: version.to_owned(), digest, url, created });
         }
     }
     out.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
@@ -127,9 +130,58 @@ fn parse_index(url: &str, bytes: &[u8]) -> Result<Value, MirrorError> {
     index_document(bytes, MAX_INDEX_NODES).map_err(|why| MirrorError::Index { url: url.to_owned(), why })
 }
 
+/// One part of a `multipart/form-data` body (RFC 7578): a field, or a file when it has a name.
+struct Part<'a> {
+    field: &'a str,
+    file_name: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// A `multipart/form-data` body of `parts` and its content type, with a boundary that occurs in
+/// none of them.
+fn form(parts: &[Part<'_>]) -> (String, Vec<u8>) {
+    let boundary = loop {
+        let b = format!("chartgate-{}", crate::random_id());
+        if !parts.iter().any(|p| p.bytes.windows(b.len()).any(|w| w == b.as_bytes())) {
+            break b;
+        }
+    };
+    let mut body = Vec::new();
+    for p in parts {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"", p.field).as_bytes(),
+        );
+        if let Some(file) = &p.file_name {
+            body.extend_from_slice(
+                format!("; filename=\"{file}\"\r\nContent-Type: application/octet-stream").as_bytes(),
+            );
+        }
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(&p.bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// POSTs `body` to the edge's upload API; `Err` says what the edge answered.
 async fn send(client: &reqwest::Client, url: &str, token: &str, body: Vec<u8>) -> Result<(), String> {
-    match client.post(url).bearer_auth(token).body(body).send().await {
+    send_typed(client, url, token, None, body).await
+}
+
+/// POSTs `body` (of `content_type`, when given) to the edge's upload API.
+async fn send_typed(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    content_type: Option<String>,
+    body: Vec<u8>,
+) -> Result<(), String> {
+    let mut request = client.post(url).bearer_auth(token).body(body);
+    if let Some(t) = content_type {
+        request = request.header("Content-Type", t);
+    }
+    match request.send().await {
         Ok(res) if res.status().as_u16() == 201 => Ok(()),
         Ok(res) => {
             let status = res.status().as_u16();
@@ -237,11 +289,22 @@ pub async fn mirror(source: &str, target: &str, token: &str, auth: &SourceAuth) 
             report(format!("{progress}: failed: the archive's digest is not the one its index lists"), true);
             continue;
         }
-        let mut sent = send(&client, &upload_url, token, archive).await;
-        if let (Ok(()), Some(prov)) = (&sent, prov) {
-            sent = send(&client, &format!("{origin}/api{repo_path}/prov"), token, prov).await;
+        // One form: the archive, its provenance file (the edge binds it to this archive's digest),
+        // and the source's release time.
+        let mut parts =
+            vec![Part { field: "chart", file_name: Some(format!("{}-{}.tgz", v.name, v.version)), bytes: archive }];
+        if let Some(prov) = prov {
+            parts.push(Part {
+                field: "prov",
+                file_name: Some(format!("{}-{}.tgz.prov", v.name, v.version)),
+                bytes: prov,
+            });
         }
-        match sent {
+        if let Some(created) = &v.created {
+            parts.push(Part { field: "created", file_name: None, bytes: created.clone().into_bytes() });
+        }
+        let (content_type, body) = form(&parts);
+        match send_typed(&client, &upload_url, token, Some(content_type), body).await {
             Ok(()) => {
                 summary.uploaded += 1;
                 report(format!("{progress}: uploaded"), false);

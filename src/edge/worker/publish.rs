@@ -12,7 +12,9 @@ use super::charts::{link_release, store_signature, store_upload};
 use super::ledger::LedgerClient;
 use super::{apart, respond, Target};
 use crate::edge::ledger::{ChartMeta, LedgerError, Op, Release};
-use crate::edge::publish::{chart_of_path, check_file_name, check_prov, prov_chart, PublishError, MAX_UPLOAD};
+use crate::edge::publish::{
+    chart_of_path, check_created, check_file_name, check_prov, check_prov_signs, prov_chart, PublishError, MAX_UPLOAD,
+};
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
 use crate::RepoName;
 
@@ -104,6 +106,8 @@ async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>
 struct Upload {
     chart: Option<(Vec<u8>, Option<String>)>,
     prov: Option<Vec<u8>>,
+    /// The form's `created` field: the release time a mirror keeps from its source.
+    created: Option<String>,
 }
 
 /// Reads the request's upload. A body declared larger than the limit is refused before it is
@@ -121,9 +125,9 @@ async fn upload_body(req: &mut Request, raw_is_prov: bool) -> Result<std::result
     };
     if !content_type.starts_with("multipart/form-data") {
         return Ok(Ok(if raw_is_prov {
-            Upload { chart: None, prov: Some(body) }
+            Upload { chart: None, prov: Some(body), created: None }
         } else {
-            Upload { chart: Some((body, None)), prov: None }
+            Upload { chart: Some((body, None)), prov: None, created: None }
         }));
     }
     // The runtime's form parser reads from a request: the bounded bytes become one.
@@ -149,7 +153,12 @@ async fn upload_body(req: &mut Request, raw_is_prov: bool) -> Result<std::result
             "no package or provenance file found in form fields chart and prov".into(),
         )));
     }
-    Ok(Ok(Upload { chart, prov }))
+    let created = match form.get("created") {
+        Some(FormEntry::Field(text)) => Some(text),
+        Some(FormEntry::File(file)) => Some(String::from_utf8_lossy(&file.bytes().await?).into_owned()),
+        None => None,
+    };
+    Ok(Ok(Upload { chart, prov, created }))
 }
 
 /// `?force` on an upload, when `ALLOW_OVERWRITE` lets it replace what is listed.
@@ -162,7 +171,7 @@ fn forced(t: &Target<'_>) -> bool {
 /// makes it visible, or refuses it and nothing is.
 async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<Answer> {
     let force = forced(t);
-    let Upload { chart, prov } = match upload_body(req, false).await? {
+    let Upload { chart, prov, created } = match upload_body(req, false).await? {
         Ok(body) => body,
         Err(e) => return Ok(Err(e.into())),
     };
@@ -179,9 +188,16 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
     if let Some(Err(e)) = file_name.map(|f| check_file_name(&f, &id)) {
         return Ok(Err(e.into()));
     }
-    if let Some(Err(e)) = prov.as_deref().map(|p| check_prov(p, &id)) {
-        return Ok(Err(e.into()));
+    if let Some(prov) = prov.as_deref() {
+        let archive = crate::registry::Digest::of(crate::registry::Algorithm::Sha256, &tgz).to_string();
+        if let Err(e) = check_prov(prov, &id).and_then(|()| check_prov_signs(prov, &archive, &id)) {
+            return Ok(Err(e.into()));
+        }
     }
+    let created = match created.map(|c| check_created(&c, super::isolate::now_secs())).transpose() {
+        Ok(created) => created,
+        Err(e) => return Ok(Err(e.into())),
+    };
     if let Err(why) = crate::edge::ledger::check_keys(&meta) {
         return Ok(Err(PublishError::BadChart(format!("Chart.yaml: {why}")).into()));
     }
@@ -194,7 +210,10 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
     if let Err(e) = checked {
         return Ok(Err(Refusal::Ledger(e)));
     }
-    let release = Box::new(store_upload(t, repo, meta, tgz, prov).await?);
+    let mut release = Box::new(store_upload(t, repo, meta, tgz, prov).await?);
+    if let Some(created) = created {
+        release.created = created;
+    }
     let op = Op::Publish { release: release.clone(), exclusive: true, force, tags: Vec::new() };
     if let Err(e) = LedgerClient::new(t.env, repo)?.commit(&op).await? {
         return Ok(Err(Refusal::Ledger(e)));
@@ -227,6 +246,10 @@ async fn store_prov(t: &Target<'_>, repo: &RepoName, prov: Vec<u8>, force: bool)
     let Some(release) = ledger.release(&id).await? else {
         return Ok(Err(Refusal::Ledger(LedgerError::VersionNotFound(id.name, id.version))));
     };
+    // Bound to the stored archive: a provenance file of other bytes never attaches to it.
+    if let Err(e) = check_prov_signs(&prov, &release.archive, &id) {
+        return Ok(Err(e.into()));
+    }
     let Some((prov, manifest)) = store_signature(t, repo, &release, prov).await? else {
         return Err(worker::Error::RustError(format!("the manifest of {} {} cannot be read", id.name, id.version)));
     };

@@ -701,6 +701,9 @@ impl<'a> Registry<'a> {
                         return Ok(Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?))
                     }
                 };
+                if let Err(why) = self.check_provenance_layer(&op).await? {
+                    return Ok(Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?));
+                }
                 if let Err(e) = ledger.commit(&op).await? {
                     return Ok(Err(self.refused(ledger, chart, &d, registry_error(e)).await?));
                 }
@@ -955,6 +958,23 @@ impl Hasher {
             Hasher::Sha256(h) => Digest::from_raw(Algorithm::Sha256, &h.finalize()),
             Hasher::Sha512(h) => Digest::from_raw(Algorithm::Sha512, &h.finalize()),
         }
+    }
+}
+
+impl Registry<'_> {
+    /// A chart version pushed with helm's provenance layer: the provenance file must sign the
+    /// chart layer (its `files:` digest), as for an upload.
+    async fn check_provenance_layer(&self, op: &Op) -> Result<std::result::Result<(), String>> {
+        let Op::Publish { release, .. } = op else { return Ok(Ok(())) };
+        let Some(prov) = release.prov.as_deref().and_then(|p| Digest::parse(p).ok()) else { return Ok(Ok(())) };
+        // A provenance file is a few KiB: a larger layer is refused before it is read.
+        const MAX_PROV: u64 = 256 * 1024;
+        let size = self.bucket.head(keys::blob(&prov)).await?.map_or(0, |o| o.size());
+        if size > MAX_PROV {
+            return Ok(Err(format!("the provenance layer is {size} bytes, more than {MAX_PROV}")));
+        }
+        let bytes = self.read(keys::blob(&prov)).await?.unwrap_or_default();
+        Ok(crate::edge::publish::check_prov_signs(&bytes, &release.archive, &release.id()).map_err(|e| e.to_string()))
     }
 }
 
