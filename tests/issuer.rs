@@ -29,6 +29,10 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Starts an issuer on 127.0.0.1:0 with `extra` TOML appended; returns its base URL.
 fn start(dir_name: &str, extra: &str) -> String {
+    start_with_clock(dir_name, extra, Arc::new(chartgate::issuer::now))
+}
+
+fn start_with_clock(dir_name: &str, extra: &str, clock: chartgate::issuer::Clock) -> String {
     let dir = std::env::temp_dir().join(format!("chartgate-issuer-{dir_name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("active.pem"), key().private_pem().unwrap()).unwrap();
@@ -72,7 +76,7 @@ scopes = ["artifact-repository:org1/*:pull", "repository:org1/*:pull"]
     let path = dir.join("chartgate.toml");
     std::fs::write(&path, toml).unwrap();
     let config = IssuerConfig::load(&path).unwrap();
-    let issuer = Arc::new(Issuer::new(config));
+    let issuer = Arc::new(Issuer::with_clock(config, clock));
     let peer = axum::extract::connect_info::MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)));
     routers().lock().unwrap().insert(base.clone(), chartgate::issuer::app(issuer.clone()).layer(peer));
     runtime().spawn(chartgate::issuer::serve(issuer, listener));
@@ -229,6 +233,40 @@ fn docker_token_partial_grant() {
     let token = body["token"].as_str().unwrap();
     assert_eq!(edge_decides(token, "/org1/r/index.yaml"), Ok(()));
     assert_eq!(edge_decides(token, "/org9/x/index.yaml"), Err("insufficient_scope".into()));
+}
+
+/// Security round 4, case 6: `crane delete`, `skopeo delete` and `oras manifest delete` ask for
+/// `delete` (alone, with `pull`, or merged `delete,pull,push`) and were refused `400
+/// invalid_scope` whole; the Docker token specification grants what it can: `delete` is `push`
+/// here, an unknown scope or action is left out, and nothing beyond the caller's grant is given.
+#[test]
+fn case_06_docker_token_requests_for_delete_get_what_can_be_granted() {
+    let ask = |scopes: &[&str]| {
+        let query: Vec<String> = scopes.iter().map(|s| format!("scope={}", s.replace(' ', "%20"))).collect();
+        let url = format!("{}/token?service=chartgate&{}", base(), query.join("&"));
+        let (status, body, _) = call(http().get(&url).basic_auth("ci", Some("ci-secret")));
+        assert_eq!(status, 200, "{scopes:?}: {body}");
+        claims_of(body["token"].as_str().unwrap())["access"].clone()
+    };
+    let push = json!([{"type": "repository", "name": "org1/app/x", "actions": ["push"]}]);
+    assert_eq!(ask(&["repository:org1/app/x:delete"]), push, "skopeo delete");
+    let both = json!([{"type": "repository", "name": "org1/app/x", "actions": ["pull", "push"]}]);
+    assert_eq!(ask(&["repository:org1/app/x:pull,delete"]), both, "crane delete");
+    assert_eq!(ask(&["repository:org1/app/x:delete,pull,push"]), both, "oras manifest delete");
+    // Where the client may only pull, `delete` is left out and the pull is still granted.
+    let pull = json!([{"type": "repository", "name": "org1/other/x", "actions": ["pull"]}]);
+    assert_eq!(ask(&["repository:org1/other/x:pull,delete"]), pull);
+    assert_eq!(ask(&["registry:catalog:*", "repository:org1/other/x:pull,metadata-read"]), pull);
+    assert_eq!(ask(&["repository:org1/other/x:delete"]), json!([]), "nothing, and no error");
+    // The OAuth 2 password grant of helm and oras reads its scopes the same way.
+    let (status, body, _) = call(http().post(format!("{}/token", base())).form(&[
+        ("grant_type", "password"),
+        ("username", "ci"),
+        ("password", "ci-secret"),
+        ("scope", "repository:org1/app/x:pull,delete registry:catalog:*"),
+    ]));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(claims_of(body["access_token"].as_str().unwrap())["access"], both);
 }
 
 /// What helm 4 (`client_id=oras-go`, no scope) and helm 3 (`client_id=containerd-client`,
@@ -485,6 +523,103 @@ scopes = ["artifact-repository:public/*:pull"]
     let mut wrong_aud = platform;
     wrong_aud["aud"] = "other".into();
     assert_eq!(ask(&sso_token(wrong_aud, &sso_key), "artifact-repository:org1/repo1:pull").1["error"], "invalid_grant");
+}
+
+/// Security round 4, finding G5: the issuer's workload keys lacked the edge's refresh rules.
+/// While a provider failed, each anonymous request with its `iss` made the issuer call the
+/// provider again; after a rotation, tokens with the new `kid` were refused for up to 5 minutes.
+/// Now: one call per interval while it fails (fail closed meanwhile), one shared fetch for
+/// concurrent requests, and one refetch for an unknown `kid`.
+#[test]
+fn finding_g5_the_issuers_workload_keys_follow_the_edges_refresh_rules() {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let (a, b) = (SigningKey::generate(2048).unwrap(), SigningKey::generate(2048).unwrap());
+    // 0: failing (500), 1: key a, 2: keys a and b (a rotation).
+    let mode = Arc::new(AtomicUsize::new(0));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let jwks = [
+        String::new(),
+        KeySet::new(vec![a.public()]).unwrap().to_jwks().to_string(),
+        KeySet::new(vec![a.public(), b.public()]).unwrap().to_jwks().to_string(),
+    ];
+    let listener = runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let (m, h) = (mode.clone(), hits.clone());
+    let router = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let (m, h, jwks) = (m.clone(), h.clone(), jwks.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                match m.load(Ordering::SeqCst) {
+                    0 => Err(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+                    i => Ok(jwks[i].clone()),
+                }
+            }
+        }),
+    );
+    runtime().spawn(async move { axum::serve(listener, router).await });
+    let clock = Arc::new(AtomicU64::new(chartgate::issuer::now()));
+    let c = clock.clone();
+    let base = start_with_clock(
+        "g5",
+        &format!(
+            r#"
+[[sso]]
+issuer = "https://sso.g5.test"
+jwks_url = "{jwks_url}"
+audience = "chartgate"
+[[sso.rules]]
+match = [{{ claim = "sub", pattern = "alice" }}]
+scopes = ["artifact-repository:*:pull"]
+"#
+        ),
+        Arc::new(move || c.load(Ordering::SeqCst)),
+    );
+    let token = |signer: &SigningKey| {
+        let now = clock.load(Ordering::SeqCst);
+        let claims = json!({"iss": "https://sso.g5.test", "aud": "chartgate", "sub": "alice", "exp": now + 300});
+        let header = json!({"alg": "RS256", "kid": signer.kid()}).to_string();
+        signer.sign_raw(header.as_bytes(), claims.to_string().as_bytes()).unwrap()
+    };
+    let url = format!("{base}/oauth/token");
+    // The provider fails: twenty requests at once and twenty more one by one cost it one call.
+    let tasks: Vec<_> = (0..20).map(|_| runtime().spawn(ask_request(&url, token(&a)).send())).collect();
+    for task in tasks {
+        assert_eq!(runtime().block_on(task).unwrap().unwrap().status(), 503);
+    }
+    for _ in 0..20 {
+        let (status, body, _) = call(ask_request(&url, token(&a)));
+        assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "one call while the provider fails");
+    // It recovers; past the interval the next request fetches again.
+    mode.store(1, Ordering::SeqCst);
+    clock.fetch_add(10, Ordering::SeqCst);
+    assert_eq!(call(ask_request(&url, token(&a))).0, 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // The provider rotates in key b: the first token with its kid refetches once, at once.
+    mode.store(2, Ordering::SeqCst);
+    clock.fetch_add(10, Ordering::SeqCst);
+    let (status, body, _) = call(ask_request(&url, token(&b)));
+    assert_eq!(status, 200, "a new kid is accepted without waiting for the TTL: {body}");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(call(ask_request(&url, token(&b))).0, 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "cached");
+    // An unknown kid within the interval does not make the issuer call the provider again.
+    let stranger = SigningKey::generate(2048).unwrap();
+    assert_eq!(call(ask_request(&url, token(&stranger))).0, 400);
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "rate limited");
+}
+
+fn ask_request(url: &str, token: String) -> reqwest::RequestBuilder {
+    http().post(url).form(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange".to_owned()),
+        ("subject_token", token),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt".to_owned()),
+        ("scope", "artifact-repository:org1/repo1:pull".to_owned()),
+    ])
 }
 
 #[test]

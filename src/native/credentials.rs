@@ -75,6 +75,9 @@ struct RawConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientConfig {
     pub registries: Vec<(String, Source)>,
+    /// The issuer named for a host (`issuer`), the one token endpoint besides the edge's own
+    /// `/token` that the host's credential may be sent to.
+    pub issuers: std::collections::BTreeMap<String, String>,
 }
 
 /// The host of a server URL as clients give it (`https://charts.example.com/v2/`,
@@ -98,6 +101,7 @@ impl ClientConfig {
             err(format!("line {line}: {}", e.message()))
         })?;
         let mut registries = Vec::new();
+        let mut issuers = std::collections::BTreeMap::new();
         for (i, r) in raw.registry.iter().enumerate() {
             let at = |why: &str| err(format!("registry[{i}] ({}): {why}", r.host));
             let host = host_of(&r.host);
@@ -140,9 +144,13 @@ impl ClientConfig {
             if registries.iter().any(|(h, _)| *h == host) {
                 return Err(at("this host is configured twice"));
             }
+            if let Some(issuer) = &r.issuer {
+                crate::trust::check_url(issuer).map_err(|e| at(&format!("issuer: {e}")))?;
+                issuers.insert(host.clone(), issuer.trim_end_matches('/').to_owned());
+            }
             registries.push((host, source));
         }
-        Ok(ClientConfig { registries })
+        Ok(ClientConfig { registries, issuers })
     }
 
     /// The source configured for `host`, if any. No host gets a credential it was not configured
@@ -152,6 +160,49 @@ impl ClientConfig {
         let host = host_of(host);
         self.registries.iter().find(|(h, _)| *h == host).map(|(_, s)| s.clone())
     }
+
+    /// The issuer configured for `host`, if any.
+    pub fn issuer_for(&self, host: &str) -> Option<&str> {
+        self.issuers.get(&host_of(host)).map(String::as_str)
+    }
+}
+
+/// The origin of the registry a credential helper is asked for (`charts.example.com`,
+/// `https://charts.example.com/v2/`, `127.0.0.1:8787`): the scheme given, else `https`, or `http`
+/// for a host on this machine (a local edge), where helm's `--plain-http` goes.
+///
+/// # Errors
+/// A server that names no host, or plain `http` to another machine.
+pub fn registry_origin(server_url: &str) -> Result<String, HelperError> {
+    let server = server_url.trim();
+    let url = if server.contains("://") {
+        server.to_owned()
+    } else if crate::trust::is_loopback(&host_of(server)) {
+        format!("http://{server}")
+    } else {
+        format!("https://{server}")
+    };
+    super::login::edge_origin(&url).map_err(|e| HelperError::Source(e.to_string()))
+}
+
+/// Whether a workload token may be answered for a registry whose challenge names `realm`: the
+/// registry's own token endpoint (same origin: the edge's `/token`), or one under the `issuer`
+/// configured for the host. Anywhere else the token (with the job's repository, ref and actor)
+/// would be handed to a party nobody chose.
+///
+/// # Errors
+/// Why not, naming the realm.
+pub fn check_workload_realm(realm: &str, registry: &str, issuer: Option<&str>) -> Result<(), HelperError> {
+    crate::trust::check_url(realm)
+        .map_err(|e| HelperError::Source(format!("the token endpoint the registry names: {e}")))?;
+    let own = realm.strip_prefix(registry).is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+    if own || issuer.is_some_and(|i| check_realm(realm, Some(i)).is_ok()) {
+        return Ok(());
+    }
+    Err(HelperError::Source(format!(
+        "the registry {registry} names the token endpoint {:?}, neither its own nor the issuer configured for it (`issuer`): the workload token is not handed out",
+        printable(realm)
+    )))
 }
 
 /// Reads a secret file through one handle: not a symbolic link, readable by its owner only (as

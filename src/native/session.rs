@@ -428,6 +428,51 @@ pub async fn registry_login(path: &Path, record: &LoginRecord) -> Result<String,
     }
 }
 
+/// The registry login the credential helper hands a registry client for a client of the issuer
+/// (`source = "client"`): never the secret itself. The registry's challenge must name a token
+/// endpoint under the configured `issuer` (the client then sends what it is given there); the
+/// secret goes to that issuer's `/oauth/token` only, for a registry login of at most 15 minutes
+/// that grants nothing by itself.
+///
+/// # Errors
+/// The registry unreachable or naming another realm, or the issuer's refusal.
+pub async fn client_registry_login(server: &str, id: &str, secret: &str, issuer: &str) -> Result<String, LoginError> {
+    let http = client()?;
+    let registry = credentials::registry_origin(server).map_err(|e| LoginError::Discovery(e.to_string()))?;
+    let realm = registry_realm(&http, &registry).await?;
+    credentials::check_realm(&realm, Some(issuer)).map_err(|e| LoginError::Discovery(e.to_string()))?;
+    let form =
+        [("grant_type", "client_credentials"), ("requested_token_type", crate::native::issuer::REGISTRY_LOGIN_TYPE)];
+    let request = http.post(format!("{issuer}/oauth/token")).basic_auth(id, Some(secret)).form(&form);
+    let (status, doc) = json_answer("the issuer", request).await?;
+    match doc.get("access_token").and_then(Value::as_str) {
+        Some(token) if (200..300).contains(&status) => Ok(token.to_owned()),
+        _ => Err(issuer_refusal(status, &doc)),
+    }
+}
+
+/// Checks, before the credential helper answers a workload token for `server`, that the
+/// registry's challenge names its own token endpoint or one under `issuer`.
+///
+/// # Errors
+/// The registry unreachable, naming no realm, or naming another one.
+pub async fn check_workload_realm(server: &str, issuer: Option<&str>) -> Result<(), LoginError> {
+    let http = client()?;
+    let registry = credentials::registry_origin(server).map_err(|e| LoginError::Discovery(e.to_string()))?;
+    let realm = registry_realm(&http, &registry).await?;
+    credentials::check_workload_realm(&realm, &registry, issuer).map_err(|e| LoginError::Discovery(e.to_string()))
+}
+
+/// The token endpoint a registry's `GET /v2/` challenge names.
+async fn registry_realm(http: &reqwest::Client, registry: &str) -> Result<String, LoginError> {
+    match edge_challenge(http, registry).await? {
+        (_, Some(challenge)) => Ok(challenge.realm),
+        (status, None) => Err(LoginError::Discovery(format!(
+            "{registry}/v2/ answered {status} with no Bearer challenge naming a token endpoint: no credential is handed out"
+        ))),
+    }
+}
+
 /// A chartgate token of the login at `path` for `scope` (what the edge's challenge named), at
 /// most 15 minutes.
 ///

@@ -147,7 +147,7 @@ pub(super) fn credential_helper(action: &str) -> ExitCode {
                         .block_on(crate::native::session::registry_login(&path, &record))
                         .map(|login| (crate::native::issuer::TOKEN_USERNAME.to_owned(), login))
                         .map_err(|e| HelperError::Source(e.to_string()))?,
-                    Origin::Source(source) => runtime.block_on(credential_from(&source, &env))?,
+                    Origin::Source(source) => runtime.block_on(helper_credential(server, &source, &config, &env))?,
                 };
                 Ok(credentials::get_answer(server, &user, &secret))
             }
@@ -220,6 +220,31 @@ fn load_client_config(
     crate::native::credentials::check_not_writable_by_others(&path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     ClientConfig::parse(&path.display().to_string(), &text, &dir)
+}
+
+/// What the credential helper answers for `server` from a configured source: for a client of
+/// the issuer a registry login fetched with its secret (the secret itself never reaches the
+/// registry client); for a workload token, the token once the registry's challenge names its own
+/// token endpoint or one under the configured `issuer`.
+async fn helper_credential(
+    server: &str,
+    source: &crate::native::credentials::Source,
+    config: &crate::native::credentials::ClientConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(String, String), crate::native::credentials::HelperError> {
+    use crate::native::credentials::{HelperError, Source};
+    use crate::native::session;
+    let fail = |e: crate::native::login::LoginError| HelperError::Source(e.to_string());
+    if let Source::Client { id, secret_file, issuer } = source {
+        let issuer = issuer.as_deref().ok_or_else(|| {
+            HelperError::Source("a client's secret is only used at its configured `issuer`: none is set".into())
+        })?;
+        let secret = crate::native::credentials::read_private(secret_file)?;
+        let login = session::client_registry_login(server, id, &secret, issuer).await.map_err(fail)?;
+        return Ok((crate::native::issuer::TOKEN_USERNAME.to_owned(), login));
+    }
+    session::check_workload_realm(server, config.issuer_for(server)).await.map_err(fail)?;
+    credential_from(source, env).await
 }
 
 /// A fresh credential from `source`: `(username, secret)`.

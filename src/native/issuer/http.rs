@@ -300,6 +300,9 @@ async fn oauth_token(
         "client_credentials" => {
             let AuthenticatedClient(client) =
                 AuthenticatedClient::from_params(&issuer, &headers, &params, Some(peer)).await?;
+            if params.one("requested_token_type") == Some(super::REGISTRY_LOGIN_TYPE) {
+                return Ok(registry_login_response(&issuer.client_registry_login(&client)?));
+            }
             let issued = issuer.client_credentials(&client, params.one("scope"), params.seconds("expires_in")?)?;
             Ok(issued_response(&issued, false))
         }
@@ -313,15 +316,7 @@ async fn oauth_token(
                 .one("subject_token")
                 .ok_or_else(|| TokenError::InvalidRequest("subject_token is required".into()))?;
             if params.one("requested_token_type") == Some(super::REGISTRY_LOGIN_TYPE) {
-                // RFC 8693 §2.2.1: `N_A`, as it is not an access token.
-                let issued = issuer.registry_login(subject).await?;
-                let body = json!({
-                    "access_token": issued.token,
-                    "token_type": "N_A",
-                    "expires_in": issued.expires_in,
-                    "issued_token_type": super::REGISTRY_LOGIN_TYPE,
-                });
-                return Ok((no_store(), Json(body)).into_response());
+                return Ok(registry_login_response(&issuer.registry_login(subject).await?));
             }
             let issued = issuer
                 .exchange(subject, params.one("scope"), params.seconds("expires_in")?, &params.all("path"))
@@ -333,6 +328,17 @@ async fn oauth_token(
             Err(TokenError::UnsupportedGrantType(other.chars().take(64).collect()))
         }
     }
+}
+
+/// A registry login's answer: RFC 8693 §2.2.1's `N_A` token type, as it is not an access token.
+fn registry_login_response(issued: &Issued) -> Response {
+    let body = json!({
+        "access_token": issued.token,
+        "token_type": "N_A",
+        "expires_in": issued.expires_in,
+        "issued_token_type": super::REGISTRY_LOGIN_TYPE,
+    });
+    (no_store(), Json(body)).into_response()
 }
 
 /// `GET /token`: the Docker distribution token endpoint.

@@ -299,12 +299,7 @@ impl Issuer {
     /// username `token`) gets a downscoped child of itself: never broader, never longer-lived,
     /// in its lineage.
     pub async fn docker(&self, login: &RegistryLogin, scopes: &[String]) -> Result<Issued, TokenError> {
-        let mut requested = ScopeSet::new();
-        for s in scopes {
-            for scope in parse_scope(s)?.iter() {
-                requested.insert(scope);
-            }
-        }
+        let requested = ScopeSet::requested(scopes.iter().map(String::as_str));
         let layout = self.config.policy.layout();
         let issued = match login {
             RegistryLogin::Client(client) => {
@@ -446,17 +441,44 @@ impl Issuer {
             return Err(TokenError::InvalidGrant("the ID token has expired".into()));
         }
         let ttl = LOGIN_TOKEN_TTL.min(self.config.max_ttl).min(left);
-        let grant: Vec<String> = claims.access.allowed.0.iter().map(ToString::to_string).collect();
+        let lineage = claims.jti.iter().cloned().collect();
+        self.sign_registry_login(now, claims.sub.clone(), &claims.access.allowed, ttl, lineage, Some(by))
+    }
+
+    /// A registry login for a client of this issuer (`grant_type=client_credentials` with
+    /// `requested_token_type` [`REGISTRY_LOGIN_TYPE`]): what the credential helper hands a
+    /// registry client instead of the client's secret. It grants nothing by itself, lives at most
+    /// 15 minutes (and no longer than the client's `max_ttl`), and `/token` turns it into a token
+    /// of the one scope a request names, within the client's grant.
+    ///
+    /// # Errors
+    /// Only a failure to sign.
+    pub fn client_registry_login(&self, client: &Client) -> Result<Issued, TokenError> {
+        let ttl = self.ttl(None, client.max_ttl).min(LOGIN_TOKEN_TTL);
+        self.sign_registry_login(self.now(), Some(client.id.clone()), &client.allowance, ttl, Vec::new(), None)
+    }
+
+    /// Signs a registry login: no `access`, `grant` as [`LOGIN_GRANT_CLAIM`].
+    fn sign_registry_login(
+        &self,
+        now: u64,
+        sub: Option<String>,
+        grant: &grant::Allowance,
+        ttl: u64,
+        lineage: Vec<String>,
+        trust: Option<crate::TrustedBy>,
+    ) -> Result<Issued, TokenError> {
+        let grant: Vec<String> = grant.0.iter().map(ToString::to_string).collect();
         let request = MintRequest {
             scopes: ScopeSet::new(),
             ttl: Some(ttl),
-            sub: claims.sub.clone(),
+            sub,
             iss: Some(self.config.issuer.clone()),
             aud: self.config.audience.clone(),
             jti: Some(crate::random_id()),
             paths: None,
-            lineage: claims.jti.iter().cloned().collect(),
-            trust: Some(by),
+            lineage,
+            trust,
         };
         let mut payload = request.claims(now).to_json();
         payload[LOGIN_GRANT_CLAIM] = grant.into();
