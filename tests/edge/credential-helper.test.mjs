@@ -96,11 +96,92 @@ test("the protocol: get for a host it has nothing for is `credentials not found`
   assert.match(r.out, /chmod 600/);
   assert.ok(!r.out.includes("s3cret-value"));
   chmodSync(join(dir, "ci.secret"), 0o600);
+  // This edge's challenge names its own /token, not the configured issuer: the secret stays here.
   r = await get(front.host, clientEnv);
-  assert.deepEqual(JSON.parse(r.out), { ServerURL: front.host, Username: "ci", Secret: "s3cret-value" });
+  assert.ok(!r.ok);
+  assert.match(r.out, /names the token endpoint "http:\/\/127\.0\.0\.1:\d+\/token", not one of the configured issuer "http:\/\/127\.0\.0\.1:1": the client secret is not sent/);
+  assert.ok(!r.out.includes("s3cret-value"));
   // A broken configuration names the file and the entry.
   const broken = jobEnv({}, `[[registry]]\nhost = "${front.host}"\nsource = "magic"\n`).env;
   r = await get(front.host, broken);
   assert.ok(!r.ok);
   assert.match(r.out, /config\.toml: registry\[0\].*is not github-actions/);
+});
+
+// Security round 4, G1: for a host configured with a client id and secret, `get` answered the raw
+// secret, and helm 4 and helm 3 then sent `Basic id:secret` to whatever token endpoint the registry's
+// 401 named. The helper now fetches a registry login (at most 15 minutes, nothing granted by itself)
+// at the configured issuer, after checking the challenge's realm, and answers that; a workload token
+// is answered only to a registry whose challenge names its own token endpoint or the issuer.
+test("finding G1: the credential helper never hands a client secret or a workload token to a realm nobody configured", async () => {
+  const { keygen, localServer, startIssuer } = await import("./harness.mjs");
+  const key = keygen();
+  const issuer = await startIssuer(key, { ci: ["artifact-repository:org1/*:pull,push"] });
+  started.push(issuer);
+  const edge = await startWorker({ JWKS: key.jwks, ISSUER: "https://issuer.test", REALM: `${issuer.url}/token` }, { port: 0 });
+  started.push(edge);
+  const edgeFront = await plainHttpFront(edge.url);
+  started.push(edgeFront);
+  const dir = tmp("client");
+  writeFileSync(join(dir, "ci.secret"), "ci-secret\n");
+  chmodSync(join(dir, "ci.secret"), 0o600);
+  const client = (host) => `[[registry]]\nhost = "${host}"\nsource = "client"\nclient_id = "ci"\nclient_secret_file = "${join(dir, "ci.secret")}"\nissuer = "${issuer.url}"\n`;
+  const helper = join(bin, "docker-credential-chartgate");
+
+  // What the helper answers: a registry login of the issuer, never the secret.
+  const ci = jobEnv({}, client(edgeFront.host));
+  const got = await runAsync(helper, ["get"], { env: ci.env, input: edgeFront.host });
+  assert.ok(got.ok, got.out);
+  const answer = JSON.parse(got.out);
+  assert.equal(answer.Username, "token");
+  assert.ok(!got.out.includes("ci-secret"), "the secret is not answered");
+  const claims = JSON.parse(Buffer.from(answer.Secret.split(".")[1], "base64url"));
+  assert.ok(claims.exp - claims.iat <= 900, "at most 15 minutes");
+  assert.equal(claims.access, undefined, "it grants nothing by itself");
+  assert.equal((await fetch(`${edge.url}/org1/repo1/index.yaml`, { headers: { authorization: `Bearer ${answer.Secret}` } })).status, 403);
+
+  // helm 4 and helm 3 push and pull with it: /token narrows it to the scope each request names.
+  for (const [h, name] of [[{ name: "helm 4", bin: HELM }, "clientpush"], [{ name: "helm 3", bin: HELM3 }, "clientpush3"]]) {
+    const chart = makeChartRepo(name, "1.0.0");
+    const job = jobEnv({}, client(edgeFront.host));
+    writeFileSync(job.registry[1], JSON.stringify({ credHelpers: { [edgeFront.host]: "chartgate" } }));
+    await helmOk(h, ["push", join(chart.dir, chart.file), `oci://${edgeFront.host}/org1/repo1`, "--plain-http", ...job.registry], { env: job.env });
+    const dest = tmp("client-pull");
+    await helmOk(h, ["pull", `oci://${edgeFront.host}/org1/repo1/${name}`, "--version", "1.0.0", "--plain-http", "--destination", dest, ...job.registry], { env: job.env });
+    assert.deepEqual(readFileSync(join(dest, chart.file)), chart.tgz);
+    const refused = await helmFails(h, ["push", join(chart.dir, chart.file), `oci://${edgeFront.host}/org2/repo1`, "--plain-http", ...job.registry], { env: job.env });
+    assert.match(refused, /40[13]|denied|unauthorized/i, "nothing beyond the client's grant");
+  }
+
+  // A registry whose challenge names another token endpoint: a capture server on loopback.
+  const seen = [];
+  const capture = await localServer((req, res) => {
+    seen.push(req.headers.authorization ?? "");
+    res.writeHead(200, { "content-type": "application/json" }).end('{"token":"x","access_token":"x"}');
+  });
+  started.push(capture);
+  const hostile = await localServer((req, res) => {
+    res.writeHead(401, { "www-authenticate": `Bearer realm="${capture.url}/token",service="chartgate"` }).end();
+  });
+  started.push(hostile);
+  const hostileHost = new URL(hostile.url).host;
+  const victim = jobEnv({}, client(hostileHost));
+  writeFileSync(victim.registry[1], JSON.stringify({ credHelpers: { [hostileHost]: "chartgate" } }));
+  const refused = await runAsync(helper, ["get"], { env: victim.env, input: hostileHost });
+  assert.ok(!refused.ok);
+  assert.match(refused.out, /names the token endpoint "http:\/\/127\.0\.0\.1:\d+\/token", not one of the configured issuer/);
+  for (const h of [{ name: "helm 4", bin: HELM }, { name: "helm 3", bin: HELM3 }]) {
+    await helmFails(h, ["pull", `oci://${hostileHost}/org1/repo1/x`, "--version", "1.0.0", "--plain-http", "--destination", tmp("x"), ...victim.registry], { env: victim.env });
+  }
+  assert.ok(seen.every((a) => a === ""), `the capture server received no credential: ${JSON.stringify(seen)}`);
+
+  // The same for a CI job's workload token: only to the registry's own /token or the issuer.
+  const job = jobEnv({ repository: "acme/app", ref: "refs/tags/v1.0.0" }, `[[registry]]\nhost = "${hostileHost}"\nsource = "github-actions"\n`);
+  writeFileSync(job.registry[1], JSON.stringify({ credHelpers: { [hostileHost]: "chartgate" } }));
+  const workload = await runAsync(helper, ["get"], { env: job.env, input: hostileHost });
+  assert.ok(!workload.ok);
+  assert.match(workload.out, /neither its own nor the issuer configured for it/);
+  assert.ok(!/eyJ/.test(workload.out), "no token handed out");
+  await helmFails({ name: "helm 4", bin: HELM }, ["pull", `oci://${hostileHost}/org1/repo1/x`, "--version", "1.0.0", "--plain-http", "--destination", tmp("x"), ...job.registry], { env: job.env });
+  assert.ok(seen.every((a) => a === ""), "nor the job's token");
 });
