@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chartgate::edge::ledger::{Change, ChartMeta, Ledger, Op, Release};
-use chartgate::edge::publish::Index;
+use chartgate::edge::store::ledger::{Change, ChartMeta, Ledger, Op, Release};
+use chartgate::edge::store::publish::Index;
 use chartgate::edge::{ChartId, ImmutableTags};
 use proptest::prelude::*;
 

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::edge::publish::index_document;
+use crate::edge::store::publish::index_document;
 
 /// Most YAML nodes read from a source `index.yaml` (thousands of versions fit).
 const MAX_INDEX_NODES: usize = 2_000_000;

@@ -130,7 +130,7 @@ pub(super) async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Res
 /// commit. Answers the total, the rendered size, and the time the ledger took to build (what a
 /// Durable Object's first request after it loads pays, each entry rendered once).
 async fn bench_index(req: Request) -> Result<Response> {
-    use crate::edge::ledger::{Change, ChartMeta, Ledger, Release};
+    use crate::edge::store::ledger::{Change, ChartMeta, Ledger, Release};
     let url = req.url()?;
     let param = |name: &str, default: usize, most: usize| {
         url.query_pairs()

@@ -13,9 +13,9 @@ use super::cache::{content_key, index_key, remember, resolve_key, resolved, RESO
 use super::ledger::LedgerClient;
 use super::registry::Registry;
 use super::Target;
-use crate::edge::ledger::{ChartMeta, Release};
-use crate::edge::publish::{oci_artifacts, with_provenance};
-use crate::edge::registry::{keys, OCI_MANIFEST};
+use crate::edge::store::ledger::{ChartMeta, Release};
+use crate::edge::store::oci::{keys, OCI_MANIFEST};
+use crate::edge::store::publish::{oci_artifacts, with_provenance};
 use crate::edge::{CacheStatus, ChartId};
 use crate::{Algorithm, Digest, RepoName, Route};
 

@@ -1,6 +1,6 @@
 //! The scheduled run (a Workers cron trigger, `[triggers]` in wrangler.toml): removes the OCI
 //! blobs no manifest references any more (with their repository links) and abandoned upload
-//! sessions, by [`crate::edge::registry::gc`]'s rules. In an OCI repository that lies in a chart
+//! sessions, by [`crate::edge::store::oci::gc`]'s rules. In an OCI repository that lies in a chart
 //! repository, what counts as referenced is the ledger's view: a stored manifest no commit made
 //! visible (or one a delete unlisted) references nothing and goes. An object younger than
 //! `GC_GRACE` seconds (default one hour) is kept: its manifest or commit may still be on its way.
@@ -11,7 +11,7 @@ use worker::{console_error, console_log, Bucket, Env, Result};
 
 use super::ledger::LedgerClient;
 use super::r2::list_objects;
-use crate::edge::registry::{gc, keys, Manifest};
+use crate::edge::store::oci::{gc, keys, Manifest};
 use crate::RepoName;
 
 /// Every object under `prefix`, with its upload time in seconds.

@@ -1,6 +1,6 @@
 //! The ledger's home: one Durable Object per chart repository (`LEDGER`, class `RepoLedger`,
 //! SQLite-backed), so every write to a repository, from any isolate anywhere, is one serialized
-//! transaction (the rules are [`crate::edge::ledger`]'s). Its state lives in one SQLite table of
+//! transaction (the rules are [`crate::edge::store::ledger`]'s). Its state lives in one SQLite table of
 //! rows (releases, tombstones, tags, visible manifests), loaded once per instance into a
 //! [`Ledger`]; a commit plans the op against it and writes the changed rows in one synchronous
 //! turn (one implicit transaction: no `await` between the writes), then applies them in memory.
@@ -19,9 +19,9 @@ use worker::{
     durable_object, Bucket, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorageValue, State,
 };
 
-use crate::edge::ledger::{chart_parts, Change, ChartMeta, Ledger, LedgerError, Op, Release};
-use crate::edge::publish::{oci_artifacts, Index};
-use crate::edge::registry::{keys, Manifest, OCI_MANIFEST};
+use crate::edge::store::ledger::{chart_parts, Change, ChartMeta, Ledger, LedgerError, Op, Release};
+use crate::edge::store::oci::{keys, Manifest, OCI_MANIFEST};
+use crate::edge::store::publish::{oci_artifacts, Index};
 use crate::edge::{ChartId, EdgeConfig};
 use crate::{Algorithm, Digest, RepoName};
 

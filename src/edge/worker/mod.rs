@@ -22,7 +22,8 @@ use worker::{
     console_error, console_log, event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
-use crate::edge::{token_endpoint, AuditLine, CacheStatus, EdgeConfig, RequestUrl};
+use crate::edge::gate::token_endpoint;
+use crate::edge::{AuditLine, CacheStatus, EdgeConfig, RequestUrl};
 use crate::Route;
 use decide::{decide, Outcome};
 use isolate::{now_micros, Isolate};

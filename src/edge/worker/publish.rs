@@ -1,5 +1,5 @@
 //! ChartMuseum's API answered at the edge when there is no origin (the rules are
-//! [`crate::edge::publish`]'s and the ledger's): an upload's content stored by digest as helm
+//! [`crate::edge::store::publish`]'s and the ledger's): an upload's content stored by digest as helm
 //! would push it ([`super::charts`]), then committed to the repository's ledger in one
 //! transaction, so a refused upload leaves nothing visible; reads and deletes go through the
 //! ledger too.
@@ -11,8 +11,8 @@ use super::cache::{files_of, forget};
 use super::charts::{link_release, store_signature, store_upload};
 use super::ledger::LedgerClient;
 use super::{apart, respond, Target};
-use crate::edge::ledger::{ChartMeta, LedgerError, Op, Release};
-use crate::edge::publish::{
+use crate::edge::store::ledger::{ChartMeta, LedgerError, Op, Release};
+use crate::edge::store::publish::{
     chart_of_path, check_created, check_file_name, check_prov, check_prov_signs, prov_chart, PublishError, MAX_UPLOAD,
 };
 use crate::edge::{chart_metadata, CacheStatus, ChartId};
@@ -198,15 +198,15 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Result<An
         Ok(created) => created,
         Err(e) => return Ok(Err(e.into())),
     };
-    if let Err(why) = crate::edge::ledger::check_keys(&meta) {
+    if let Err(why) = crate::edge::store::ledger::check_keys(&meta) {
         return Ok(Err(PublishError::BadChart(format!("Chart.yaml: {why}")).into()));
     }
     let Some(meta) = ChartMeta::from_json(&meta) else {
         return Ok(Err(PublishError::BadChart("Chart.yaml has no name and version".into()).into()));
     };
     // Checked before anything is stored: a name or version the ledger would refuse.
-    let checked = crate::edge::ledger::check_name(&id.name)
-        .and_then(|()| crate::edge::ledger::check_version(&id.name, &id.version));
+    let checked = crate::edge::store::ledger::check_name(&id.name)
+        .and_then(|()| crate::edge::store::ledger::check_version(&id.name, &id.version));
     if let Err(e) = checked {
         return Ok(Err(Refusal::Ledger(e)));
     }

@@ -1,5 +1,5 @@
 //! The OCI registry's glue: each allowed `/v2/` request turned into R2 reads and writes under the
-//! rules of [`crate::edge::registry`] (storage layout, manifest checks, upload ranges, tag pages,
+//! rules of [`crate::edge::store::oci`] (storage layout, manifest checks, upload ranges, tag pages,
 //! immutable tags, error codes). Blobs and manifests by digest are immutable and kept in the edge
 //! cache under their repository's URL (never a credential); tags are read from R2 every time.
 
@@ -14,12 +14,12 @@ use super::ledger::LedgerClient;
 use super::r2::list_objects;
 use super::respond;
 use super::Target;
-use crate::edge::ledger::{chart_parts, Change, ChartMeta, LedgerError, Op, Release};
-use crate::edge::publish::check_pushed_chart;
-use crate::edge::registry::{
+use crate::edge::store::ledger::{chart_parts, Change, ChartMeta, LedgerError, Op, Release};
+use crate::edge::store::oci::{
     check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks, Manifest,
     RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
 };
+use crate::edge::store::publish::check_pushed_chart;
 use crate::edge::ChartId;
 use crate::edge::{CacheStatus, SECURITY_HEADERS};
 use crate::{Algorithm, Digest, Endpoint, Reference, RepoName};
@@ -578,7 +578,7 @@ impl<'a> Registry<'a> {
                 };
                 *cache_status = CacheStatus::R2;
                 let media_type =
-                    object.http_metadata().content_type.unwrap_or_else(|| crate::edge::registry::OCI_MANIFEST.into());
+                    object.http_metadata().content_type.unwrap_or_else(|| crate::edge::store::oci::OCI_MANIFEST.into());
                 let bytes = match object.body() {
                     Some(b) => b.bytes().await?,
                     None => Vec::new(),
@@ -974,7 +974,8 @@ impl Registry<'_> {
             return Ok(Err(format!("the provenance layer is {size} bytes, more than {MAX_PROV}")));
         }
         let bytes = self.read(keys::blob(&prov)).await?.unwrap_or_default();
-        Ok(crate::edge::publish::check_prov_signs(&bytes, &release.archive, &release.id()).map_err(|e| e.to_string()))
+        Ok(crate::edge::store::publish::check_prov_signs(&bytes, &release.archive, &release.id())
+            .map_err(|e| e.to_string()))
     }
 }
 
@@ -994,7 +995,7 @@ fn commit_op(
         .map_err(|e| format!("a helm chart's config must be a readable JSON object (the chart's metadata): {e}"))?;
     // A config that names no chart lists nothing (as before the ledger): the manifest is an artifact.
     let object = config.as_object().ok_or_else(|| "a helm chart's config must be a JSON object".to_owned())?;
-    crate::edge::ledger::check_keys(object).map_err(|why| format!("a helm chart's config: {why}"))?;
+    crate::edge::store::ledger::check_keys(object).map_err(|why| format!("a helm chart's config: {why}"))?;
     let Some(meta) = ChartMeta::from_json(object) else { return Ok(artifact()) };
     let (config_digest, archive, prov) = chart_parts(manifest)?;
     let release = Release {

@@ -10,8 +10,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::edge::chart_archive::{yaml_to_json, ArchiveError};
-use crate::edge::registry::{ImmutableTags, HELM_PROV};
+use crate::edge::store::chart_archive::{yaml_to_json, ArchiveError};
+use crate::edge::store::oci::{ImmutableTags, HELM_PROV};
 use crate::edge::ChartId;
 use crate::{Algorithm, Digest};
 
@@ -152,7 +152,7 @@ pub fn oci_artifacts(
     tgz: &[u8],
     prov: Option<&[u8]>,
 ) -> (Vec<u8>, Vec<u8>, String) {
-    use crate::edge::registry::{HELM_CHART, HELM_CONFIG, OCI_MANIFEST};
+    use crate::edge::store::oci::{HELM_CHART, HELM_CONFIG, OCI_MANIFEST};
     let config = serde_json::to_vec(meta).unwrap_or_default();
     let mut annotations = json!({
         "org.opencontainers.image.title": id.name,
@@ -182,7 +182,7 @@ fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
 /// had): how a provenance file uploaded after its chart reaches the chart's OCI form. `None` when
 /// the manifest is not a helm chart's.
 pub fn with_provenance(manifest: &[u8], prov: &[u8]) -> Option<Vec<u8>> {
-    crate::edge::registry::Manifest::parse(manifest, None).ok()?.helm_chart?;
+    crate::edge::store::oci::Manifest::parse(manifest, None).ok()?.helm_chart?;
     let mut doc: Value = serde_json::from_slice(manifest).ok()?;
     let layers = doc.get_mut("layers")?.as_array_mut()?;
     layers.retain(|l| l.get("mediaType").and_then(Value::as_str) != Some(HELM_PROV));
@@ -411,7 +411,7 @@ mod tests {
         let id = id("hello", "1.0.0+b");
         let (config, manifest, tag) = oci_artifacts(&meta("hello", "1.0.0+b"), &id, b"tgz bytes", None);
         assert_eq!(tag, "1.0.0_b");
-        let parsed = crate::edge::registry::Manifest::parse(&manifest, None).unwrap();
+        let parsed = crate::edge::store::oci::Manifest::parse(&manifest, None).unwrap();
         let (c, layer) = parsed.helm_chart.unwrap();
         assert_eq!(c, crate::Digest::of(crate::Algorithm::Sha256, &config));
         assert_eq!(layer, crate::Digest::of(crate::Algorithm::Sha256, b"tgz bytes"));
@@ -428,7 +428,7 @@ mod tests {
         let id = id("hello", "1.0.0");
         let (_, plain, _) = oci_artifacts(&meta("hello", "1.0.0"), &id, b"tgz", None);
         let (_, signed, _) = oci_artifacts(&meta("hello", "1.0.0"), &id, b"tgz", Some(b"sig"));
-        let parse = |m: &[u8]| crate::edge::registry::Manifest::parse(m, None).unwrap();
+        let parse = |m: &[u8]| crate::edge::store::oci::Manifest::parse(m, None).unwrap();
         assert_eq!(parse(&plain).helm_prov, None);
         let prov = Digest::of(Algorithm::Sha256, b"sig");
         assert_eq!(parse(&signed).helm_prov, Some(prov.clone()));

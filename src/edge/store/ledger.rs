@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::edge::registry::ImmutableTags;
+use crate::edge::store::oci::ImmutableTags;
 use crate::edge::ChartId;
 
 /// Longest chart name accepted, in bytes.
@@ -547,9 +547,11 @@ impl Ledger {
                     return Ok(Vec::new());
                 }
                 if r.prov.is_some() {
-                    crate::edge::publish::check_prov_replacement(true, *force, &r.id(), rule).map_err(|e| match e {
-                        crate::edge::publish::PublishError::Exists => LedgerError::Exists,
-                        _ => LedgerError::Immutable(format!("{name} {version}")),
+                    crate::edge::store::publish::check_prov_replacement(true, *force, &r.id(), rule).map_err(|e| {
+                        match e {
+                            crate::edge::store::publish::PublishError::Exists => LedgerError::Exists,
+                            _ => LedgerError::Immutable(format!("{name} {version}")),
+                        }
                     })?;
                 }
                 let signed = Release { prov: Some(prov.clone()), manifest: manifest.clone(), ..r.clone() };
@@ -858,9 +860,9 @@ impl Ledger {
 /// one provenance layer, as `helm push` writes it. Any other layer, or a second chart or
 /// provenance layer, is refused: the ledger compares a release by exactly these.
 pub fn chart_parts(
-    manifest: &crate::edge::registry::Manifest,
+    manifest: &crate::edge::store::oci::Manifest,
 ) -> Result<(crate::Digest, crate::Digest, Option<crate::Digest>), String> {
-    use crate::edge::registry::{HELM_CHART, HELM_PROV};
+    use crate::edge::store::oci::{HELM_CHART, HELM_PROV};
     let (config, _) = manifest.helm_chart.clone().ok_or_else(|| "not a helm chart's manifest".to_owned())?;
     let (mut chart, mut prov) = (None, None);
     for (media_type, digest) in &manifest.layers {
@@ -940,7 +942,7 @@ mod tests {
 
     #[test]
     fn review_case_1_a_chart_manifest_has_one_chart_layer_and_at_most_one_provenance_layer() {
-        use crate::edge::registry::{Manifest, HELM_CHART, HELM_CONFIG, HELM_PROV};
+        use crate::edge::store::oci::{Manifest, HELM_CHART, HELM_CONFIG, HELM_PROV};
         let layer = |t: &str, c: &str| json!({"mediaType": t, "digest": d(c), "size": 1});
         let manifest = |layers: Vec<Value>| {
             let m = json!({"schemaVersion": 2, "config": layer(HELM_CONFIG, "cfg"), "layers": layers});
@@ -1139,7 +1141,7 @@ mod tests {
         let r = Release { meta, ..release("deep", "1.0.0", "a", None) };
         apply(&mut l, publish(r, false, false)).unwrap();
         let index = l.render_index("now");
-        let parsed = crate::edge::publish::Index::parse(Some(&index)).unwrap();
+        let parsed = crate::edge::store::publish::Index::parse(Some(&index)).unwrap();
         assert_eq!(parsed.versions("deep")[0]["description"], "x");
         assert!(!String::from_utf8(index).unwrap().contains("extra"));
     }
