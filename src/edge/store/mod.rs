@@ -6,6 +6,7 @@
 //! glue only moves bytes between these rules and R2, the cache and the ledger's Durable Object.
 
 pub(crate) mod chart_archive;
+pub mod layout;
 pub mod ledger;
 pub mod oci;
 pub mod publish;

@@ -131,42 +131,6 @@ pub fn error_body(code: &str, message: &str) -> String {
     json!({"errors": [{"code": code, "message": message}]}).to_string()
 }
 
-/// R2 keys.
-pub mod keys {
-    use super::*;
-
-    pub fn blob(d: &Digest) -> String {
-        format!("_oci/blobs/{}/{}", d.algorithm().as_str(), d.hex())
-    }
-    pub fn repo_prefix(repo: &RepoName) -> String {
-        format!("_oci/repos/{repo}/")
-    }
-    pub fn link(repo: &RepoName, d: &Digest) -> String {
-        format!("_oci/repos/{repo}/_blobs/{}/{}", d.algorithm().as_str(), d.hex())
-    }
-    pub fn manifest(repo: &RepoName, d: &Digest) -> String {
-        format!("_oci/repos/{repo}/_manifests/{}/{}", d.algorithm().as_str(), d.hex())
-    }
-    pub fn tags_prefix(repo: &RepoName) -> String {
-        format!("_oci/repos/{repo}/_tags/")
-    }
-    pub fn tag(repo: &RepoName, tag: &str) -> String {
-        format!("{}{tag}", tags_prefix(repo))
-    }
-    pub fn referrers_prefix(repo: &RepoName, subject: &Digest) -> String {
-        format!("_oci/repos/{repo}/_referrers/{}/{}/", subject.algorithm().as_str(), subject.hex())
-    }
-    pub fn referrer(repo: &RepoName, subject: &Digest, d: &Digest) -> String {
-        format!("{}{}-{}", referrers_prefix(repo, subject), d.algorithm().as_str(), d.hex())
-    }
-    pub fn upload(id: &str) -> String {
-        format!("_oci/uploads/{id}")
-    }
-    pub fn chunk(id: &str, n: usize) -> String {
-        format!("_oci/uploads/{id}/{n:05}")
-    }
-}
-
 /// What the registry reads from a pushed manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
@@ -357,7 +321,7 @@ pub struct UploadSession {
     pub counted: Option<Chunks>,
 }
 
-/// How many chunks an upload session holds (keys [`keys::chunk`] `0..count`), and their bytes.
+/// How many chunks an upload session holds (keys [`Key::Chunk`](super::layout::Key::Chunk) `0..count`), and their bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct Chunks {
     pub count: usize,
@@ -477,6 +441,7 @@ pub mod gc {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::UPLOAD_TTL_SECS;
+    use crate::edge::store::layout::{Key, Listed};
 
     /// Blobs and repository links that no manifest references, among `objects` (key and upload
     /// time, seconds) listed under `_oci/`. `referenced` holds the blob keys manifests name. A blob
@@ -485,7 +450,7 @@ pub mod gc {
         let old = |uploaded: u64| uploaded.saturating_add(grace) <= now;
         let dead: BTreeSet<&str> = objects
             .iter()
-            .filter(|(k, t)| k.starts_with("_oci/blobs/") && old(*t) && !referenced.contains(k))
+            .filter(|(k, t)| matches!(Key::parse(k), Some(Listed::Blob(_))) && old(*t) && !referenced.contains(k))
             .map(|(k, _)| k.as_str())
             .collect();
         let mut out: Vec<String> = dead.iter().map(|k| (*k).to_owned()).collect();
@@ -499,23 +464,23 @@ pub mod gc {
         out
     }
 
-    /// The blob a repository link points to: `_oci/repos/<name>/_blobs/<alg>/<hex>` →
-    /// `_oci/blobs/<alg>/<hex>`.
+    /// The blob a repository link points to.
     pub fn link_target(key: &str) -> Option<String> {
-        let rest = key.strip_prefix("_oci/repos/")?;
-        let at = rest.rfind("/_blobs/")?;
-        Some(format!("_oci/blobs/{}", &rest[at + "/_blobs/".len()..]))
+        match Key::parse(key)? {
+            Listed::Link { digest, .. } => Some(Key::Blob(&digest).path()),
+            _ => None,
+        }
     }
 
     /// The objects of upload sessions older than the sessions' lifetime (their record, written when
     /// the session started, or for chunks without one, the newest chunk).
     pub fn expired_uploads(objects: &[(String, u64)], now: u64) -> Vec<String> {
-        let mut sessions: BTreeMap<&str, (Option<u64>, u64, Vec<&str>)> = BTreeMap::new();
+        let mut sessions: BTreeMap<String, (Option<u64>, u64, Vec<&str>)> = BTreeMap::new();
         for (key, uploaded) in objects {
-            let Some(rest) = key.strip_prefix("_oci/uploads/") else { continue };
-            let (id, is_record) = match rest.split_once('/') {
-                Some((id, _)) => (id, false),
-                None => (rest, true),
+            let (id, is_record) = match Key::parse(key) {
+                Some(Listed::Upload(id)) => (id, true),
+                Some(Listed::Chunk(id)) => (id, false),
+                _ => continue,
             };
             let s = sessions.entry(id).or_insert((None, 0, Vec::new()));
             if is_record {
@@ -535,6 +500,7 @@ pub mod gc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edge::store::layout::{Key, Prefix};
 
     const D: &str = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
@@ -707,21 +673,19 @@ mod tests {
     #[test]
     fn garbage_collection_keeps_what_a_manifest_references() {
         use std::collections::BTreeSet;
-        let (shared, only, young) = ("_oci/blobs/sha256/aa", "_oci/blobs/sha256/bb", "_oci/blobs/sha256/cc");
-        let objects: Vec<(String, u64)> = [
-            (shared, 0),
-            (only, 0),
-            (young, 9_990),
-            ("_oci/repos/o/a/_blobs/sha256/aa", 0),
-            ("_oci/repos/o/a/_blobs/sha256/bb", 0),
-            ("_oci/repos/o/b/_blobs/sha256/bb", 0),
-        ]
-        .iter()
-        .map(|(k, t)| (k.to_string(), *t))
-        .collect();
-        let referenced: BTreeSet<String> = [shared.to_string()].into();
+        let [a, b, c] = [b"a", b"b", b"c"].map(|x| Digest::of(Algorithm::Sha256, x));
+        let (o_a, o_b) = (RepoName::parse("o/a").unwrap(), RepoName::parse("o/b").unwrap());
+        let (shared, only, young) = (Key::Blob(&a).path(), Key::Blob(&b).path(), Key::Blob(&c).path());
+        let (link_a, link_b, link_b2) =
+            (Key::Link(&o_a, &a).path(), Key::Link(&o_a, &b).path(), Key::Link(&o_b, &b).path());
+        let objects: Vec<(String, u64)> =
+            [(&shared, 0), (&only, 0), (&young, 9_990), (&link_a, 0), (&link_b, 0), (&link_b2, 0)]
+                .iter()
+                .map(|(k, t)| (k.to_string(), *t))
+                .collect();
+        let referenced: BTreeSet<String> = [shared.clone()].into();
         let dead = gc::unreferenced(&objects, &referenced, 10_000, 3600);
-        assert_eq!(dead, [only, "_oci/repos/o/a/_blobs/sha256/bb", "_oci/repos/o/b/_blobs/sha256/bb"]);
+        assert_eq!(dead, [only, link_b, link_b2]);
         let uploads: Vec<(String, u64)> = [
             ("_oci/uploads/old", 0),
             ("_oci/uploads/old/00000", 5),
@@ -741,8 +705,8 @@ mod tests {
     fn keys_are_repository_scoped() {
         let d = Digest::parse(D).unwrap();
         let a = RepoName::parse("org1/a").unwrap();
-        assert_eq!(keys::link(&a, &d), format!("_oci/repos/org1/a/_blobs/sha256/{}", d.hex()));
-        assert!(keys::link(&a, &d).starts_with(&keys::repo_prefix(&a)));
-        assert_eq!(keys::chunk("u1", 3), "_oci/uploads/u1/00003");
+        assert_eq!(Key::Link(&a, &d).path(), format!("_oci/repos/org1/a/_blobs/sha256/{}", d.hex()));
+        assert!(Key::Link(&a, &d).path().starts_with(&Prefix::Repo(&a).path()));
+        assert_eq!(Key::Chunk("u1", 3).path(), "_oci/uploads/u1/00003");
     }
 }

@@ -9,26 +9,13 @@ use std::collections::HashMap;
 
 use worker::Cache;
 
+use crate::edge::store::layout::cache as cache_key;
 use crate::edge::ChartId;
 use crate::{Digest, RepoName};
 
-/// The origin of every edge cache key: never the request's hostname.
-pub(super) const CACHE_ORIGIN: &str = "https://cache.chartgate.internal";
 /// Longest time, in seconds, a data centre keeps resolving an HTTP file name to content after its
 /// chart was deleted or replaced.
 pub(super) const RESOLVE_TTL: u64 = 30;
-
-/// The cache key of content by digest, per kind of response (`blobs`, `manifests`, `files`: the
-/// same bytes are answered with other headers by each route).
-pub(super) fn content_key(kind: &str, d: &Digest) -> String {
-    format!("{CACHE_ORIGIN}/{kind}/{}/{}", d.algorithm().as_str(), d.hex())
-}
-pub(super) fn index_key(repo: &RepoName) -> String {
-    format!("{CACHE_ORIGIN}/index/{repo}")
-}
-pub(super) fn resolve_key(repo: &RepoName, file: &str) -> String {
-    format!("{CACHE_ORIGIN}/resolve/{repo}/{file}")
-}
 
 /// Most name resolutions an isolate keeps in memory.
 const MAX_RESOLVED: usize = 4096;
@@ -63,7 +50,7 @@ pub(super) fn remember(key: String, d: Digest, now: u64) {
 pub(super) async fn forget(repo: &RepoName, files: &[String]) {
     let cache = Cache::default();
     let keys: Vec<String> =
-        std::iter::once(index_key(repo)).chain(files.iter().map(|f| resolve_key(repo, f))).collect();
+        std::iter::once(cache_key::index(repo)).chain(files.iter().map(|f| cache_key::resolve(repo, f))).collect();
     RESOLVED.with(|m| {
         let mut m = m.borrow_mut();
         for key in &keys {

@@ -9,12 +9,13 @@
 use sha2::Digest as _;
 use worker::{Cache, Data, Headers, HttpMetadata, Response, ResponseBody, Result};
 
-use super::cache::{content_key, index_key, remember, resolve_key, resolved, RESOLVE_TTL};
+use super::cache::{remember, resolved, RESOLVE_TTL};
 use super::ledger::LedgerClient;
 use super::registry::Registry;
 use super::Target;
+use crate::edge::store::layout::{cache as cache_key, Key};
 use crate::edge::store::ledger::{ChartMeta, Release};
-use crate::edge::store::oci::{keys, OCI_MANIFEST};
+use crate::edge::store::oci::OCI_MANIFEST;
 use crate::edge::store::publish::{oci_artifacts, with_provenance};
 use crate::edge::{CacheStatus, ChartId};
 use crate::{Algorithm, Digest, RepoName, Route};
@@ -55,7 +56,7 @@ pub(super) async fn link_release(t: &Target<'_>, repo: &RepoName, release: &Rele
 async fn store_manifest(r: &Registry<'_>, oci: &RepoName, bytes: Vec<u8>) -> Result<Digest> {
     let d = Digest::of(Algorithm::Sha256, &bytes);
     let metadata = HttpMetadata { content_type: Some(OCI_MANIFEST.into()), ..Default::default() };
-    r.bucket.put(keys::manifest(oci, &d), bytes).http_metadata(metadata).execute().await?;
+    r.bucket.put(Key::Manifest(oci, &d).path(), bytes).http_metadata(metadata).execute().await?;
     Ok(d)
 }
 
@@ -101,7 +102,7 @@ pub(super) async fn store_signature(
     let oci = oci_of(t, repo, &release.meta.name)?;
     let r = Registry::new(*t, &oci)?;
     let Ok(current) = Digest::parse(&release.manifest) else { return Ok(None) };
-    let Some(bytes) = r.read(keys::manifest(&oci, &current)).await? else { return Ok(None) };
+    let Some(bytes) = r.read(Key::Manifest(&oci, &current).path()).await? else { return Ok(None) };
     let Some(signed) = with_provenance(&bytes, &prov) else { return Ok(None) };
     let prov = store_blob(&r, prov).await?;
     let manifest = store_manifest(&r, &oci, signed).await?;
@@ -115,7 +116,7 @@ pub(super) async fn lookup(t: Target<'_>) -> Result<Option<(Response, CacheStatu
     let cache = Cache::default();
     let (repo, file) = match t.route {
         Route::Index { repo } => {
-            let key = index_key(repo);
+            let key = cache_key::index(repo);
             if let Some(hit) = cache.get(key.as_str(), true).await? {
                 return Ok(Some((hit, CacheStatus::Hit)));
             }
@@ -129,12 +130,12 @@ pub(super) async fn lookup(t: Target<'_>) -> Result<Option<(Response, CacheStatu
         _ => return Ok(None),
     };
     let Some(digest) = resolve(t, repo, file).await? else { return Ok(None) };
-    let key = content_key("files", &digest);
+    let key = cache_key::content("files", &digest);
     if let Some(hit) = cache.get(key.as_str(), true).await? {
         return Ok(Some((hit, CacheStatus::Hit)));
     }
     let bucket = t.env.bucket("CHARTS")?;
-    let Some(object) = bucket.get(keys::blob(&digest)).execute().await? else { return Ok(None) };
+    let Some(object) = bucket.get(Key::Blob(&digest).path()).execute().await? else { return Ok(None) };
     let body = object.body().ok_or_else(|| worker::Error::RustError("R2 object without body".into()))?;
     let mut stored = stored(body.response_body()?, &format!("\"{digest}\""), t)?;
     cache.put(key.as_str(), stored.cloned()?).await?;
@@ -153,7 +154,7 @@ fn stored(body: ResponseBody, etag: &str, t: Target<'_>) -> Result<Response> {
 /// The content digest an HTTP file names, through the ledger (kept in this isolate's memory and
 /// in the edge cache, each at most [`RESOLVE_TTL`] seconds).
 async fn resolve(t: Target<'_>, repo: &RepoName, file: &str) -> Result<Option<Digest>> {
-    let key = resolve_key(repo, file);
+    let key = cache_key::resolve(repo, file);
     let now = super::isolate::now_secs();
     if let Some(d) = resolved(&key, now) {
         return Ok(Some(d));

@@ -11,7 +11,8 @@ use worker::{console_error, console_log, Bucket, Env, Result};
 
 use super::ledger::LedgerClient;
 use super::r2::list_objects;
-use crate::edge::store::oci::{gc, keys, Manifest};
+use crate::edge::store::layout::{Key, Listed, Prefix};
+use crate::edge::store::oci::{gc, Manifest};
 use crate::RepoName;
 
 /// Every object under `prefix`, with its upload time in seconds.
@@ -30,49 +31,49 @@ pub(super) async fn run(env: &Env, now: u64) {
 async fn collect(env: &Env, now: u64) -> Result<()> {
     let grace = env.var("GC_GRACE").ok().and_then(|v| v.to_string().trim().parse().ok()).unwrap_or(3600);
     let bucket = env.bucket("CHARTS")?;
-    let repos = list(&bucket, "_oci/repos/").await?;
+    let repos = list(&bucket, &Prefix::Repos.path()).await?;
     let mut referenced = BTreeSet::new();
     let mut unlisted = Vec::new();
     let layout_source = super::isolate::isolate(env).map_err(worker::Error::RustError)?;
     let layout = layout_source.config.policy.layout();
     // Each chart repository's visible manifests, asked of its ledger once.
     let mut visible: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
-    for (key, uploaded) in repos.iter().filter(|(k, _)| k.contains("/_manifests/")) {
-        if let Some((oci, digest)) = manifest_of(key) {
-            let chart_repo = RepoName::parse(oci).ok().and_then(|o| layout.chart_of(&o).map(|(r, _)| r.to_owned()));
-            if let Some(repo) = chart_repo {
-                if !visible.contains_key(&repo) {
-                    let listed = match RepoName::parse(&repo) {
-                        Ok(name) => LedgerClient::new(env, &name)?.referenced().await?,
-                        Err(_) => Vec::new(),
-                    };
-                    visible.insert(repo.clone(), listed.into_iter().collect());
+    for (key, uploaded) in &repos {
+        let Some(Listed::Manifest { repo: oci, digest }) = Key::parse(key) else { continue };
+        let digest = digest.to_string();
+        let chart_repo = RepoName::parse(&oci).ok().and_then(|o| layout.chart_of(&o).map(|(r, _)| r.to_owned()));
+        if let Some(repo) = chart_repo {
+            if !visible.contains_key(&repo) {
+                let listed = match RepoName::parse(&repo) {
+                    Ok(name) => LedgerClient::new(env, &name)?.referenced().await?,
+                    Err(_) => Vec::new(),
+                };
+                visible.insert(repo.clone(), listed.into_iter().collect());
+            }
+            if !visible[&repo].contains(&digest) {
+                // Stored but never committed, or unlisted by a delete: no reference.
+                if now.saturating_sub(*uploaded) >= grace {
+                    unlisted.push(key.clone());
                 }
-                if !visible[&repo].contains(&digest) {
-                    // Stored but never committed, or unlisted by a delete: no reference.
-                    if now.saturating_sub(*uploaded) >= grace {
-                        unlisted.push(key.clone());
-                    }
-                    continue;
-                }
+                continue;
             }
         }
         let Some(object) = bucket.get(key.as_str()).execute().await? else { continue };
         let Some(body) = object.body() else { continue };
         // An unreadable manifest keeps everything: its references are unknown.
         match Manifest::parse(&body.bytes().await?, None) {
-            Ok(m) => referenced.extend(m.blobs.iter().chain(&m.foreign).map(keys::blob)),
+            Ok(m) => referenced.extend(m.blobs.iter().chain(&m.foreign).map(|d| Key::Blob(d).path())),
             Err(e) => {
                 console_error!("chartgate: gc: {key} cannot be read ({e}); nothing collected");
                 return Ok(());
             }
         }
     }
-    let mut objects = list(&bucket, "_oci/blobs/").await?;
+    let mut objects = list(&bucket, &Prefix::Blobs.path()).await?;
     objects.extend(repos);
     let mut dead = gc::unreferenced(&objects, &referenced, now, grace);
     dead.extend(unlisted);
-    let expired = gc::expired_uploads(&list(&bucket, "_oci/uploads/").await?, now);
+    let expired = gc::expired_uploads(&list(&bucket, &Prefix::Uploads.path()).await?, now);
     for batch in dead.chunks(1000).chain(expired.chunks(1000)) {
         bucket.delete_multiple(batch.to_vec()).await?;
     }
@@ -82,13 +83,4 @@ async fn collect(env: &Env, now: u64) -> Result<()> {
         expired.len()
     );
     Ok(())
-}
-
-/// The OCI repository and digest (`sha256:<hex>`) of a manifest's key
-/// (`_oci/repos/<name>/_manifests/<alg>/<hex>`).
-fn manifest_of(key: &str) -> Option<(&str, String)> {
-    let rest = key.strip_prefix("_oci/repos/")?;
-    let (oci, digest) = rest.split_once("/_manifests/")?;
-    let (alg, hex) = digest.split_once('/')?;
-    Some((oci, format!("{alg}:{hex}")))
 }

@@ -5,25 +5,17 @@
 //! [`Ledger`]; a commit plans the op against it and writes the changed rows in one synchronous
 //! turn (one implicit transaction: no `await` between the writes), then applies them in memory.
 //!
-//! A repository written by the earlier layout (`<repo>/index.yaml`, archives under their file
-//! names, OCI tags in R2) is taken into the ledger on first use ([`migrate`]), while other requests
-//! to the object wait (`blockConcurrencyWhile`).
-//!
 //! The worker reaches it through [`LedgerClient`]: `POST https://ledger/<verb>` with a JSON body.
 
 use std::cell::RefCell;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{
-    durable_object, Bucket, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorageValue, State,
-};
+use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorageValue, State};
 
-use crate::edge::store::ledger::{chart_parts, Change, ChartMeta, Ledger, LedgerError, Op, Release};
-use crate::edge::store::oci::{keys, Manifest, OCI_MANIFEST};
-use crate::edge::store::publish::{oci_artifacts, Index};
+use crate::edge::store::ledger::{Change, Ledger, LedgerError, Op, Release};
 use crate::edge::{ChartId, EdgeConfig};
-use crate::{Algorithm, Digest, RepoName};
+use crate::{Digest, RepoName};
 
 /// The Durable Object of one chart repository.
 #[durable_object(fetch)]
@@ -106,23 +98,12 @@ impl RepoLedger {
         Ok(())
     }
 
-    /// The ledger, loaded once per instance (and the repository migrated on first use).
-    async fn load(&self, repo: &RepoName, config: &EdgeConfig) -> Result<()> {
+    /// The ledger, loaded once per instance.
+    async fn load(&self) -> Result<()> {
         if self.ledger.borrow().is_some() {
             return Ok(());
         }
         self.sql().exec(SCHEMA, None)?;
-        if self.meta("migrated")?.is_none() {
-            let bucket = self.env.bucket("CHARTS")?;
-            let (repo, layout) = (repo.clone(), (config.policy.depth, config.policy.default_repo.clone()));
-            let changes = self.state.block_concurrency_while(migrate(bucket, repo, layout)).await?;
-            // Another request may have finished the migration while this one waited.
-            if self.meta("migrated")?.is_none() {
-                self.write(&changes)?;
-                self.sql()
-                    .exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('migrated', ?)", vec![text(&now_iso())])?;
-            }
-        }
         let rows: Vec<Row> = self.sql().exec("SELECT value FROM rows", None)?.to_array()?;
         let changes: Vec<Change> = rows.iter().filter_map(|r| serde_json::from_str(&r.value).ok()).collect();
         *self.ledger.borrow_mut() = Some(Ledger::from_changes(&changes));
@@ -178,12 +159,12 @@ impl DurableObject for RepoLedger {
             Err(e) => return json_response(500, &json!({"message": e})),
         };
         let config = &config.config;
-        let Ok(repo) = RepoName::parse(&field("repo")) else {
+        let Ok(_repo) = RepoName::parse(&field("repo")) else {
             return json_response(400, &json!({"message": "no repository"}));
         };
-        // Boxed apart (V8 compiles a wasm function on its first call): a read compiles neither the
-        // migration of an earlier layout nor the commit's plan and write.
-        super::apart(self.load(&repo, config)).await?;
+        // Boxed apart (V8 compiles a wasm function on its first call): a read does not compile the
+        // commit's plan and write.
+        super::apart(self.load()).await?;
         match verb.as_str() {
             "commit" => super::apart(self.commit(&body, config)).await,
             "index" => Ok(Response::from_bytes(self.index()?)?),
@@ -221,135 +202,6 @@ impl DurableObject for RepoLedger {
             _ => json_response(404, &json!({"message": "no such verb"})),
         }
     }
-}
-
-/// Takes a repository written by the earlier layout into the ledger: each version its
-/// `index.yaml` lists, with the OCI form its version tag names when that form holds the listed
-/// archive, otherwise built from the archive stored under its file name (as helm would push it,
-/// stored by digest); other tags and manifests of the charts' OCI repositories as they are.
-/// Versions that cannot be read are logged and left out.
-async fn migrate(
-    bucket: Bucket,
-    repo: RepoName,
-    (depth, default_repo): (crate::Depth, RepoName),
-) -> Result<Vec<Change>> {
-    let layout = crate::Layout { depth, default_repo: &default_repo };
-    let mut changes = Vec::new();
-    let read = |key: String| {
-        let bucket = bucket.clone();
-        async move {
-            match bucket.get(key).execute().await? {
-                Some(o) => Ok::<_, worker::Error>(Some(o.body().map(|b| b.bytes()).ok_or("no body")?.await?)),
-                None => Ok(None),
-            }
-        }
-    };
-    let Some(stored) = read(format!("{repo}/index.yaml")).await? else { return Ok(changes) };
-    let index = match Index::parse(Some(&stored)) {
-        Ok(i) => i,
-        Err(e) => {
-            worker::console_error!("chartgate: ledger: {repo}/index.yaml cannot be read ({e}); starting empty");
-            return Ok(changes);
-        }
-    };
-    let listed: Vec<Value> = index
-        .api_all()
-        .as_object()
-        .map(|m| m.values().flat_map(|v| v.as_array().cloned().unwrap_or_default()).collect())
-        .unwrap_or_default();
-    for entry in listed {
-        let Some(meta) = entry.as_object().and_then(ChartMeta::from_json) else { continue };
-        let id = ChartId { name: meta.name.clone(), version: meta.version.clone() };
-        let Some(hex) = entry.get("digest").and_then(Value::as_str) else { continue };
-        let Ok(archive) = Digest::parse(&format!("sha256:{hex}")) else { continue };
-        let created = entry.get("created").and_then(Value::as_str).unwrap_or("").to_owned();
-        let oci = layout.oci_of(&repo, &id.name);
-        let mut release = None;
-        if let Some(oci) = &oci {
-            let tag_key = keys::tag(oci, &id.tag());
-            if let Some(d) =
-                read(tag_key).await?.and_then(|b| String::from_utf8(b).ok()).and_then(|t| Digest::parse(t.trim()).ok())
-            {
-                if let Some(bytes) = read(keys::manifest(oci, &d)).await? {
-                    if let Some((config, chart, prov)) =
-                        Manifest::parse(&bytes, None).ok().and_then(|m| chart_parts(&m).ok())
-                    {
-                        if chart == archive {
-                            release = Some(Release {
-                                meta: meta.clone(),
-                                archive: archive.to_string(),
-                                prov: prov.map(|p| p.to_string()),
-                                config: config.to_string(),
-                                manifest: d.to_string(),
-                                created: created.clone(),
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        if release.is_none() {
-            // An upload through the API: the archive (and provenance file) under its file name.
-            let file = format!("{repo}/{}", id.file_name());
-            let Some(tgz) = read(file.clone()).await? else {
-                worker::console_error!("chartgate: ledger: {file} is listed but not stored; left out");
-                continue;
-            };
-            let prov = read(format!("{file}.prov")).await?;
-            let (config, manifest, _) = oci_artifacts(&meta.to_json(), &id, &tgz, prov.as_deref());
-            let mut blobs = vec![tgz, config.clone()];
-            blobs.extend(prov.clone());
-            for blob in blobs {
-                let d = Digest::of(Algorithm::Sha256, &blob);
-                bucket.put(keys::blob(&d), blob).execute().await?;
-                if let Some(oci) = &oci {
-                    bucket.put(keys::link(oci, &d), Vec::<u8>::new()).execute().await?;
-                }
-            }
-            let m = Digest::of(Algorithm::Sha256, &manifest);
-            if let Some(oci) = &oci {
-                let metadata = worker::HttpMetadata { content_type: Some(OCI_MANIFEST.into()), ..Default::default() };
-                bucket.put(keys::manifest(oci, &m), manifest).http_metadata(metadata).execute().await?;
-            }
-            release = Some(Release {
-                meta: meta.clone(),
-                archive: archive.to_string(),
-                prov: prov.map(|p| Digest::of(Algorithm::Sha256, &p).to_string()),
-                config: Digest::of(Algorithm::Sha256, &config).to_string(),
-                manifest: m.to_string(),
-                created,
-            });
-        }
-        changes.extend(release.map(|release| Change::PutRelease { release: Box::new(release) }));
-    }
-    // Other tags and manifests of the charts' OCI repositories, as they were.
-    let prefix = format!("_oci/repos/{repo}/");
-    for object in super::r2::list_objects(&bucket, &prefix, false, usize::MAX).await? {
-        let key = object.key();
-        let rest = &key[prefix.len()..];
-        let mut parts = rest.splitn(3, '/');
-        let (Some(chart), Some(kind), Some(name)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        match kind {
-            "_tags" => {
-                let Some(d) = read(key.clone()).await?.and_then(|b| String::from_utf8(b).ok()) else { continue };
-                let version_tag = changes.iter().any(|c| matches!(c, Change::PutRelease { release } if release.meta.name == chart && release.id().tag() == name));
-                if !version_tag {
-                    changes.push(Change::PutTag {
-                        chart: chart.to_owned(),
-                        tag: name.to_owned(),
-                        manifest: d.trim().to_owned(),
-                    });
-                }
-            }
-            "_manifests" => {
-                if let Some((alg, hex)) = name.split_once('/') {
-                    changes.push(Change::PutManifest { chart: chart.to_owned(), manifest: format!("{alg}:{hex}") });
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(changes)
 }
 
 /// The worker's side: the ledger of one chart repository.

@@ -14,9 +14,10 @@ use super::ledger::LedgerClient;
 use super::r2::list_objects;
 use super::respond;
 use super::Target;
+use crate::edge::store::layout::{Key, Prefix};
 use crate::edge::store::ledger::{chart_parts, Change, ChartMeta, LedgerError, Op, Release};
 use crate::edge::store::oci::{
-    check_chunk, keys, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks, Manifest,
+    check_chunk, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks, Manifest,
     RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
 };
 use crate::edge::store::publish::check_pushed_chart;
@@ -165,14 +166,14 @@ impl<'a> Registry<'a> {
     /// The edge cache key of content by digest: no hostname, no repository (the repository's own
     /// check, its blob link or its ledger, runs before the cache is read).
     pub(super) fn cache_key(&self, kind: &str, d: &Digest) -> String {
-        super::cache::content_key(kind, d)
+        crate::edge::store::layout::cache::content(kind, d)
     }
 
     /// True when the manifest `bytes` may take a tag pointing to `current` although the tag is
     /// immutable ([`Manifest::adds_provenance_to`]).
     pub(super) async fn adds_provenance(&self, bytes: &[u8], current: &Digest) -> Result<bool> {
         let Ok(new) = Manifest::parse(bytes, None) else { return Ok(false) };
-        let Some(old) = self.read(keys::manifest(self.repo, current)).await? else { return Ok(false) };
+        let Some(old) = self.read(Key::Manifest(self.repo, current).path()).await? else { return Ok(false) };
         Ok(Manifest::parse(&old, None).is_ok_and(|old| new.adds_provenance_to(&old)))
     }
 
@@ -194,7 +195,7 @@ impl<'a> Registry<'a> {
     async fn get_blob(&self, req: &Request, d: &Digest, cache_status: &mut CacheStatus) -> Result<Answer> {
         // The link first, in R2 (the same everywhere): a blob deleted from this repository, or held
         // only by another, is unknown here whatever any edge cache keeps by digest.
-        if !self.exists(keys::link(self.repo, d)).await? {
+        if !self.exists(Key::Link(self.repo, d).path()).await? {
             return Ok(Err(RegistryError::BlobUnknown));
         }
         let cache = Cache::default();
@@ -205,13 +206,13 @@ impl<'a> Registry<'a> {
         }
         *cache_status = CacheStatus::R2;
         if req.method() == Method::Head {
-            let Some(object) = self.bucket.head(keys::blob(d)).await? else {
+            let Some(object) = self.bucket.head(Key::Blob(d).path()).await? else {
                 return Ok(Err(RegistryError::BlobUnknown));
             };
             let h = blob_headers(d, object.size())?;
             return Ok(Ok(empty(200, h)?));
         }
-        let Some(object) = self.bucket.get(keys::blob(d)).execute().await? else {
+        let Some(object) = self.bucket.get(Key::Blob(d).path()).execute().await? else {
             return Ok(Err(RegistryError::BlobUnknown));
         };
         let size = object.size();
@@ -224,7 +225,7 @@ impl<'a> Registry<'a> {
     }
 
     async fn delete_blob(&self, d: &Digest) -> Result<Answer> {
-        let link = keys::link(self.repo, d);
+        let link = Key::Link(self.repo, d).path();
         if !self.exists(link.clone()).await? {
             return Ok(Err(RegistryError::BlobUnknown));
         }
@@ -245,14 +246,14 @@ impl<'a> Registry<'a> {
 
     /// Links stored content into this repository: from then on its blob reads find it.
     pub(super) async fn link(&self, d: &Digest) -> Result<()> {
-        self.bucket.put(keys::link(self.repo, d), Data::Empty).execute().await?;
+        self.bucket.put(Key::Link(self.repo, d).path(), Data::Empty).execute().await?;
         Ok(())
     }
 
     /// Stores content under its digest only (R2 checks it): reachable through no repository until
     /// [`Registry::link`]ed.
     pub(super) async fn put_content(&self, data: Data, d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
-        let put = self.bucket.put(keys::blob(d), data);
+        let put = self.bucket.put(Key::Blob(d).path(), data);
         let put = match d.algorithm() {
             Algorithm::Sha256 => put.sha256(d.raw()),
             Algorithm::Sha512 => put.sha512(d.raw()),
@@ -281,8 +282,8 @@ impl<'a> Registry<'a> {
             // A mount is allowed by the decision only when the token may pull from `from`; the
             // blob must also be in `from`. Otherwise it becomes a plain upload (the spec's 202).
             if let Ok(d) = Digest::parse(&mount) {
-                if self.exists(keys::link(from, &d)).await? && self.exists(keys::blob(&d)).await? {
-                    self.bucket.put(keys::link(self.repo, &d), Data::Empty).execute().await?;
+                if self.exists(Key::Link(from, &d).path()).await? && self.exists(Key::Blob(&d).path()).await? {
+                    self.bucket.put(Key::Link(self.repo, &d).path(), Data::Empty).execute().await?;
                     return Ok(Ok(self.created(&d)?));
                 }
             }
@@ -318,7 +319,7 @@ impl<'a> Registry<'a> {
 
     async fn save_session(&self, id: &str, session: &UploadSession) -> Result<()> {
         let record = serde_json::to_vec(session).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        self.bucket.put(keys::upload(id), record).execute().await?;
+        self.bucket.put(Key::Upload(id).path(), record).execute().await?;
         Ok(())
     }
 
@@ -326,14 +327,14 @@ impl<'a> Registry<'a> {
     /// another repository (an expired session's objects are removed). The record counts its
     /// chunks: one read, whatever their number.
     async fn session(&self, id: &str) -> Result<Option<(UploadSession, u64, Vec<String>)>> {
-        let Some(bytes) = self.read(keys::upload(id)).await? else { return Ok(None) };
+        let Some(bytes) = self.read(Key::Upload(id).path()).await? else { return Ok(None) };
         let Ok(session) = serde_json::from_slice::<UploadSession>(&bytes) else { return Ok(None) };
         let (size, names) = match session.counted {
-            Some(c) => (c.size, (0..c.count).map(|n| keys::chunk(id, n)).collect()),
+            Some(c) => (c.size, (0..c.count).map(|n| Key::Chunk(id, n).path()).collect()),
             // A record from before sessions counted their chunks: every page of them.
             None => {
                 let objects =
-                    list_objects(&self.bucket, &format!("{}/", keys::upload(id)), false, MAX_CHUNKS + 1).await?;
+                    list_objects(&self.bucket, &format!("{}/", Key::Upload(id).path()), false, MAX_CHUNKS + 1).await?;
                 (objects.iter().map(|o| o.size()).sum(), objects.iter().map(|o| o.key()).collect())
             }
         };
@@ -350,7 +351,7 @@ impl<'a> Registry<'a> {
 
     /// Removes a session's record and chunks (R2 deletes at most 1000 keys at once).
     async fn remove_session(&self, id: &str, mut chunks: Vec<String>) -> Result<()> {
-        chunks.push(keys::upload(id));
+        chunks.push(Key::Upload(id).path());
         for batch in chunks.chunks(1000) {
             self.bucket.delete_multiple(batch.to_vec()).await?;
         }
@@ -386,7 +387,7 @@ impl<'a> Registry<'a> {
         if let Err(e) = (Chunks { count, size }).append(0) {
             return Ok(Err(e));
         }
-        let key = keys::chunk(id, count);
+        let key = Key::Chunk(id, count).path();
         let stored = self.bucket.put(key.clone(), data).execute().await?.map_or(0, |o| o.size());
         if declared.is_some_and(|d| d != stored) {
             self.bucket.delete(key).await?;
@@ -447,7 +448,7 @@ impl<'a> Registry<'a> {
             Err(e) => return Ok(Err(e)),
         };
         if added > 0 {
-            chunks.push(keys::chunk(id, chunks.len()));
+            chunks.push(Key::Chunk(id, chunks.len()).path());
         }
         let total = size + added;
         let verdict = if total <= SINGLE_PUT_LIMIT {
@@ -457,7 +458,7 @@ impl<'a> Registry<'a> {
         };
         Ok(match verdict {
             Ok(()) => {
-                self.bucket.put(keys::link(self.repo, &d), Data::Empty).execute().await?;
+                self.bucket.put(Key::Link(self.repo, &d).path(), Data::Empty).execute().await?;
                 self.remove_session(id, chunks).await?;
                 Ok(self.created(&d)?)
             }
@@ -482,7 +483,7 @@ impl<'a> Registry<'a> {
     /// Chunks streamed through the hash and re-cut into equal R2 multipart parts; the upload is
     /// completed only when the digest matches, and aborted otherwise.
     async fn assemble_large(&self, chunks: &[String], d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
-        let upload = self.bucket.create_multipart_upload(keys::blob(d)).execute().await?;
+        let upload = self.bucket.create_multipart_upload(Key::Blob(d).path()).execute().await?;
         let mut hasher = Hasher::new(d.algorithm());
         let mut part = Vec::with_capacity(PART_SIZE);
         let mut parts = Vec::new();
@@ -546,9 +547,11 @@ impl<'a> Registry<'a> {
         }
         match reference {
             // Held by this repository, in R2 (the same everywhere), before any cache is read.
-            Reference::Digest(d) => Ok(self.exists(keys::manifest(self.repo, d)).await?.then(|| d.clone())),
+            Reference::Digest(d) => Ok(self.exists(Key::Manifest(self.repo, d).path()).await?.then(|| d.clone())),
             Reference::Tag(tag) => {
-                let Some(object) = self.bucket.get(keys::tag(self.repo, tag)).execute().await? else { return Ok(None) };
+                let Some(object) = self.bucket.get(Key::Tag(self.repo, tag).path()).execute().await? else {
+                    return Ok(None);
+                };
                 let text = match object.body() {
                     Some(b) => b.text().await?,
                     None => return Ok(None),
@@ -573,7 +576,7 @@ impl<'a> Registry<'a> {
                 hit
             }
             None => {
-                let Some(object) = self.bucket.get(keys::manifest(self.repo, &d)).execute().await? else {
+                let Some(object) = self.bucket.get(Key::Manifest(self.repo, &d).path()).execute().await? else {
                     return Ok(Err(RegistryError::ManifestUnknown));
                 };
                 *cache_status = CacheStatus::R2;
@@ -640,8 +643,8 @@ impl<'a> Registry<'a> {
         }
         // What the manifest references, looked up at once.
         let referenced: Vec<(String, String)> =
-            (manifest.blobs.iter().map(|b| (keys::link(self.repo, b), format!("blob {b}"))))
-                .chain(manifest.manifests.iter().map(|m| (keys::manifest(self.repo, m), format!("manifest {m}"))))
+            (manifest.blobs.iter().map(|b| (Key::Link(self.repo, b).path(), format!("blob {b}"))))
+                .chain(manifest.manifests.iter().map(|m| (Key::Manifest(self.repo, m).path(), format!("manifest {m}"))))
                 .collect();
         let ledger = self.ledger()?;
         let rule = self.t.config.immutable_tags;
@@ -654,7 +657,7 @@ impl<'a> Registry<'a> {
         let chart = manifest.helm_chart.as_ref().zip(self.t.config.policy.layout().chart_of(self.repo));
         let config_read = async {
             match chart {
-                Some(((config, _), _)) => self.read(keys::blob(config)).await,
+                Some(((config, _), _)) => self.read(Key::Blob(config).path()).await,
                 None => Ok(None),
             }
         };
@@ -690,7 +693,7 @@ impl<'a> Registry<'a> {
         let size = bytes.len();
         let metadata = HttpMetadata { content_type: Some(manifest.media_type.clone()), ..Default::default() };
         // The manifest first: a tag or referrer never names a manifest that is not stored.
-        self.bucket.put(keys::manifest(self.repo, &d), bytes).http_metadata(metadata).execute().await?;
+        self.bucket.put(Key::Manifest(self.repo, &d).path(), bytes).http_metadata(metadata).execute().await?;
         match &ledger {
             // The commit point: the ledger makes the manifest and its tags visible, or refuses and
             // nothing is (the stored manifest is removed unless a commit had made it visible).
@@ -718,14 +721,21 @@ impl<'a> Registry<'a> {
             None => {
                 for tag in &tags {
                     let meta = std::collections::HashMap::from([("digest".to_owned(), d.to_string())]);
-                    self.bucket.put(keys::tag(self.repo, tag), d.to_string()).custom_metadata(meta).execute().await?;
+                    self.bucket
+                        .put(Key::Tag(self.repo, tag).path(), d.to_string())
+                        .custom_metadata(meta)
+                        .execute()
+                        .await?;
                 }
             }
         }
         let h = headers()?;
         if let Some(subject) = &manifest.subject {
             let descriptor = manifest.referrer_descriptor(&d, size).to_string();
-            self.bucket.put(keys::referrer(self.repo, subject, &d), descriptor).execute().await?;
+            self.bucket
+                .put(Key::Referrer { repo: self.repo, subject: subject, referrer: &d }.path(), descriptor)
+                .execute()
+                .await?;
             h.set("OCI-Subject", &subject.to_string())?;
         }
         if matches!(reference, Reference::Digest(_)) && !tags.is_empty() {
@@ -739,7 +749,7 @@ impl<'a> Registry<'a> {
     /// A refused commit: the manifest stored for it goes unless a commit had made it visible.
     async fn refused(&self, ledger: &LedgerClient, chart: &str, d: &Digest, e: RegistryError) -> Result<RegistryError> {
         if !ledger.has_manifest(chart, d).await? {
-            self.bucket.delete(keys::manifest(self.repo, d)).await?;
+            self.bucket.delete(Key::Manifest(self.repo, d).path()).await?;
         }
         Ok(e)
     }
@@ -747,11 +757,11 @@ impl<'a> Registry<'a> {
     /// Removes a deleted manifest's object and its referrer entry (its blobs go with the next
     /// garbage collection).
     async fn remove_manifest_object(&self, d: &Digest) -> Result<()> {
-        let key = keys::manifest(self.repo, d);
+        let key = Key::Manifest(self.repo, d).path();
         let mut stale = vec![key.clone()];
         if let Some(bytes) = self.read(key).await? {
             if let Some(subject) = Manifest::parse(&bytes, None).ok().and_then(|m| m.subject) {
-                stale.push(keys::referrer(self.repo, &subject, d));
+                stale.push(Key::Referrer { repo: self.repo, subject: &subject, referrer: d }.path());
             }
         }
         self.bucket.delete_multiple(stale).await
@@ -790,7 +800,7 @@ impl<'a> Registry<'a> {
         }
         let d = match reference {
             Reference::Tag(tag) => {
-                let key = keys::tag(self.repo, tag);
+                let key = Key::Tag(self.repo, tag).path();
                 if !self.exists(key.clone()).await? {
                     return Ok(Err(RegistryError::ManifestUnknown));
                 }
@@ -799,7 +809,7 @@ impl<'a> Registry<'a> {
             }
             Reference::Digest(d) => d,
         };
-        let key = keys::manifest(self.repo, d);
+        let key = Key::Manifest(self.repo, d).path();
         let Some(object) = self.bucket.get(key.clone()).execute().await? else {
             return Ok(Err(RegistryError::ManifestUnknown));
         };
@@ -810,10 +820,10 @@ impl<'a> Registry<'a> {
         let mut stale = vec![key];
         let parsed = Manifest::parse(&bytes, None).ok();
         if let Some(subject) = parsed.as_ref().and_then(|m| m.subject.as_ref()) {
-            stale.push(keys::referrer(self.repo, subject, d));
+            stale.push(Key::Referrer { repo: self.repo, subject: subject, referrer: d }.path());
         }
         let wanted = d.to_string();
-        for object in self.list(&keys::tags_prefix(self.repo), true).await? {
+        for object in self.list(&Prefix::Tags(self.repo).path(), true).await? {
             if object.custom_metadata().ok().and_then(|m| m.get("digest").cloned()).as_deref() == Some(wanted.as_str())
             {
                 stale.push(object.key());
@@ -832,14 +842,14 @@ impl<'a> Registry<'a> {
     }
 
     async fn tags(&self) -> Result<Answer> {
-        let prefix = keys::tags_prefix(self.repo);
+        let prefix = Prefix::Tags(self.repo).path();
         let mut tags: Vec<String> = match self.ledger()? {
             Some((ledger, chart)) => ledger.tags(&chart).await?,
             None => self.list(&prefix, false).await?.iter().map(|o| o.key()[prefix.len()..].to_owned()).collect(),
         };
         tags.sort();
         if tags.is_empty() {
-            let any = self.bucket.list().prefix(keys::repo_prefix(self.repo)).limit(1).execute().await?;
+            let any = self.bucket.list().prefix(Prefix::Repo(self.repo).path()).limit(1).execute().await?;
             if any.objects().is_empty() {
                 return Ok(Err(RegistryError::NameUnknown));
             }
@@ -862,7 +872,7 @@ impl<'a> Registry<'a> {
 
     async fn referrers(&self, subject: &Digest) -> Result<Answer> {
         let mut descriptors = Vec::new();
-        for object in self.list(&keys::referrers_prefix(self.repo, subject), false).await? {
+        for object in self.list(&Prefix::Referrers(self.repo, subject).path(), false).await? {
             if let Some(body) = self.read(object.key()).await? {
                 if let Ok(v) = serde_json::from_slice::<Value>(&body) {
                     descriptors.push(v);
@@ -969,11 +979,11 @@ impl Registry<'_> {
         let Some(prov) = release.prov.as_deref().and_then(|p| Digest::parse(p).ok()) else { return Ok(Ok(())) };
         // A provenance file is a few KiB: a larger layer is refused before it is read.
         const MAX_PROV: u64 = 256 * 1024;
-        let size = self.bucket.head(keys::blob(&prov)).await?.map_or(0, |o| o.size());
+        let size = self.bucket.head(Key::Blob(&prov).path()).await?.map_or(0, |o| o.size());
         if size > MAX_PROV {
             return Ok(Err(format!("the provenance layer is {size} bytes, more than {MAX_PROV}")));
         }
-        let bytes = self.read(keys::blob(&prov)).await?.unwrap_or_default();
+        let bytes = self.read(Key::Blob(&prov).path()).await?.unwrap_or_default();
         Ok(crate::edge::store::publish::check_prov_signs(&bytes, &release.archive, &release.id())
             .map_err(|e| e.to_string()))
     }

@@ -74,7 +74,7 @@ async fn serve_ledger(req: Request, target: Target<'_>) -> Result<(Response, Cac
         Ok(Some((stored, cache))) => finish(&req, stored, route, cache).await,
         Ok(None) => Ok((error(404, "not_found", "no such chart object")?, CacheStatus::Miss)),
         Err(e) => {
-            let key = route.object_key().unwrap_or_default();
+            let key = crate::edge::store::layout::object_of(route).unwrap_or_default();
             worker::console_error!("chartgate: R2 read of {key} failed (through the repository ledger): {e}");
             Ok((error(502, "bad_gateway", "the chart store (R2, the repository ledger) failed")?, CacheStatus::Miss))
         }
@@ -84,9 +84,9 @@ async fn serve_ledger(req: Request, target: Target<'_>) -> Result<(Response, Cac
 /// A chart object of a repository with an origin: the edge cache, then R2, then the origin.
 async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
     let Target { env, config, route, path, .. } = target;
-    let key = route.object_key().unwrap_or_default();
+    let key = crate::edge::store::layout::object_of(route).unwrap_or_default();
     // The cache key is the canonical object URL: no hostname, no query, so no credential, ever.
-    let cache_key = format!("{}/{key}", super::cache::CACHE_ORIGIN);
+    let cache_key = crate::edge::store::layout::cache::object(&key);
     let cache = Cache::default();
     if let Some(hit) = cache.get(cache_key.as_str(), true).await? {
         return finish(&req, hit, route, CacheStatus::Hit).await;

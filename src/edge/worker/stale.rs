@@ -22,7 +22,7 @@ pub(super) async fn purge(env: &Env, keys: &[String]) {
 pub(super) async fn purge_cache(keys: &[String]) {
     let cache = Cache::default();
     for key in keys {
-        if let Err(e) = cache.delete(format!("{}/{key}", super::cache::CACHE_ORIGIN), true).await {
+        if let Err(e) = cache.delete(crate::edge::store::layout::cache::object(key), true).await {
             worker::console_error!("chartgate: cache purge of {key} failed: {e}");
         }
     }
