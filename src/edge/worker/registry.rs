@@ -623,6 +623,7 @@ impl<'a> Registry<'a> {
             }
         }
         let mut tags = match query_tags(
+            self.repo.as_str(),
             self.t
                 .url
                 .query_pairs()
@@ -633,7 +634,7 @@ impl<'a> Registry<'a> {
                 .map(|v| v.as_ref()),
         ) {
             Ok(t) => t,
-            Err(e) => return Ok(Err(RegistryError::ManifestInvalid(e.to_string()))),
+            Err(e) => return Ok(Err(e)),
         };
         if let Reference::Tag(tag) = reference {
             tags.insert(0, tag.clone());
