@@ -39,7 +39,13 @@ async fn collect(env: &Env, now: u64) -> Result<()> {
     let mut visible: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
     for (key, uploaded) in repos.iter().filter(|(k, _)| k.contains("/_manifests/")) {
         if let Some((oci, digest)) = manifest_of(key) {
-            let chart_repo = RepoName::parse(oci).ok().and_then(|o| layout.chart_of(&o).map(|(r, _)| r.to_owned()));
+            // A chart repository's own name keeps the manifests of its charts that have no OCI
+            // name (served over HTTP only): its ledger says which are visible too.
+            let chart_repo = RepoName::parse(oci).ok().and_then(|o| match layout.chart_of(&o) {
+                Some((r, _)) => Some(r.to_owned()),
+                None if o.as_str().matches('/').count() + 1 == layout.depth.segments() => Some(o.to_string()),
+                None => None,
+            });
             if let Some(repo) = chart_repo {
                 if !visible.contains_key(&repo) {
                     let listed = match RepoName::parse(&repo) {
