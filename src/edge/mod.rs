@@ -27,8 +27,8 @@ pub use registry::ImmutableTags;
 pub use request_url::{RequestUrl, RequestUrlError};
 pub use revocation::{revocation_key, revocation_keys, revoked};
 pub use serving::{
-    client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
-    registry_client_cache_control, stale_objects, ByteRange, CacheStatus, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS,
-    SECURITY_HEADERS,
+    answer, client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
+    registry_client_cache_control, stale_objects, Answer, ByteRange, CacheStatus, Preconditions, CACHE_STATUS_HEADER,
+    ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
 pub use token_cache::{TokenCache, TokenHash, DEFAULT_CAPACITY as TOKEN_CACHE_CAPACITY};

@@ -163,6 +163,10 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
         return Ok(response);
     }
     let path = normalized.as_ref().map_or("/", |p| p.as_str());
+    // RFC 9110 on every HTTP route's reads (the registry's routes answer by digest themselves).
+    let read =
+        matches!(method.as_str(), "GET" | "HEAD") && !matches!(route, Route::RegistryBase | Route::Registry { .. });
+    let preconditions = if read { Some(respond::preconditions(&req)?) } else { None };
     let target = Target { env, config, route: &route, path, url: &url, mount_from: mount_from.as_ref() };
     let served = match &route {
         Route::RegistryBase => registry::base(),
@@ -174,7 +178,10 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
         _ => apart(serve::serve(req, target)).await,
     };
     let (response, cache) = match served {
-        Ok(r) => r,
+        Ok((response, cache)) => match &preconditions {
+            Some(p) => (respond::http_semantics(p, method == "HEAD", response).await?, cache),
+            None => (response, cache),
+        },
         Err(e) => {
             console_error!("chartgate: serving failed: {e}");
             (respond::error(502, "bad_gateway", "the chart store failed")?, CacheStatus::Miss)

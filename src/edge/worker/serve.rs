@@ -11,8 +11,8 @@ use worker::{
 use super::stale::purge;
 use super::{respond, Target};
 use crate::edge::{
-    chart_id, client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
-    stale_objects, CacheStatus, ChartId, EdgeConfig, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+    chart_id, client_cache_control, content_type, edge_cache_control, is_chart_upload, stale_objects, CacheStatus,
+    ChartId, EdgeConfig, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
 use crate::{NormalizedPath, Route};
 
@@ -144,11 +144,12 @@ async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, Cac
     finish(&req, stored, route, CacheStatus::Origin).await
 }
 
-/// Builds the client response from a full stored response: 304, 206/416 for ranges on archives,
-/// or 200 (empty for HEAD).
+/// Builds the client response from a full stored response (its `ETag`, the route's headers);
+/// conditional requests, ranges and HEAD are answered at the response layer for every route
+/// (`respond::http_semantics`).
 async fn finish(
-    req: &Request,
-    mut stored: Response,
+    _req: &Request,
+    stored: Response,
     route: &Route,
     cache: CacheStatus,
 ) -> Result<(Response, CacheStatus)> {
@@ -158,36 +159,8 @@ async fn finish(
     if let Some(etag) = &etag {
         headers.set("ETag", etag)?;
     }
-    let archive = matches!(route, Route::Artifact { .. });
-    if archive {
-        headers.set("Accept-Ranges", "bytes")?;
-    }
-    let if_none_match = req.headers().get("If-None-Match")?;
-    let head = req.method() == Method::Head;
-    let respond = |response: Response| with_client_headers(response.with_headers(headers.clone()), Some(route), cache);
-    if etag.as_deref().is_some_and(|e| etag_matches(if_none_match.as_deref(), e)) {
-        return Ok((respond(Response::empty()?.with_status(304))?, cache));
-    }
-    let range_header = if archive { req.headers().get("Range")? } else { None };
-    if let Some(range_header) = range_header {
-        let bytes = stored.bytes().await?;
-        let size = bytes.len() as u64;
-        return Ok(match parse_range(Some(&range_header), size) {
-            Err(()) => {
-                headers.set("Content-Range", &format!("bytes */{size}"))?;
-                (respond(Response::empty()?.with_status(416))?, cache)
-            }
-            Ok(Some(r)) => {
-                headers.set("Content-Range", &r.content_range(size))?;
-                let part = if head { Vec::new() } else { bytes[r.start as usize..=r.end as usize].to_vec() };
-                (respond(Response::from_bytes(part)?.with_status(206))?, cache)
-            }
-            Ok(None) => (respond(Response::from_bytes(if head { Vec::new() } else { bytes })?)?, cache),
-        });
-    }
     let (_, body) = stored.into_parts();
-    let body = if head { ResponseBody::Empty } else { body };
-    Ok((respond(Response::from_body(body)?)?, cache))
+    Ok((with_client_headers(Response::from_body(body)?.with_headers(headers), Some(route), cache)?, cache))
 }
 
 /// Sends a request to the origin with only safe headers (and the client's credential when
