@@ -5,7 +5,7 @@
 //! later; each file name maps to one (chart, version); `index.yaml` parses and lists exactly what
 //! the ledger holds; nothing is reachable that no commit made visible; a refused op changes
 //! nothing; no principal changes a chart its grant does not cover; GC never takes what the ledger
-//! references.
+//! references; each chart's counters (what its bounds are checked against) equal a recount.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -241,6 +241,7 @@ proptest! {
             let others: Vec<(&str, Vec<Change>)> = CHARTS.iter().filter(|c| **c != op.chart()).map(|c| (*c, projection(&l, c))).collect();
             match l.plan(&op, rule) {
                 Ok(changes) => {
+                    let predicted = l.counts_after(op.chart(), &changes);
                     for c in &changes {
                         prop_assert_eq!(change_chart(c), op.chart(), "an op changes only its chart");
                         match c {
@@ -260,6 +261,7 @@ proptest! {
                         }
                         l.commit(c);
                     }
+                    prop_assert_eq!(predicted, (l.counts(op.chart()), l.bytes()), "the plan's bound check counts what the commit does");
                 }
                 Err(_) => prop_assert_eq!(&l, &before, "a refused op changes nothing"),
             }
@@ -267,6 +269,12 @@ proptest! {
                 prop_assert_eq!(projection(&l, chart), was, "{:?} changed chart {}", op, chart);
             }
             check(&l, &first_release, &file_owner, &committed, rule)?;
+            // Security round 4, G2: the per-chart counters the bounds are checked against always
+            // equal a recount from the rows.
+            for chart in CHARTS {
+                prop_assert_eq!(l.counts(chart), l.recount(chart), "the counters of chart {}", chart);
+            }
+            prop_assert_eq!(l.bytes(), l.recount_bytes(), "the repository's bytes");
             prop_assert_eq!(Ledger::from_changes(&l.rows()), l.clone(), "rows rebuild the state");
         }
     }

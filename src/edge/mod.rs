@@ -19,7 +19,7 @@ pub use gate::token_cache::{TokenCache, TokenHash, DEFAULT_CAPACITY as TOKEN_CAC
 pub use store::chart_archive::{chart_id, chart_metadata, ArchiveError, ChartId};
 pub use store::oci::ImmutableTags;
 pub use store::serving::{
-    client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
-    registry_client_cache_control, stale_objects, ByteRange, CacheStatus, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS,
-    SECURITY_HEADERS,
+    answer, client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
+    registry_client_cache_control, stale_objects, Answer, ByteRange, CacheStatus, Preconditions, CACHE_STATUS_HEADER,
+    ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };

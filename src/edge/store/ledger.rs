@@ -45,6 +45,18 @@ pub const MAX_ENTRY: usize = 16 * 1024;
 /// Most metadata bytes one repository's ledger holds (the sum of its entries): what bounds the
 /// Durable Object's memory and `index.yaml`.
 pub const MAX_LEDGER_BYTES: usize = 32 * 1024 * 1024;
+/// Most versions one chart holds, listed or deleted (a deleted release keeps its tombstone): a
+/// push grant on one chart cannot spend its repository's budget. Real charts stay far below (the
+/// longest-lived public charts list one to two thousand).
+pub const MAX_CHART_VERSIONS: usize = 5_000;
+/// Most index-entry bytes one chart's listed versions hold together (an eighth of the
+/// repository's [`MAX_LEDGER_BYTES`]; a typical entry is 1–2 KiB).
+pub const MAX_CHART_BYTES: usize = 4 * 1024 * 1024;
+/// Most tags of one chart's OCI repository besides its versions' own.
+pub const MAX_CHART_TAGS: usize = 1_000;
+/// Most visible manifests of one chart's OCI repository besides its versions' own (signatures,
+/// SBOMs, other artifacts).
+pub const MAX_CHART_ARTIFACTS: usize = 1_000;
 
 /// Why the ledger refuses an [`Op`]: each names the chart, version, tag or file at stake.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -386,6 +398,216 @@ pub struct Ledger {
     /// Each release's index entry, rendered once when it is committed, with its parsed version
     /// (the index's order): rendering `index.yaml` only joins them.
     rendered: BTreeMap<Key, (semver::Version, String)>,
+    /// The bytes of the rows that are not index entries (tags, manifests, tombstones): they
+    /// count toward [`MAX_LEDGER_BYTES`] with the entries.
+    row_bytes: usize,
+    /// Each chart's counters, kept by [`Ledger::commit`] (a chart with nothing has none).
+    counts: BTreeMap<String, ChartCounts>,
+}
+
+/// What one chart holds, counted as its rows are committed: what the per-chart bounds
+/// ([`MAX_CHART_VERSIONS`], [`MAX_CHART_BYTES`], [`MAX_CHART_TAGS`], [`MAX_CHART_ARTIFACTS`])
+/// are checked against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChartCounts {
+    /// Listed versions.
+    pub versions: usize,
+    /// Tombstones (deleted releases).
+    pub tombstones: usize,
+    /// Distinct versions, listed or deleted.
+    pub names: usize,
+    /// The listed versions' index-entry bytes.
+    pub entry_bytes: usize,
+    /// Tags besides the versions' own.
+    pub tags: usize,
+    /// Visible manifests (the versions' own and artifacts).
+    pub manifests: usize,
+}
+
+impl ChartCounts {
+    /// Visible manifests besides one per listed version.
+    pub fn artifacts(&self) -> usize {
+        self.manifests.saturating_sub(self.versions)
+    }
+}
+
+/// The rows a counted change is checked against: the ledger itself, or a plan's view of it.
+trait Rows {
+    /// A release's entry size, when it is listed.
+    fn release_size(&self, k: &Key) -> Option<usize>;
+    fn has_tomb(&self, k: &Key) -> bool;
+    /// A tag's row size, when it exists.
+    fn tag_size(&self, k: &Key) -> Option<usize>;
+    fn has_manifest_row(&self, k: &Key) -> bool;
+}
+
+impl Rows for Ledger {
+    fn release_size(&self, k: &Key) -> Option<usize> {
+        self.releases.get(k).map(entry_size)
+    }
+    fn has_tomb(&self, k: &Key) -> bool {
+        self.tombstones.contains_key(k)
+    }
+    fn tag_size(&self, k: &Key) -> Option<usize> {
+        self.tags.get(k).map(|m| tag_row(k, m))
+    }
+    fn has_manifest_row(&self, k: &Key) -> bool {
+        self.manifests.contains_key(k)
+    }
+}
+
+fn tag_row((chart, tag): &Key, manifest: &str) -> usize {
+    chart.len() + tag.len() + manifest.len()
+}
+
+fn manifest_row((chart, manifest): &Key) -> usize {
+    chart.len() + manifest.len()
+}
+
+fn tomb_row((name, version): &Key, tomb: &Tomb) -> usize {
+    name.len() + version.len() + tomb.archive.len() + tomb.config.len() + tomb.prov.as_ref().map_or(0, String::len)
+}
+
+/// The chart a change belongs to.
+pub fn change_chart(c: &Change) -> &str {
+    match c {
+        Change::PutRelease { release } => &release.meta.name,
+        Change::DropRelease { name, .. } | Change::PutTombstone { name, .. } => name,
+        Change::PutTag { chart, .. } | Change::DropTag { chart, .. } => chart,
+        Change::PutManifest { chart, .. } | Change::DropManifest { chart, .. } => chart,
+    }
+}
+
+/// Counts what `change` does to its chart's counters and to the repository's bytes (entries and
+/// other rows), given the rows before it: the one rule [`Ledger::commit`] and
+/// [`Ledger::plan`]'s bound check share.
+fn count(rows: &impl Rows, change: &Change, c: &mut ChartCounts, bytes: &mut usize) {
+    let add_manifest = |k: &Key, c: &mut ChartCounts, bytes: &mut usize| {
+        if !rows.has_manifest_row(k) {
+            c.manifests += 1;
+            *bytes += manifest_row(k);
+        }
+    };
+    match change {
+        Change::PutRelease { release } => {
+            let k = key(&release.meta.name, &release.meta.version);
+            let size = entry_size(release);
+            match rows.release_size(&k) {
+                Some(old) => {
+                    c.entry_bytes = c.entry_bytes + size - old;
+                    *bytes = *bytes + size - old;
+                }
+                None => {
+                    c.versions += 1;
+                    c.entry_bytes += size;
+                    *bytes += size;
+                    if !rows.has_tomb(&k) {
+                        c.names += 1;
+                    }
+                }
+            }
+            add_manifest(&key(&release.meta.name, &release.manifest), c, bytes);
+        }
+        Change::DropRelease { name, version } => {
+            let k = key(name, version);
+            if let Some(old) = rows.release_size(&k) {
+                c.versions -= 1;
+                c.entry_bytes -= old;
+                *bytes -= old;
+                if !rows.has_tomb(&k) {
+                    c.names -= 1;
+                }
+            }
+        }
+        Change::PutTombstone { name, version, tomb } => {
+            let k = key(name, version);
+            if !rows.has_tomb(&k) {
+                c.tombstones += 1;
+                *bytes += tomb_row(&k, tomb);
+                if rows.release_size(&k).is_none() {
+                    c.names += 1;
+                }
+            }
+        }
+        Change::PutTag { chart, tag, manifest } => {
+            let k = key(chart, tag);
+            match rows.tag_size(&k) {
+                Some(old) => *bytes -= old,
+                None => c.tags += 1,
+            }
+            *bytes += tag_row(&k, manifest);
+        }
+        Change::DropTag { chart, tag } => {
+            if let Some(old) = rows.tag_size(&key(chart, tag)) {
+                c.tags -= 1;
+                *bytes -= old;
+            }
+        }
+        Change::PutManifest { chart, manifest } => add_manifest(&key(chart, manifest), c, bytes),
+        Change::DropManifest { chart, manifest } => {
+            let k = key(chart, manifest);
+            if rows.has_manifest_row(&k) {
+                c.manifests -= 1;
+                *bytes -= manifest_row(&k);
+            }
+        }
+    }
+}
+
+/// A plan's view of the ledger: the rows its earlier changes wrote, over the ledger's.
+struct Planned<'a> {
+    ledger: &'a Ledger,
+    releases: BTreeMap<Key, Option<usize>>,
+    tombs: BTreeMap<Key, bool>,
+    tags: BTreeMap<Key, Option<usize>>,
+    manifests: BTreeMap<Key, bool>,
+}
+
+impl Rows for Planned<'_> {
+    fn release_size(&self, k: &Key) -> Option<usize> {
+        self.releases.get(k).copied().unwrap_or_else(|| self.ledger.release_size(k))
+    }
+    fn has_tomb(&self, k: &Key) -> bool {
+        self.tombs.get(k).copied().unwrap_or_else(|| self.ledger.has_tomb(k))
+    }
+    fn tag_size(&self, k: &Key) -> Option<usize> {
+        self.tags.get(k).copied().unwrap_or_else(|| self.ledger.tag_size(k))
+    }
+    fn has_manifest_row(&self, k: &Key) -> bool {
+        self.manifests.get(k).copied().unwrap_or_else(|| self.ledger.has_manifest_row(k))
+    }
+}
+
+impl Planned<'_> {
+    fn write(&mut self, change: &Change) {
+        match change {
+            Change::PutRelease { release } => {
+                let k = key(&release.meta.name, &release.meta.version);
+                self.releases.insert(k, Some(entry_size(release)));
+                self.manifests.insert(key(&release.meta.name, &release.manifest), true);
+            }
+            Change::DropRelease { name, version } => {
+                self.releases.insert(key(name, version), None);
+            }
+            Change::PutTombstone { name, version, .. } => {
+                self.tombs.insert(key(name, version), true);
+            }
+            Change::PutTag { chart, tag, manifest } => {
+                let k = key(chart, tag);
+                let size = tag_row(&k, manifest);
+                self.tags.insert(k, Some(size));
+            }
+            Change::DropTag { chart, tag } => {
+                self.tags.insert(key(chart, tag), None);
+            }
+            Change::PutManifest { chart, manifest } => {
+                self.manifests.insert(key(chart, manifest), true);
+            }
+            Change::DropManifest { chart, manifest } => {
+                self.manifests.insert(key(chart, manifest), false);
+            }
+        }
+    }
 }
 
 fn key(a: &str, b: &str) -> Key {
@@ -424,6 +646,98 @@ impl Ledger {
 
     /// Applies one committed change.
     pub fn commit(&mut self, change: &Change) {
+        let chart = change_chart(change);
+        let mut counts = self.counts.get(chart).copied().unwrap_or_default();
+        let mut total = self.meta_bytes + self.row_bytes;
+        count(self, change, &mut counts, &mut total);
+        if counts == ChartCounts::default() {
+            self.counts.remove(chart);
+        } else if let Some(c) = self.counts.get_mut(chart) {
+            *c = counts;
+        } else {
+            self.counts.insert(chart.to_owned(), counts);
+        }
+        self.apply(change);
+        self.row_bytes = total - self.meta_bytes;
+    }
+
+    /// A chart's counters (all zero for a chart the ledger holds nothing of).
+    pub fn counts(&self, chart: &str) -> ChartCounts {
+        self.counts.get(chart).copied().unwrap_or_default()
+    }
+
+    /// A chart's counters counted again from its rows: what [`Ledger::counts`] always equals.
+    pub fn recount(&self, chart: &str) -> ChartCounts {
+        let of = |c: &str| c == chart;
+        let versions = self.releases.keys().filter(|(c, _)| of(c)).count();
+        let tombstones = self.tombstones.keys().filter(|(c, _)| of(c)).count();
+        let names = self.tombstones.keys().filter(|(c, _)| of(c)).filter(|k| !self.releases.contains_key(*k)).count()
+            + versions;
+        let entry_bytes = self.releases.iter().filter(|((c, _), _)| of(c)).map(|(_, r)| entry_size(r)).sum();
+        let tags = self.tags.keys().filter(|(c, _)| of(c)).count();
+        let manifests = self.manifests.keys().filter(|(c, _)| of(c)).count();
+        ChartCounts { versions, tombstones, names, entry_bytes, tags, manifests }
+    }
+
+    /// The repository's bytes (entries, tags, manifests, tombstones) counted again from its rows.
+    pub fn recount_bytes(&self) -> usize {
+        self.releases.values().map(entry_size).sum::<usize>()
+            + self.tags.iter().map(|(k, m)| tag_row(k, m)).sum::<usize>()
+            + self.manifests.keys().map(manifest_row).sum::<usize>()
+            + self.tombstones.iter().map(|(k, t)| tomb_row(k, t)).sum::<usize>()
+    }
+
+    /// The repository's bytes as counted by the commits ([`MAX_LEDGER_BYTES`]).
+    pub fn bytes(&self) -> usize {
+        self.meta_bytes + self.row_bytes
+    }
+
+    /// What `changes` (of chart `chart`) would leave: its counters and the repository's bytes.
+    pub fn counts_after(&self, chart: &str, changes: &[Change]) -> (ChartCounts, usize) {
+        let mut planned = Planned {
+            ledger: self,
+            releases: BTreeMap::new(),
+            tombs: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            manifests: BTreeMap::new(),
+        };
+        let mut counts = self.counts(chart);
+        let mut total = self.bytes();
+        for change in changes {
+            count(&planned, change, &mut counts, &mut total);
+            planned.write(change);
+        }
+        (counts, total)
+    }
+
+    /// Refuses `changes` when they would take chart `chart` or the repository past a bound that
+    /// they grow (what is already past a bound may still shrink: a delete is never refused).
+    fn check_bounds(&self, chart: &str, changes: &[Change]) -> Result<(), LedgerError> {
+        let before = self.counts(chart);
+        let (after, total) = self.counts_after(chart, changes);
+        let bounds = [
+            (before.names, after.names, MAX_CHART_VERSIONS, "versions (listed or deleted)"),
+            (before.entry_bytes, after.entry_bytes, MAX_CHART_BYTES, "bytes of index entries"),
+            (before.tags, after.tags, MAX_CHART_TAGS, "tags besides its versions'"),
+            (before.artifacts(), after.artifacts(), MAX_CHART_ARTIFACTS, "manifests besides its versions'"),
+        ];
+        for (was, now, max, what) in bounds {
+            if now > max && now > was {
+                return Err(LedgerError::TooLarge(format!(
+                    "chart {chart} would hold {now} {what}, more than its bound of {max}"
+                )));
+            }
+        }
+        if total > MAX_LEDGER_BYTES && total > self.bytes() {
+            return Err(LedgerError::TooLarge(format!(
+                "chart {chart}: the repository's ledger would hold {total} bytes (index entries, tags, manifests, tombstones), more than its bound of {MAX_LEDGER_BYTES}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes one change into the maps (its counting is [`Ledger::commit`]'s).
+    fn apply(&mut self, change: &Change) {
         match change {
             Change::PutRelease { release } => {
                 let id = release.id();
@@ -516,8 +830,15 @@ impl Ledger {
     }
 
     /// The changes `op` makes under `rule`, or why it is refused; nothing changes here (the
-    /// Durable Object writes the changes, then [`Ledger::commit`]s them).
+    /// Durable Object writes the changes, then [`Ledger::commit`]s them). Whatever the op, its
+    /// changes must keep its chart and the repository within their bounds.
     pub fn plan(&self, op: &Op, rule: ImmutableTags) -> Result<Vec<Change>, LedgerError> {
+        let changes = self.plan_rows(op, rule)?;
+        self.check_bounds(op.chart(), &changes)?;
+        Ok(changes)
+    }
+
+    fn plan_rows(&self, op: &Op, rule: ImmutableTags) -> Result<Vec<Change>, LedgerError> {
         match op {
             Op::Publish { release, exclusive, force, tags } => {
                 let mut changes = self.plan_publish(release, *exclusive, *force, rule)?;
@@ -679,12 +1000,6 @@ impl Ledger {
             }
             changes.extend(self.retag(old, &new.manifest));
         }
-        let total = self.meta_bytes + size - old.map_or(0, entry_size);
-        if total > MAX_LEDGER_BYTES {
-            let why =
-                format!("the repository's index would hold {total} bytes of entries, more than {MAX_LEDGER_BYTES}");
-            return Err(LedgerError::TooLarge(why));
-        }
         if let Some(current) = self.tags.get(&key(&id.name, &tag)) {
             // The version's tag named something else (an artifact tagged like the version).
             if current != &new.manifest && released {
@@ -789,7 +1104,8 @@ impl Ledger {
 
     /// ChartMuseum's API reads, answered from the ledger (no index is parsed): `GET
     /// /api/:repo/charts` (`name` `None`: every chart's entries), `…/charts/:name` (its entries,
-    /// newest first), `…/charts/:name/:version` (one entry; `latest`: the newest).
+    /// newest first), `…/charts/:name/:version` (one entry, resolved as helm resolves it:
+    /// [`resolve_version`]; `latest` is the empty constraint, the newest that is not a pre-release).
     pub fn api(&self, name: Option<&str>, version: Option<&str>) -> Result<Value, LedgerError> {
         let Some(name) = name else {
             let mut all = Map::new();
@@ -803,8 +1119,14 @@ impl Ledger {
         match version {
             None if list.is_empty() => Err(LedgerError::NotFound(format!("chart {name}"))),
             None => Ok(Value::Array(list.into_iter().map(entry).collect())),
-            Some("latest") => list.first().map(|r| entry(r)).ok_or_else(not_found),
-            Some(v) => list.iter().find(|r| r.meta.version == v).map(|r| entry(r)).ok_or_else(not_found),
+            Some(v) => {
+                let constraint = if v == "latest" { "" } else { v };
+                let found = resolve_version(list.iter().map(|r| r.meta.version.as_str()), constraint);
+                found
+                    .and_then(|found| list.iter().find(|r| r.meta.version == found))
+                    .map(|r| entry(r))
+                    .ok_or_else(not_found)
+            }
         }
     }
 
@@ -879,6 +1201,93 @@ pub fn chart_parts(
     }
     let chart = chart.ok_or_else(|| "a helm chart's manifest needs its chart layer".to_owned())?;
     Ok((config, chart, prov))
+}
+
+/// The version helm resolves for `constraint` among `versions` (helm's `IndexFile.Get`, which
+/// ChartMuseum answers with): an exact match first; the empty constraint is `*`, the highest
+/// version that is not a pre-release; otherwise the highest version matching the constraint by
+/// Masterminds semver rules (`^1.2`, `~1.2.3`, `>= 1.0 < 2.0`, `1.2.x`, `1.0 - 1.4`, `!= 1.1.0`,
+/// `a || b`; a bare version is exact), where a pre-release matches only a constraint that itself
+/// names a pre-release. `None` when nothing matches or the constraint does not parse.
+pub fn resolve_version<'a>(versions: impl IntoIterator<Item = &'a str>, constraint: &str) -> Option<&'a str> {
+    let versions: Vec<&'a str> = versions.into_iter().collect();
+    if let Some(exact) = versions.iter().find(|v| !constraint.is_empty() && **v == constraint) {
+        return Some(exact);
+    }
+    let constraint = constraint.trim();
+    let constraint = if constraint.is_empty() { "*" } else { constraint };
+    let alternatives: Vec<Vec<Term>> = constraint.split("||").map(parse_terms).collect::<Option<Vec<_>>>()?;
+    let names_pre = alternatives.iter().flatten().any(Term::names_pre);
+    versions
+        .into_iter()
+        .filter_map(|v| Some((semver::Version::parse(v).ok()?, v)))
+        .filter(|(v, _)| v.pre.is_empty() || names_pre)
+        .filter(|(v, _)| alternatives.iter().any(|terms| terms.iter().all(|t| t.matches(v))))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, v)| v)
+}
+
+/// One comparator of a Masterminds constraint.
+enum Term {
+    Req(semver::VersionReq),
+    Not(semver::Version),
+}
+
+impl Term {
+    fn matches(&self, v: &semver::Version) -> bool {
+        match self {
+            Term::Req(req) => req.matches(v),
+            Term::Not(n) => v != n,
+        }
+    }
+    fn names_pre(&self) -> bool {
+        match self {
+            Term::Req(req) => req.comparators.iter().any(|c| !c.pre.is_empty()),
+            Term::Not(n) => !n.pre.is_empty(),
+        }
+    }
+}
+
+/// The comparators of one `||` alternative (separated by commas or spaces), in cargo's syntax.
+fn parse_terms(alternative: &str) -> Option<Vec<Term>> {
+    const OPS: [&str; 8] = ["!=", ">=", "<=", "~>", ">", "<", "=", "~"];
+    let mut tokens: Vec<String> = Vec::new();
+    let mut pending: Option<String> = None;
+    for word in alternative.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
+        if OPS.contains(&word) || word == "^" {
+            pending = Some(word.to_owned());
+        } else {
+            tokens.push(format!("{}{word}", pending.take().unwrap_or_default()));
+        }
+    }
+    if pending.is_some() || tokens.is_empty() {
+        return None;
+    }
+    let mut terms = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        // A hyphen range: `1.0 - 1.4` is `>= 1.0, <= 1.4`.
+        if tokens.get(i + 1).map(String::as_str) == Some("-") {
+            let (low, high) = (tokens[i].trim_start_matches('v'), tokens.get(i + 2)?.trim_start_matches('v'));
+            terms.push(Term::Req(semver::VersionReq::parse(&format!(">={low}, <={high}")).ok()?));
+            i += 3;
+            continue;
+        }
+        let token = tokens[i].as_str();
+        let op = OPS.iter().chain(["^"].iter()).find(|op| token.starts_with(**op)).copied().unwrap_or("");
+        let version = token[op.len()..].trim_start_matches('v');
+        terms.push(match op {
+            "!=" => Term::Not(semver::Version::parse(version).ok()?),
+            "~>" => Term::Req(semver::VersionReq::parse(&format!("~{version}")).ok()?),
+            // A bare version is exact in Masterminds' rules (in cargo's it is a caret).
+            "" if version != "*" && !version.eq_ignore_ascii_case("x") => {
+                Term::Req(semver::VersionReq::parse(&format!("={version}")).ok()?)
+            }
+            _ => Term::Req(semver::VersionReq::parse(&format!("{op}{version}")).ok()?),
+        });
+        i += 1;
+    }
+    Some(terms)
 }
 
 /// The size of a release's metadata as its index entry writes it, in bytes.
@@ -1113,6 +1522,61 @@ mod tests {
         assert!(matches!(apply(&mut l, publish(big, false, false)), Err(LedgerError::TooLarge(_))));
     }
 
+    /// Security round 4, G2: 2,196 padded versions of one chart, pushed with a grant on that chart
+    /// only, filled the repository's 32 MiB and every other chart was refused; tags and artifact
+    /// manifests counted against nothing.
+    #[test]
+    fn g2_a_grant_on_one_chart_cannot_spend_the_repository_budget() {
+        let mut l = Ledger::default();
+        // Entry bytes: padded entries stop at the chart's bound, well before the repository's.
+        let padded = |v: usize| {
+            let mut r = release("app", &format!("1.0.{v}"), &format!("p{v}"), None);
+            r.meta.strings.insert("description".into(), "x".repeat(MAX_FIELD));
+            r.meta.lists.insert("keywords".into(), vec!["k".repeat(MAX_FIELD); 2]);
+            r
+        };
+        let mut refused = None;
+        for v in 0..MAX_CHART_BYTES / 1000 {
+            if let Err(e) = apply(&mut l, publish(padded(v), false, false)) {
+                refused = Some(e);
+                break;
+            }
+        }
+        let e = refused.expect("the chart's entry bytes are bounded");
+        assert_eq!(e.status(), 413);
+        assert!(e.to_string().contains("chart app") && e.to_string().contains(&MAX_CHART_BYTES.to_string()), "{e}");
+        assert!(l.counts("app").entry_bytes <= MAX_CHART_BYTES && l.bytes() < MAX_LEDGER_BYTES / 4);
+        apply(&mut l, publish(release("other", "1.0.0", "o", None), true, false))
+            .expect("another chart still publishes");
+        // Versions: many small ones, deleted or not, stop at the chart's bound.
+        let mut l = Ledger::default();
+        for v in 0..MAX_CHART_VERSIONS {
+            apply(&mut l, publish(release("many", &format!("0.0.{v}"), &v.to_string(), None), false, false)).unwrap();
+        }
+        apply(&mut l, Op::Unpublish { name: "many".into(), version: "0.0.0".into() })
+            .expect("a delete is never refused");
+        let e = apply(&mut l, publish(release("many", "9.9.9", "n", None), false, false)).unwrap_err();
+        assert!(e.to_string().contains("chart many") && e.to_string().contains("5000"), "{e}");
+        apply(&mut l, publish(release("many", "0.0.0", "0", None), false, false)).expect("a deleted release returns");
+        // Tags and artifact manifests are bounded per chart, and count toward the repository.
+        let before = l.bytes();
+        for i in 0..MAX_CHART_TAGS {
+            let op = Op::Manifest { chart: "many".into(), manifest: d("sbom"), tags: vec![format!("t{i}")] };
+            apply(&mut l, op).unwrap();
+        }
+        assert!(l.bytes() > before + MAX_CHART_TAGS * 64, "tags count toward the repository's bytes");
+        let op = Op::Manifest { chart: "many".into(), manifest: d("sbom"), tags: vec!["one-more".into()] };
+        assert!(apply(&mut l, op).unwrap_err().to_string().contains("tags besides"));
+        for i in 1..MAX_CHART_ARTIFACTS {
+            apply(&mut l, Op::Manifest { chart: "many".into(), manifest: d(&i.to_string()), tags: vec![] }).unwrap();
+        }
+        let op = Op::Manifest { chart: "many".into(), manifest: d("last"), tags: vec![] };
+        assert!(apply(&mut l, op).unwrap_err().to_string().contains("manifests besides"));
+        assert_eq!(l.counts("many"), l.recount("many"));
+        assert_eq!(l.bytes(), l.recount_bytes());
+        assert_eq!(Ledger::from_changes(&l.rows()), l, "rows rebuild the counters");
+    }
+
     #[test]
     fn tags_of_versions_belong_to_them() {
         let mut l = Ledger::default();
@@ -1159,6 +1623,35 @@ mod tests {
         assert_eq!(l.api(Some("app"), Some("9.9.9")).unwrap_err().status(), 404);
         assert_eq!(l.api(Some("nope"), None).unwrap_err().status(), 404);
         assert_eq!(Ledger::default().api(None, None).unwrap(), json!({}));
+    }
+
+    /// Review case 9 of security round 4: `…/charts/<name>/latest` answered a pre-release, where
+    /// ChartMuseum (helm's `IndexFile.Get(name, "")`) skips them (helm/helm#2567).
+    #[test]
+    fn case_09_latest_and_ranges_resolve_as_helm_does() {
+        let mut l = Ledger::default();
+        for v in ["1.0.0", "1.2.0", "2.0.0-rc.1"] {
+            apply(&mut l, publish(release("app", v, v, None), true, false)).unwrap();
+        }
+        assert_eq!(l.api(Some("app"), Some("latest")).unwrap()["version"], "1.2.0");
+        assert_eq!(l.api(Some("app"), Some("2.0.0-rc.1")).unwrap()["version"], "2.0.0-rc.1", "an exact version");
+        assert_eq!(l.api(Some("app"), Some("^1.0")).unwrap()["version"], "1.2.0");
+        let vs = ["2.0.0-rc.1", "1.10.0", "1.2.0", "1.0.0", "0.9.0-beta.1"];
+        let r = |c: &str| resolve_version(vs, c);
+        assert_eq!(r(""), Some("1.10.0"));
+        assert_eq!(r("*"), Some("1.10.0"));
+        assert_eq!(r(">= 1.0, < 1.5"), Some("1.2.0"));
+        assert_eq!(r(">=1.0 <1.5"), Some("1.2.0"));
+        assert_eq!(r("~1.2"), Some("1.2.0"));
+        assert_eq!(r("1.0.0"), Some("1.0.0"), "a bare version is exact, not a caret");
+        assert_eq!(r("1.0 - 1.3"), Some("1.2.0"));
+        assert_eq!(r("1.x"), Some("1.10.0"));
+        assert_eq!(r("^3 || ~1.0"), Some("1.0.0"));
+        assert_eq!(r("!= 1.10.0, >= 1"), Some("1.2.0"));
+        assert_eq!(r(">= 2.0.0-rc.1"), Some("2.0.0-rc.1"), "a constraint naming a pre-release matches one");
+        assert_eq!(r("^0.9"), None, "a pre-release matches no constraint without one");
+        assert_eq!(resolve_version(["1.0.0-rc.1"], ""), None, "helm finds no stable version");
+        assert_eq!(r(">>"), None);
     }
 
     #[test]

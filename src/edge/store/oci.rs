@@ -39,6 +39,8 @@ pub const SINGLE_PUT_LIMIT: u64 = 32 * 1024 * 1024;
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Most tags a `tags/list` answer reads.
 pub const MAX_TAGS: usize = 10_000;
+/// Most `?tag=` parameters one manifest push may carry.
+pub const MAX_QUERY_TAGS: usize = 32;
 
 /// helm's media types: the chart's metadata (the config) and its archive (the layer).
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -422,9 +424,20 @@ fn is_release(tag: &str) -> bool {
     parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The tags of a `?tag=` list on a manifest push by digest, each checked.
-pub fn query_tags<'a>(tags: impl Iterator<Item = &'a str>) -> Result<Vec<String>, crate::RegistryPathError> {
-    tags.map(|t| check_tag(t).map(|()| t.to_owned())).collect()
+/// The tags of a `?tag=` list on a manifest push by digest, each checked, at most
+/// [`MAX_QUERY_TAGS`] (more is `413`, naming the repository and the bound).
+pub fn query_tags<'a>(repo: &str, tags: impl Iterator<Item = &'a str>) -> Result<Vec<String>, RegistryError> {
+    let mut out = Vec::new();
+    for t in tags {
+        if out.len() == MAX_QUERY_TAGS {
+            return Err(RegistryError::SizeInvalid(format!(
+                "a push to {repo} names more than {MAX_QUERY_TAGS} tags (?tag=), its bound per request"
+            )));
+        }
+        check_tag(t).map_err(|e| RegistryError::ManifestInvalid(e.to_string()))?;
+        out.push(t.to_owned());
+    }
+    Ok(out)
 }
 
 /// The digest algorithm to compute for a manifest pushed under `reference`'s digest (sha256 for a
@@ -708,5 +721,17 @@ mod tests {
         assert_eq!(Key::Link(&a, &d).path(), format!("_oci/repos/org1/a/_blobs/sha256/{}", d.hex()));
         assert!(Key::Link(&a, &d).path().starts_with(&Prefix::Repo(&a).path()));
         assert_eq!(Key::Chunk("u1", 3).path(), "_oci/uploads/u1/00003");
+    }
+
+    /// Security round 4, G2: three pushes with 1,000 `?tag=` each were accepted.
+    #[test]
+    fn g2_a_push_names_a_bounded_number_of_tags() {
+        let tags: Vec<String> = (0..1000).map(|i| format!("t{i}")).collect();
+        let e = query_tags("org1/repo1/app", tags.iter().map(String::as_str)).unwrap_err();
+        assert_eq!(e.status(), 413);
+        assert!(e.to_string().contains("org1/repo1/app") && e.to_string().contains("32"), "{e}");
+        let few = query_tags("r/app", tags[..MAX_QUERY_TAGS].iter().map(String::as_str)).unwrap();
+        assert_eq!(few.len(), MAX_QUERY_TAGS);
+        assert_eq!(query_tags("r/app", ["bad tag"].into_iter()).unwrap_err().status(), 400);
     }
 }

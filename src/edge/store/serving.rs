@@ -162,6 +162,67 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<ByteRange>,
     Ok(Some(range))
 }
 
+/// The request headers RFC 9110's conditional and range requests read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preconditions {
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+}
+
+/// How a full `200` representation is answered under RFC 9110: what every HTTP route does at the
+/// response layer, one header check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The whole representation (a HEAD: its headers only).
+    Full,
+    /// `304 Not Modified`: `If-None-Match` matched.
+    NotModified,
+    /// `412 Precondition Failed`: `If-Match` did not.
+    PreconditionFailed,
+    /// `206 Partial Content`.
+    Partial(ByteRange),
+    /// `416 Range Not Satisfiable`.
+    Unsatisfiable,
+}
+
+impl Answer {
+    /// True when the answer needs the body's size (a range).
+    pub fn wants_range(p: &Preconditions, etag: Option<&str>) -> bool {
+        p.range.is_some() && p.if_range.as_deref().is_none_or(|r| etag.is_some_and(|e| strong_eq(r, e)))
+    }
+}
+
+fn strong_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    !a.starts_with("W/") && !b.starts_with("W/") && a == b
+}
+
+/// The answer to `p` for a representation with `etag` and `size` bytes (`None`: unknown, then no
+/// range is served), RFC 9110 §13.2.2's order: `If-Match`, `If-None-Match`, then `Range` (with
+/// `If-Range`).
+pub fn answer(p: &Preconditions, etag: Option<&str>, size: Option<u64>) -> Answer {
+    if let Some(if_match) = &p.if_match {
+        let ok = if_match.trim() == "*" && etag.is_some()
+            || etag.is_some_and(|e| if_match.split(',').any(|c| strong_eq(c, e)));
+        if !ok {
+            return Answer::PreconditionFailed;
+        }
+    }
+    if etag.is_some_and(|e| etag_matches(p.if_none_match.as_deref(), e)) {
+        return Answer::NotModified;
+    }
+    match size {
+        Some(size) if Answer::wants_range(p, etag) => match parse_range(p.range.as_deref(), size) {
+            Err(()) => Answer::Unsatisfiable,
+            Ok(Some(r)) => Answer::Partial(r),
+            Ok(None) => Answer::Full,
+        },
+        _ => Answer::Full,
+    }
+}
+
 /// True when `If-None-Match` matches `etag` (weak comparison, lists and `*`).
 pub fn etag_matches(if_none_match: Option<&str>, etag: &str) -> bool {
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
@@ -229,6 +290,35 @@ mod tests {
         assert_eq!(parse_range(None, 100), Ok(None));
         assert_eq!(parse_range(Some("items=0-1"), 100), Ok(None));
         assert_eq!(ByteRange { start: 0, end: 9 }.content_range(100), "bytes 0-9/100");
+    }
+
+    /// Review case 10 of security round 4: conditional and range requests held on the registry's
+    /// blobs only; every HTTP route answers them by this one rule.
+    #[test]
+    fn case_10_one_rule_answers_conditional_and_range_requests() {
+        let p = |m: Option<&str>, n: Option<&str>, r: Option<&str>, ir: Option<&str>| Preconditions {
+            if_match: m.map(str::to_owned),
+            if_none_match: n.map(str::to_owned),
+            range: r.map(str::to_owned),
+            if_range: ir.map(str::to_owned),
+        };
+        let e = Some("\"abc\"");
+        assert_eq!(answer(&p(None, None, None, None), e, Some(10)), Answer::Full);
+        assert_eq!(answer(&p(None, Some("\"abc\""), None, None), e, Some(10)), Answer::NotModified);
+        assert_eq!(answer(&p(None, Some("\"abc\""), Some("bytes=0-1"), None), e, Some(10)), Answer::NotModified);
+        assert_eq!(answer(&p(Some("\"x\""), None, None, None), e, Some(10)), Answer::PreconditionFailed);
+        assert_eq!(answer(&p(Some("*"), None, None, None), e, Some(10)), Answer::Full);
+        assert_eq!(
+            answer(&p(None, None, Some("bytes=0-1"), None), e, Some(10)),
+            Answer::Partial(ByteRange { start: 0, end: 1 })
+        );
+        assert_eq!(answer(&p(None, None, Some("bytes=20-"), None), e, Some(10)), Answer::Unsatisfiable);
+        assert_eq!(answer(&p(None, None, Some("bytes=0-1"), Some("\"old\"")), e, Some(10)), Answer::Full);
+        assert_eq!(
+            answer(&p(None, None, Some("bytes=0-1"), Some("\"abc\"")), e, Some(10)),
+            Answer::Partial(ByteRange { start: 0, end: 1 })
+        );
+        assert_eq!(answer(&p(None, None, Some("bytes=0-1"), None), e, None), Answer::Full, "no size, no range");
     }
 
     #[test]

@@ -56,7 +56,10 @@ pub(super) async fn bench(mut req: Request, env: &Env, isolate: &Isolate) -> Res
     let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
     let step = param("step").unwrap_or_else(|| "full".into());
     let rounds = param("rounds").and_then(|r| r.parse::<usize>().ok()).unwrap_or(1).clamp(1, 1000);
-    let body = req.text().await?;
+    let Some(body) = super::body::read_bounded(&mut req, 16 * 1024 * 1024).await? else {
+        return Response::error("body too large", 413);
+    };
+    let body = String::from_utf8_lossy(&body);
     let tokens: Vec<&str> = body.lines().filter(|l| !l.is_empty()).collect();
     let Ok(keys) = isolate.keys(&isolate.own, now_secs()).await else { return Response::error("no keys", 503) };
     let headers: Vec<String> = tokens.iter().map(|t| format!("Bearer {t}")).collect();

@@ -20,13 +20,15 @@ use crate::edge::store::publish::{oci_artifacts, with_provenance};
 use crate::edge::{CacheStatus, ChartId};
 use crate::{Algorithm, Digest, RepoName, Route};
 
-/// The OCI repository of a chart of `repo` (every route's repository has one).
-fn oci_of(t: &Target<'_>, repo: &RepoName, chart: &str) -> Result<RepoName> {
-    t.config
-        .policy
-        .layout()
-        .oci_of(repo, chart)
-        .ok_or_else(|| worker::Error::RustError(format!("chart {chart} of {repo} has no OCI name")))
+/// Where a chart of `repo` keeps its manifests, and whether it has an OCI repository: a chart
+/// whose name cannot be an OCI repository name (helm allows `Workspace`, OCI only lower case) is
+/// served over HTTP only; its manifests are kept under the chart repository's own name, where the
+/// garbage collector asks the repository's ledger about them, and its blobs are linked nowhere.
+fn home_of(t: &Target<'_>, repo: &RepoName, chart: &str) -> (RepoName, bool) {
+    match t.config.policy.layout().oci_of(repo, chart) {
+        Some(oci) => (oci, true),
+        None => (repo.clone(), false),
+    }
 }
 
 /// Stores `bytes` by digest (R2 checks it), linked into no repository: a refused commit leaves it
@@ -42,7 +44,10 @@ async fn store_blob(r: &Registry<'_>, bytes: Vec<u8>) -> Result<Digest> {
 /// After its commit: a release's archive, config and provenance file linked into its chart's OCI
 /// repository, so OCI clients read what the ledger lists.
 pub(super) async fn link_release(t: &Target<'_>, repo: &RepoName, release: &Release) -> Result<()> {
-    let oci = oci_of(t, repo, &release.meta.name)?;
+    let (oci, linked) = home_of(t, repo, &release.meta.name);
+    if !linked {
+        return Ok(());
+    }
     let r = Registry::new(*t, &oci)?;
     for d in [Some(&release.archive), Some(&release.config), release.prov.as_ref()].into_iter().flatten() {
         if let Ok(d) = Digest::parse(d) {
@@ -71,7 +76,7 @@ pub(super) async fn store_upload(
     prov: Option<Vec<u8>>,
 ) -> Result<Release> {
     let id = ChartId { name: meta.name.clone(), version: meta.version.clone() };
-    let oci = oci_of(t, repo, &id.name)?;
+    let (oci, _) = home_of(t, repo, &id.name);
     let r = Registry::new(*t, &oci)?;
     let (config, manifest, _) = oci_artifacts(&meta.to_json(), &id, &tgz, prov.as_deref());
     let archive = store_blob(&r, tgz).await?;
@@ -99,7 +104,7 @@ pub(super) async fn store_signature(
     release: &Release,
     prov: Vec<u8>,
 ) -> Result<Option<(Digest, Digest)>> {
-    let oci = oci_of(t, repo, &release.meta.name)?;
+    let (oci, _) = home_of(t, repo, &release.meta.name);
     let r = Registry::new(*t, &oci)?;
     let Ok(current) = Digest::parse(&release.manifest) else { return Ok(None) };
     let Some(bytes) = r.read(Key::Manifest(&oci, &current).path()).await? else { return Ok(None) };

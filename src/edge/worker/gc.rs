@@ -41,7 +41,13 @@ async fn collect(env: &Env, now: u64) -> Result<()> {
     for (key, uploaded) in &repos {
         let Some(Listed::Manifest { repo: oci, digest }) = Key::parse(key) else { continue };
         let digest = digest.to_string();
-        let chart_repo = RepoName::parse(&oci).ok().and_then(|o| layout.chart_of(&o).map(|(r, _)| r.to_owned()));
+        // A chart repository's own name keeps the manifests of its charts that have no OCI name
+        // (served over HTTP only): its ledger says which are visible too.
+        let chart_repo = RepoName::parse(&oci).ok().and_then(|o| match layout.chart_of(&o) {
+            Some((r, _)) => Some(r.to_owned()),
+            None if o.as_str().matches('/').count() + 1 == layout.depth.segments() => Some(o.to_string()),
+            None => None,
+        });
         if let Some(repo) = chart_repo {
             if !visible.contains_key(&repo) {
                 let listed = match RepoName::parse(&repo) {

@@ -152,7 +152,11 @@ impl DurableObject for RepoLedger {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let verb = req.path().trim_start_matches('/').to_owned();
-        let body: Value = req.json().await?;
+        // Sent by this worker only; bounded all the same (an op is at most a few entries' bytes).
+        let Some(bytes) = super::body::read_bounded(&mut req, 4 * 1024 * 1024).await? else {
+            return json_response(413, &json!({"message": "ledger request too large"}));
+        };
+        let body: Value = serde_json::from_slice(&bytes).map_err(|e| worker::Error::RustError(e.to_string()))?;
         let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
         let config = match super::isolate::isolate(&self.env) {
             Ok(i) => i,

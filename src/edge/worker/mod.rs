@@ -5,6 +5,7 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+mod body;
 mod cache;
 mod charts;
 mod decide;
@@ -81,7 +82,11 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
     let mut authorization = req.headers().get("Authorization")?;
     if method == "POST" && url.path() == "/token" {
         // The Docker clients' token request form: its password is the credential.
-        match apart(read_form(&mut req)).await.and_then(|body| token_endpoint::form_password(&body)) {
+        let Some(body) = apart(body::read_bounded(&mut req, token_endpoint::MAX_FORM)).await? else {
+            let why = format!("the token request form is larger than {} bytes", token_endpoint::MAX_FORM);
+            return respond::error(413, "invalid_request", &why);
+        };
+        match token_endpoint::form_password(&body) {
             Ok(password) => authorization = Some(format!("Bearer {password}")),
             Err(e) => return respond::error(400, e.code(), &e.to_string()),
         }
@@ -159,6 +164,10 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
         return Ok(response);
     }
     let path = normalized.as_ref().map_or("/", |p| p.as_str());
+    // RFC 9110 on every HTTP route's reads (the registry's routes answer by digest themselves).
+    let read =
+        matches!(method.as_str(), "GET" | "HEAD") && !matches!(route, Route::RegistryBase | Route::Registry { .. });
+    let preconditions = if read { Some(respond::preconditions(&req)?) } else { None };
     let target = Target { env, config, route: &route, path, url: &url, mount_from: mount_from.as_ref() };
     let served = match &route {
         Route::RegistryBase => registry::base(),
@@ -170,7 +179,10 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
         _ => apart(serve::serve(req, target)).await,
     };
     let (response, cache) = match served {
-        Ok(r) => r,
+        Ok((response, cache)) => match &preconditions {
+            Some(p) => (respond::http_semantics(p, method == "HEAD", response).await?, cache),
+            None => (response, cache),
+        },
         Err(e) => {
             console_error!("chartgate: serving failed: {e}");
             (respond::error(502, "bad_gateway", "the chart store failed")?, CacheStatus::Miss)
@@ -198,17 +210,4 @@ pub(super) fn apart<'a, T>(
     future: impl std::future::Future<Output = T> + 'a,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>> {
     Box::pin(future)
-}
-
-/// The body of a token request form, at most [`token_endpoint::MAX_FORM`] bytes.
-async fn read_form(req: &mut Request) -> std::result::Result<Vec<u8>, token_endpoint::TokenRequestError> {
-    let declared = req.headers().get("Content-Length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > token_endpoint::MAX_FORM) {
-        return Err(token_endpoint::TokenRequestError::Malformed);
-    }
-    let body = req.bytes().await.map_err(|_| token_endpoint::TokenRequestError::Malformed)?;
-    if body.len() > token_endpoint::MAX_FORM {
-        return Err(token_endpoint::TokenRequestError::Malformed);
-    }
-    Ok(body)
 }

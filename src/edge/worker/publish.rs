@@ -4,7 +4,6 @@
 //! transaction, so a refused upload leaves nothing visible; reads and deletes go through the
 //! ledger too.
 
-use futures_util::StreamExt as _;
 use worker::{FormEntry, Request, Response, Result};
 
 use super::cache::{files_of, forget};
@@ -74,32 +73,6 @@ async fn read(t: &Target<'_>, repo: &RepoName, segments: &[&str]) -> Result<Answ
     })
 }
 
-/// How much of a refused body is still read, so the client gets its answer on a connection that
-/// is closed cleanly (Workers' own request limit is 100 MB on most plans).
-const DRAIN_LIMIT: usize = 128 * 1024 * 1024;
-
-/// The body, read up to `limit` bytes: `None` when it is longer (the rest is read and dropped, up
-/// to [`DRAIN_LIMIT`], so an undeclared oversized body costs no memory and the client still reads
-/// the answer).
-async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
-    let mut body = Vec::new();
-    let mut seen = 0usize;
-    let mut stream = req.stream()?;
-    while let Some(piece) = stream.next().await {
-        let piece = piece?;
-        seen += piece.len();
-        if seen > DRAIN_LIMIT {
-            break;
-        }
-        if seen <= limit {
-            body.extend_from_slice(&piece);
-        } else if !body.is_empty() {
-            body = Vec::new();
-        }
-    }
-    Ok((seen <= limit).then_some(body))
-}
-
 /// What a publish request carries: a raw body (an archive, or a provenance file on `/prov`), or
 /// ChartMuseum's multipart form with a `chart` field (and the file name the client gave it), a
 /// `prov` field, or both.
@@ -120,7 +93,7 @@ async fn upload_body(req: &mut Request, raw_is_prov: bool) -> Result<std::result
         return Ok(Err(too_large()));
     }
     let content_type = req.headers().get("Content-Type")?.unwrap_or_default();
-    let Some(body) = read_bounded(req, MAX_UPLOAD + FORM_SLACK).await? else {
+    let Some(body) = super::body::read_bounded(req, MAX_UPLOAD + FORM_SLACK).await? else {
         return Ok(Err(too_large()));
     };
     if !content_type.starts_with("multipart/form-data") {
@@ -131,13 +104,7 @@ async fn upload_body(req: &mut Request, raw_is_prov: bool) -> Result<std::result
         }));
     }
     // The runtime's form parser reads from a request: the bounded bytes become one.
-    let headers = worker::Headers::new();
-    headers.set("Content-Type", &content_type)?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_headers(headers)
-        .with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
-    let form = Request::new_with_init("https://form.invalid/", &init)?.form_data().await?;
+    let form = super::body::form(&body, &content_type).await?;
     let chart = match form.get("chart") {
         Some(FormEntry::File(file)) => Some((file.bytes().await?, Some(file.name()))),
         Some(FormEntry::Field(text)) => Some((text.into_bytes(), None)),

@@ -127,18 +127,22 @@ fn content_length(req: &Request) -> Option<u64> {
 }
 
 /// A request body for R2: streamed when its length is declared (R2 needs a known length), read
-/// otherwise.
-async fn body_data(req: &mut Request) -> Result<(Data, Option<u64>)> {
+/// otherwise, up to [`UNDECLARED_LIMIT`] bytes (more is `413`: declare `Content-Length`).
+async fn body_data(req: &mut Request) -> Result<std::result::Result<Data, RegistryError>> {
     match (content_length(req), req.inner().body()) {
-        (Some(0), _) | (_, None) => Ok((Data::Empty, Some(0))),
-        (Some(n), Some(stream)) => Ok((Data::ReadableStream(stream), Some(n))),
-        (None, Some(_)) => {
-            let bytes = req.bytes().await?;
-            let n = bytes.len() as u64;
-            Ok((Data::Bytes(bytes), Some(n)))
-        }
+        (Some(0), _) | (_, None) => Ok(Ok(Data::Empty)),
+        (Some(_), Some(stream)) => Ok(Ok(Data::ReadableStream(stream))),
+        (None, Some(_)) => match super::body::read_bounded(req, UNDECLARED_LIMIT).await? {
+            Some(bytes) => Ok(Ok(Data::Bytes(bytes))),
+            None => Ok(Err(RegistryError::SizeInvalid(format!(
+                "a body without Content-Length is read into memory, at most {UNDECLARED_LIMIT} bytes: declare Content-Length or send chunks"
+            )))),
+        },
     }
 }
+
+/// The most a blob body without `Content-Length` may hold (it is read into memory).
+const UNDECLARED_LIMIT: usize = PART_SIZE;
 
 /// True when R2 refused a write because its checksum did not match.
 fn checksum_mismatch(e: &worker::Error) -> bool {
@@ -293,7 +297,10 @@ impl<'a> Registry<'a> {
                 Ok(d) => d,
                 Err(e) => return Ok(Err(e)),
             };
-            let (data, _) = body_data(&mut req).await?;
+            let data = match body_data(&mut req).await? {
+                Ok(data) => data,
+                Err(e) => return Ok(Err(e)),
+            };
             return Ok(match self.put_blob(data, &d).await? {
                 Ok(()) => Ok(self.created(&d)?),
                 Err(e) => Err(e),
@@ -380,7 +387,10 @@ impl<'a> Registry<'a> {
             Ok(d) => d,
             Err(e) => return Ok(Err(e)),
         };
-        let (data, _) = body_data(req).await?;
+        let data = match body_data(req).await? {
+            Ok(data) => data,
+            Err(e) => return Ok(Err(e)),
+        };
         if matches!(data, Data::Empty) {
             return Ok(Ok(0));
         }
@@ -434,7 +444,10 @@ impl<'a> Registry<'a> {
         };
         if chunks.is_empty() {
             // Monolithic: POST then PUT with the whole body; R2 checks the digest.
-            let (data, _) = body_data(&mut req).await?;
+            let data = match body_data(&mut req).await? {
+                Ok(data) => data,
+                Err(e) => return Ok(Err(e)),
+            };
             return Ok(match self.put_blob(data, &d).await? {
                 Ok(()) => {
                     self.remove_session(id, chunks).await?;
@@ -614,7 +627,9 @@ impl<'a> Registry<'a> {
             return Ok(Err(RegistryError::SizeInvalid(format!("manifest is larger than {MAX_MANIFEST} bytes"))));
         }
         let content_type = req.headers().get("Content-Type")?;
-        let bytes = req.bytes().await?;
+        let Some(bytes) = super::body::read_bounded(&mut req, MAX_MANIFEST).await? else {
+            return Ok(Err(RegistryError::SizeInvalid(format!("manifest is larger than {MAX_MANIFEST} bytes"))));
+        };
         let manifest = match Manifest::parse(&bytes, content_type.as_deref()) {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
@@ -626,6 +641,7 @@ impl<'a> Registry<'a> {
             }
         }
         let mut tags = match query_tags(
+            self.repo.as_str(),
             self.t
                 .url
                 .query_pairs()
@@ -636,7 +652,7 @@ impl<'a> Registry<'a> {
                 .map(|v| v.as_ref()),
         ) {
             Ok(t) => t,
-            Err(e) => return Ok(Err(RegistryError::ManifestInvalid(e.to_string()))),
+            Err(e) => return Ok(Err(e)),
         };
         if let Reference::Tag(tag) = reference {
             tags.insert(0, tag.clone());

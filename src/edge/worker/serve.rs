@@ -11,13 +11,13 @@ use worker::{
 use super::stale::purge;
 use super::{respond, Target};
 use crate::edge::{
-    chart_id, client_cache_control, content_type, edge_cache_control, etag_matches, is_chart_upload, parse_range,
-    stale_objects, CacheStatus, ChartId, EdgeConfig, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+    chart_id, client_cache_control, content_type, edge_cache_control, is_chart_upload, stale_objects, CacheStatus,
+    ChartId, EdgeConfig, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
 use crate::{NormalizedPath, Route};
 
 /// Serves an allowed chart request (registry routes are [`super::registry`]'s).
-pub async fn serve(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
+pub async fn serve(mut req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
     match target.route {
         Route::Health => Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss)),
         // Reached only in report-only mode with a refused token: there is no token to answer with.
@@ -30,7 +30,7 @@ pub async fn serve(req: Request, target: Target<'_>) -> Result<(Response, CacheS
             super::apart(serve_ledger(req, target)).await
         }
         Route::Index { .. } | Route::Artifact { .. } => super::apart(serve_object(req, target)).await,
-        Route::ApiRead { .. } | Route::ApiWrite { .. } => super::apart(pass_through(req, target)).await,
+        Route::ApiRead { .. } | Route::ApiWrite { .. } => super::apart(pass_through(&mut req, target)).await,
         Route::RegistryBase | Route::Registry { .. } => {
             Ok((error(404, "not_found", "no such route")?, CacheStatus::Miss))
         }
@@ -144,11 +144,12 @@ async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, Cac
     finish(&req, stored, route, CacheStatus::Origin).await
 }
 
-/// Builds the client response from a full stored response: 304, 206/416 for ranges on archives,
-/// or 200 (empty for HEAD).
+/// Builds the client response from a full stored response (its `ETag`, the route's headers);
+/// conditional requests, ranges and HEAD are answered at the response layer for every route
+/// (`respond::http_semantics`).
 async fn finish(
-    req: &Request,
-    mut stored: Response,
+    _req: &Request,
+    stored: Response,
     route: &Route,
     cache: CacheStatus,
 ) -> Result<(Response, CacheStatus)> {
@@ -158,36 +159,8 @@ async fn finish(
     if let Some(etag) = &etag {
         headers.set("ETag", etag)?;
     }
-    let archive = matches!(route, Route::Artifact { .. });
-    if archive {
-        headers.set("Accept-Ranges", "bytes")?;
-    }
-    let if_none_match = req.headers().get("If-None-Match")?;
-    let head = req.method() == Method::Head;
-    let respond = |response: Response| with_client_headers(response.with_headers(headers.clone()), Some(route), cache);
-    if etag.as_deref().is_some_and(|e| etag_matches(if_none_match.as_deref(), e)) {
-        return Ok((respond(Response::empty()?.with_status(304))?, cache));
-    }
-    let range_header = if archive { req.headers().get("Range")? } else { None };
-    if let Some(range_header) = range_header {
-        let bytes = stored.bytes().await?;
-        let size = bytes.len() as u64;
-        return Ok(match parse_range(Some(&range_header), size) {
-            Err(()) => {
-                headers.set("Content-Range", &format!("bytes */{size}"))?;
-                (respond(Response::empty()?.with_status(416))?, cache)
-            }
-            Ok(Some(r)) => {
-                headers.set("Content-Range", &r.content_range(size))?;
-                let part = if head { Vec::new() } else { bytes[r.start as usize..=r.end as usize].to_vec() };
-                (respond(Response::from_bytes(part)?.with_status(206))?, cache)
-            }
-            Ok(None) => (respond(Response::from_bytes(if head { Vec::new() } else { bytes })?)?, cache),
-        });
-    }
     let (_, body) = stored.into_parts();
-    let body = if head { ResponseBody::Empty } else { body };
-    Ok((respond(Response::from_body(body)?)?, cache))
+    Ok((with_client_headers(Response::from_body(body)?.with_headers(headers), Some(route), cache)?, cache))
 }
 
 /// Sends a request to the origin with only safe headers (and the client's credential when
@@ -234,26 +207,24 @@ async fn origin_fetch(
 }
 
 /// The chart an upload carries, a raw `.tgz` body or ChartMuseum's multipart `chart` field (the
-/// runtime's own form parser), read from a copy of the body; `None` when it cannot be read (the
-/// origin then answers the upload as it sees fit).
-async fn uploaded_chart(req: &Request) -> Option<ChartId> {
-    let mut copy = req.clone().ok()?;
-    let multipart =
-        req.headers().get("Content-Type").ok().flatten().is_some_and(|t| t.starts_with("multipart/form-data"));
-    let bytes = if multipart {
-        match copy.form_data().await.ok()?.get("chart")? {
+/// runtime's own form parser), read from the body the edge read (bounded); `None` when it cannot
+/// be read (the origin then answers the upload as it sees fit).
+async fn uploaded_chart(req: &Request, body: &[u8]) -> Option<ChartId> {
+    let content_type = req.headers().get("Content-Type").ok().flatten().unwrap_or_default();
+    let bytes = if content_type.starts_with("multipart/form-data") {
+        match super::body::form(body, &content_type).await.ok()?.get("chart")? {
             FormEntry::File(file) => file.bytes().await.ok()?,
             FormEntry::Field(text) => text.into_bytes(),
         }
     } else {
-        copy.bytes().await.ok()?
+        body.to_vec()
     };
     chart_id(&bytes).ok()
 }
 
 /// ChartMuseum API routes with an origin: forwarded to it without caching (without one,
 /// `super::publish` answers them).
-async fn pass_through(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
+async fn pass_through(req: &mut Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
     let Target { env, config, route, path, url, .. } = target;
     // Without an origin the router sends these routes to the edge's own chart server instead.
     let Some(origin) = &config.origin else {
@@ -270,13 +241,21 @@ async fn pass_through(req: Request, target: Target<'_>) -> Result<(Response, Cac
     }
     let method = req.inner().method();
     let normalized = NormalizedPath::parse(path).ok();
-    // An upload may replace a stored archive: read which chart it carries before it streams on.
-    let uploaded = match &normalized {
-        Some(p) if is_chart_upload(route, &method, p) => uploaded_chart(&req).await,
-        _ => None,
+    // An upload may replace a stored archive: read which chart it carries (bounded, as the edge's
+    // own uploads), then send on what was read. Other bodies stream to the origin unread.
+    let (uploaded, body) = match &normalized {
+        Some(p) if is_chart_upload(route, &method, p) => {
+            let limit = crate::edge::store::publish::MAX_UPLOAD + 64 * 1024;
+            let Some(bytes) = super::body::read_bounded(req, limit).await? else {
+                let why = format!("the upload is larger than {limit} bytes");
+                return Ok((error(413, "too_large", &why)?, CacheStatus::Miss));
+            };
+            let chart = uploaded_chart(req, &bytes).await;
+            (chart, Some(js_sys::Uint8Array::from(bytes.as_slice()).into()))
+        }
+        _ => (None, req.inner().body().map(wasm_bindgen::JsValue::from)),
     };
-    let body = req.inner().body().map(wasm_bindgen::JsValue::from);
-    let upstream = match origin_fetch(&req, config, req.method(), target.as_str(), body).await {
+    let upstream = match origin_fetch(req, config, req.method(), target.as_str(), body).await {
         Ok(r) => r,
         Err(response) => return Ok((response, CacheStatus::Miss)),
     };
