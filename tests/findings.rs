@@ -1,6 +1,6 @@
 //! Regression tests of the second security round (issue 15), one per finding of the issuer and
 //! the CLI, named after it. Each failed on 0ea6248. The issuer runs in-process with a pinned
-//! clock; the edge's side of the same findings is in `tests/edge/findings.test.mjs`.
+//! clock; the edge's side of the same findings is in `tests/edge/regressions.test.mjs`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

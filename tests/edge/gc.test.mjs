@@ -4,12 +4,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { disposeAfter, keygen, mint, startWorker } from "./harness.mjs";
+import { disposeAfter, keygen, mint, sha256, startWorker } from "./harness.mjs";
 
 const started = disposeAfter(after);
 let key, w, bucket;
 const R = "org1/repo1/app";
-const sha256 = (b) => "sha256:" + createHash("sha256").update(b).digest("hex");
 const blobKey = (b) => `_oci/blobs/sha256/${createHash("sha256").update(b).digest("hex")}`;
 
 before(async () => {

@@ -1,6 +1,7 @@
 // Test harness for the edge worker in workerd (miniflare 4): keys and tokens from the chartgate
 // CLI, a real chart made by `helm package`, a local origin and a local JWKS server.
 import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createTcpServer, connect } from "node:net";
@@ -29,6 +30,14 @@ export const CHARTGATE =
 export const HELM = process.env.HELM_BIN ?? join(ROOT, ".state/bin/helm");
 /** helm 3 (scripts/lib.sh `ensure_helm3`), for the OCI tests. */
 export const HELM3 = process.env.HELM3_BIN ?? join(ROOT, ".state/bin/helm3");
+
+/** `sha256:<hex>` of bytes, as OCI digests are written. */
+export const sha256 = (b) => "sha256:" + createHash("sha256").update(b).digest("hex");
+/** The media types of a helm chart's OCI form. */
+export const HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json";
+export const HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+export const HELM_PROV = "application/vnd.cncf.helm.chart.provenance.v1.prov";
+export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
 export const tmp = (name) => mkdtempSync(join(tmpdir(), `chartgate-${name}-`));
 

@@ -7,20 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  disposeAfter,
-  helm,
-  helmAsync,
-  helmEnv,
-  keygen,
-  makeChartRepo,
-  mint,
-  plainHttpFront,
-  signingKey,
-  startIssuer,
-  startWorker,
-  tmp,
-} from "./harness.mjs";
+import { HELM_CHART, HELM_CONFIG, HELM_PROV, disposeAfter, helm, helmAsync, helmEnv, keygen, makeChartRepo, mint, plainHttpFront, sha256, signingKey, startIssuer, startWorker, tmp } from "./harness.mjs";
 
 const started = disposeAfter(after);
 let key, w, front, env;
@@ -43,7 +30,6 @@ before(async () => {
   assert.ok(login.ok, login.out);
 });
 
-const sha256 = (b) => "sha256:" + createHash("sha256").update(b).digest("hex");
 const hex = (b) => createHash("sha256").update(b).digest("hex");
 const auth = (scope = PUSH) => ({ Authorization: `Bearer ${mint(key, scope, { extra: ["--iss", "https://issuer.test"] })}` });
 
@@ -77,9 +63,6 @@ async function blob(repo, bytes, headers = auth()) {
   return { digest: sha256(bytes), size: bytes.length };
 }
 
-const HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json";
-const HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-const HELM_PROV = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 
 /** PUTs a hand-made helm chart manifest (as a hostile client would) and answers the response. */
 async function putChart(oci, ref, config, layers, headers = auth()) {

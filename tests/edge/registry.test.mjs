@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { disposeAfter, keygen, mint, startWorker } from "./harness.mjs";
+import { disposeAfter, keygen, mint, sha256, startWorker } from "./harness.mjs";
 
 const started = disposeAfter(after);
 let key, w, bucket;
@@ -19,7 +19,6 @@ before(async () => {
   bucket = await w.mf.getR2Bucket("CHARTS");
 });
 
-const sha256 = (b) => "sha256:" + createHash("sha256").update(b).digest("hex");
 const sha512 = (b) => "sha512:" + createHash("sha512").update(b).digest("hex");
 const auth = (scope) => ({ Authorization: `Bearer ${mint(key, scope)}` });
 const RW = () => auth("artifact-repository:org1/repo1:pull,push");

@@ -1,8 +1,7 @@
 // Outside review, part 5: attacks that were refused (these pass when the edge holds).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { disposeAfter, keygen, makeChartRepo, mint, startWorker } from "./harness.mjs";
+import { HELM_CHART, HELM_CONFIG, OCI_MANIFEST, disposeAfter, keygen, makeChartRepo, mint, sha256, startWorker } from "./harness.mjs";
 
 const started = disposeAfter(after);
 let key, w;
@@ -11,11 +10,7 @@ before(async () => {
   w = await startWorker({ JWKS: key.jwks, PUBLIC_REPOS: "org1/pub*" }, { port: 0 });
   started.push(w);
 });
-const sha256 = (b) => "sha256:" + createHash("sha256").update(b).digest("hex");
 const bearer = (scope, extra = []) => ({ Authorization: `Bearer ${mint(key, scope, { extra })}` });
-const HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json";
-const HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 async function blob(oci, bytes, headers) {
   const res = await fetch(`${w.url}/v2/${oci}/blobs/uploads/?digest=${sha256(bytes)}`, { method: "POST", headers, body: bytes });
   assert.equal(res.status, 201, await res.text());
