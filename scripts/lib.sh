@@ -65,7 +65,7 @@ ensure_npm() { # node packages from the committed lockfile
   fi
 }
 
-extract_helm() { # extract_helm NPM_PACKAGE DEST: the helm binary inside an aws-cdk kubectl layer (see TOOLCHAIN.md)
+extract_helm() { # extract_helm NPM_PACKAGE DEST: the helm binary inside an aws-cdk kubectl layer (lib/layer.zip, helm/helm)
   ensure_npm
   [ -x "$2" ] && return 0
   log "extracting helm from $1"
