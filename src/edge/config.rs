@@ -13,6 +13,44 @@ pub enum Mode {
     ReportOnly,
 }
 
+/// Where a chart repository's charts come from: decided once, at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartBackend {
+    /// No chart server (the default): the edge is the chart server. Each repository's ledger
+    /// lists what it holds; content is in R2; ChartMuseum's API and OCI pushes publish.
+    Ledger {
+        /// `ALLOW_OVERWRITE`: an upload with `?force` may replace a listed version that
+        /// `IMMUTABLE_TAGS` does not protect (ChartMuseum's `--allow-overwrite`). Default false.
+        allow_overwrite: bool,
+    },
+    /// `ORIGIN_URL`: a chart server behind the edge, asked on edge-cache and R2 misses, to which
+    /// ChartMuseum's API is passed through.
+    Origin(Origin),
+}
+
+/// The chart server of [`ChartBackend::Origin`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `ORIGIN_URL`, without a trailing `/`.
+    pub url: String,
+    /// `FORWARD_CREDENTIALS`: send the client's `Authorization` to the origin. Default false.
+    pub forward_credentials: bool,
+    /// `R2_WRITE_THROUGH`: store origin responses in R2. Default false.
+    pub write_through: bool,
+    /// `ORIGIN_TIMEOUT`: seconds to wait for the origin before answering 504. Default 15.
+    pub timeout: u64,
+}
+
+impl ChartBackend {
+    /// The origin, when there is one.
+    pub fn origin(&self) -> Option<&Origin> {
+        match self {
+            ChartBackend::Origin(o) => Some(o),
+            ChartBackend::Ledger { .. } => None,
+        }
+    }
+}
+
 /// Why the configuration is unusable. Never contains a secret's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration variable {var}: {why}")]
@@ -42,24 +80,15 @@ pub struct EdgeConfig {
     /// `JWKS_REFETCH_INTERVAL`: least seconds between two fetches triggered by an unknown `kid`
     /// or a failure. Default 10.
     pub jwks_refetch_interval: u64,
-    /// `ORIGIN_URL`: chart server for cache and R2 misses and for uploads.
-    pub origin: Option<String>,
-    /// `FORWARD_CREDENTIALS`: send the client's `Authorization` to the origin. Default false.
-    pub forward_credentials: bool,
-    /// `R2_WRITE_THROUGH`: store origin responses in R2. Default false.
-    pub write_through: bool,
+    /// Where charts come from: the ledger (default) or `ORIGIN_URL`.
+    pub backend: ChartBackend,
     /// `INDEX_TTL`: seconds `index.yaml` stays in the edge cache. Default 60.
     pub index_ttl: u64,
-    /// `ORIGIN_TIMEOUT`: seconds to wait for the origin before answering 504. Default 15.
-    pub origin_timeout: u64,
     /// `JWKS_TIMEOUT`: seconds to wait for `JWKS_URL` before treating it as down. Default 3.
     pub jwks_timeout: u64,
     /// `IMMUTABLE_TAGS`: OCI tags that may not be moved once pushed: `releases` (default: semantic
     /// versions without pre-release), `all` or `off`.
     pub immutable_tags: crate::edge::ImmutableTags,
-    /// `ALLOW_OVERWRITE`: without an origin, an upload with `?force` may replace a listed chart
-    /// version (ChartMuseum's `--allow-overwrite`). Default false: a duplicate version is 409.
-    pub allow_overwrite: bool,
 }
 
 // Out of line: compiled only when the variable is set (V8 compiles a wasm function on its first call).
@@ -166,9 +195,10 @@ impl EdgeConfig {
                 why: format!("{v:?} is not releases, all or off"),
             })?,
         };
+        let backend = Self::backend(&get)?;
         Ok(EdgeConfig {
             immutable_tags,
-            allow_overwrite: get("ALLOW_OVERWRITE").map_or(Ok(false), |v| parse_bool("ALLOW_OVERWRITE", &v))?,
+            backend,
             policy,
             mode,
             static_keys,
@@ -177,14 +207,37 @@ impl EdgeConfig {
             jwks_ttl: secs("JWKS_TTL", 300, 86_400)?,
             jwks_max_stale: secs("JWKS_MAX_STALE", 3600, 86_400)?,
             jwks_refetch_interval: secs("JWKS_REFETCH_INTERVAL", 10, 3600)?,
-            origin: get("ORIGIN_URL").map(|v| parse_url("ORIGIN_URL", &v)).transpose()?,
-            forward_credentials: get("FORWARD_CREDENTIALS")
-                .map_or(Ok(false), |v| parse_bool("FORWARD_CREDENTIALS", &v))?,
-            write_through: get("R2_WRITE_THROUGH").map_or(Ok(false), |v| parse_bool("R2_WRITE_THROUGH", &v))?,
             index_ttl: secs("INDEX_TTL", 60, 86_400)?,
-            origin_timeout: get("ORIGIN_TIMEOUT").map_or(Ok(15), |v| parse_timeout("ORIGIN_TIMEOUT", &v, 300))?,
             jwks_timeout: get("JWKS_TIMEOUT").map_or(Ok(3), |v| parse_timeout("JWKS_TIMEOUT", &v, 30))?,
         })
+    }
+
+    /// The chart backend: the ledger, or `ORIGIN_URL` with its settings. A setting of the other
+    /// backend is refused, naming it, rather than ignored.
+    fn backend(get: &impl Fn(&'static str) -> Option<String>) -> Result<ChartBackend, ConfigError> {
+        let flag = |var: &'static str| get(var).map_or(Ok(false), |v| parse_bool(var, &v));
+        let (allow_overwrite, forward_credentials, write_through) =
+            (flag("ALLOW_OVERWRITE")?, flag("FORWARD_CREDENTIALS")?, flag("R2_WRITE_THROUGH")?);
+        let timeout = get("ORIGIN_TIMEOUT").map(|v| parse_timeout("ORIGIN_TIMEOUT", &v, 300)).transpose()?;
+        let Some(url) = get("ORIGIN_URL").map(|v| parse_url("ORIGIN_URL", &v)).transpose()? else {
+            let only = |var: &'static str| {
+                ConfigError {
+                var,
+                why: "applies to a chart server behind the edge: set ORIGIN_URL, or remove it (the edge is the chart server)".into(),
+            }
+            };
+            return match (forward_credentials, write_through, timeout) {
+                (true, _, _) => Err(only("FORWARD_CREDENTIALS")),
+                (_, true, _) => Err(only("R2_WRITE_THROUGH")),
+                (_, _, Some(_)) => Err(only("ORIGIN_TIMEOUT")),
+                _ => Ok(ChartBackend::Ledger { allow_overwrite }),
+            };
+        };
+        if allow_overwrite {
+            let why = "applies when the edge is the chart server; with ORIGIN_URL the origin decides overwrites".into();
+            return Err(ConfigError { var: "ALLOW_OVERWRITE", why });
+        }
+        Ok(ChartBackend::Origin(Origin { url, forward_credentials, write_through, timeout: timeout.unwrap_or(15) }))
     }
 
     /// Whether a request the engine refused with `status` (or could not decide: 503) is served
@@ -229,8 +282,8 @@ mod tests {
         assert_eq!(c.mode, Mode::Enforce);
         assert_eq!(c.policy, Policy::default());
         assert_eq!((c.jwks_ttl, c.jwks_max_stale, c.index_ttl), (300, 3600, 60));
-        assert_eq!((c.origin_timeout, c.jwks_timeout), (15, 3));
-        assert!(!c.forward_credentials && !c.write_through && c.origin.is_none());
+        assert_eq!(c.jwks_timeout, 3);
+        assert_eq!(c.backend, ChartBackend::Ledger { allow_overwrite: false });
     }
 
     #[test]
@@ -256,9 +309,10 @@ mod tests {
         assert_eq!(c.policy.leeway(), 30);
         assert_eq!(c.policy.depth, crate::Depth::Zero);
         assert_eq!(c.policy.default_repo.as_str(), "main");
-        assert_eq!(c.origin.as_deref(), Some("http://127.0.0.1:9000"));
-        assert!(c.forward_credentials && c.write_through);
-        assert_eq!((c.origin_timeout, c.jwks_timeout), (5, 1));
+        let origin =
+            Origin { url: "http://127.0.0.1:9000".into(), forward_credentials: true, write_through: true, timeout: 5 };
+        assert_eq!(c.backend, ChartBackend::Origin(origin));
+        assert_eq!(c.jwks_timeout, 1);
     }
 
     /// Finding 10 of the second security round: report-only passed unauthenticated writes to
@@ -304,7 +358,12 @@ mod tests {
             (&[("JWKS", JWK), ("ORIGIN_URL", "ftp://x")], "ORIGIN_URL"),
             (&[("JWKS", JWK), ("FORWARD_CREDENTIALS", "maybe")], "FORWARD_CREDENTIALS"),
             (&[("JWKS", JWK), ("DEFAULT_NAMESPACE", "A B")], "DEFAULT_NAMESPACE"),
-            (&[("JWKS", JWK), ("ORIGIN_TIMEOUT", "0")], "ORIGIN_TIMEOUT"),
+            (&[("JWKS", JWK), ("ORIGIN_URL", "http://o"), ("ORIGIN_TIMEOUT", "0")], "ORIGIN_TIMEOUT"),
+            // A setting of the other backend is refused, not ignored.
+            (&[("JWKS", JWK), ("R2_WRITE_THROUGH", "true")], "R2_WRITE_THROUGH"),
+            (&[("JWKS", JWK), ("FORWARD_CREDENTIALS", "true")], "FORWARD_CREDENTIALS"),
+            (&[("JWKS", JWK), ("ORIGIN_TIMEOUT", "5")], "ORIGIN_TIMEOUT"),
+            (&[("JWKS", JWK), ("ORIGIN_URL", "http://o"), ("ALLOW_OVERWRITE", "true")], "ALLOW_OVERWRITE"),
             (&[("JWKS", JWK), ("JWKS_TIMEOUT", "31")], "JWKS_TIMEOUT"),
             (
                 &[("JWKS", JWK), ("TRUST_POLICIES", "[{\"issuer\": \"https://gh\",\n \"audience\": }]")],

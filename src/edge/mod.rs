@@ -11,7 +11,7 @@ pub mod store;
 mod worker;
 
 pub use crate::key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
-pub use config::{ConfigError, EdgeConfig, Mode};
+pub use config::{ChartBackend, ConfigError, EdgeConfig, Mode, Origin};
 pub use gate::audit::AuditLine;
 pub use gate::request_url::{RequestUrl, RequestUrlError};
 pub use gate::revocation::{revocation_key, revocation_keys, revoked};

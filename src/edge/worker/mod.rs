@@ -24,7 +24,7 @@ use worker::{
 };
 
 use crate::edge::gate::token_endpoint;
-use crate::edge::{AuditLine, CacheStatus, EdgeConfig, RequestUrl};
+use crate::edge::{AuditLine, CacheStatus, ChartBackend, EdgeConfig, RequestUrl};
 use crate::Route;
 use decide::{decide, Outcome};
 use isolate::{now_micros, Isolate};
@@ -169,14 +169,27 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
         matches!(method.as_str(), "GET" | "HEAD") && !matches!(route, Route::RegistryBase | Route::Registry { .. });
     let preconditions = if read { Some(respond::preconditions(&req)?) } else { None };
     let target = Target { env, config, route: &route, path, url: &url, mount_from: mount_from.as_ref() };
-    let served = match &route {
-        Route::RegistryBase => registry::base(),
-        Route::Registry { repo, endpoint, .. } => apart(registry::serve(req, target, repo, endpoint)).await,
-        // Without an origin the edge is the chart server.
-        Route::ApiRead { repo } | Route::ApiWrite { repo } if config.origin.is_none() => {
+    // The route table: each way of answering is its own boxed future (V8 compiles a wasm
+    // function on its first call), so a request compiles only the way it is served; the chart
+    // backend (the ledger, or ORIGIN_URL) is decided here, once.
+    let served = match (&route, &config.backend) {
+        (Route::RegistryBase, _) => registry::base(),
+        (Route::Registry { repo, endpoint, .. }, _) => apart(registry::serve(req, target, repo, endpoint)).await,
+        (Route::ApiRead { repo } | Route::ApiWrite { repo }, ChartBackend::Ledger { .. }) => {
             apart(publish::serve(req, target, repo)).await
         }
-        _ => apart(serve::serve(req, target)).await,
+        (Route::ApiRead { .. } | Route::ApiWrite { .. }, ChartBackend::Origin(origin)) => {
+            apart(serve::pass_through(req, target, origin)).await
+        }
+        (Route::Index { .. } | Route::Artifact { .. }, ChartBackend::Ledger { .. }) => {
+            apart(serve::serve_ledger(req, target)).await
+        }
+        (Route::Index { .. } | Route::Artifact { .. }, ChartBackend::Origin(origin)) => {
+            apart(serve::serve_object(req, target, origin)).await
+        }
+        (Route::Health, _) => serve::health(),
+        // Reached only in report-only mode with a refused token: there is no token to answer with.
+        (Route::Token, _) => serve::no_token(),
     };
     let (response, cache) = match served {
         Ok((response, cache)) => match &preconditions {

@@ -130,7 +130,8 @@ async fn upload_body(req: &mut Request, raw_is_prov: bool) -> Result<std::result
 
 /// `?force` on an upload, when `ALLOW_OVERWRITE` lets it replace what is listed.
 fn forced(t: &Target<'_>) -> bool {
-    t.url.query_pairs().any(|(k, _)| k == "force") && t.config.allow_overwrite
+    let allowed = matches!(t.config.backend, crate::edge::ChartBackend::Ledger { allow_overwrite: true });
+    t.url.query_pairs().any(|(k, _)| k == "force") && allowed
 }
 
 /// `POST /api/:repo/charts`: an archive (with its provenance file, when the form has one), or a

@@ -1,7 +1,9 @@
-//! Serving allowed requests at the edge: chart objects from the edge cache, then R2, then the
-//! origin (stored in the cache on the way back); ChartMuseum API routes passed through to the
-//! origin, and what a successful write made stale purged from the cache and R2. Headers, ranges and conditional requests follow [`crate::edge`]'s serving rules. Nothing here is
-//! reached by a denied request, and credentials never enter a cache key.
+//! Serving allowed chart requests: a ledger repository's objects ([`serve_ledger`]); with an
+//! origin (`ORIGIN_URL`), chart objects from the edge cache, then R2, then the origin (stored in
+//! the cache on the way back) and ChartMuseum API routes passed through to it, what a successful
+//! write made stale purged from the cache and R2. Headers, ranges and conditional requests follow
+//! [`crate::edge`]'s serving rules. Nothing here is reached by a denied request, and credentials
+//! never enter a cache key.
 
 use sha2::{Digest, Sha256};
 use worker::{
@@ -12,29 +14,18 @@ use super::stale::purge;
 use super::{respond, Target};
 use crate::edge::{
     chart_id, client_cache_control, content_type, edge_cache_control, is_chart_upload, stale_objects, CacheStatus,
-    ChartId, EdgeConfig, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
+    ChartId, EdgeConfig, Origin, CACHE_STATUS_HEADER, ORIGIN_SAFE_HEADERS, SECURITY_HEADERS,
 };
 use crate::{NormalizedPath, Route};
 
-/// Serves an allowed chart request (registry routes are [`super::registry`]'s).
-pub async fn serve(mut req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
-    match target.route {
-        Route::Health => Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss)),
-        // Reached only in report-only mode with a refused token: there is no token to answer with.
-        Route::Token => Ok((
-            super::respond::error(401, "invalid_token", "present a valid token as the password")?,
-            CacheStatus::Miss,
-        )),
-        // Boxed apart: a request compiles the way it is served, not the others.
-        Route::Index { .. } | Route::Artifact { .. } if target.config.origin.is_none() => {
-            super::apart(serve_ledger(req, target)).await
-        }
-        Route::Index { .. } | Route::Artifact { .. } => super::apart(serve_object(req, target)).await,
-        Route::ApiRead { .. } | Route::ApiWrite { .. } => super::apart(pass_through(&mut req, target)).await,
-        Route::RegistryBase | Route::Registry { .. } => {
-            Ok((error(404, "not_found", "no such route")?, CacheStatus::Miss))
-        }
-    }
+/// `GET /health`.
+pub(super) fn health() -> Result<(Response, CacheStatus)> {
+    Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss))
+}
+
+/// The token route in report-only mode with a refused token: there is no token to answer with.
+pub(super) fn no_token() -> Result<(Response, CacheStatus)> {
+    Ok((super::respond::error(401, "invalid_token", "present a valid token as the password")?, CacheStatus::Miss))
 }
 
 /// The worker's JSON error, with the cache status of a response that was not served.
@@ -68,7 +59,7 @@ fn stored_response(body: ResponseBody, etag: Option<&str>, route: &Route, config
 }
 
 /// A chart object of an origin-less repository: everything comes from the ledger.
-async fn serve_ledger(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
+pub(super) async fn serve_ledger(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
     let route = target.route;
     match super::charts::lookup(target).await {
         Ok(Some((stored, cache))) => finish(&req, stored, route, cache).await,
@@ -82,7 +73,7 @@ async fn serve_ledger(req: Request, target: Target<'_>) -> Result<(Response, Cac
 }
 
 /// A chart object of a repository with an origin: the edge cache, then R2, then the origin.
-async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
+pub(super) async fn serve_object(req: Request, target: Target<'_>, origin: &Origin) -> Result<(Response, CacheStatus)> {
     let Target { env, config, route, path, .. } = target;
     let key = crate::edge::store::layout::object_of(route).unwrap_or_default();
     // The cache key is the canonical object URL: no hostname, no query, so no credential, ever.
@@ -102,19 +93,12 @@ async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, Cac
                 return finish(&req, stored, route, CacheStatus::R2).await;
             }
             Ok(None) => {}
-            // A failing bucket is a miss when there is an origin to ask, a 502 otherwise.
-            Err(e) => {
-                worker::console_error!("chartgate: R2 read of {key} failed: {e}");
-                if config.origin.is_none() {
-                    return Ok((error(502, "bad_gateway", "the chart store (R2) failed")?, CacheStatus::Miss));
-                }
-            }
+            // A failing bucket is a miss: the origin is asked.
+            Err(e) => worker::console_error!("chartgate: R2 read of {key} failed: {e}"),
         }
     }
-    let Some(origin) = &config.origin else {
-        return Ok((error(404, "not_found", "no such chart object")?, CacheStatus::Miss));
-    };
-    let mut upstream = match origin_fetch(&req, config, Method::Get, &format!("{origin}{path}"), None).await {
+    let url = format!("{}{path}", origin.url);
+    let mut upstream = match origin_fetch(&req, origin, Method::Get, &url, None).await {
         Ok(r) => r,
         Err(response) => return Ok((response, CacheStatus::Miss)),
     };
@@ -132,7 +116,7 @@ async fn serve_object(req: Request, target: Target<'_>) -> Result<(Response, Cac
         Some(e) => e,
         None => format!("\"{}\"", crate::hex(&Sha256::digest(&bytes)[..16])),
     };
-    if config.write_through {
+    if origin.write_through {
         if let Some(bucket) = &bucket {
             if let Err(e) = bucket.put(key.as_str(), bytes.clone()).execute().await {
                 worker::console_error!("chartgate: R2 write-through of {key} failed: {e}");
@@ -167,7 +151,7 @@ async fn finish(
 /// configured). `Err` carries the 502/504 response to send instead.
 async fn origin_fetch(
     req: &Request,
-    config: &EdgeConfig,
+    origin: &Origin,
     method: Method,
     url: &str,
     body: Option<wasm_bindgen::JsValue>,
@@ -180,7 +164,7 @@ async fn origin_fetch(
                 headers.set(name, &v)?;
             }
         }
-        if config.forward_credentials {
+        if origin.forward_credentials {
             if let Some(v) = req.headers().get("Authorization")? {
                 headers.set("Authorization", &v)?;
             }
@@ -193,7 +177,7 @@ async fn origin_fetch(
         worker::console_error!("chartgate: cannot build origin request: {e}");
         fail(502, "the origin request could not be built").unwrap_or_else(|_| Response::empty().unwrap())
     })?;
-    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(config.origin_timeout as u32 * 1000));
+    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(origin.timeout as u32 * 1000));
     Fetch::Request(request).send_with_signal(&signal).await.map_err(|e| {
         let timed_out = signal.aborted();
         worker::console_error!("chartgate: origin fetch failed (timed out: {timed_out}): {e}");
@@ -224,13 +208,13 @@ async fn uploaded_chart(req: &Request, body: &[u8]) -> Option<ChartId> {
 
 /// ChartMuseum API routes with an origin: forwarded to it without caching (without one,
 /// `super::publish` answers them).
-async fn pass_through(req: &mut Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
-    let Target { env, config, route, path, url, .. } = target;
-    // Without an origin the router sends these routes to the edge's own chart server instead.
-    let Some(origin) = &config.origin else {
-        return Ok((error(404, "not_found", "no origin for the chart API")?, CacheStatus::Miss));
-    };
-    let mut target = Url::parse(&format!("{origin}{path}"))?;
+pub(super) async fn pass_through(
+    mut req: Request,
+    target: Target<'_>,
+    origin: &Origin,
+) -> Result<(Response, CacheStatus)> {
+    let Target { env, route, path, url, .. } = target;
+    let mut target = Url::parse(&format!("{}{path}", origin.url))?;
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| k != "token" && k != "access_token")
@@ -246,16 +230,16 @@ async fn pass_through(req: &mut Request, target: Target<'_>) -> Result<(Response
     let (uploaded, body) = match &normalized {
         Some(p) if is_chart_upload(route, &method, p) => {
             let limit = crate::edge::store::publish::MAX_UPLOAD + 64 * 1024;
-            let Some(bytes) = super::body::read_bounded(req, limit).await? else {
+            let Some(bytes) = super::body::read_bounded(&mut req, limit).await? else {
                 let why = format!("the upload is larger than {limit} bytes");
                 return Ok((error(413, "too_large", &why)?, CacheStatus::Miss));
             };
-            let chart = uploaded_chart(req, &bytes).await;
+            let chart = uploaded_chart(&req, &bytes).await;
             (chart, Some(js_sys::Uint8Array::from(bytes.as_slice()).into()))
         }
         _ => (None, req.inner().body().map(wasm_bindgen::JsValue::from)),
     };
-    let upstream = match origin_fetch(req, config, req.method(), target.as_str(), body).await {
+    let upstream = match origin_fetch(&req, origin, req.method(), target.as_str(), body).await {
         Ok(r) => r,
         Err(response) => return Ok((response, CacheStatus::Miss)),
     };
