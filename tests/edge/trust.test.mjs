@@ -24,7 +24,7 @@ import {
   startWorker,
   tmp,
 } from "./harness.mjs";
-import { github, gitlab, keyPair, kubernetes, signHs256, signJwt, startProvider, unsigned } from "./oidc.mjs";
+import { github, gitlab, keyPair, kubernetes, recipePolicy, signHs256, signJwt, startProvider, unsigned } from "./oidc.mjs";
 
 const AUD = "https://charts.example.com";
 const started = disposeAfter(after);
