@@ -74,15 +74,17 @@ test("GitHub Actions: a repository re-created under the same name (another repos
 });
 
 test("GitLab CI: a project re-created under the same path (another project_id) cannot push; nor a branch named like the tag; its group re-registered gets nothing", async () => {
-  const real = gl.mint(gitlab({ aud: AUD }));
+  // A release pipeline of grp/app as the recipe asks: a protected tag, its own .gitlab-ci.yml at that tag.
+  const release = (extra = {}) => gl.mint(gitlab({ aud: AUD, ci_config_ref_uri: "gitlab.com/grp/app//.gitlab-ci.yml@refs/tags/v1.0.0", ...extra }));
+  const real = release();
   assert.equal((await upload("grp/charts", real)).status, 201);
-  const recreated = gl.mint(gitlab({ aud: AUD, project_id: "99999999" }));
+  const recreated = release({ project_id: "99999999" });
   assert.deepEqual((await reach("grp/charts", recreated)).push, { status: 403, reason: "insufficient_scope" });
-  const branch = gl.mint(gitlab({ aud: AUD, ref: "v1.0.0", ref_type: "branch" }));
+  const branch = release({ ref: "v1.0.0", ref_type: "branch" });
   assert.deepEqual((await reach("grp/charts", branch)).push, { status: 403, reason: "insufficient_scope" });
-  const unprotected = gl.mint(gitlab({ aud: AUD, ref_protected: "false" }));
+  const unprotected = release({ ref_protected: "false" });
   assert.deepEqual((await reach("grp/charts", unprotected)).push, { status: 403, reason: "insufficient_scope" });
-  const taken = gl.mint(gitlab({ aud: AUD, project_id: "99999999", namespace_id: "31337" }));
+  const taken = release({ project_id: "99999999", namespace_id: "31337" });
   const t = await reach("grp/charts", taken);
   assert.equal(t.read, 401);
   assert.deepEqual(t.push, { status: 401, reason: "no_trust_rule" });
