@@ -197,6 +197,11 @@ impl ScopeTemplate {
         Ok(ScopeTemplate { kind: pattern.kind, name, actions: pattern.actions, source: s.to_owned() })
     }
 
+    /// The actions it grants.
+    pub fn actions(&self) -> crate::Actions {
+        self.actions
+    }
+
     /// The claims the template reads.
     pub fn claims(&self) -> impl Iterator<Item = &str> {
         self.name.iter().filter_map(|p| match p {

@@ -51,9 +51,14 @@ pub enum Reason {
     /// A trusted workload token that no rule of its trust policy matches.
     #[error("trust policy {policy:?}: {why}")]
     NoTrustRule { policy: String, why: String },
-    /// A trust policy's keys cannot be fetched (its endpoint down past max-stale): fail closed.
-    #[error("the keys of trust policy {0:?} cannot be fetched; refusing to decide")]
-    KeysUnavailable(String),
+    /// Keys cannot be fetched (their endpoint down past max-stale): a trust policy's (named), or
+    /// with `None` this deployment's own (`JWKS_URL`). Fail closed: 503 `keys_unavailable`.
+    #[error("{} cannot be fetched; refusing to decide", keys_of(.0.as_deref()))]
+    KeysUnavailable(Option<String>),
+    /// The revocation list (`REVOCATIONS`) cannot be read: fail closed, 503
+    /// `revocations_unavailable`.
+    #[error("the revocation list cannot be read; refusing to decide")]
+    RevocationsUnavailable,
     /// The signature does not verify under the selected key.
     #[error("signature does not verify")]
     BadSignature,
@@ -87,6 +92,14 @@ pub enum Reason {
     /// A valid, path-bound token used on a path it is not bound to.
     #[error("token is bound to other paths")]
     PathNotBound,
+}
+
+/// Whose keys [`Reason::KeysUnavailable`] names.
+fn keys_of(policy: Option<&str>) -> String {
+    match policy {
+        Some(name) => format!("the keys of trust policy {name:?}"),
+        None => "this deployment's signing keys".to_owned(),
+    }
 }
 
 /// Duration between two instants, `later - earlier`, for humans: "3 s", "4 min", "2 h", "5 d".
@@ -143,6 +156,7 @@ impl Reason {
             Reason::UntrustedIssuer(_) => "untrusted_issuer",
             Reason::NoTrustRule { .. } => "no_trust_rule",
             Reason::KeysUnavailable(_) => "keys_unavailable",
+            Reason::RevocationsUnavailable => "revocations_unavailable",
             Reason::BadSignature => "bad_signature",
             Reason::MissingClaim(_) => "missing_claim",
             Reason::InvalidClaim { .. } => "invalid_claim",
@@ -165,7 +179,7 @@ impl Reason {
             Reason::MethodNotAllowed(_) => 405,
             Reason::Registry(e) => e.status(),
             Reason::InsufficientScope(_) | Reason::PathNotBound => 403,
-            Reason::KeysUnavailable(_) => 503,
+            Reason::KeysUnavailable(_) | Reason::RevocationsUnavailable => 503,
             _ => 401,
         }
     }

@@ -67,7 +67,7 @@ pub use scope::{
 };
 pub use trust::{
     discovered_jwks_uri, Condition, KeySource, ParseOptions, RawPolicy, Routed, TrustPolicies, TrustPolicy,
-    TrustPolicyError, TrustRule, WorkloadPayload, MAX_POLICIES,
+    TrustPolicyError, TrustRule, TrustWarning, WorkloadPayload, MAX_POLICIES,
 };
 pub use verify::{begin, verify, verify_any, PendingSignature, SignatureVerifier, VerifiedToken};
 

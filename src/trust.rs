@@ -867,6 +867,133 @@ pub enum Routed<'p> {
     Trusted(usize, &'p TrustPolicy, Box<WorkloadPayload>),
 }
 
+/// A claim that names an identity (and can be renamed, or deleted and registered again by someone
+/// else), and the immutable numeric ids any one of which pins that identity.
+const NAMES_AND_IDS: &[(&str, &[&str])] = &[
+    // GitHub Actions: a repository or an organisation/user name can be deleted and re-registered.
+    ("repository", &["repository_id"]),
+    ("repository_owner", &["repository_owner_id", "repository_id"]),
+    ("workflow_ref", &["repository_id", "repository_owner_id"]),
+    ("job_workflow_ref", &["repository_id", "repository_owner_id"]),
+    // GitLab CI: a project's or group's path, likewise.
+    ("project_path", &["project_id"]),
+    ("namespace_path", &["namespace_id", "project_id"]),
+    ("ci_config_ref_uri", &["project_id", "namespace_id"]),
+    // Kubernetes: a service account deleted and created again under its name gets a new `uid`.
+    ("kubernetes.io/serviceaccount/name", &["kubernetes.io/serviceaccount/uid"]),
+    // `sub` spells the repository, project or service account by name on every platform.
+    (
+        "sub",
+        &["repository_id", "repository_owner_id", "project_id", "namespace_id", "kubernetes.io/serviceaccount/uid"],
+    ),
+];
+
+/// Claims only GitLab CI's `id_tokens` carry: a rule naming one is a GitLab rule.
+const GITLAB_CLAIMS: &[&str] = &[
+    "project_path",
+    "project_id",
+    "namespace_path",
+    "namespace_id",
+    "ci_config_ref_uri",
+    "ci_config_sha",
+    "pipeline_source",
+    "pipeline_id",
+    "ref_path",
+    "user_login",
+    "user_access_level",
+];
+
+/// Something a policy allows that is probably not what its author meant: a rule granting `push`
+/// to an identity that can be renamed or re-created. A warning, never an error: the policy still
+/// loads and decides as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustWarning {
+    /// The policy's name.
+    pub policy: String,
+    /// The rule's name.
+    pub rule: String,
+    /// A stable code: `name_without_id` (a repository, owner, project, group or service account
+    /// matched by name and by no immutable id), `ref_without_ref_type` (GitLab: a `ref` read
+    /// without `ref_type`, so a branch named like a tag matches) or `push_without_ref_protected`
+    /// (GitLab: push from a ref that need not be protected).
+    pub code: &'static str,
+    /// What to add, for people.
+    pub message: String,
+}
+
+impl fmt::Display for TrustWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "trust policy {:?}, rule {:?}: {}: {}", self.policy, self.rule, self.code, self.message)
+    }
+}
+
+impl TrustRule {
+    /// True when some grant of the rule includes `push`.
+    fn grants_push(&self) -> bool {
+        self.grants.iter().any(|g| g.actions().contains(crate::Actions::PUSH))
+    }
+
+    /// True when a `match` condition reads `claim`.
+    fn matches_on(&self, claim: &str) -> bool {
+        self.when.iter().any(|c| c.claim == claim)
+    }
+}
+
+impl TrustPolicy {
+    /// The warnings of [`TrustPolicies::warnings`] for this policy's rules.
+    pub fn warnings(&self) -> Vec<TrustWarning> {
+        let mut out = Vec::new();
+        for rule in self.rules.iter().filter(|r| r.grants_push()) {
+            let mut warn = |code, message: String| {
+                out.push(TrustWarning { policy: self.name.clone(), rule: rule.name.clone(), code, message })
+            };
+            for (name, ids) in NAMES_AND_IDS {
+                if rule.matches_on(name) && !ids.iter().any(|id| rule.matches_on(id)) {
+                    let ids = ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(" or ");
+                    warn(
+                        "name_without_id",
+                        format!(
+                            "grants push but matches `{name}` by name only: a name can be deleted and registered \
+                             again by someone else; also match {ids}"
+                        ),
+                    );
+                }
+            }
+            let gitlab = self.issuer.contains("gitlab") || rule.when.iter().any(|c| GITLAB_CLAIMS.contains(&&*c.claim));
+            if !gitlab {
+                continue;
+            }
+            if rule.matches_on("ref") && !rule.matches_on("ref_type") {
+                warn(
+                    "ref_without_ref_type",
+                    "grants push and matches GitLab's `ref` without `ref_type`: a branch can be named like a tag; \
+                     also match `ref_type` (\"tag\" or \"branch\")"
+                        .into(),
+                );
+            }
+            if !rule.when.iter().any(|c| c.claim == "ref_protected" && c.source == "true") {
+                warn(
+                    "push_without_ref_protected",
+                    "grants push from refs that need not be protected: also match `ref_protected` = \"true\"".into(),
+                );
+            }
+        }
+        out
+    }
+}
+
+impl TrustPolicies {
+    /// Rules that grant `push` to an identity that can be renamed or re-created, or (GitLab) to a
+    /// ref that is ambiguous or unprotected. GitHub's and GitLab's guidance is to bind trust to the
+    /// immutable numeric ids (`repository_id`, `repository_owner_id`; `project_id`,
+    /// `namespace_id`), names beside them at most, and on GitLab to read `ref` with `ref_type`
+    /// and push only from protected refs. `chartgate verify --trust` and the inspector page print
+    /// exactly these, so they never disagree. Pure, and never an error.
+    pub fn warnings(&self) -> Vec<TrustWarning> {
+        self.policies.iter().flat_map(TrustPolicy::warnings).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1024,9 +1151,9 @@ mod tests {
         assert_eq!(ok.policies()[0].fetch_url(), Some("http://127.0.0.1:9000/.well-known/openid-configuration"));
     }
 
-    /// Every policy docs/ci.md shows parses, and does what its text says.
-    #[test]
-    fn the_documented_policies_parse_and_decide_as_documented() {
+    /// The three policies docs/ci.md shows (GitHub, GitLab, Kubernetes), its inline keys replaced
+    /// by a real one.
+    fn documented_policies() -> [TrustPolicy; 3] {
         let doc = include_str!("../docs/ci.md");
         let jwk = r#"{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}"#;
         let blocks: Vec<String> = doc
@@ -1035,35 +1162,177 @@ mod tests {
             .map(|b| b.split("\n```").next().unwrap().replace(r#"{\"keys\":[…]}"#, jwk))
             .collect();
         assert_eq!(blocks.len(), 3, "GitHub, GitLab, Kubernetes");
-        let parsed: Vec<TrustPolicies> = blocks.iter().map(|b| TrustPolicies::from_json(b).unwrap()).collect();
-        let decide = |p: &TrustPolicy, claims: Value| {
-            p.admit(&payload(claims), 1010, 60).map(|(c, by)| (by.rule.clone(), c.access.allowed.to_string()))
-        };
-        let gl = &parsed[1].policies()[0];
-        let gl_claims = |extra: Value| {
-            let mut c = json!({"iss": "https://gitlab.com", "aud": "https://charts.example.com", "iat": 1000, "exp": 1300,
-                "project_path": "grp/app", "namespace_path": "grp", "ref_type": "tag", "ref": "v1.2.0", "ref_protected": "true",
-                "ci_config_ref_uri": "gitlab.com/grp/app//.gitlab-ci.yml@refs/tags/v1.2.0", "pipeline_source": "push"});
-            extra.as_object().unwrap().iter().for_each(|(k, v)| c[k] = v.clone());
-            c
-        };
-        assert_eq!(decide(gl, gl_claims(json!({}))).unwrap().0, "release");
+        let mut parsed = blocks.iter().map(|b| TrustPolicies::from_json(b).unwrap().policies()[0].clone());
+        [parsed.next().unwrap(), parsed.next().unwrap(), parsed.next().unwrap()]
+    }
+
+    /// A decision of `p` on `claims`: the rule and what it grants.
+    fn decide(p: &TrustPolicy, claims: Value) -> Result<(String, String), Reason> {
+        p.admit(&payload(claims), 1010, 60).map(|(c, by)| (by.rule.clone(), c.access.allowed.to_string()))
+    }
+
+    /// `base` with the members of `extra` set (`null` removes one).
+    fn with(mut base: Value, extra: Value) -> Value {
+        for (k, v) in extra.as_object().unwrap() {
+            match v {
+                Value::Null => drop(base.as_object_mut().unwrap().remove(k)),
+                v => base[k] = v.clone(),
+            }
+        }
+        base
+    }
+
+    /// A release job of the documented GitHub recipe (`acme/app`, id 892364310, in `acme`, id
+    /// 74563812), with `extra` claims.
+    fn doc_github(extra: Value) -> Value {
+        let base = json!({"iss": "https://token.actions.githubusercontent.com", "aud": "https://charts.example.com",
+            "iat": 1000, "exp": 1300, "sub": "repo:acme/app:ref:refs/tags/v1.0.0", "event_name": "push",
+            "repository": "acme/app", "repository_id": "892364310", "repository_owner": "acme", "repository_owner_id": "74563812",
+            "ref": "refs/tags/v1.0.0", "ref_type": "tag",
+            "workflow_ref": "acme/app/.github/workflows/release.yml@refs/tags/v1.0.0"});
+        with(base, extra)
+    }
+
+    /// A release job of the documented GitLab recipe (`grp/app`, id 45871236, in `grp`, id
+    /// 13061982), with `extra` claims.
+    fn doc_gitlab(extra: Value) -> Value {
+        let base = json!({"iss": "https://gitlab.com", "aud": "https://charts.example.com", "iat": 1000, "exp": 1300,
+            "project_path": "grp/app", "project_id": "45871236", "namespace_path": "grp", "namespace_id": "13061982",
+            "ref_type": "tag", "ref": "v1.2.0", "ref_protected": "true",
+            "ci_config_ref_uri": "gitlab.com/grp/app//.gitlab-ci.yml@refs/tags/v1.2.0", "pipeline_source": "push"});
+        with(base, extra)
+    }
+
+    /// A projected token of the documented Kubernetes recipe's cluster.
+    fn doc_k8s(ns: &str, name: &str, uid: &str) -> Value {
+        json!({"iss": "https://kubernetes.default.svc.cluster.local", "aud": ["https://charts.example.com"], "iat": 1000, "exp": 1300,
+            "sub": format!("system:serviceaccount:{ns}:{name}"),
+            "kubernetes.io": {"namespace": ns, "serviceaccount": {"name": name, "uid": uid}}})
+    }
+
+    const PUBLISHER_UID: &str = "6c3e1f2a-9b4d-4e8f-a1c7-2d5b8e0f3a91";
+
+    /// Every policy docs/ci.md shows parses, and does what its text says.
+    #[test]
+    fn the_documented_policies_parse_and_decide_as_documented() {
+        let [gh, gl, k8s] = documented_policies();
         assert_eq!(
-            decide(gl, gl_claims(json!({"pipeline_source": "merge_request_event"}))).unwrap().1,
+            decide(&gh, doc_github(json!({}))).unwrap(),
+            ("release".into(), "artifact-repository:acme/charts:pull,push".into())
+        );
+        let other = json!({"repository": "acme/deploy", "repository_id": "1", "ref": "refs/heads/main"});
+        assert_eq!(decide(&gh, doc_github(other)).unwrap().1, "artifact-repository:acme/*:pull");
+        assert!(decide(
+            &gh,
+            doc_github(json!({"repository": "evil/app", "repository_owner": "evil", "repository_owner_id": "9"}))
+        )
+        .is_err());
+        assert_eq!(decide(&gl, doc_gitlab(json!({}))).unwrap().0, "release");
+        assert_eq!(
+            decide(&gl, doc_gitlab(json!({"pipeline_source": "merge_request_event"}))).unwrap().1,
             "artifact-repository:grp/*:pull"
         );
-        assert!(decide(gl, gl_claims(json!({"project_path": "fork/app", "namespace_path": "fork"}))).is_err());
-        let k8s = &parsed[2].policies()[0];
-        let sa = |ns: &str, name: &str| {
-            json!({"iss": "https://kubernetes.default.svc.cluster.local", "aud": ["https://charts.example.com"], "iat": 1000, "exp": 1300,
-                "kubernetes.io": {"namespace": ns, "serviceaccount": {"name": name}}})
-        };
+        let fork =
+            json!({"project_path": "fork/app", "project_id": "7", "namespace_path": "fork", "namespace_id": "8"});
+        assert!(decide(&gl, doc_gitlab(fork)).is_err());
         assert_eq!(
-            decide(k8s, sa("release", "chart-publisher")).unwrap().1,
+            decide(&k8s, doc_k8s("release", "chart-publisher", PUBLISHER_UID)).unwrap().1,
             "artifact-repository:acme/charts:pull,push"
         );
-        assert_eq!(decide(k8s, sa("prod", "web")).unwrap().1, "artifact-repository:acme/*:pull");
-        assert!(decide(k8s, sa("default", "chart-publisher")).is_err());
+        assert_eq!(decide(&k8s, doc_k8s("prod", "web", "u")).unwrap().1, "artifact-repository:acme/*:pull");
+        assert!(decide(&k8s, doc_k8s("default", "chart-publisher", PUBLISHER_UID)).is_err());
+        // The recipes are what `verify --trust` and the page check: they draw no warning.
+        for p in [&gh, &gl, &k8s] {
+            assert_eq!(p.warnings(), vec![], "{}", p.name);
+        }
+    }
+
+    /// GitHub: `acme/app` deleted (or renamed) and created again under the same name, by its
+    /// owner or, once the organisation's name is freed, by someone else: the same `repository`,
+    /// `sub` and `workflow_ref`, another `repository_id` (and `repository_owner_id`). The recipe
+    /// grants it no push.
+    #[test]
+    fn a_re_created_github_repository_with_the_same_name_cannot_push() {
+        let [gh, ..] = documented_policies();
+        // Re-created inside the organisation: the organisation's pull, never the release push.
+        let same_org = decide(&gh, doc_github(json!({"repository_id": "999999999"}))).unwrap();
+        assert_eq!(same_org, ("org-pull".into(), "artifact-repository:acme/*:pull".into()));
+        // The organisation itself re-registered by someone else: nothing at all.
+        let taken = doc_github(json!({"repository_id": "999999999", "repository_owner_id": "31337"}));
+        assert!(matches!(decide(&gh, taken), Err(Reason::NoTrustRule { .. })));
+    }
+
+    /// GitLab: `grp/app` re-created under the same path (another `project_id`), or the whole
+    /// group (another `namespace_id`); and a branch named like a release tag.
+    #[test]
+    fn a_re_created_gitlab_project_with_the_same_path_cannot_push() {
+        let [_, gl, _] = documented_policies();
+        let same_group = decide(&gl, doc_gitlab(json!({"project_id": "99999999"}))).unwrap();
+        assert_eq!(same_group, ("group-pull".into(), "artifact-repository:grp/*:pull".into()));
+        let taken = doc_gitlab(json!({"project_id": "99999999", "namespace_id": "31337"}));
+        assert!(matches!(decide(&gl, taken), Err(Reason::NoTrustRule { .. })));
+        let branch = decide(&gl, doc_gitlab(json!({"ref_type": "branch", "ref": "v1.2.0"}))).unwrap();
+        assert_eq!(branch.1, "artifact-repository:grp/*:pull", "a branch named like a tag does not push");
+        let unprotected = decide(&gl, doc_gitlab(json!({"ref_protected": "false"}))).unwrap();
+        assert_eq!(unprotected.1, "artifact-repository:grp/*:pull");
+    }
+
+    /// Kubernetes: the publisher's service account deleted and created again under its name gets
+    /// a new `uid`, and no push.
+    #[test]
+    fn a_re_created_kubernetes_service_account_with_the_same_name_cannot_push() {
+        let [.., k8s] = documented_policies();
+        let again = doc_k8s("release", "chart-publisher", "0b7c2d4e-1111-4a2b-8c3d-5e6f7a8b9c0d");
+        assert!(matches!(decide(&k8s, again), Err(Reason::NoTrustRule { .. })));
+    }
+
+    /// The push rules that bind an identity by name, or (GitLab) read `ref` alone or push from an
+    /// unprotected ref, are named; pull rules and id-bound rules are not.
+    #[test]
+    fn push_rules_that_bind_by_name_only_draw_warnings() {
+        let codes = |doc: &str| -> Vec<(String, &'static str)> {
+            TrustPolicies::from_json(doc).unwrap().warnings().into_iter().map(|w| (w.rule, w.code)).collect()
+        };
+        // The recipe as it was before ids: GitHub's release rule by name, the org rule pulls only.
+        let by_name = r#"{"name": "github", "issuer": "https://token.actions.githubusercontent.com", "audience": "a", "rules": [
+            {"name": "release", "match": {"repository": "acme/app", "ref": "refs/tags/v.*"}, "scopes": ["artifact-repository:acme/charts:pull,push"]},
+            {"name": "org-pull", "match": {"repository_owner": "acme"}, "scopes": ["artifact-repository:acme/*:pull"]},
+            {"name": "org-push", "match": {"repository_owner": "acme"}, "scopes": ["artifact-repository:acme/*:*"]},
+            {"name": "by-sub", "match": {"sub": "repo:acme/app:.*"}, "scopes": ["repository:acme/charts/app:push"]},
+            {"name": "pinned", "match": {"repository_id": "1", "repository": "acme/app"}, "scopes": ["artifact-repository:acme/x:push"]}
+        ]}"#;
+        assert_eq!(
+            codes(by_name),
+            vec![
+                ("release".into(), "name_without_id"),
+                ("org-push".into(), "name_without_id"),
+                ("by-sub".into(), "name_without_id")
+            ]
+        );
+        let warnings = TrustPolicies::from_json(by_name).unwrap().warnings();
+        assert!(warnings[0].to_string().starts_with(r#"trust policy "github", rule "release": name_without_id: "#));
+        assert!(warnings[0].message.contains("`repository_id`"), "{}", warnings[0]);
+        let gitlab = r#"{"name": "gitlab", "issuer": "https://gitlab.example.com", "audience": "a", "rules": [
+            {"name": "release", "match": {"project_path": "grp/app", "ref": "v.*"}, "scopes": ["artifact-repository:grp/charts:push"]},
+            {"name": "group", "match": {"namespace_path": "grp"}, "scopes": ["artifact-repository:grp/*:pull"]},
+            {"name": "pinned", "match": {"project_id": "4", "ref_type": "tag", "ref": "v.*", "ref_protected": "true"}, "scopes": ["artifact-repository:grp/x:push"]},
+            {"name": "protected-by-regex", "match": {"project_id": "4", "ref_protected": "true|false"}, "scopes": ["artifact-repository:grp/x:push"]}
+        ]}"#;
+        assert_eq!(
+            codes(gitlab),
+            vec![
+                ("release".into(), "name_without_id"),
+                ("release".into(), "ref_without_ref_type"),
+                ("release".into(), "push_without_ref_protected"),
+                ("protected-by-regex".into(), "push_without_ref_protected")
+            ]
+        );
+        let k8s = r#"{"name": "k8s", "issuer": "https://k8s", "audience": "a", "keys": "PEM", "rules": [
+            {"name": "publisher", "match": {"kubernetes.io/serviceaccount/name": "pub"}, "scopes": ["artifact-repository:a/b:push"]},
+            {"name": "pinned", "match": {"kubernetes.io/serviceaccount/name": "pub", "kubernetes.io/serviceaccount/uid": "u"}, "scopes": ["artifact-repository:a/b:push"]}
+        ]}"#
+        .replace("PEM", EC_KEY);
+        assert_eq!(codes(&k8s), vec![("publisher".into(), "name_without_id")]);
     }
 
     #[test]

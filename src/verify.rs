@@ -126,7 +126,7 @@ pub fn verify_any<'k>(
     match policies.route_for(token, !own.is_empty())? {
         crate::Routed::Own { .. } => verify(token, own, backend),
         crate::Routed::Trusted(i, policy, payload) => {
-            let keys = policy_keys(i).ok_or_else(|| Reason::KeysUnavailable(policy.name.clone()))?;
+            let keys = policy_keys(i).ok_or_else(|| Reason::KeysUnavailable(Some(policy.name.clone())))?;
             let pending = begin(token, keys)?;
             let valid = !pending.signature_has_wrong_length()
                 && backend.verify(pending.key(), pending.message(), pending.signature());

@@ -282,3 +282,84 @@ fn verify_with_trust_policies() {
     assert_eq!(broken.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("line 2 column"), "{broken:?}");
 }
+
+/// A trust policy document with inline `keys` and `rules`, written to a file of `dir`.
+fn trust_file(dir: &str, name: &str, keys: serde_json::Value, rules: serde_json::Value) -> String {
+    let mut policy = serde_json::json!({"name": "github", "issuer": "https://token.actions.githubusercontent.com",
+        "audience": "https://charts.example.com", "rules": rules});
+    match keys {
+        serde_json::Value::String(jwks_url) if jwks_url.starts_with("http") => policy["jwks_url"] = jwks_url.into(),
+        keys => policy["keys"] = keys,
+    }
+    let path = format!("{dir}/{name}");
+    std::fs::write(&path, serde_json::to_string_pretty(&serde_json::json!([policy])).unwrap()).unwrap();
+    path
+}
+
+/// `verify --trust` prints the engine's warnings (`TrustPolicies::warnings`, which the inspector
+/// page shows too) on stderr for a push rule that binds the repository by name only; the exit
+/// status and stdout are the verdict's alone.
+#[test]
+fn verify_trust_warns_about_push_rules_bound_by_name_only() {
+    let dir = tempdir("trust-warn");
+    let signer = other_key();
+    let jwks = chartgate::KeySet::new(vec![signer.public()]).unwrap().to_jwks().to_string();
+    let now = chartgate::issuer::now();
+    let claims = serde_json::json!({"iss": "https://token.actions.githubusercontent.com", "aud": "https://charts.example.com",
+        "repository": "acme/app", "repository_id": "892364310", "repository_owner": "acme", "repository_owner_id": "74563812",
+        "ref": "refs/tags/v1.0.0", "iat": now - 5, "exp": now + 300});
+    let header = serde_json::json!({"alg": "RS256", "kid": signer.kid()}).to_string();
+    let token = signer.sign_raw(header.as_bytes(), claims.to_string().as_bytes()).unwrap();
+    let by_name = trust_file(
+        &dir,
+        "by-name.json",
+        jwks.clone().into(),
+        serde_json::json!([
+            {"name": "release", "match": {"repository": "acme/app", "ref": "refs/tags/v.*"}, "scopes": ["artifact-repository:acme/charts:pull,push"]},
+            {"name": "org-pull", "match": {"repository_owner": "acme"}, "scopes": ["artifact-repository:acme/*:pull"]}
+        ]),
+    );
+    let out = chartgate(&["verify", "--trust", &by_name, "--json", &token]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a warning is not an error: {out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the verdict's JSON alone");
+    assert_eq!(v["trusted"]["rule"].as_str(), Some("release"));
+    assert!(
+        stderr.contains(r#"warning: "#)
+            && stderr.contains(r#"trust policy "github", rule "release": name_without_id: "#),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`repository_id`"), "{stderr}");
+    assert!(!stderr.contains(r#"rule "org-pull""#), "a pull rule draws no warning: {stderr}");
+    let by_id = trust_file(
+        &dir,
+        "by-id.json",
+        jwks.into(),
+        serde_json::json!([
+            {"name": "release", "match": {"repository_id": "892364310", "repository": "acme/app", "ref": "refs/tags/v.*"},
+             "scopes": ["artifact-repository:acme/charts:pull,push"]}
+        ]),
+    );
+    let out = chartgate(&["verify", "--trust", &by_id, &token]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{out:?}");
+}
+
+/// Finding 11 (security round 4): `verify --trust` exited 2 (a usage error) when a policy's keys
+/// could not be fetched; a server that cannot be reached is the system failing, exit 3, under the
+/// code the edge answers with (`keys_unavailable`).
+#[test]
+fn finding_11_verify_trust_with_unreachable_keys_exits_3() {
+    let dir = tempdir("trust-unreachable");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let path = trust_file(
+        &dir,
+        "trust.json",
+        format!("http://127.0.0.1:{port}/jwks").into(),
+        serde_json::json!([{"name": "release", "match": {"repository_id": "1"}, "scopes": ["artifact-repository:acme/charts:pull"]}]),
+    );
+    let out = chartgate(&["verify", "--trust", &path, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(stderr.contains("keys_unavailable") && stderr.contains(r#"trust policy "github""#), "{stderr}");
+}

@@ -80,6 +80,14 @@
     $("trusted").textContent = sig.trusted
       ? `Workload token of ${sig.trusted.issuer}: trust policy "${sig.trusted.policy}", rule "${sig.trusted.rule}" grants ${sig.trusted.grants}`
       : "";
+    // The engine's warnings about the policies (the same `chartgate verify --trust` prints).
+    const warnings = out.warnings ?? [];
+    $("trust-warnings").replaceChildren(...warnings.map((w) => {
+      const li = document.createElement("li");
+      li.textContent = `⚠ warning: ${w}`;
+      return li;
+    }));
+    show($("trust-warnings"), warnings.length > 0);
     const d = out.decision;
     $("decision").className = d.allowed ? "ok" : "bad";
     $("decision").textContent = d.allowed

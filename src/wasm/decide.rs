@@ -11,9 +11,10 @@ use crate::{authorize, Denial, Grant, Policy, Prepared, Reason, VerifiedToken};
 pub(crate) enum Unverified {
     /// The token is refused (malformed, unknown key, bad signature, …).
     Refused(Reason),
-    /// No keys to decide with (the JWKS endpoint is down past max-stale): fail closed.
+    /// Nothing to decide with (keys whose endpoint is down past max-stale): fail closed with
+    /// this reason (a 503 one, [`Reason::KeysUnavailable`]).
     #[cfg_attr(not(feature = "edge"), allow(dead_code))]
-    Unavailable,
+    Unavailable(Reason),
 }
 
 /// Verifies a token's signature and claims (not its access).
@@ -26,7 +27,8 @@ pub(crate) enum Decision {
     /// The grant, and the prepared request (the edge serves its route).
     Allowed(Grant, #[cfg_attr(not(feature = "edge"), allow(dead_code))] Prepared),
     Denied(Denial),
-    Unavailable,
+    /// Fail closed (503) with this reason: keys or the revocation list cannot be read.
+    Unavailable(Reason),
 }
 
 /// The decision, and the verification it rests on (`None`: no token was checked).
@@ -53,7 +55,7 @@ pub(crate) async fn decide<V: TokenVerifier>(
         return Outcome { decision: Decision::Allowed(grant, prepared), verified: None };
     };
     match verifier.verify(&credential.token).await {
-        Err(Unverified::Unavailable) => Outcome { decision: Decision::Unavailable, verified: None },
+        Err(Unverified::Unavailable(reason)) => Outcome { decision: Decision::Unavailable(reason), verified: None },
         Err(Unverified::Refused(reason)) => {
             let denial = prepared.token_denial(reason.clone());
             Outcome { decision: Decision::Denied(denial), verified: Some(Err(reason)) }

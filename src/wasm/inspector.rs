@@ -122,11 +122,13 @@ pub async fn check(input: String, keys: String, settings: String, request: Strin
     let decision = match outcome.decision {
         Decision::Allowed(grant, _) => Ok(grant),
         Decision::Denied(denial) => Err(denial),
-        Decision::Unavailable => return error("keys: none to verify with"),
+        Decision::Unavailable(reason) => Err(crate::Denial::new(reason)),
     };
     let decision = match decision {
         Ok(grant) => grant.to_json(),
         Err(d) => d.to_json(policy),
     };
-    json!({"signature": signature, "decision": decision}).to_string()
+    // What `chartgate verify --trust` warns about the same policies, from the same function.
+    let warnings: Vec<String> = config.trust.warnings().iter().map(ToString::to_string).collect();
+    json!({"signature": signature, "decision": decision, "warnings": warnings}).to_string()
 }

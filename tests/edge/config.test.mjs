@@ -71,7 +71,7 @@ test("JWKS URL down: stale keys within max-stale, then fail closed with 503", as
   up = false;
   const res = await strict.get("/org1/repo1/index.yaml", token);
   assert.equal(res.status, 503);
-  assert.equal((await res.json()).error, "temporarily_unavailable");
+  assert.equal((await res.json()).error, "keys_unavailable");
   assert.equal(res.headers.get("x-chartgate-cache"), null, "nothing was served");
   // Garbage from the endpoint is an outage too.
   up = true;

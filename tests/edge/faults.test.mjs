@@ -41,7 +41,7 @@ test("a JWKS endpoint slower than JWKS_TIMEOUT is down: 503, then keys once it a
   const started = Date.now();
   const res = await w.get("/org1/repo1/index.yaml", token);
   assert.equal(res.status, 503);
-  assert.equal((await res.json()).error, "temporarily_unavailable");
+  assert.equal((await res.json()).error, "keys_unavailable");
   assert.ok(Date.now() - started < 2400, "the worker waited past JWKS_TIMEOUT");
   assert.equal(res.headers.get("cache-control"), "no-store");
   delay = 0;

@@ -346,11 +346,15 @@ test("chartgate logout revokes at the provider (RFC 7009); helm then meets a 401
   assert.match(http, /401[\s\S]*run `chartgate login`/);
   const oci = await helmFails(h4, ["pull", `oci://${edgeHost}/org1/repo1/webapp`, "--version", "1.0.0", "--plain-http", "--destination", tmp("out"), "--registry-config", dev.registryConfig], { env: dev.env });
   assert.match(oci, /401[\s\S]*no credentials were sent: log in first \(`chartgate login`/);
+  // helm 3 shows the token URL's status only, never the issuer's message (docs/issuer.md says so).
+  const oci3 = await helmFails(h3, ["pull", `oci://${edgeHost}/org1/repo1/webapp`, "--version", "1.0.0", "--plain-http", "--destination", tmp("out"), "--registry-config", dev.registryConfig], { env: dev.env });
+  assert.match(oci3, /failed to fetch anonymous token: unexpected status from GET request to \S+\/token\?\S*: 401 Unauthorized/);
+  assert.doesNotMatch(oci3, /log in first/);
   const status = await runAsync(CHARTGATE, ["login", "--status"], { env: dev.env });
   assert.ok(!status.ok);
   assert.match(status.out, /not logged in/);
-  dev.said.push(notFound.out, http, oci, status.out);
-  assertNoSecretShown(dev, [http, oci]);
+  dev.said.push(notFound.out, http, oci, oci3, status.out);
+  assertNoSecretShown(dev, [http, oci, oci3]);
 });
 
 test("a refresh token revoked at the provider ends the login with a message to log in again", async () => {

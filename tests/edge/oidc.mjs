@@ -4,6 +4,7 @@
 // OpenID Connect", GitLab's `id_tokens`, Kubernetes' projected service-account tokens), RS256 or
 // ES256. It signs with node's crypto; nothing here decides anything.
 import { createHash, createHmac, generateKeyPairSync, randomBytes, randomUUID, sign } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 
 const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
@@ -83,6 +84,33 @@ export async function startProvider({ alg = "RS256", kid } = {}) {
 const now = () => Math.floor(Date.now() / 1000);
 
 /**
+ * The numeric ids of the repositories, owners, projects and groups docs/ci.md's recipes name
+ * (GitHub's `repository_id`/`repository_owner_id`, GitLab's `project_id`/`namespace_id`), and the
+ * publisher service account's `uid`. Any other name gets an id derived from it, so one name has
+ * one id in every token; a test of a re-created repository passes another id explicitly.
+ */
+export const IDS = {
+  "acme/app": "892364310",
+  acme: "74563812",
+  "grp/app": "45871236",
+  grp: "13061982",
+  "release/chart-publisher": "6c3e1f2a-9b4d-4e8f-a1c7-2d5b8e0f3a91",
+};
+
+/** The id of `name`: the recipe's, or one derived from the name. */
+export function idOf(name) {
+  return IDS[name] ?? String(parseInt(createHash("sha256").update(name).digest("hex").slice(0, 7), 16));
+}
+
+/** A service account's `uid`: the recipe's, or a UUID-shaped one derived from `namespace/name`. */
+function uidOf(namespace, name) {
+  const key = `${namespace}/${name}`;
+  if (IDS[key]) return IDS[key];
+  const h = createHash("sha256").update(key).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
  * GitHub Actions' claim set for a job of `repository` on `ref` (a tag `refs/tags/…` or a branch),
  * from the workflow file `workflow` (e.g. `release.yml`), for `event_name`.
  */
@@ -99,12 +127,12 @@ export function github({ aud, repository = "acme/app", ref = "refs/tags/v1.0.0",
     sha: "a".repeat(40),
     repository,
     repository_owner: owner,
-    repository_owner_id: "65",
+    repository_owner_id: idOf(owner),
     run_id: "1",
     run_number: "1",
     run_attempt: "1",
     repository_visibility: "private",
-    repository_id: "35",
+    repository_id: idOf(repository),
     actor_id: "12",
     actor: "octocat",
     workflow: "Release",
@@ -130,9 +158,9 @@ export function gitlab({ aud, project_path = "grp/app", ref = "v1.0.0", ref_type
   const namespace = project_path.split("/").slice(0, -1).join("/");
   const t = now();
   return {
-    namespace_id: "72",
+    namespace_id: idOf(namespace),
     namespace_path: namespace,
-    project_id: "20",
+    project_id: idOf(project_path),
     project_path,
     user_id: "5",
     user_login: "dev",
@@ -174,7 +202,7 @@ export function kubernetes({ aud, namespace = "ci", serviceaccount = "deployer",
       namespace,
       node: { name: "node-1", uid: randomUUID() },
       pod: { name: `${serviceaccount}-7d4b9`, uid: randomUUID() },
-      serviceaccount: { name: serviceaccount, uid: randomUUID() },
+      serviceaccount: { name: serviceaccount, uid: uidOf(namespace, serviceaccount) },
     },
     sub: `system:serviceaccount:${namespace}:${serviceaccount}`,
     ...extra,
@@ -183,7 +211,8 @@ export function kubernetes({ aud, namespace = "ci", serviceaccount = "deployer",
 
 /**
  * A GitHub trust policy for a provider at `issuer`: tags `v*` of `acme/app` push to `acme/charts`,
- * every repository of `acme` pulls from `acme/*`.
+ * every repository of `acme` pulls from `acme/*`; the repository and the organisation bound by
+ * their ids, as docs/ci.md's recipe does.
  */
 export function acmePolicy(issuer, audience = "https://charts.example.com") {
   return {
@@ -191,8 +220,28 @@ export function acmePolicy(issuer, audience = "https://charts.example.com") {
     issuer,
     audience,
     rules: [
-      { name: "release", match: { repository: "acme/app", ref: "refs/tags/v.*" }, scopes: ["artifact-repository:acme/charts:pull,push"] },
-      { name: "org-pull", match: { repository_owner: "acme" }, scopes: ["artifact-repository:{repository_owner}/*:pull"] },
+      {
+        name: "release",
+        match: { repository_id: IDS["acme/app"], repository: "acme/app", ref: "refs/tags/v.*" },
+        scopes: ["artifact-repository:acme/charts:pull,push"],
+      },
+      {
+        name: "org-pull",
+        match: { repository_owner_id: IDS.acme, repository_owner: "acme" },
+        scopes: ["artifact-repository:{repository_owner}/*:pull"],
+      },
     ],
   };
+}
+
+/**
+ * The policy docs/ci.md shows under `<!-- ci.md: NAME-policy -->` (`github`, `gitlab`,
+ * `kubernetes`), as an object, with `overrides` (the local provider's `issuer`, its `keys`).
+ */
+export function recipePolicy(name, overrides = {}) {
+  const text = readFileSync(new URL("../../docs/ci.md", import.meta.url), "utf8");
+  const m = text.match(new RegExp(`<!-- ci\\.md: ${name}-policy -->\\n\`\`\`json\\n([\\s\\S]*?)\\n\`\`\``));
+  if (!m) throw new Error(`docs/ci.md has no block ${name}-policy`);
+  const doc = JSON.parse(m[1]);
+  return { ...(Array.isArray(doc) ? doc[0] : doc), ...overrides };
 }

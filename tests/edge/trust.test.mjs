@@ -24,7 +24,7 @@ import {
   startWorker,
   tmp,
 } from "./harness.mjs";
-import { github, gitlab, keyPair, kubernetes, signHs256, signJwt, startProvider, unsigned } from "./oidc.mjs";
+import { github, gitlab, keyPair, kubernetes, recipePolicy, signHs256, signJwt, startProvider, unsigned } from "./oidc.mjs";
 
 const AUD = "https://charts.example.com";
 const started = disposeAfter(after);
@@ -32,30 +32,7 @@ let gh, gl, k8s, worker, front;
 
 /** The GitHub policy of docs/ci.md, for a provider at `issuer`. */
 export function githubPolicy(issuer) {
-  return {
-    name: "github",
-    issuer,
-    audience: AUD,
-    max_ttl: "15m",
-    rules: [
-      {
-        name: "release",
-        match: {
-          repository: "acme/app",
-          ref: "refs/tags/v.*",
-          workflow_ref: "acme/app/\\.github/workflows/release\\.yml@refs/tags/v.*",
-        },
-        unless: { event_name: "pull_request|pull_request_target" },
-        scopes: ["artifact-repository:acme/charts:pull,push"],
-      },
-      {
-        name: "org-pull",
-        match: { repository_owner: "acme" },
-        unless: { event_name: "pull_request_target" },
-        scopes: ["artifact-repository:{repository_owner}/*:pull"],
-      },
-    ],
-  };
+  return recipePolicy("github", { issuer });
 }
 
 function policies() {
@@ -291,6 +268,28 @@ test("a provider's JWKS down: fail closed with 503, then recovery", async () => 
   }
   const again = gh.mint(github({ aud: AUD, repository: "acme/deploy", ref: "refs/heads/dev" }));
   assert.equal((await fetch(`${w.url}/acme/charts/index.yaml`, { headers: bearer(again) })).status, 200);
+});
+
+test("finding 11 (security round 4): a trust policy whose JWKS is unreachable answers 503 keys_unavailable, in the body and in the audit line", async () => {
+  // Nothing listens at the policy's JWKS URL (a port closed at once), and no key was ever fetched.
+  const closed = await startProvider();
+  const jwks_url = `${closed.issuer}/jwks`;
+  await closed.close();
+  const w = await startWorker({ TRUST_POLICIES: JSON.stringify([{ ...githubPolicy(gh.issuer), jwks_url }]), JWKS_REFETCH_INTERVAL: "0" }, { port: 0 });
+  started.push(w);
+  const token = gh.mint(github({ aud: AUD, repository: "acme/deploy", ref: "refs/heads/main" }));
+  for (const headers of [bearer(token), { Authorization: basic("oidc", token) }]) {
+    const res = await fetch(`${w.url}/acme/charts/index.yaml`, { headers });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    const body = await res.json();
+    assert.equal(body.error, "keys_unavailable", JSON.stringify(body));
+    assert.match(body.error_description, /trust policy "github"/);
+  }
+  const line = auditLines(w.logs).filter((l) => l.path === "/acme/charts/index.yaml").at(-1);
+  assert.equal(line.decision, "deny");
+  assert.equal(line.reason, "keys_unavailable", JSON.stringify(line));
+  assert.equal(line.status, 503);
 });
 
 test("a policy with a syntax error: the worker serves nothing and its log names the line", async () => {

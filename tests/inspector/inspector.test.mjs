@@ -221,3 +221,41 @@ test("a CI token and a trust policy: what it grants and which rule decided, as t
   assert.deepEqual(log.errors, []);
   await page.close();
 });
+
+test("trust policies: the page lists the engine's warnings for a push rule bound by name only, exactly as chartgate verify --trust prints them", async () => {
+  const { github, keyPair, recipePolicy, signJwt } = await import("../edge/oidc.mjs");
+  const { CHARTGATE, runAsync, tmp } = await import("../edge/harness.mjs");
+  const { writeFileSync } = await import("node:fs");
+  const ci = keyPair("ES256");
+  const issuer = "https://token.actions.githubusercontent.com";
+  const keys = JSON.stringify({ keys: [ci.jwk] });
+  const byName = JSON.stringify([{
+    name: "github", issuer, audience: "https://charts.example.com", keys,
+    rules: [
+      { name: "release", match: { repository: "acme/app", ref: "refs/tags/v.*" }, scopes: ["artifact-repository:acme/charts:pull,push"] },
+      { name: "org-pull", match: { repository_owner: "acme" }, scopes: ["artifact-repository:{repository_owner}/*:pull"] },
+    ],
+  }]);
+  const token = signJwt(ci, { ...github({ aud: "https://charts.example.com" }), iss: issuer });
+  const { page, log } = await open();
+  await page.click("#trust-box summary");
+  await page.fill("#trust", byName);
+  const r = await run(page, { token, keys: "", request: "PUT /v2/acme/charts/web/manifests/1.0.0" });
+  assert.match(r.decision, /would allow PUT/, "a warning changes no decision");
+  assert.equal(await page.isVisible("#trust-warnings"), true);
+  const shown = (await page.locator("#trust-warnings li").allTextContents()).map((t) => t.replace(/^⚠ warning: /, ""));
+  assert.equal(shown.length, 1, shown.join("\n"));
+  assert.match(shown[0], /^trust policy "github", rule "release": name_without_id: grants push but matches `repository` by name only/);
+  // The CLI prints the very same lines (one engine function), on stderr.
+  const file = join(tmp("page-trust"), "trust.json");
+  writeFileSync(file, byName);
+  const cli = await runAsync(CHARTGATE, ["verify", "--trust", file, token]);
+  const printed = cli.out.split("\n").filter((l) => l.startsWith("warning: ")).map((l) => l.slice(`warning: ${file}: `.length));
+  assert.deepEqual(printed, shown);
+  // docs/ci.md's recipe binds by id: no warning.
+  await page.fill("#trust", JSON.stringify([recipePolicy("github", { keys })]));
+  await run(page, { token, keys: "", request: "GET /acme/charts/index.yaml" });
+  await page.waitForFunction(() => document.getElementById("trust-warnings").hidden);
+  assert.deepEqual(log.errors, []);
+  await page.close();
+});

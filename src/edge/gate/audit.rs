@@ -63,7 +63,33 @@ impl<'a> AuditLine<'a> {
         }
     }
 
+    /// A request the edge could not decide (keys or the revocation list cannot be read): refused,
+    /// under the engine's code for why ([`crate::Reason::code`], as the response body says).
+    pub fn unavailable(reason: &crate::Reason) -> Self {
+        AuditLine { decision: "deny", reason: reason.code(), status: reason.status(), ..Default::default() }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Reason;
+
+    /// Finding 11 (security round 4): the audit line named `unavailable` where the body and the
+    /// docs name `keys_unavailable`.
+    #[test]
+    fn finding_11_the_audit_line_uses_the_engine_s_code() {
+        let line = AuditLine::unavailable(&Reason::KeysUnavailable(Some("github".into())));
+        let v: serde_json::Value = serde_json::from_str(&line.to_json()).unwrap();
+        assert_eq!(
+            (v["decision"].as_str(), v["reason"].as_str(), v["status"].as_u64()),
+            (Some("deny"), Some("keys_unavailable"), Some(503))
+        );
+        assert_eq!(AuditLine::unavailable(&Reason::RevocationsUnavailable).reason, "revocations_unavailable");
+        assert_eq!(AuditLine::unavailable(&Reason::KeysUnavailable(None)).reason, "keys_unavailable");
     }
 }

@@ -52,7 +52,10 @@ impl TokenVerifier for EdgeVerifier<'_> {
         if let Some(cached) = cached {
             // Still trusted only while the key that verified it is.
             if let Some(store) = isolate.store_of(cached.trusted.as_deref()) {
-                let keys = isolate.keys(store, now).await.map_err(|KeysUnavailable| Unverified::Unavailable)?;
+                let keys = isolate
+                    .keys(store, now)
+                    .await
+                    .map_err(|KeysUnavailable| Unverified::Unavailable(store.unavailable()))?;
                 if keys.has(&cached.kid) {
                     self.cache_hit.set(true);
                     return Ok(cached);
@@ -64,11 +67,12 @@ impl TokenVerifier for EdgeVerifier<'_> {
         let (store, check) = match isolate.config.trust.route_for(token, has_own_keys).map_err(Unverified::Refused)? {
             crate::Routed::Trusted(i, policy, payload) => match isolate.trusted.get(i) {
                 Some(store) => (store, Check::Trusted(policy, payload)),
-                None => return Err(Unverified::Unavailable),
+                None => return Err(Unverified::Unavailable(Reason::KeysUnavailable(Some(policy.name.clone())))),
             },
             crate::Routed::Own { .. } => (&isolate.own, Check::Own),
         };
-        let keys = isolate.keys(store, now).await.map_err(|KeysUnavailable| Unverified::Unavailable)?;
+        let keys =
+            isolate.keys(store, now).await.map_err(|KeysUnavailable| Unverified::Unavailable(store.unavailable()))?;
         // A workload token's read payload goes to this check; a retry after a key rotation routes
         // it again.
         let trusted = matches!(check, Check::Trusted(..));
@@ -134,7 +138,7 @@ pub(super) async fn decide(
     let Outcome::Allowed(grant, prepared) = outcome.decision else { return outcome.decision };
     let Ok(revoked) = (if isolate.revocations { super::apart(is_revoked(env, &grant)).await } else { Ok(false) })
     else {
-        return Outcome::Unavailable;
+        return Outcome::Unavailable(Reason::RevocationsUnavailable);
     };
     if revoked {
         return Outcome::Denied(crate::edge::revoked(&grant));

@@ -35,6 +35,8 @@ impl Remote {
 pub(super) struct KeyStore {
     /// A name for logs: `JWKS_URL` or `trust policy "github"`.
     pub(super) name: String,
+    /// The trust policy whose keys these are; `None` for this deployment's own.
+    policy: Option<String>,
     pub(super) remote: Option<Remote>,
     static_keys: Option<KeySet>,
     pub(super) state: RefCell<RemoteKeys>,
@@ -218,7 +220,14 @@ impl KeyStore {
             KeySource::JwksUrl(url) => (Some(Remote::Jwks(url.clone())), None),
             KeySource::Discovery(url) => (Some(Remote::Discovery { url: url.clone(), issuer: p.issuer.clone() }), None),
         };
-        KeyStore::new(format!("trust policy {:?}", p.name), remote, keys)
+        let mut store = KeyStore::new(format!("trust policy {:?}", p.name), remote, keys);
+        store.policy = Some(p.name.clone());
+        store
+    }
+
+    /// The refusal when these keys cannot be had: 503 `keys_unavailable` naming their owner.
+    pub(super) fn unavailable(&self) -> crate::Reason {
+        crate::Reason::KeysUnavailable(self.policy.clone())
     }
 
     fn new(name: String, remote: Option<Remote>, static_keys: Option<KeySet>) -> Self {
@@ -226,6 +235,7 @@ impl KeyStore {
         let keys = remote.is_none().then(|| Rc::new(static_keys.clone().unwrap_or_default()));
         KeyStore {
             name,
+            policy: None,
             remote,
             static_keys,
             state: RefCell::default(),

@@ -141,17 +141,17 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
                 }
             }
         }
-        Outcome::Unavailable => {
-            let line = AuditLine { decision: "deny", reason: "unavailable", ..Default::default() };
-            match config.report_only_route(&method, normalized.as_ref(), 503) {
+        // Keys or the revocation list cannot be read: the engine's reason, its code in the body
+        // and in the audit line alike.
+        Outcome::Unavailable(reason) => {
+            let (status, line) = (reason.status(), AuditLine::unavailable(reason));
+            match config.report_only_route(&method, normalized.as_ref(), status) {
                 Some(route) => (route, Some(AuditLine { decision: "report-only-deny", ..line })),
                 None => {
-                    log(line, 503, None);
-                    return respond::error(
-                        503,
-                        "temporarily_unavailable",
-                        "signing keys or the revocation list cannot be read; refusing to decide",
-                    );
+                    log(line, status, None);
+                    // The denial's body (`error` and `reason` both the code), with no challenge:
+                    // another token would not help.
+                    return respond::json(status, &crate::Denial::new(reason.clone()).body());
                 }
             }
         }

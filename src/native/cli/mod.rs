@@ -199,7 +199,7 @@ enum Command {
     },
     /// Verify a token (and optionally decide a request) with the engine the edge runs.
     #[command(
-        after_help = "Exit status: 0 valid/allowed, 1 invalid/denied, 2 usage or configuration error, 3 I/O failure.\n\nExample:\n  chartgate verify --keys jwks.json --request \"GET /org1/repo1/index.yaml\" \"$TOKEN\""
+        after_help = "Exit status: 0 valid/allowed, 1 invalid/denied, 2 usage or configuration error, 3 I/O failure (a trust policy's keys that cannot be fetched: keys_unavailable).\n\nExample:\n  chartgate verify --keys jwks.json --request \"GET /org1/repo1/index.yaml\" \"$TOKEN\""
     )]
     Verify {
         /// Trusted keys: PEM public key(s), a JWK or a JWKS file (optional with --trust).
@@ -652,16 +652,26 @@ struct Verifiers<'k> {
 }
 
 /// Reads a trust-policy document and the keys of each policy (inline, or fetched: a key source
-/// that cannot be reached is an error naming the policy, never a policy without keys).
+/// that cannot be reached is a failure of the system, exit 3 with the engine's reason code
+/// `keys_unavailable` naming the policy, never a policy without keys). The engine's warnings about
+/// the document ([`crate::TrustPolicies::warnings`], the same the inspector page shows) go to
+/// stderr; they do not change the exit status.
 fn load_trust(path: &Path) -> Result<(crate::TrustPolicies, Vec<KeySet>), CliError> {
     let policies = crate::TrustPolicies::from_json(&read_file(path, "trust policies")?)
         .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    for warning in policies.warnings() {
+        eprintln!("warning: {}: {warning}", path.display());
+    }
     let fetcher = crate::issuer::trusted::TrustKeys::new(&policies, &[]);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let keys = runtime.block_on(async {
         let mut keys = Vec::new();
         for (i, p) in policies.policies().iter().enumerate() {
-            keys.push((*fetcher.keys(i, p, 0).await.map_err(|e| usage(e.to_string()))?).clone());
+            // The engine's code for it, as the edge answers it; the cause from the fetch.
+            let unavailable = |e: crate::issuer::TokenError| {
+                CliError::Failed(format!("{}: {e}", Reason::KeysUnavailable(Some(p.name.clone())).code()))
+            };
+            keys.push((*fetcher.keys(i, p, 0).await.map_err(unavailable)?).clone());
         }
         Ok::<_, CliError>(keys)
     })?;

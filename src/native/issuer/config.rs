@@ -440,6 +440,8 @@ impl IssuerConfig {
                 e.at.trim_start_matches("policies[").split(']').next().and_then(|n| n.parse().ok()).unwrap_or(0);
             ctx.err(spans.get(i).cloned().unwrap_or(0..0), "trust", e.why)
         })?;
+        // The warnings `chartgate verify --trust` and the inspector page give about these policies.
+        warnings.extend(trust.warnings().iter().map(ToString::to_string));
         if let Some(p) = trust.policies().iter().find(|p| p.issuer == *raw.issuer.get_ref()) {
             return ctx.err(raw.issuer.span(), "trust", format!("policy {:?} trusts this issuer itself", p.name));
         }
@@ -606,6 +608,7 @@ mod tests {
         let c = IssuerConfig::parse("example.toml", &text, dir).unwrap();
         let names: Vec<_> = c.trust.policies().iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["https://sso.example.com", "github"]);
+        assert!(c.warnings.iter().all(|w| !w.contains("name_without_id")), "the example binds by id: {:?}", c.warnings);
         let platform = serde_json::json!({"groups": ["dev", "platform"]});
         assert!(c.trust.policies()[0].rules[0].when.iter().all(|cond| cond.matches(&platform)));
         let login = c.login.expect("the example's [login]");
