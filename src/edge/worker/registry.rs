@@ -749,7 +749,7 @@ impl<'a> Registry<'a> {
         if let Some(subject) = &manifest.subject {
             let descriptor = manifest.referrer_descriptor(&d, size).to_string();
             self.bucket
-                .put(Key::Referrer { repo: self.repo, subject: subject, referrer: &d }.path(), descriptor)
+                .put(Key::Referrer { repo: self.repo, subject, referrer: &d }.path(), descriptor)
                 .execute()
                 .await?;
             h.set("OCI-Subject", &subject.to_string())?;
@@ -836,7 +836,7 @@ impl<'a> Registry<'a> {
         let mut stale = vec![key];
         let parsed = Manifest::parse(&bytes, None).ok();
         if let Some(subject) = parsed.as_ref().and_then(|m| m.subject.as_ref()) {
-            stale.push(Key::Referrer { repo: self.repo, subject: subject, referrer: d }.path());
+            stale.push(Key::Referrer { repo: self.repo, subject, referrer: d }.path());
         }
         let wanted = d.to_string();
         for object in self.list(&Prefix::Tags(self.repo).path(), true).await? {
