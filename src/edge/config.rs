@@ -358,12 +358,12 @@ mod tests {
             (&[("JWKS", JWK), ("ORIGIN_URL", "ftp://x")], "ORIGIN_URL"),
             (&[("JWKS", JWK), ("FORWARD_CREDENTIALS", "maybe")], "FORWARD_CREDENTIALS"),
             (&[("JWKS", JWK), ("DEFAULT_NAMESPACE", "A B")], "DEFAULT_NAMESPACE"),
-            (&[("JWKS", JWK), ("ORIGIN_URL", "http://o"), ("ORIGIN_TIMEOUT", "0")], "ORIGIN_TIMEOUT"),
+            (&[("JWKS", JWK), ("ORIGIN_URL", "https://charts.example"), ("ORIGIN_TIMEOUT", "0")], "ORIGIN_TIMEOUT"),
             // A setting of the other backend is refused, not ignored.
             (&[("JWKS", JWK), ("R2_WRITE_THROUGH", "true")], "R2_WRITE_THROUGH"),
             (&[("JWKS", JWK), ("FORWARD_CREDENTIALS", "true")], "FORWARD_CREDENTIALS"),
             (&[("JWKS", JWK), ("ORIGIN_TIMEOUT", "5")], "ORIGIN_TIMEOUT"),
-            (&[("JWKS", JWK), ("ORIGIN_URL", "http://o"), ("ALLOW_OVERWRITE", "true")], "ALLOW_OVERWRITE"),
+            (&[("JWKS", JWK), ("ORIGIN_URL", "https://charts.example"), ("ALLOW_OVERWRITE", "true")], "ALLOW_OVERWRITE"),
             (&[("JWKS", JWK), ("JWKS_TIMEOUT", "31")], "JWKS_TIMEOUT"),
             (
                 &[("JWKS", JWK), ("TRUST_POLICIES", "[{\"issuer\": \"https://gh\",\n \"audience\": }]")],
