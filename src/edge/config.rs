@@ -363,7 +363,10 @@ mod tests {
             (&[("JWKS", JWK), ("R2_WRITE_THROUGH", "true")], "R2_WRITE_THROUGH"),
             (&[("JWKS", JWK), ("FORWARD_CREDENTIALS", "true")], "FORWARD_CREDENTIALS"),
             (&[("JWKS", JWK), ("ORIGIN_TIMEOUT", "5")], "ORIGIN_TIMEOUT"),
-            (&[("JWKS", JWK), ("ORIGIN_URL", "https://charts.example"), ("ALLOW_OVERWRITE", "true")], "ALLOW_OVERWRITE"),
+            (
+                &[("JWKS", JWK), ("ORIGIN_URL", "https://charts.example"), ("ALLOW_OVERWRITE", "true")],
+                "ALLOW_OVERWRITE",
+            ),
             (&[("JWKS", JWK), ("JWKS_TIMEOUT", "31")], "JWKS_TIMEOUT"),
             (
                 &[("JWKS", JWK), ("TRUST_POLICIES", "[{\"issuer\": \"https://gh\",\n \"audience\": }]")],
