@@ -123,14 +123,16 @@ test("R2 errors: 502 without an origin, the origin with one; the token is never 
   const key = keygen();
   const token = mint(key, PULL);
   const options = { worker: { wrappedBindings: { CHARTS: { scriptName: "failing-r2" } } }, others: [FAILING_R2] };
+  // Without an origin the ledger lists (index.yaml needs no R2); content by digest needs R2.
   const alone = await worker({ JWKS: key.jwks }, options);
-  const res = await alone.get("/org1/repo1/index.yaml", token);
+  const blob = `/v2/org1/repo1/hello/blobs/sha256:${"a".repeat(64)}`;
+  const res = await alone.get(blob, token);
   assert.equal(res.status, 502);
   assert.match((await res.json()).error_description, /R2/);
   assert.equal(res.headers.get("cache-control"), "no-store");
-  assert.equal((await alone.get("/org1/repo1/index.yaml")).status, 401, "still no door without a token");
+  assert.equal((await alone.get(blob)).status, 401, "still no door without a token");
   await sleep(100);
-  assert.ok(alone.logs.some((l) => l.includes("R2 read of org1/repo1/index.yaml failed")), alone.logs.join("\n"));
+  assert.ok(alone.logs.some((l) => l.includes("serving failed") && l.includes("R2 internal error")), alone.logs.join("\n"));
 
   const origin = await server((req, res) => {
     res.writeHead(200, { "Content-Type": "application/x-yaml" });

@@ -39,6 +39,16 @@ export const HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 export const HELM_PROV = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
+/**
+ * A provenance file's shape (not a real signature): the chart's name and version, then the signed
+ * `files:` block binding it to `tgz`'s digest, as `helm package --sign` writes it; `signature`
+ * stands for the armored signature block.
+ */
+export function provOf(name, version, tgz, signature = "AAAA") {
+  const digest = createHash("sha256").update(tgz).digest("hex");
+  return `-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\napiVersion: v2\nname: ${name}\nversion: ${version}\n\n...\nfiles:\n  ${name}-${version}.tgz: sha256:${digest}\n-----BEGIN PGP SIGNATURE-----\n\n${signature}\n-----END PGP SIGNATURE-----\n`;
+}
+
 export const tmp = (name) => mkdtempSync(join(tmpdir(), `chartgate-${name}-`));
 
 export function chartgate(...args) {

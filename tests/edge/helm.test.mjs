@@ -15,10 +15,12 @@ before(async () => {
   repo = makeChartRepo("hello", "0.1.0");
   worker = await startWorker({ JWKS: key.jwks }, { port: 0 });
   base = `${worker.url}/org1/repo1`;
-  const bucket = await worker.mf.getR2Bucket("CHARTS");
-  await bucket.put("org1/repo1/index.yaml", repo.index);
-  await bucket.put(`org1/repo1/${repo.file}`, new Uint8Array(repo.tgz).buffer);
-  assert.match(repo.index, /urls:\n\s+- hello-0\.1\.0\.tgz/, "index keeps chart URLs relative");
+  // Published through the edge's API: its index keeps chart URLs relative, as `helm repo index` does.
+  const push = mint(key, "artifact-repository:org1/repo1:push");
+  const res = await fetch(`${worker.url}/api/org1/repo1/charts`, { method: "POST", headers: { authorization: `Bearer ${push}` }, body: repo.tgz });
+  assert.equal(res.status, 201, await res.text());
+  const index = await (await fetch(`${base}/index.yaml`, { headers: { authorization: `Bearer ${mint(key, PULL)}` } })).text();
+  assert.match(index, /urls:\s*\n?\s*-?\s*"?charts\/hello-0\.1\.0\.tgz/, "the index keeps chart URLs relative");
 });
 
 after(async () => worker?.mf.dispose());

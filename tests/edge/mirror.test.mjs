@@ -96,11 +96,14 @@ async function upload(repo, path, body) {
 /** A static repository served from `dir` (no auth), counted. */
 async function staticRepo(dir) {
   const s = await localServer((req, res) => {
+    let body;
     try {
-      res.writeHead(200).end(readFileSync(join(dir, req.url.split("?")[0].replace(/^\/repo\//, ""))));
+      body = readFileSync(join(dir, req.url.split("?")[0].replace(/^\/repo\//, "")));
     } catch {
       res.writeHead(404).end();
+      return;
     }
+    res.writeHead(200).end(body);
   });
   started.push(s);
   return s;

@@ -8,23 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import {
-  disposeAfter,
-  HELM,
-  HELM3,
-  helmEnv,
-  helmFails,
-  helmOk,
-  keygen,
-  makeChartRepo,
-  mint,
-  plainHttpFront,
-  runAsync,
-  signingKey,
-  startIssuer,
-  startWorker,
-  tmp,
-} from "./harness.mjs";
+import { HELM, HELM3, disposeAfter, helmEnv, helmFails, helmOk, keygen, makeChartRepo, mint, plainHttpFront, provOf, runAsync, signingKey, startIssuer, startWorker, tmp } from "./harness.mjs";
 
 const started = disposeAfter(after);
 let key, worker, front;
@@ -150,7 +134,7 @@ test("provenance follows the chart: signed through the API, verified by helm pul
   const signedLater = await verify("later", signer.pubring);
   assert.ok(signedLater.ok, signedLater.out);
   // A signature is never replaced without ?force (ALLOW_OVERWRITE is off here): helm still verifies.
-  const forgedProv = "-----BEGIN PGP SIGNED MESSAGE-----\nname: later\nversion: 1.0.0\n";
+  const forgedProv = provOf("later", "1.0.0", later.tgz, "forged");
   const replaced = await fetch(`${api}/prov`, { method: "POST", headers: push, body: forgedProv });
   assert.equal(replaced.status, 409);
   assert.deepEqual(await replaced.json(), { error: "file already exists" });

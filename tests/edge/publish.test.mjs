@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { request } from "node:http";
-import { disposeAfter, helm, helmEnv, keygen, makeChartRepo, mint, signingKey, startWorker, tmp } from "./harness.mjs";
+import { disposeAfter, helm, helmEnv, keygen, makeChartRepo, mint, provOf, signingKey, startWorker, tmp } from "./harness.mjs";
 
 const started = disposeAfter(after);
 let key, w, base, bucket;
@@ -65,7 +65,7 @@ test("curl's forms: raw body and multipart with a provenance file; GET the API; 
   const other = makeChartRepo("hello", "0.2.0");
   const form = new FormData();
   form.append("chart", new Blob([other.tgz]), other.file);
-  form.append("prov", new Blob(["-----BEGIN PGP SIGNED MESSAGE-----\nname: hello\nversion: 0.2.0\n"]), `${other.file}.prov`);
+  form.append("prov", new Blob([provOf("hello", "0.2.0", other.tgz)]), `${other.file}.prov`);
   const multipart = await fetch(`${base}/api/org1/repo1/charts`, { method: "POST", headers: auth(), body: form });
   assert.equal(multipart.status, 201, await multipart.text());
   const all = await (await fetch(`${base}/api/org1/repo1/charts`, { headers: auth() })).json();
@@ -151,7 +151,7 @@ test("?force with ALLOW_OVERWRITE replaces a pre-release over both protocols, ne
   const [dev1, dev2] = twice("1.1.0-dev");
   const signed = new FormData();
   signed.append("chart", new Blob([dev1.tgz]), dev1.file);
-  signed.append("prov", new Blob(["-----BEGIN PGP SIGNED MESSAGE-----\nname: over\nversion: 1.1.0-dev\n"]), `${dev1.file}.prov`);
+  signed.append("prov", new Blob([provOf("over", "1.1.0-dev", dev1.tgz)]), `${dev1.file}.prov`);
   assert.equal((await post(signed)).status, 201);
   assert.equal((await read(`org1/over/charts/${dev1.file}.prov`)).status, 200);
   assert.deepEqual((await read(`org1/over/charts/${dev1.file}`)).body, dev1.tgz, "read once: now in the edge cache");

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CHARTGATE, HELM, HELM3, HELM_CHART, HELM_CONFIG, HELM_PROV, OCI_MANIFEST, auditLines, chartgate, disposeAfter, helm, helmAsync, helmEnv, keygen, localServer, makeChartRepo, mint, plainHttpFront, sha256, signingKey, startIssuer, startWorker, tmp } from "./harness.mjs";
+import { CHARTGATE, HELM, HELM3, HELM_CHART, HELM_CONFIG, HELM_PROV, OCI_MANIFEST, auditLines, chartgate, disposeAfter, helm, helmAsync, helmEnv, keygen, localServer, makeChartRepo, mint, plainHttpFront, provOf, sha256, signingKey, startIssuer, startWorker, tmp } from "./harness.mjs";
 
   // Regression tests of the second security round (issue 15) against the worker in workerd, one
   // per finding of the edge, named after it. Each failed on 0ea6248. The issuer's side of the same
@@ -673,7 +673,7 @@ describe("attacks on the repository ledger, each of which broke an invariant of 
     const repo = "org1/provrel";
     const api = bearer(`artifact-repository:${repo}:pull,push`);
     const chart = makeChartRepo("pv", "1.0.0");
-    const p1 = Buffer.from("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: pv\nversion: 1.0.0\n...\nfiles: {}\n-----BEGIN PGP SIGNATURE-----\nAAAA\n-----END PGP SIGNATURE-----\n");
+    const p1 = Buffer.from(provOf("pv", "1.0.0", chart.tgz));
     const p2 = Buffer.from(p1.toString().replace("AAAA", "BBBB-attacker"));
     const cfg = { apiVersion: "v2", name: "pv", version: "1.0.0", description: "original" };
     assert.equal((await pushChart(`${repo}/pv`, "1.0.0", cfg, chart.tgz, api, { prov: p1 })).status, 201);
@@ -799,7 +799,7 @@ describe("attacks on the repository ledger with real helm 4 through a real issue
     const chart = makeChartRepo("later", "1.0.0");
     assert.equal((await fetch(`${base()}/api/${REPO}/charts`, { method: "POST", headers: api, body: chart.tgz })).status, 201);
     const first = (await fetch(`${base()}/v2/${REPO}/later/manifests/1.0.0`, { method: "HEAD", headers: api })).headers.get("docker-content-digest");
-    const prov = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: later\nversion: 1.0.0\n...\n";
+    const prov = provOf("later", "1.0.0", chart.tgz);
     assert.equal((await fetch(`${base()}/api/${REPO}/prov`, { method: "POST", headers: api, body: prov })).status, 201);
     const second = (await fetch(`${base()}/v2/${REPO}/later/manifests/1.0.0`, { method: "HEAD", headers: api })).headers.get("docker-content-digest");
     assert.notEqual(first, second);

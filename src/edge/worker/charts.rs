@@ -10,6 +10,7 @@ use sha2::Digest as _;
 use worker::{Cache, Data, Headers, HttpMetadata, Response, ResponseBody, Result};
 
 use super::cache::{remember, resolved, RESOLVE_TTL};
+use super::failure::Reply;
 use super::ledger::LedgerClient;
 use super::registry::Registry;
 use super::Target;
@@ -33,11 +34,9 @@ fn home_of(t: &Target<'_>, repo: &RepoName, chart: &str) -> (RepoName, bool) {
 
 /// Stores `bytes` by digest (R2 checks it), linked into no repository: a refused commit leaves it
 /// reachable nowhere ([`link_release`] links it after the commit).
-async fn store_blob(r: &Registry<'_>, bytes: Vec<u8>) -> Result<Digest> {
+async fn store_blob(r: &Registry<'_>, bytes: Vec<u8>) -> Reply<Digest> {
     let d = Digest::of(Algorithm::Sha256, &bytes);
-    if let Err(e) = r.put_content(Data::Bytes(bytes), &d).await? {
-        return Err(worker::Error::RustError(e.to_string()));
-    }
+    r.put_content(Data::Bytes(bytes), &d).await?;
     Ok(d)
 }
 
@@ -74,7 +73,7 @@ pub(super) async fn store_upload(
     meta: ChartMeta,
     tgz: Vec<u8>,
     prov: Option<Vec<u8>>,
-) -> Result<Release> {
+) -> Reply<Release> {
     let id = ChartId { name: meta.name.clone(), version: meta.version.clone() };
     let (oci, _) = home_of(t, repo, &id.name);
     let r = Registry::new(*t, &oci)?;
@@ -103,7 +102,7 @@ pub(super) async fn store_signature(
     repo: &RepoName,
     release: &Release,
     prov: Vec<u8>,
-) -> Result<Option<(Digest, Digest)>> {
+) -> Reply<Option<(Digest, Digest)>> {
     let (oci, _) = home_of(t, repo, &release.meta.name);
     let r = Registry::new(*t, &oci)?;
     let Ok(current) = Digest::parse(&release.manifest) else { return Ok(None) };

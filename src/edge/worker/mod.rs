@@ -9,6 +9,7 @@ mod body;
 mod cache;
 mod charts;
 mod decide;
+mod failure;
 mod gc;
 mod isolate;
 mod ledger;
@@ -196,10 +197,8 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
             Some(p) => (respond::http_semantics(p, method == "HEAD", response).await?, cache),
             None => (response, cache),
         },
-        Err(e) => {
-            console_error!("chartgate: serving failed: {e}");
-            (respond::error(502, "bad_gateway", "the chart store failed")?, CacheStatus::Miss)
-        }
+        // The one mapping of a failure to a response.
+        Err(failure) => (failure.into_response()?, CacheStatus::Miss),
     };
     if let Some(line) = grant_line {
         log(line, response.status_code(), Some(cache));

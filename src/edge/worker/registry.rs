@@ -10,6 +10,7 @@ use sha2::Digest as _;
 use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Method, Request, Response, ResponseBody, Result};
 
 use super::apart;
+use super::failure::{Failure, Reply};
 use super::ledger::LedgerClient;
 use super::r2::list_objects;
 use super::respond;
@@ -30,8 +31,6 @@ use respond::API_VERSION;
 /// [`Registry::client_cache_control`]).
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-type Answer = std::result::Result<Response, RegistryError>;
-
 /// Headers every registry response carries.
 fn headers() -> Result<Headers> {
     let h = Headers::new();
@@ -42,16 +41,12 @@ fn headers() -> Result<Headers> {
     Ok(h)
 }
 
-fn error_response(status: u16, body: &str) -> Result<Response> {
-    respond::registry_error(status, body)
-}
-
 fn empty(status: u16, h: Headers) -> Result<Response> {
     Ok(Response::empty()?.with_status(status).with_headers(h))
 }
 
 /// `GET /v2/`: the token was valid.
-pub(super) fn base() -> Result<(Response, CacheStatus)> {
+pub(super) fn base() -> Reply<(Response, CacheStatus)> {
     let h = headers()?;
     h.set("Content-Type", "application/json")?;
     h.set("Cache-Control", "private, no-store")?;
@@ -64,43 +59,42 @@ pub(super) async fn serve(
     t: Target<'_>,
     repo: &RepoName,
     endpoint: &Endpoint,
-) -> Result<(Response, CacheStatus)> {
+) -> Reply<(Response, CacheStatus)> {
     let bucket = t.env.bucket("CHARTS")?;
     let r = Registry { bucket, origin: t.url.origin().to_owned(), repo, t };
     let method = req.inner().method();
     let mut cache = CacheStatus::Miss;
     // Each endpoint is its own boxed future: a pull compiles the pull's code, not the upload's.
     let answer = match (endpoint, method.as_str()) {
-        (Endpoint::Blob(d), "GET" | "HEAD") => apart(r.get_blob(&req, d, &mut cache)).await?,
-        (Endpoint::Blob(d), _) => apart(r.delete_blob(d)).await?,
-        (Endpoint::Manifest(reference), "GET" | "HEAD") => apart(r.get_manifest(&req, reference, &mut cache)).await?,
-        (Endpoint::Manifest(reference), "PUT") => apart(r.put_manifest(req, reference)).await?,
-        (Endpoint::Manifest(reference), _) => apart(r.delete_manifest(reference)).await?,
-        (Endpoint::StartUpload, _) => apart(r.start_upload(req)).await?,
-        (Endpoint::Upload(id), "GET") => apart(r.upload_status(id)).await?,
-        (Endpoint::Upload(id), "PATCH") => apart(r.patch_upload(req, id)).await?,
-        (Endpoint::Upload(id), "PUT") => apart(r.finish_upload(req, id)).await?,
-        (Endpoint::Upload(id), _) => apart(r.cancel_upload(id)).await?,
-        (Endpoint::Tags, _) => apart(r.tags()).await?,
-        (Endpoint::Referrers(d), _) => apart(r.referrers(d)).await?,
+        (Endpoint::Blob(d), "GET" | "HEAD") => apart(r.get_blob(&req, d, &mut cache)).await,
+        (Endpoint::Blob(d), _) => apart(r.delete_blob(d)).await,
+        (Endpoint::Manifest(reference), "GET" | "HEAD") => apart(r.get_manifest(&req, reference, &mut cache)).await,
+        (Endpoint::Manifest(reference), "PUT") => apart(r.put_manifest(req, reference)).await,
+        (Endpoint::Manifest(reference), _) => apart(r.delete_manifest(reference)).await,
+        (Endpoint::StartUpload, _) => apart(r.start_upload(req)).await,
+        (Endpoint::Upload(id), "GET") => apart(r.upload_status(id)).await,
+        (Endpoint::Upload(id), "PATCH") => apart(r.patch_upload(req, id)).await,
+        (Endpoint::Upload(id), "PUT") => apart(r.finish_upload(req, id)).await,
+        (Endpoint::Upload(id), _) => apart(r.cancel_upload(id)).await,
+        (Endpoint::Tags, _) => apart(r.tags()).await,
+        (Endpoint::Referrers(d), _) => apart(r.referrers(d)).await,
     };
     match answer {
         Ok(response) => {
             response.headers().set(crate::edge::CACHE_STATUS_HEADER, cache.as_str())?;
             Ok((response, cache))
         }
-        Err(e) => {
-            let response = error_response(e.status(), &e.body())?;
-            if let RegistryError::RangeInvalid(_) = e {
-                // Where the upload stands, so the client can resume.
-                if let Endpoint::Upload(id) = endpoint {
-                    let size = r.session(id).await?.map_or(0, |(_, size, _)| size);
-                    response.headers().set("Location", &r.upload_location(id))?;
-                    response.headers().set("Range", &upload_range(size))?;
-                }
+        // Where an upload stands goes with a range refusal, so the client can resume.
+        Err(Failure::Registry(e @ RegistryError::RangeInvalid(_))) => {
+            let response = Failure::Registry(e).into_response()?;
+            if let Endpoint::Upload(id) = endpoint {
+                let size = r.session(id).await?.map_or(0, |(_, size, _)| size);
+                response.headers().set("Location", &r.upload_location(id))?;
+                response.headers().set("Range", &upload_range(size))?;
             }
             Ok((response, CacheStatus::Miss))
         }
+        Err(e) => Err(e),
     }
 }
 
@@ -128,15 +122,15 @@ fn content_length(req: &Request) -> Option<u64> {
 
 /// A request body for R2: streamed when its length is declared (R2 needs a known length), read
 /// otherwise, up to [`UNDECLARED_LIMIT`] bytes (more is `413`: declare `Content-Length`).
-async fn body_data(req: &mut Request) -> Result<std::result::Result<Data, RegistryError>> {
+async fn body_data(req: &mut Request) -> Reply<Data> {
     match (content_length(req), req.inner().body()) {
-        (Some(0), _) | (_, None) => Ok(Ok(Data::Empty)),
-        (Some(_), Some(stream)) => Ok(Ok(Data::ReadableStream(stream))),
+        (Some(0), _) | (_, None) => Ok(Data::Empty),
+        (Some(_), Some(stream)) => Ok(Data::ReadableStream(stream)),
         (None, Some(_)) => match super::body::read_bounded(req, UNDECLARED_LIMIT).await? {
-            Some(bytes) => Ok(Ok(Data::Bytes(bytes))),
-            None => Ok(Err(RegistryError::SizeInvalid(format!(
+            Some(bytes) => Ok(Data::Bytes(bytes)),
+            None => Err(RegistryError::SizeInvalid(format!(
                 "a body without Content-Length is read into memory, at most {UNDECLARED_LIMIT} bytes: declare Content-Length or send chunks"
-            )))),
+            )).into()),
         },
     }
 }
@@ -196,28 +190,28 @@ impl<'a> Registry<'a> {
 
     // ---- blobs ----
 
-    async fn get_blob(&self, req: &Request, d: &Digest, cache_status: &mut CacheStatus) -> Result<Answer> {
+    async fn get_blob(&self, req: &Request, d: &Digest, cache_status: &mut CacheStatus) -> Reply {
         // The link first, in R2 (the same everywhere): a blob deleted from this repository, or held
         // only by another, is unknown here whatever any edge cache keeps by digest.
         if !self.exists(Key::Link(self.repo, d).path()).await? {
-            return Ok(Err(RegistryError::BlobUnknown));
+            return Err(RegistryError::BlobUnknown.into());
         }
         let cache = Cache::default();
         let cache_key = self.cache_key("blobs", d);
         if let Some(hit) = cache.get(cache_key.as_str(), true).await? {
             *cache_status = CacheStatus::Hit;
-            return Ok(Ok(finish(req, hit, d, self.client_cache_control()).await?));
+            return Ok(finish(req, hit, d, self.client_cache_control()).await?);
         }
         *cache_status = CacheStatus::R2;
         if req.method() == Method::Head {
             let Some(object) = self.bucket.head(Key::Blob(d).path()).await? else {
-                return Ok(Err(RegistryError::BlobUnknown));
+                return Err(RegistryError::BlobUnknown.into());
             };
             let h = blob_headers(d, object.size())?;
-            return Ok(Ok(empty(200, h)?));
+            return Ok(empty(200, h)?);
         }
         let Some(object) = self.bucket.get(Key::Blob(d).path()).execute().await? else {
-            return Ok(Err(RegistryError::BlobUnknown));
+            return Err(RegistryError::BlobUnknown.into());
         };
         let size = object.size();
         let body = object.body().ok_or_else(|| worker::Error::RustError("R2 blob without body".into()))?;
@@ -225,27 +219,25 @@ impl<'a> Registry<'a> {
         h.set("Cache-Control", IMMUTABLE)?;
         let mut stored = Response::from_body(body.response_body()?)?.with_headers(h);
         cache.put(cache_key.as_str(), stored.cloned()?).await?;
-        Ok(Ok(finish(req, stored, d, self.client_cache_control()).await?))
+        Ok(finish(req, stored, d, self.client_cache_control()).await?)
     }
 
-    async fn delete_blob(&self, d: &Digest) -> Result<Answer> {
+    async fn delete_blob(&self, d: &Digest) -> Reply {
         let link = Key::Link(self.repo, d).path();
         if !self.exists(link.clone()).await? {
-            return Ok(Err(RegistryError::BlobUnknown));
+            return Err(RegistryError::BlobUnknown.into());
         }
         self.bucket.delete(link).await?;
         Cache::default().delete(self.cache_key("blobs", d), true).await?;
-        Ok(Ok(empty(202, headers()?)?))
+        Ok(empty(202, headers()?)?)
     }
 
     /// Writes a blob from one request body, R2 checking the digest: nothing is stored when it
     /// does not match. Then links it into the repository.
-    pub(super) async fn put_blob(&self, data: Data, d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
-        if let Err(e) = self.put_content(data, d).await? {
-            return Ok(Err(e));
-        }
+    pub(super) async fn put_blob(&self, data: Data, d: &Digest) -> Reply<()> {
+        self.put_content(data, d).await?;
         self.link(d).await?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// Links stored content into this repository: from then on its blob reads find it.
@@ -256,7 +248,7 @@ impl<'a> Registry<'a> {
 
     /// Stores content under its digest only (R2 checks it): reachable through no repository until
     /// [`Registry::link`]ed.
-    pub(super) async fn put_content(&self, data: Data, d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
+    pub(super) async fn put_content(&self, data: Data, d: &Digest) -> Reply<()> {
         let put = self.bucket.put(Key::Blob(d).path(), data);
         let put = match d.algorithm() {
             Algorithm::Sha256 => put.sha256(d.raw()),
@@ -264,11 +256,11 @@ impl<'a> Registry<'a> {
         };
         if let Err(e) = put.execute().await {
             if checksum_mismatch(&e) {
-                return Ok(Err(RegistryError::DigestInvalid(format!("the uploaded content is not {d}"))));
+                return Err(RegistryError::DigestInvalid(format!("the uploaded content is not {d}")).into());
             }
-            return Err(e);
+            return Err(e.into());
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn created(&self, d: &Digest) -> Result<Response> {
@@ -280,7 +272,7 @@ impl<'a> Registry<'a> {
 
     // ---- uploads ----
 
-    async fn start_upload(&self, mut req: Request) -> Result<Answer> {
+    async fn start_upload(&self, mut req: Request) -> Reply {
         let url = self.t.url;
         if let (Some(mount), Some(from)) = (query(url, "mount"), self.t.mount_from) {
             // A mount is allowed by the decision only when the token may pull from `from`; the
@@ -288,23 +280,15 @@ impl<'a> Registry<'a> {
             if let Ok(d) = Digest::parse(&mount) {
                 if self.exists(Key::Link(from, &d).path()).await? && self.exists(Key::Blob(&d).path()).await? {
                     self.bucket.put(Key::Link(self.repo, &d).path(), Data::Empty).execute().await?;
-                    return Ok(Ok(self.created(&d)?));
+                    return Ok(self.created(&d)?);
                 }
             }
         }
         if query(url, "digest").is_some() {
-            let d = match parse_digest(query(url, "digest")) {
-                Ok(d) => d,
-                Err(e) => return Ok(Err(e)),
-            };
-            let data = match body_data(&mut req).await? {
-                Ok(data) => data,
-                Err(e) => return Ok(Err(e)),
-            };
-            return Ok(match self.put_blob(data, &d).await? {
-                Ok(()) => Ok(self.created(&d)?),
-                Err(e) => Err(e),
-            });
+            let d = parse_digest(query(url, "digest"))?;
+            let data = body_data(&mut req).await?;
+            self.put_blob(data, &d).await?;
+            return Ok(self.created(&d)?);
         }
         let id = upload_id()?;
         let session = UploadSession {
@@ -313,7 +297,7 @@ impl<'a> Registry<'a> {
             counted: Some(Chunks::default()),
         };
         self.save_session(&id, &session).await?;
-        Ok(Ok(self.accepted(&id, 0)?))
+        Ok(self.accepted(&id, 0)?)
     }
 
     fn accepted(&self, id: &str, size: u64) -> Result<Response> {
@@ -365,122 +349,92 @@ impl<'a> Registry<'a> {
         Ok(())
     }
 
-    async fn upload_status(&self, id: &str) -> Result<Answer> {
-        let Some((_, size, _)) = self.session(id).await? else { return Ok(Err(RegistryError::BlobUploadUnknown)) };
+    async fn upload_status(&self, id: &str) -> Reply {
+        let Some((_, size, _)) = self.session(id).await? else { return Err(RegistryError::BlobUploadUnknown.into()) };
         let h = headers()?;
         h.set("Location", &self.upload_location(id))?;
         h.set("Range", &upload_range(size))?;
         h.set("Docker-Upload-UUID", id)?;
-        Ok(Ok(empty(204, h)?))
+        Ok(empty(204, h)?)
     }
 
     /// Stores one chunk after the session's current end; `Err` leaves nothing stored.
-    async fn append(
-        &self,
-        req: &mut Request,
-        id: &str,
-        size: u64,
-        count: usize,
-    ) -> Result<std::result::Result<u64, RegistryError>> {
+    async fn append(&self, req: &mut Request, id: &str, size: u64, count: usize) -> Reply<u64> {
         let range = req.headers().get("Content-Range")?;
         let declared = match check_chunk(range.as_deref(), size) {
             Ok(d) => d,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Err(e.into()),
         };
-        let data = match body_data(req).await? {
-            Ok(data) => data,
-            Err(e) => return Ok(Err(e)),
-        };
+        let data = body_data(req).await?;
         if matches!(data, Data::Empty) {
-            return Ok(Ok(0));
+            return Ok(0);
         }
         if let Err(e) = (Chunks { count, size }).append(0) {
-            return Ok(Err(e));
+            return Err(e.into());
         }
         let key = Key::Chunk(id, count).path();
         let stored = self.bucket.put(key.clone(), data).execute().await?.map_or(0, |o| o.size());
         if declared.is_some_and(|d| d != stored) {
             self.bucket.delete(key).await?;
             let why = format!("the body has {stored} bytes but Content-Range declares {}", declared.unwrap_or(0));
-            return Ok(Err(RegistryError::BlobUploadInvalid(why)));
+            return Err(RegistryError::BlobUploadInvalid(why).into());
         }
-        Ok(Ok(stored))
+        Ok(stored)
     }
 
-    async fn patch_upload(&self, mut req: Request, id: &str) -> Result<Answer> {
+    async fn patch_upload(&self, mut req: Request, id: &str) -> Reply {
         let Some((mut session, size, chunks)) = self.session(id).await? else {
-            return Ok(Err(RegistryError::BlobUploadUnknown));
+            return Err(RegistryError::BlobUploadUnknown.into());
         };
-        let added = match self.append(&mut req, id, size, chunks.len()).await? {
-            Ok(added) => added,
-            Err(e) => return Ok(Err(e)),
-        };
+        let added = self.append(&mut req, id, size, chunks.len()).await?;
         if added > 0 {
             let counted = Chunks { count: chunks.len(), size };
             session.counted = Some(match counted.append(added) {
                 Ok(c) => c,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Err(e.into()),
             });
             self.save_session(id, &session).await?;
         }
-        Ok(Ok(self.accepted(id, size + added)?))
+        Ok(self.accepted(id, size + added)?)
     }
 
-    async fn cancel_upload(&self, id: &str) -> Result<Answer> {
-        let Some((_, _, chunks)) = self.session(id).await? else { return Ok(Err(RegistryError::BlobUploadUnknown)) };
+    async fn cancel_upload(&self, id: &str) -> Reply {
+        let Some((_, _, chunks)) = self.session(id).await? else { return Err(RegistryError::BlobUploadUnknown.into()) };
         self.remove_session(id, chunks).await?;
-        Ok(Ok(empty(204, headers()?)?))
+        Ok(empty(204, headers()?)?)
     }
 
     /// `PUT …/uploads/<id>?digest=`: the last chunk (if any), then the whole content verified
     /// against the digest before it becomes visible.
-    async fn finish_upload(&self, mut req: Request, id: &str) -> Result<Answer> {
+    async fn finish_upload(&self, mut req: Request, id: &str) -> Reply {
         let Some((_, size, mut chunks)) = self.session(id).await? else {
-            return Ok(Err(RegistryError::BlobUploadUnknown));
+            return Err(RegistryError::BlobUploadUnknown.into());
         };
-        let d = match parse_digest(query(self.t.url, "digest")) {
-            Ok(d) => d,
-            Err(e) => return Ok(Err(e)),
-        };
+        let d = parse_digest(query(self.t.url, "digest"))?;
         if chunks.is_empty() {
             // Monolithic: POST then PUT with the whole body; R2 checks the digest.
-            let data = match body_data(&mut req).await? {
-                Ok(data) => data,
-                Err(e) => return Ok(Err(e)),
-            };
-            return Ok(match self.put_blob(data, &d).await? {
-                Ok(()) => {
-                    self.remove_session(id, chunks).await?;
-                    Ok(self.created(&d)?)
-                }
-                Err(e) => Err(e),
-            });
+            let data = body_data(&mut req).await?;
+            self.put_blob(data, &d).await?;
+            self.remove_session(id, chunks).await?;
+            return Ok(self.created(&d)?);
         }
-        let added = match self.append(&mut req, id, size, chunks.len()).await? {
-            Ok(n) => n,
-            Err(e) => return Ok(Err(e)),
-        };
+        let added = self.append(&mut req, id, size, chunks.len()).await?;
         if added > 0 {
             chunks.push(Key::Chunk(id, chunks.len()).path());
         }
         let total = size + added;
-        let verdict = if total <= SINGLE_PUT_LIMIT {
-            self.assemble_small(&chunks, &d).await?
+        if total <= SINGLE_PUT_LIMIT {
+            self.assemble_small(&chunks, &d).await?;
         } else {
-            self.assemble_large(&chunks, &d).await?
-        };
-        Ok(match verdict {
-            Ok(()) => {
-                self.bucket.put(Key::Link(self.repo, &d).path(), Data::Empty).execute().await?;
-                self.remove_session(id, chunks).await?;
-                Ok(self.created(&d)?)
-            }
-            Err(e) => Err(e),
-        })
+            self.assemble_large(&chunks, &d).await?;
+        }
+        self.bucket.put(Key::Link(self.repo, &d).path(), Data::Empty).execute().await?;
+        self.remove_session(id, chunks).await?;
+        Ok(self.created(&d)?)
     }
 
     /// Chunks read into memory, hashed, and written in one piece.
-    async fn assemble_small(&self, chunks: &[String], d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
+    async fn assemble_small(&self, chunks: &[String], d: &Digest) -> Reply<()> {
         let mut content = Vec::new();
         for key in chunks {
             if let Some(body) = self.read(key.clone()).await? {
@@ -488,14 +442,14 @@ impl<'a> Registry<'a> {
             }
         }
         if Digest::of(d.algorithm(), &content) != *d {
-            return Ok(Err(RegistryError::DigestInvalid(format!("the uploaded content is not {d}"))));
+            return Err(RegistryError::DigestInvalid(format!("the uploaded content is not {d}")).into());
         }
-        self.put_blob(Data::Bytes(content), d).await.map(|r| r.map(|_| ()))
+        self.put_blob(Data::Bytes(content), d).await
     }
 
     /// Chunks streamed through the hash and re-cut into equal R2 multipart parts; the upload is
     /// completed only when the digest matches, and aborted otherwise.
-    async fn assemble_large(&self, chunks: &[String], d: &Digest) -> Result<std::result::Result<(), RegistryError>> {
+    async fn assemble_large(&self, chunks: &[String], d: &Digest) -> Reply<()> {
         let upload = self.bucket.create_multipart_upload(Key::Blob(d).path()).execute().await?;
         let mut hasher = Hasher::new(d.algorithm());
         let mut part = Vec::with_capacity(PART_SIZE);
@@ -529,14 +483,14 @@ impl<'a> Registry<'a> {
         .await;
         if let Err(e) = result {
             let _ = upload.abort().await;
-            return Err(e);
+            return Err(e.into());
         }
         if hasher.finish() != *d {
             upload.abort().await?;
-            return Ok(Err(RegistryError::DigestInvalid(format!("the uploaded content is not {d}"))));
+            return Err(RegistryError::DigestInvalid(format!("the uploaded content is not {d}")).into());
         }
         upload.complete(parts).await?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     // ---- manifests ----
@@ -574,13 +528,8 @@ impl<'a> Registry<'a> {
         }
     }
 
-    async fn get_manifest(
-        &self,
-        req: &Request,
-        reference: &Reference,
-        cache_status: &mut CacheStatus,
-    ) -> Result<Answer> {
-        let Some(d) = self.resolve(reference).await? else { return Ok(Err(RegistryError::ManifestUnknown)) };
+    async fn get_manifest(&self, req: &Request, reference: &Reference, cache_status: &mut CacheStatus) -> Reply {
+        let Some(d) = self.resolve(reference).await? else { return Err(RegistryError::ManifestUnknown.into()) };
         let cache = Cache::default();
         let cache_key = self.cache_key("manifests", &d);
         let mut stored = match cache.get(cache_key.as_str(), true).await? {
@@ -590,7 +539,7 @@ impl<'a> Registry<'a> {
             }
             None => {
                 let Some(object) = self.bucket.get(Key::Manifest(self.repo, &d).path()).execute().await? else {
-                    return Ok(Err(RegistryError::ManifestUnknown));
+                    return Err(RegistryError::ManifestUnknown.into());
                 };
                 *cache_status = CacheStatus::R2;
                 let media_type =
@@ -619,25 +568,25 @@ impl<'a> Registry<'a> {
             if matches!(reference, Reference::Digest(_)) { self.client_cache_control() } else { "private, no-cache" },
         )?;
         let body = if req.method() == Method::Head { Vec::new() } else { bytes };
-        Ok(Ok(Response::from_bytes(body)?.with_headers(h)))
+        Ok(Response::from_bytes(body)?.with_headers(h))
     }
 
-    async fn put_manifest(&self, mut req: Request, reference: &Reference) -> Result<Answer> {
+    async fn put_manifest(&self, mut req: Request, reference: &Reference) -> Reply {
         if content_length(&req).is_some_and(|n| n > MAX_MANIFEST as u64) {
-            return Ok(Err(RegistryError::SizeInvalid(format!("manifest is larger than {MAX_MANIFEST} bytes"))));
+            return Err(RegistryError::SizeInvalid(format!("manifest is larger than {MAX_MANIFEST} bytes")).into());
         }
         let content_type = req.headers().get("Content-Type")?;
         let Some(bytes) = super::body::read_bounded(&mut req, MAX_MANIFEST).await? else {
-            return Ok(Err(RegistryError::SizeInvalid(format!("manifest is larger than {MAX_MANIFEST} bytes"))));
+            return Err(RegistryError::SizeInvalid(format!("manifest is larger than {MAX_MANIFEST} bytes")).into());
         };
         let manifest = match Manifest::parse(&bytes, content_type.as_deref()) {
             Ok(m) => m,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Err(e.into()),
         };
         let d = Digest::of(manifest_algorithm(reference), &bytes);
         if let Reference::Digest(claimed) = reference {
             if *claimed != d {
-                return Ok(Err(RegistryError::DigestInvalid(format!("the manifest's digest is {d}, not {claimed}"))));
+                return Err(RegistryError::DigestInvalid(format!("the manifest's digest is {d}, not {claimed}")).into());
             }
         }
         let mut tags = match query_tags(
@@ -652,7 +601,7 @@ impl<'a> Registry<'a> {
                 .map(|v| v.as_ref()),
         ) {
             Ok(t) => t,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Err(e.into()),
         };
         if let Reference::Tag(tag) = reference {
             tags.insert(0, tag.clone());
@@ -684,14 +633,14 @@ impl<'a> Registry<'a> {
         .await;
         for (exists, (_, what)) in found.into_iter().zip(&referenced) {
             if !exists? {
-                return Ok(Err(RegistryError::ManifestBlobUnknown(what.clone())));
+                return Err(RegistryError::ManifestBlobUnknown(what.clone()).into());
             }
         }
         let mut chart_config = None;
         if let Some((_, (_, chart))) = chart {
             let config = config?.unwrap_or_default();
             if let Err(why) = check_pushed_chart(&config, self.repo.as_str(), chart) {
-                return Ok(Err(RegistryError::ManifestInvalid(why)));
+                return Err(RegistryError::ManifestInvalid(why).into());
             }
             chart_config = Some(config);
         }
@@ -702,7 +651,7 @@ impl<'a> Registry<'a> {
                         "tag {tag} of {} is immutable (IMMUTABLE_TAGS) and already points to {current}: push a new version instead",
                         self.repo
                     );
-                    return Ok(Err(RegistryError::Denied(why)));
+                    return Err(RegistryError::Denied(why).into());
                 }
             }
         }
@@ -717,14 +666,14 @@ impl<'a> Registry<'a> {
                 let op = match commit_op(&manifest, chart_config.as_deref(), chart, &d, &tags) {
                     Ok(op) => op,
                     Err(why) => {
-                        return Ok(Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?))
+                        return Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?.into())
                     }
                 };
-                if let Err(why) = self.check_provenance_layer(&op).await? {
-                    return Ok(Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?));
+                if let Some(why) = self.provenance_refusal(&op).await? {
+                    return Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?.into());
                 }
                 if let Err(e) = ledger.commit(&op).await? {
-                    return Ok(Err(self.refused(ledger, chart, &d, registry_error(e)).await?));
+                    return Err(self.refused(ledger, chart, &d, registry_error(e)).await?.into());
                 }
                 if let Op::Publish { release, .. } = &op {
                     if let Some((repo, _)) = self.t.config.policy.layout().chart_of(self.repo) {
@@ -759,7 +708,7 @@ impl<'a> Registry<'a> {
         }
         h.set("Location", &format!("/v2/{}/manifests/{d}", self.repo))?;
         h.set("Docker-Content-Digest", &d.to_string())?;
-        Ok(Ok(empty(201, h)?))
+        Ok(empty(201, h)?)
     }
 
     /// A refused commit: the manifest stored for it goes unless a commit had made it visible.
@@ -783,7 +732,7 @@ impl<'a> Registry<'a> {
         self.bucket.delete_multiple(stale).await
     }
 
-    async fn delete_manifest(&self, reference: &Reference) -> Result<Answer> {
+    async fn delete_manifest(&self, reference: &Reference) -> Reply {
         if let Some((ledger, chart)) = self.ledger()? {
             let op = match reference {
                 Reference::Tag(tag) => Op::DeleteTag { chart: chart.clone(), tag: tag.clone() },
@@ -791,7 +740,7 @@ impl<'a> Registry<'a> {
             };
             let changes = match ledger.commit(&op).await? {
                 Ok(changes) => changes,
-                Err(e) => return Ok(Err(registry_error(e))),
+                Err(e) => return Err(registry_error(e).into()),
             };
             // The versions the delete unlisted, forgotten by this data centre's caches at once.
             if let Some((repo, _)) = self.t.config.policy.layout().chart_of(self.repo) {
@@ -812,22 +761,22 @@ impl<'a> Registry<'a> {
             if let Reference::Digest(d) = reference {
                 self.remove_manifest_object(d).await?;
             }
-            return Ok(Ok(empty(202, headers()?)?));
+            return Ok(empty(202, headers()?)?);
         }
         let d = match reference {
             Reference::Tag(tag) => {
                 let key = Key::Tag(self.repo, tag).path();
                 if !self.exists(key.clone()).await? {
-                    return Ok(Err(RegistryError::ManifestUnknown));
+                    return Err(RegistryError::ManifestUnknown.into());
                 }
                 self.bucket.delete(key).await?;
-                return Ok(Ok(empty(202, headers()?)?));
+                return Ok(empty(202, headers()?)?);
             }
             Reference::Digest(d) => d,
         };
         let key = Key::Manifest(self.repo, d).path();
         let Some(object) = self.bucket.get(key.clone()).execute().await? else {
-            return Ok(Err(RegistryError::ManifestUnknown));
+            return Err(RegistryError::ManifestUnknown.into());
         };
         let bytes = match object.body() {
             Some(b) => b.bytes().await?,
@@ -847,7 +796,7 @@ impl<'a> Registry<'a> {
         }
         self.bucket.delete_multiple(stale).await?;
         Cache::default().delete(self.cache_key("manifests", d), true).await?;
-        Ok(Ok(empty(202, headers()?)?))
+        Ok(empty(202, headers()?)?)
     }
 
     // ---- discovery ----
@@ -857,7 +806,7 @@ impl<'a> Registry<'a> {
         list_objects(&self.bucket, prefix, metadata, MAX_TAGS).await
     }
 
-    async fn tags(&self) -> Result<Answer> {
+    async fn tags(&self) -> Reply {
         let prefix = Prefix::Tags(self.repo).path();
         let mut tags: Vec<String> = match self.ledger()? {
             Some((ledger, chart)) => ledger.tags(&chart).await?,
@@ -867,7 +816,7 @@ impl<'a> Registry<'a> {
         if tags.is_empty() {
             let any = self.bucket.list().prefix(Prefix::Repo(self.repo).path()).limit(1).execute().await?;
             if any.objects().is_empty() {
-                return Ok(Err(RegistryError::NameUnknown));
+                return Err(RegistryError::NameUnknown.into());
             }
         }
         let url = self.t.url;
@@ -878,15 +827,16 @@ impl<'a> Registry<'a> {
         h.set("Content-Type", "application/json")?;
         h.set("Cache-Control", "private, no-cache")?;
         if let (Some(next), Some(n)) = (next, n) {
-            let mut link = worker::Url::parse(&format!("{}/v2/{}/tags/list", self.origin, self.repo))?;
+            let mut link = worker::Url::parse(&format!("{}/v2/{}/tags/list", self.origin, self.repo))
+                .map_err(worker::Error::from)?;
             link.query_pairs_mut().append_pair("n", &n.to_string()).append_pair("last", next);
             h.set("Link", &format!("<{}?{}>; rel=\"next\"", link.path(), link.query().unwrap_or("")))?;
         }
         let body = serde_json::json!({"name": self.repo.as_str(), "tags": page}).to_string();
-        Ok(Ok(Response::from_bytes(body.into_bytes())?.with_headers(h)))
+        Ok(Response::from_bytes(body.into_bytes())?.with_headers(h))
     }
 
-    async fn referrers(&self, subject: &Digest) -> Result<Answer> {
+    async fn referrers(&self, subject: &Digest) -> Reply {
         let mut descriptors = Vec::new();
         for object in self.list(&Prefix::Referrers(self.repo, subject).path(), false).await? {
             if let Some(body) = self.read(object.key()).await? {
@@ -903,7 +853,7 @@ impl<'a> Registry<'a> {
         if filter.is_some() {
             h.set("OCI-Filters-Applied", "artifactType")?;
         }
-        Ok(Ok(Response::from_bytes(index.to_string().into_bytes())?.with_headers(h)))
+        Ok(Response::from_bytes(index.to_string().into_bytes())?.with_headers(h))
     }
 }
 
@@ -989,19 +939,20 @@ impl Hasher {
 
 impl Registry<'_> {
     /// A chart version pushed with helm's provenance layer: the provenance file must sign the
-    /// chart layer (its `files:` digest), as for an upload.
-    async fn check_provenance_layer(&self, op: &Op) -> Result<std::result::Result<(), String>> {
-        let Op::Publish { release, .. } = op else { return Ok(Ok(())) };
-        let Some(prov) = release.prov.as_deref().and_then(|p| Digest::parse(p).ok()) else { return Ok(Ok(())) };
+    /// chart layer (its `files:` digest), as for an upload. `Some` says why it does not.
+    async fn provenance_refusal(&self, op: &Op) -> Reply<Option<String>> {
+        let Op::Publish { release, .. } = op else { return Ok(None) };
+        let Some(prov) = release.prov.as_deref().and_then(|p| Digest::parse(p).ok()) else { return Ok(None) };
         // A provenance file is a few KiB: a larger layer is refused before it is read.
         const MAX_PROV: u64 = 256 * 1024;
         let size = self.bucket.head(Key::Blob(&prov).path()).await?.map_or(0, |o| o.size());
         if size > MAX_PROV {
-            return Ok(Err(format!("the provenance layer is {size} bytes, more than {MAX_PROV}")));
+            return Ok(Some(format!("the provenance layer is {size} bytes, more than {MAX_PROV}")));
         }
         let bytes = self.read(Key::Blob(&prov).path()).await?.unwrap_or_default();
         Ok(crate::edge::store::publish::check_prov_signs(&bytes, &release.archive, &release.id())
-            .map_err(|e| e.to_string()))
+            .err()
+            .map(|e| e.to_string()))
     }
 }
 

@@ -10,6 +10,7 @@ use worker::{
     AbortSignal, Cache, Fetch, FormEntry, Headers, Method, Request, RequestInit, Response, ResponseBody, Result, Url,
 };
 
+use super::failure::Reply;
 use super::stale::purge;
 use super::{respond, Target};
 use crate::edge::{
@@ -19,12 +20,12 @@ use crate::edge::{
 use crate::{NormalizedPath, Route};
 
 /// `GET /health`.
-pub(super) fn health() -> Result<(Response, CacheStatus)> {
+pub(super) fn health() -> Reply<(Response, CacheStatus)> {
     Ok((with_client_headers(Response::ok("ok")?, None, CacheStatus::Miss)?, CacheStatus::Miss))
 }
 
 /// The token route in report-only mode with a refused token: there is no token to answer with.
-pub(super) fn no_token() -> Result<(Response, CacheStatus)> {
+pub(super) fn no_token() -> Reply<(Response, CacheStatus)> {
     Ok((super::respond::error(401, "invalid_token", "present a valid token as the password")?, CacheStatus::Miss))
 }
 
@@ -59,7 +60,7 @@ fn stored_response(body: ResponseBody, etag: Option<&str>, route: &Route, config
 }
 
 /// A chart object of an origin-less repository: everything comes from the ledger.
-pub(super) async fn serve_ledger(req: Request, target: Target<'_>) -> Result<(Response, CacheStatus)> {
+pub(super) async fn serve_ledger(req: Request, target: Target<'_>) -> Reply<(Response, CacheStatus)> {
     let route = target.route;
     match super::charts::lookup(target).await {
         Ok(Some((stored, cache))) => finish(&req, stored, route, cache).await,
@@ -73,7 +74,7 @@ pub(super) async fn serve_ledger(req: Request, target: Target<'_>) -> Result<(Re
 }
 
 /// A chart object of a repository with an origin: the edge cache, then R2, then the origin.
-pub(super) async fn serve_object(req: Request, target: Target<'_>, origin: &Origin) -> Result<(Response, CacheStatus)> {
+pub(super) async fn serve_object(req: Request, target: Target<'_>, origin: &Origin) -> Reply<(Response, CacheStatus)> {
     let Target { env, config, route, path, .. } = target;
     let key = crate::edge::store::layout::object_of(route).unwrap_or_default();
     // The cache key is the canonical object URL: no hostname, no query, so no credential, ever.
@@ -131,12 +132,7 @@ pub(super) async fn serve_object(req: Request, target: Target<'_>, origin: &Orig
 /// Builds the client response from a full stored response (its `ETag`, the route's headers);
 /// conditional requests, ranges and HEAD are answered at the response layer for every route
 /// (`respond::http_semantics`).
-async fn finish(
-    _req: &Request,
-    stored: Response,
-    route: &Route,
-    cache: CacheStatus,
-) -> Result<(Response, CacheStatus)> {
+async fn finish(_req: &Request, stored: Response, route: &Route, cache: CacheStatus) -> Reply<(Response, CacheStatus)> {
     let etag = stored.headers().get("ETag")?;
     let headers = Headers::new();
     headers.set("Content-Type", content_type(route))?;
@@ -212,9 +208,9 @@ pub(super) async fn pass_through(
     mut req: Request,
     target: Target<'_>,
     origin: &Origin,
-) -> Result<(Response, CacheStatus)> {
+) -> Reply<(Response, CacheStatus)> {
     let Target { env, route, path, url, .. } = target;
-    let mut target = Url::parse(&format!("{}{path}", origin.url))?;
+    let mut target = Url::parse(&format!("{}{path}", origin.url)).map_err(worker::Error::from)?;
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| k != "token" && k != "access_token")
