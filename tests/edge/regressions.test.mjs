@@ -998,7 +998,7 @@ describe("what one grant may spend and what real clients send (issue 32)", () =>
   test("G2: a manifest push names at most 32 ?tag=, and the refusal names the repository and the bound", async () => {
     const tags = Array.from({ length: 1000 }, (_, i) => `tag=t${i}`).join("&");
     const manifest = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 }, layers: [] });
-    const res = await fetch(`${w.url}/v2/org1/repo1/app/manifests/sha256:${"1".repeat(64)}?${tags}`, {
+    const res = await fetch(`${w.url}/v2/org1/repo1/app/manifests/${sha256(Buffer.from(manifest))}?${tags}`, {
       method: "PUT",
       headers: { ...bearer("repository:org1/repo1/app:pull,push"), "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
       body: manifest,

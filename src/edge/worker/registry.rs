@@ -16,10 +16,11 @@ use super::r2::list_objects;
 use super::respond;
 use super::Target;
 use crate::edge::store::layout::{Key, Prefix};
-use crate::edge::store::ledger::{chart_parts, Change, ChartMeta, LedgerError, Op, Release};
+use crate::edge::store::ledger::{Change, Op};
 use crate::edge::store::oci::{
-    check_chunk, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks, Manifest,
-    RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
+    check_chunk, check_tag_move, commit_op, manifest_algorithm, query_tags, referrers_index, registry_error, tags_page,
+    upload_range, Chunks, Manifest, RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX,
+    PART_SIZE, SINGLE_PUT_LIMIT,
 };
 use crate::edge::store::publish::check_pushed_chart;
 use crate::edge::ChartId;
@@ -646,13 +647,8 @@ impl<'a> Registry<'a> {
         }
         for (tag, current) in protected.iter().zip(current) {
             if let Some(current) = current? {
-                if current != d && !self.adds_provenance(&bytes, &current).await? {
-                    let why = format!(
-                        "tag {tag} of {} is immutable (IMMUTABLE_TAGS) and already points to {current}: push a new version instead",
-                        self.repo
-                    );
-                    return Err(RegistryError::Denied(why).into());
-                }
+                let adds_provenance = current != d && self.adds_provenance(&bytes, &current).await?;
+                check_tag_move(self.repo, tag, &current, &d, adds_provenance)?;
             }
         }
         let size = bytes.len();
@@ -663,7 +659,8 @@ impl<'a> Registry<'a> {
             // The commit point: the ledger makes the manifest and its tags visible, or refuses and
             // nothing is (the stored manifest is removed unless a commit had made it visible).
             Some((ledger, chart)) => {
-                let op = match commit_op(&manifest, chart_config.as_deref(), chart, &d, &tags) {
+                let now = String::from(js_sys::Date::new_0().to_iso_string());
+                let op = match commit_op(&manifest, chart_config.as_deref(), chart, &d, &tags, &now) {
                     Ok(op) => op,
                     Err(why) => {
                         return Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?.into())
@@ -953,51 +950,5 @@ impl Registry<'_> {
         Ok(crate::edge::store::publish::check_prov_signs(&bytes, &release.archive, &release.id())
             .err()
             .map(|e| e.to_string()))
-    }
-}
-
-/// The ledger op a manifest pushed to chart `chart`'s OCI repository commits (one op: all of it or
-/// nothing): a helm chart's manifest publishes its version (from its config, read into typed
-/// fields) with any other tag it was pushed with; any other manifest is made visible with its tags.
-fn commit_op(
-    manifest: &Manifest,
-    config: Option<&[u8]>,
-    chart: &str,
-    d: &Digest,
-    tags: &[String],
-) -> std::result::Result<Op, String> {
-    let artifact = || Op::Manifest { chart: chart.to_owned(), manifest: d.to_string(), tags: tags.to_vec() };
-    let Some(config) = config.filter(|_| manifest.helm_chart.is_some()) else { return Ok(artifact()) };
-    let config: Value = serde_json::from_slice(config)
-        .map_err(|e| format!("a helm chart's config must be a readable JSON object (the chart's metadata): {e}"))?;
-    // A config that names no chart lists nothing (as before the ledger): the manifest is an artifact.
-    let object = config.as_object().ok_or_else(|| "a helm chart's config must be a JSON object".to_owned())?;
-    crate::edge::store::ledger::check_keys(object).map_err(|why| format!("a helm chart's config: {why}"))?;
-    let Some(meta) = ChartMeta::from_json(object) else { return Ok(artifact()) };
-    let (config_digest, archive, prov) = chart_parts(manifest)?;
-    let release = Release {
-        meta,
-        archive: archive.to_string(),
-        prov: prov.map(|p| p.to_string()),
-        config: config_digest.to_string(),
-        manifest: d.to_string(),
-        created: String::from(js_sys::Date::new_0().to_iso_string()),
-    };
-    Ok(Op::Publish { release: Box::new(release), exclusive: false, force: false, tags: tags.to_vec() })
-}
-
-/// The registry's answer to a ledger refusal.
-fn registry_error(e: LedgerError) -> RegistryError {
-    match e {
-        LedgerError::BadName(_) | LedgerError::BadVersion(..) | LedgerError::FileTaken { .. } => {
-            RegistryError::ManifestInvalid(e.to_string())
-        }
-        LedgerError::NotFound(_) | LedgerError::VersionNotFound(..) => RegistryError::ManifestUnknown,
-        LedgerError::TooLarge(_) => RegistryError::SizeInvalid(e.to_string()),
-        LedgerError::Exists
-        | LedgerError::Immutable(_)
-        | LedgerError::VersionTag { .. }
-        | LedgerError::TagImmutable { .. }
-        | LedgerError::Conflict(_) => RegistryError::Denied(e.to_string()),
     }
 }

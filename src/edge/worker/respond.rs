@@ -107,9 +107,10 @@ pub(super) async fn http_semantics(p: &Preconditions, head: bool, mut response: 
                 Ok(Response::empty()?.with_headers(headers))
             }
             // A streamed body: the runtime sends a HEAD's headers only.
-            None => Ok(response),
+            None => Ok(response.with_headers(headers)),
         },
-        Answer::Full => Ok(response),
+        // The headers are a copy (worker's `Headers` clones the object): they go back on.
+        Answer::Full => Ok(response.with_headers(headers)),
         Answer::NotModified => empty(304),
         Answer::PreconditionFailed => empty(412),
         Answer::Unsatisfiable => {
