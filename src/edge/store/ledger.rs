@@ -4,7 +4,7 @@
 //! deleted (tombstones). Every write over either protocol (an API upload, `/prov`, an API delete, an
 //! OCI manifest `PUT`, a tag or digest `DELETE`, a forced overwrite, `chartgate mirror`) is one
 //! [`Op`], planned here against the whole state ([`Ledger::plan`]) and committed as one serialized
-//! transaction by the Durable Object that holds the repository (`worker::ledger`). Content is
+//! transaction by the Durable Object that holds the repository (`worker::repo_ledger`). Content is
 //! stored by digest before the commit and becomes visible only through it; `index.yaml`, the
 //! charts' OCI tags and the HTTP file routes are derived from the ledger ([`Ledger::render_index`],
 //! [`Ledger::resolve_tag`], [`Ledger::file`]).
@@ -1605,8 +1605,8 @@ mod tests {
         let r = Release { meta, ..release("deep", "1.0.0", "a", None) };
         apply(&mut l, publish(r, false, false)).unwrap();
         let index = l.render_index("now");
-        let parsed = crate::edge::store::publish::Index::parse(Some(&index)).unwrap();
-        assert_eq!(parsed.versions("deep")[0]["description"], "x");
+        let parsed = crate::edge::store::publish::index_document(&index, 1_000_000).unwrap();
+        assert_eq!(parsed["entries"]["deep"][0]["description"], "x");
         assert!(!String::from_utf8(index).unwrap().contains("extra"));
     }
 

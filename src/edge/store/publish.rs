@@ -1,12 +1,13 @@
 //! Publishing without a chart server: the rules of ChartMuseum's API when the edge answers it
-//! itself (no `ORIGIN_URL`): a repository's `index.yaml` as a document the edge edits (add a
-//! version, refuse a duplicate unless forced, remove one), the entry an uploaded archive gets,
-//! and ChartMuseum's JSON answers. The worker glue (`worker::publish`) stores archives in R2 and
-//! writes the index back with a conditional put, retried on a concurrent change, so no update is
-//! lost.
+//! itself (the ledger backend): what an upload must be (its file name, its provenance file bound
+//! to its archive, a kept release date), the OCI form an upload gets (as `helm push` would make
+//! it), how a provenance file reaches a chart's manifest, and ChartMuseum's JSON answers. What a
+//! repository holds is its ledger's ([`super::ledger`]): every publish is one transaction there.
+//! The worker glue (`worker::api`) stores the content by digest and commits to the ledger.
 //!
-//! The edge writes `index.yaml` as JSON, which is YAML: helm (sigs.k8s.io/yaml), Flux and Argo CD
-//! read it as they read any index. An index written by `helm repo index` is read as YAML.
+//! `index_document` reads an `index.yaml` as JSON (what the edge writes, which is YAML too: helm
+//! (sigs.k8s.io/yaml), Flux and Argo CD read it as any index) or YAML (what `helm repo index`
+//! writes), for `chartgate mirror`'s source and the tests.
 
 use serde_json::{json, Map, Value};
 
@@ -17,10 +18,6 @@ use crate::{Algorithm, Digest};
 
 /// Largest chart archive accepted through the API (ChartMuseum's default `--max-upload-size`).
 pub const MAX_UPLOAD: usize = 20 * 1024 * 1024;
-/// Largest `index.yaml` the edge edits.
-pub const MAX_INDEX: usize = 16 * 1024 * 1024;
-/// Most YAML nodes read from an `index.yaml` written by `helm repo index` (some 10,000 versions).
-pub const MAX_INDEX_NODES: usize = 500_000;
 
 /// Why a publish request is refused, with ChartMuseum's status and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,8 +32,6 @@ pub enum PublishError {
     ChartNotFound,
     #[error("improper constraint: {0}")]
     VersionNotFound(String),
-    #[error("the stored index.yaml cannot be read: {0}")]
-    BadIndex(String),
     #[error("{0}")]
     TooLarge(String),
 }
@@ -47,7 +42,6 @@ impl PublishError {
             PublishError::Exists | PublishError::Immutable(_) => 409,
             PublishError::BadChart(_) => 400,
             PublishError::ChartNotFound | PublishError::VersionNotFound(_) => 404,
-            PublishError::BadIndex(_) => 500,
             PublishError::TooLarge(_) => 413,
         }
     }
@@ -77,52 +71,6 @@ pub fn index_document(bytes: &[u8], max_nodes: usize) -> Result<Value, String> {
     match serde_json::from_str::<Value>(text) {
         Ok(v) => Ok(v),
         Err(_) => yaml_to_json(text, max_nodes).map_err(|e| e.to_string()),
-    }
-}
-
-/// A repository's index: its `entries` (chart name → versions) and the other top-level fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Index {
-    head: Map<String, Value>,
-    entries: Map<String, Value>,
-}
-
-impl Index {
-    /// The stored index (`None`: the repository has none yet).
-    pub fn parse(stored: Option<&[u8]>) -> Result<Index, PublishError> {
-        let Some(bytes) = stored else { return Ok(Index::empty()) };
-        if bytes.len() > MAX_INDEX {
-            return Err(PublishError::BadIndex(format!("larger than {MAX_INDEX} bytes")));
-        }
-        let value = index_document(bytes, MAX_INDEX_NODES).map_err(PublishError::BadIndex)?;
-        let Value::Object(mut head) = value else { return Err(PublishError::BadIndex("not a mapping".into())) };
-        let entries = match head.remove("entries") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(entries)) => entries,
-            Some(_) => return Err(PublishError::BadIndex("entries is not a mapping".into())),
-        };
-        Ok(Index { head, entries })
-    }
-
-    pub fn empty() -> Index {
-        let mut head = Map::new();
-        head.insert("apiVersion".into(), "v1".into());
-        Index { head, entries: Map::new() }
-    }
-
-    /// The versions of `name`, as listed.
-    pub fn versions(&self, name: &str) -> Vec<&Value> {
-        self.entries.get(name).and_then(Value::as_array).map(|v| v.iter().collect()).unwrap_or_default()
-    }
-
-    /// True when `name` `version` is listed.
-    pub fn has(&self, id: &ChartId) -> bool {
-        self.versions(&id.name).iter().any(|e| e.get("version").and_then(Value::as_str) == Some(id.version.as_str()))
-    }
-
-    /// `GET /api/:repo/charts`: every chart's versions.
-    pub fn api_all(&self) -> Value {
-        Value::Object(self.entries.clone())
     }
 }
 
@@ -396,10 +344,10 @@ mod tests {
     #[test]
     fn reads_what_helm_repo_index_writes() {
         let yaml = "apiVersion: v1\nentries:\n  hello:\n  - apiVersion: v2\n    name: hello\n    version: 0.1.0\n    urls:\n    - hello-0.1.0.tgz\n    digest: abc\ngenerated: \"2026-01-01T00:00:00Z\"\n";
-        let index = Index::parse(Some(yaml.as_bytes())).unwrap();
-        assert!(index.has(&id("hello", "0.1.0")));
-        assert!(matches!(Index::parse(Some(b"[1, 2]")), Err(PublishError::BadIndex(_))));
-        assert!(matches!(Index::parse(Some(b"entries: [1]")), Err(PublishError::BadIndex(_))));
+        let index = index_document(yaml.as_bytes(), 1000).unwrap();
+        assert_eq!(index["entries"]["hello"][0]["version"], "0.1.0");
+        assert!(index_document(b"{\"a\": [1, 2]}", 1000).is_ok(), "JSON, as the edge writes it");
+        assert!(index_document(b"\xff", 1000).is_err());
         assert_eq!(PublishError::Exists.status(), 409);
         assert_eq!(PublishError::Exists.body(), r#"{"error":"file already exists"}"#);
         assert_eq!(PublishError::from(ArchiveError::TooLarge(9)).status(), 413);

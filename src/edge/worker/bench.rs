@@ -5,7 +5,7 @@
 use wasm_bindgen::JsCast as _;
 use worker::{console_log, Date, Env, Request, Response, Result};
 
-use super::decide::{decide, Outcome};
+use super::gate::{decide, Outcome};
 use super::isolate::{now_micros, now_secs, Isolate};
 use crate::authorize;
 use crate::edge::TOKEN_CACHE_CAPACITY;

@@ -11,8 +11,8 @@ use worker::{Cache, Data, Headers, HttpMetadata, Response, ResponseBody, Result}
 
 use super::cache::{remember, resolved, RESOLVE_TTL};
 use super::failure::Reply;
-use super::ledger::LedgerClient;
 use super::registry::Registry;
+use super::repo_ledger::LedgerClient;
 use super::Target;
 use crate::edge::store::layout::{cache as cache_key, Key};
 use crate::edge::store::ledger::{ChartMeta, Release};

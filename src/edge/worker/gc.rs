@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 
 use worker::{console_error, console_log, Bucket, Env, Result};
 
-use super::ledger::LedgerClient;
 use super::r2::list_objects;
+use super::repo_ledger::LedgerClient;
 use crate::edge::store::layout::{Key, Listed, Prefix};
 use crate::edge::store::oci::{gc, Manifest};
 use crate::RepoName;

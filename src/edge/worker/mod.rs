@@ -3,19 +3,19 @@
 //! refusal ([`respond`]) or serves what was allowed from the edge cache, R2 or the origin
 //! ([`serve`]). Per-isolate state lives in [`isolate`]; no authorization rule lives here.
 
+mod api;
 #[cfg(feature = "bench")]
 mod bench;
 mod body;
 mod cache;
 mod charts;
-mod decide;
 mod failure;
+mod gate;
 mod gc;
 mod isolate;
-mod ledger;
-mod publish;
 mod r2;
 mod registry;
+mod repo_ledger;
 mod respond;
 mod serve;
 mod stale;
@@ -27,7 +27,7 @@ use worker::{
 use crate::edge::gate::token_endpoint;
 use crate::edge::{AuditLine, CacheStatus, ChartBackend, EdgeConfig, RequestUrl};
 use crate::Route;
-use decide::{decide, Outcome};
+use gate::{decide, Outcome};
 use isolate::{now_micros, Isolate};
 
 #[event(fetch)]
@@ -177,7 +177,7 @@ async fn decide_and_serve(mut req: Request, env: &Env, isolate: &Isolate) -> Res
         (Route::RegistryBase, _) => registry::base(),
         (Route::Registry { repo, endpoint, .. }, _) => apart(registry::serve(req, target, repo, endpoint)).await,
         (Route::ApiRead { repo } | Route::ApiWrite { repo }, ChartBackend::Ledger { .. }) => {
-            apart(publish::serve(req, target, repo)).await
+            apart(api::serve(req, target, repo)).await
         }
         (Route::ApiRead { .. } | Route::ApiWrite { .. }, ChartBackend::Origin(origin)) => {
             apart(serve::pass_through(req, target, origin)).await

@@ -11,8 +11,8 @@ use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Method, Request, Respon
 
 use super::apart;
 use super::failure::{Failure, Reply};
-use super::ledger::LedgerClient;
 use super::r2::list_objects;
+use super::repo_ledger::LedgerClient;
 use super::respond;
 use super::Target;
 use crate::edge::store::layout::{Key, Prefix};

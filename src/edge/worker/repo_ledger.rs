@@ -5,15 +5,17 @@
 //! [`Ledger`]; a commit plans the op against it and writes the changed rows in one synchronous
 //! turn (one implicit transaction: no `await` between the writes), then applies them in memory.
 //!
-//! The worker reaches it through [`LedgerClient`]: `POST https://ledger/<verb>` with a JSON body.
+//! The worker reaches it through [`LedgerClient`], with the typed calls and replies of
+//! [`crate::edge::store::ledger_calls`].
 
 use std::cell::RefCell;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorageValue, State};
 
 use crate::edge::store::ledger::{Change, Ledger, LedgerError, Op, Release};
+use crate::edge::store::ledger_calls::{LedgerCall, LedgerReply};
 use crate::edge::{ChartId, EdgeConfig};
 use crate::{Digest, RepoName};
 
@@ -34,10 +36,6 @@ struct Row {
 
 fn now_iso() -> String {
     String::from(js_sys::Date::new_0().to_iso_string())
-}
-
-fn json_response(status: u16, body: &Value) -> Result<Response> {
-    Ok(Response::from_json(body)?.with_status(status))
 }
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rows (kind TEXT NOT NULL, k1 TEXT NOT NULL, k2 TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, k1, k2));
@@ -128,19 +126,14 @@ impl RepoLedger {
 }
 
 impl RepoLedger {
-    /// The `commit` verb: plans the operation in `body["op"]` against the ledger and writes its changes.
-    async fn commit(&self, body: &Value, config: &EdgeConfig) -> Result<Response> {
-        let op: Op = match serde_json::from_value(body.get("op").cloned().unwrap_or_default()) {
-            Ok(op) => op,
-            Err(e) => return json_response(400, &json!({"message": e.to_string()})),
-        };
-        let planned = self.with(|l| l.plan(&op, config.immutable_tags))?;
-        match planned {
+    /// [`LedgerCall::Commit`]: plans `op` against the ledger and writes its changes, or refuses it.
+    fn commit(&self, op: &Op, config: &EdgeConfig) -> Result<LedgerReply> {
+        match self.with(|l| l.plan(op, config.immutable_tags))? {
             Ok(changes) => {
                 self.write(&changes)?;
-                json_response(200, &json!({"changes": changes}))
+                Ok(LedgerReply::Committed { changes })
             }
-            Err(e) => json_response(e.status(), &json!({"error": e})),
+            Err(error) => Ok(LedgerReply::Refused { error }),
         }
     }
 }
@@ -151,67 +144,36 @@ impl DurableObject for RepoLedger {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let verb = req.path().trim_start_matches('/').to_owned();
         // Sent by this worker only; bounded all the same (an op is at most a few entries' bytes).
         let Some(bytes) = super::body::read_bounded(&mut req, 4 * 1024 * 1024).await? else {
-            return json_response(413, &json!({"message": "ledger request too large"}));
+            return Response::error("ledger call too large", 413);
         };
-        let body: Value = serde_json::from_slice(&bytes).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let config = match super::isolate::isolate(&self.env) {
+        let call: LedgerCall = match serde_json::from_slice(&bytes) {
+            Ok(call) => call,
+            Err(e) => return Response::error(format!("not a ledger call: {e}"), 400),
+        };
+        let isolate = match super::isolate::isolate(&self.env) {
             Ok(i) => i,
-            Err(e) => return json_response(500, &json!({"message": e})),
-        };
-        let config = &config.config;
-        let Ok(_repo) = RepoName::parse(&field("repo")) else {
-            return json_response(400, &json!({"message": "no repository"}));
+            Err(e) => return Response::error(e, 500),
         };
         // Boxed apart (V8 compiles a wasm function on its first call): a read does not compile the
         // commit's plan and write.
         super::apart(self.load()).await?;
-        match verb.as_str() {
-            "commit" => super::apart(self.commit(&body, config)).await,
-            "index" => Ok(Response::from_bytes(self.index()?)?),
-            "api" => {
-                let (name, version) =
-                    (body.get("name").and_then(Value::as_str), body.get("version").and_then(Value::as_str));
-                match self.with(|l| l.api(name, version))? {
-                    Ok(value) => json_response(200, &value),
-                    Err(e) => json_response(404, &json!({"error": e})),
-                }
-            }
-            "file" => {
-                let found = self.with(|l| l.file(&field("file")).map(|(r, d)| (r.id(), d.to_owned())))?;
-                match found {
-                    Some((id, digest)) => {
-                        json_response(200, &json!({"name": id.name, "version": id.version, "digest": digest}))
-                    }
-                    None => json_response(404, &json!({})),
-                }
-            }
-            "release" => match self.with(|l| l.release(&field("name"), &field("version")).cloned())? {
-                Some(r) => json_response(200, &serde_json::to_value(r)?),
-                None => json_response(404, &json!({})),
+        let reply = match &call {
+            LedgerCall::Commit { op } => super::apart(async { self.commit(op, &isolate.config) }).await?,
+            LedgerCall::Index => return Response::from_bytes(self.index()?),
+            read => match self.with(|l| l.answer(read))? {
+                Some(reply) => reply,
+                None => return Response::error("no such call", 400),
             },
-            "tag" => match self.with(|l| l.resolve_tag(&field("chart"), &field("tag")).map(str::to_owned))? {
-                Some(m) => json_response(200, &json!({"manifest": m})),
-                None => json_response(404, &json!({})),
-            },
-            "tags" => json_response(200, &json!(self.with(|l| l.tags_of(&field("chart")))?)),
-            "manifest" => {
-                let visible = self.with(|l| l.has_manifest(&field("chart"), &field("digest")))?;
-                json_response(if visible { 200 } else { 404 }, &json!({}))
-            }
-            "referenced" => json_response(200, &json!(self.with(|l| l.referenced())?)),
-            _ => json_response(404, &json!({"message": "no such verb"})),
-        }
+        };
+        Response::from_json(&reply)
     }
 }
 
-/// The worker's side: the ledger of one chart repository.
+/// The worker's side: the ledger of one chart repository, called through [`LedgerCall`].
 pub(super) struct LedgerClient {
     stub: worker::Stub,
-    repo: String,
 }
 
 /// What a commit answered: the changes it made, or the ledger's refusal.
@@ -219,87 +181,98 @@ pub(super) type Committed = std::result::Result<Vec<Change>, LedgerError>;
 
 impl LedgerClient {
     pub(super) fn new(env: &Env, repo: &RepoName) -> Result<LedgerClient> {
-        let stub = env.durable_object("LEDGER")?.get_by_name(repo.as_str())?;
-        Ok(LedgerClient { stub, repo: repo.to_string() })
+        Ok(LedgerClient { stub: env.durable_object("LEDGER")?.get_by_name(repo.as_str())? })
     }
 
-    async fn call(&self, verb: &str, mut body: Value) -> Result<Response> {
-        body["repo"] = self.repo.clone().into();
+    async fn send(&self, call: &LedgerCall) -> Result<Response> {
         let mut init = RequestInit::new();
-        init.with_method(worker::Method::Post).with_body(Some(body.to_string().into()));
-        let req = Request::new_with_init(&format!("https://ledger/{verb}"), &init)?;
-        self.stub.fetch_with_request(req).await
+        init.with_method(worker::Method::Post).with_body(Some(serde_json::to_string(call)?.into()));
+        let req = Request::new_with_init("https://ledger/", &init)?;
+        let res = self.stub.fetch_with_request(req).await?;
+        match res.status_code() {
+            200 => Ok(res),
+            status => Err(worker::Error::RustError(format!("the ledger answered {status} to a call"))),
+        }
     }
 
-    async fn json(&self, verb: &str, body: Value) -> Result<Option<Value>> {
-        let mut res = self.call(verb, body).await?;
-        match res.status_code() {
-            200 => Ok(Some(res.json().await?)),
-            404 => Ok(None),
-            status => Err(worker::Error::RustError(format!("the ledger answered {status} to {verb}"))),
-        }
+    async fn call(&self, call: LedgerCall) -> Result<LedgerReply> {
+        self.send(&call).await?.json().await
     }
 
     /// Commits one op: `Err` is the ledger's refusal (nothing changed).
     pub(super) async fn commit(&self, op: &Op) -> Result<Committed> {
-        let mut res = self.call("commit", json!({"op": op})).await?;
-        let ok = res.status_code() == 200;
-        let body: Value = res.json().await?;
-        if ok {
-            let changes = body.get("changes").cloned().map(serde_json::from_value::<Vec<Change>>);
-            return match changes {
-                Some(Ok(changes)) => Ok(Ok(changes)),
-                _ => Err(worker::Error::RustError(format!("the ledger answered a commit with {body}"))),
-            };
-        }
-        match body.get("error").cloned().map(serde_json::from_value::<LedgerError>) {
-            Some(Ok(e)) => Ok(Err(e)),
-            _ => Err(worker::Error::RustError(format!("the ledger failed: {body}"))),
+        match self.call(LedgerCall::Commit { op: op.clone() }).await? {
+            LedgerReply::Committed { changes } => Ok(Ok(changes)),
+            LedgerReply::Refused { error } => Ok(Err(error)),
+            other => Err(unexpected(&other)),
         }
     }
 
     /// `index.yaml`, rendered from the ledger.
     pub(super) async fn index(&self) -> Result<Vec<u8>> {
-        self.call("index", json!({})).await?.bytes().await
+        self.send(&LedgerCall::Index).await?.bytes().await
     }
 
     /// ChartMuseum's API read of `name` and `version` (see [`Ledger::api`]): `None` when not found.
     pub(super) async fn api(&self, name: Option<&str>, version: Option<&str>) -> Result<Option<Value>> {
-        self.json("api", json!({"name": name, "version": version})).await
+        let call = LedgerCall::Api { name: name.map(str::to_owned), version: version.map(str::to_owned) };
+        match self.call(call).await? {
+            LedgerReply::Api { document } => Ok(Some(document)),
+            LedgerReply::Refused { .. } => Ok(None),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// The release and content digest of an HTTP file (`x-1.0.0.tgz` or `.prov`).
     pub(super) async fn file(&self, file: &str) -> Result<Option<(ChartId, Digest)>> {
-        let Some(v) = self.json("file", json!({"file": file})).await? else { return Ok(None) };
-        let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let Ok(digest) = Digest::parse(&field("digest")) else { return Ok(None) };
-        Ok(Some((ChartId { name: field("name"), version: field("version") }, digest)))
+        match self.call(LedgerCall::File { file: file.to_owned() }).await? {
+            LedgerReply::File { found } => Ok(found
+                .and_then(|(name, version, digest)| Some((ChartId { name, version }, Digest::parse(&digest).ok()?)))),
+            other => Err(unexpected(&other)),
+        }
     }
 
     pub(super) async fn release(&self, id: &ChartId) -> Result<Option<Release>> {
-        let found = self.json("release", json!({"name": id.name, "version": id.version})).await?;
-        Ok(found.and_then(|v| serde_json::from_value(v).ok()))
+        match self.call(LedgerCall::Release { name: id.name.clone(), version: id.version.clone() }).await? {
+            LedgerReply::Release { release } => Ok(release.map(|r| *r)),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// The manifest a tag of `chart`'s OCI repository names.
     pub(super) async fn tag(&self, chart: &str, tag: &str) -> Result<Option<Digest>> {
-        let found = self.json("tag", json!({"chart": chart, "tag": tag})).await?;
-        Ok(found.and_then(|v| Digest::parse(v.get("manifest")?.as_str()?).ok()))
+        match self.call(LedgerCall::Tag { chart: chart.to_owned(), tag: tag.to_owned() }).await? {
+            LedgerReply::Tag { manifest } => Ok(manifest.and_then(|m| Digest::parse(&m).ok())),
+            other => Err(unexpected(&other)),
+        }
     }
 
     pub(super) async fn tags(&self, chart: &str) -> Result<Vec<String>> {
-        let found = self.json("tags", json!({"chart": chart})).await?;
-        Ok(found.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+        match self.call(LedgerCall::Tags { chart: chart.to_owned() }).await? {
+            LedgerReply::Tags { tags } => Ok(tags),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Every digest the ledger references (what the garbage collector keeps).
     pub(super) async fn referenced(&self) -> Result<Vec<String>> {
-        let found = self.json("referenced", json!({})).await?;
-        Ok(found.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+        match self.call(LedgerCall::Referenced).await? {
+            LedgerReply::Referenced { digests } => Ok(digests),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// True when a commit made `digest` visible in `chart`'s OCI repository.
     pub(super) async fn has_manifest(&self, chart: &str, digest: &Digest) -> Result<bool> {
-        Ok(self.json("manifest", json!({"chart": chart, "digest": digest.to_string()})).await?.is_some())
+        let call = LedgerCall::HasManifest { chart: chart.to_owned(), manifest: digest.to_string() };
+        match self.call(call).await? {
+            LedgerReply::HasManifest { visible } => Ok(visible),
+            other => Err(unexpected(&other)),
+        }
     }
+}
+
+/// A reply of another call than the one made: the object and the worker disagree.
+fn unexpected(reply: &LedgerReply) -> worker::Error {
+    worker::Error::RustError(format!("the ledger answered another call: {reply:?}"))
 }

@@ -9,7 +9,7 @@ use worker::{FormEntry, Request, Response, Result};
 use super::cache::{files_of, forget};
 use super::charts::{link_release, store_signature, store_upload};
 use super::failure::Reply;
-use super::ledger::LedgerClient;
+use super::repo_ledger::LedgerClient;
 use super::{apart, respond, Target};
 use crate::edge::store::ledger::{ChartMeta, LedgerError, Op, Release};
 use crate::edge::store::publish::{
