@@ -29,6 +29,7 @@ mod registry;
 mod route;
 mod scope;
 mod trust;
+mod url_policy;
 mod verify;
 
 pub mod edge;

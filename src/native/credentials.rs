@@ -135,7 +135,7 @@ impl ClientConfig {
                         let issuer = r.issuer.as_deref().ok_or_else(|| {
                             at("source client needs `issuer`: the issuer's URL, the only place its secret is sent")
                         })?;
-                        crate::trust::check_url(issuer).map_err(|e| at(&format!("issuer: {e}")))?;
+                        crate::url_policy::check_url(issuer).map_err(|e| at(&format!("issuer: {e}")))?;
                         Some(issuer.trim_end_matches('/').to_owned())
                     },
                 },
@@ -145,7 +145,7 @@ impl ClientConfig {
                 return Err(at("this host is configured twice"));
             }
             if let Some(issuer) = &r.issuer {
-                crate::trust::check_url(issuer).map_err(|e| at(&format!("issuer: {e}")))?;
+                crate::url_policy::check_url(issuer).map_err(|e| at(&format!("issuer: {e}")))?;
                 issuers.insert(host.clone(), issuer.trim_end_matches('/').to_owned());
             }
             registries.push((host, source));
@@ -177,7 +177,7 @@ pub fn registry_origin(server_url: &str) -> Result<String, HelperError> {
     let server = server_url.trim();
     let url = if server.contains("://") {
         server.to_owned()
-    } else if crate::trust::is_loopback(&host_of(server)) {
+    } else if crate::url_policy::is_loopback(&host_of(server)) {
         format!("http://{server}")
     } else {
         format!("https://{server}")
@@ -193,7 +193,7 @@ pub fn registry_origin(server_url: &str) -> Result<String, HelperError> {
 /// # Errors
 /// Why not, naming the realm.
 pub fn check_workload_realm(realm: &str, registry: &str, issuer: Option<&str>) -> Result<(), HelperError> {
-    crate::trust::check_url(realm)
+    crate::url_policy::check_url(realm)
         .map_err(|e| HelperError::Source(format!("the token endpoint the registry names: {e}")))?;
     let own = realm.strip_prefix(registry).is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
     if own || issuer.is_some_and(|i| check_realm(realm, Some(i)).is_ok()) {
@@ -311,7 +311,7 @@ pub fn getter_target(url: &str) -> Result<String, HelperError> {
         return refuse("must name a host, without user information");
     }
     // Credentials travel in clear over http: only to this machine.
-    if scheme == "http" && !crate::trust::is_loopback(rest) {
+    if scheme == "http" && !crate::url_policy::is_loopback(rest) {
         return refuse("uses plain http to another machine: use chartgate:// (https)");
     }
     Ok(format!("{scheme}://{rest}"))
@@ -323,7 +323,7 @@ pub fn getter_target(url: &str) -> Result<String, HelperError> {
 /// # Errors
 /// Why not, naming the realm (never the secret).
 pub fn check_realm(realm: &str, issuer: Option<&str>) -> Result<(), HelperError> {
-    crate::trust::check_url(realm)
+    crate::url_policy::check_url(realm)
         .map_err(|e| HelperError::Source(format!("the token endpoint the edge names: {e}")))?;
     if let Some(issuer) = issuer {
         let under = realm.strip_prefix(issuer).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));

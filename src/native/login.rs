@@ -67,7 +67,8 @@ pub const MAX_INTERVAL: u64 = 60;
 /// [`LoginError::Discovery`] for a realm that is not an https URL (http on loopback only) or
 /// not a chartgate token endpoint (`…/oauth/token` or `…/token`).
 pub fn issuer_of_realm(realm: &str) -> Result<(String, String), LoginError> {
-    crate::trust::check_url(realm).map_err(|e| LoginError::Discovery(format!("the edge's token endpoint: {e}")))?;
+    crate::url_policy::check_url(realm)
+        .map_err(|e| LoginError::Discovery(format!("the edge's token endpoint: {e}")))?;
     let base = realm.split(['?', '#']).next().unwrap_or_default();
     let issuer = base.strip_suffix("/oauth/token").or_else(|| base.strip_suffix("/token")).ok_or_else(|| {
         LoginError::Discovery(format!("the edge names the token endpoint {realm:?}, which is not a chartgate issuer's"))
@@ -116,11 +117,11 @@ pub fn issuer_login(doc: &Value, issuer: &str, edge: &str) -> Result<IssuerLogin
         return Err(bad(format!("it is the metadata of {named:?} (RFC 8414 §3.3)")));
     }
     let token_endpoint = string(doc, "token_endpoint").ok_or_else(|| bad("no `token_endpoint`".into()))?;
-    crate::trust::check_url(&token_endpoint).map_err(|e| bad(format!("token_endpoint: {e}")))?;
+    crate::url_policy::check_url(&token_endpoint).map_err(|e| bad(format!("token_endpoint: {e}")))?;
     let (Some(provider), Some(client_id)) = (string(doc, "login_provider"), string(doc, "login_client_id")) else {
         return Err(LoginError::NoLoginProvider { issuer: issuer.to_owned() });
     };
-    crate::trust::check_url(&provider).map_err(|e| bad(format!("login_provider: {e}")))?;
+    crate::url_policy::check_url(&provider).map_err(|e| bad(format!("login_provider: {e}")))?;
     // An edge may name any issuer in its challenge: the issuer must say the edge is one of its own.
     let edges = doc.get("login_edges").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     let listed = edges.iter().filter_map(Value::as_str).any(|e| edge_origin(e).is_ok_and(|e| e == edge));
@@ -160,7 +161,7 @@ pub fn provider_endpoints(doc: &Value, provider: &str) -> Result<ProviderEndpoin
     let token = string(doc, "token_endpoint").ok_or_else(|| bad("no `token_endpoint`".into()))?;
     let revocation = string(doc, "revocation_endpoint");
     for url in [Some(&device_authorization), Some(&token), revocation.as_ref()].into_iter().flatten() {
-        crate::trust::check_url(url).map_err(bad)?;
+        crate::url_policy::check_url(url).map_err(bad)?;
     }
     Ok(ProviderEndpoints { device_authorization, token, revocation })
 }
@@ -197,7 +198,7 @@ impl DeviceAuthorization {
         let verification_uri_complete = string(doc, "verification_uri_complete");
         // These are opened in a browser: web URLs only, never something a program reads as an option.
         for url in [Some(&verification_uri), verification_uri_complete.as_ref()].into_iter().flatten() {
-            crate::trust::check_url(url).map_err(|e| {
+            crate::url_policy::check_url(url).map_err(|e| {
                 LoginError::Refused(format!("the verification URL: {}", super::credentials::printable(&e)))
             })?;
         }
@@ -449,7 +450,7 @@ pub fn edge_origin(url: &str) -> Result<String, LoginError> {
     }
     match scheme.as_str() {
         "https" => {}
-        "http" if crate::trust::is_loopback(&authority) => {}
+        "http" if crate::url_policy::is_loopback(&authority) => {}
         "http" => return refuse("uses plain http to another machine: use https"),
         _ => return refuse("is not an https URL"),
     }

@@ -172,7 +172,7 @@ impl Ctx<'_> {
         let l = raw.get_ref();
         let at = |key: &str, why: String| self.err::<LoginProvider>(raw.span(), format!("login.{key}"), why);
         let provider = l.provider.trim_end_matches('/');
-        if let Err(why) = crate::trust::check_url(provider) {
+        if let Err(why) = crate::url_policy::check_url(provider) {
             return at("provider", why);
         }
         if l.client_id.is_empty() || l.client_id.chars().any(|c| c.is_control() || c == ' ') {
