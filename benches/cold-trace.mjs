@@ -34,12 +34,12 @@ function symbols(build) {
 
 // Parts, by the function's path; the first that matches names it.
 const PARTS = [
-  ["isolate set-up (configuration, JWKS, key stores)", /^chartgate::edge::(worker::isolate|config)|^chartgate::keys::KeySet::(from_json|parse)|^chartgate::decision::Policy::new|^chartgate::trust::TrustPolicies::from_json/],
+  ["isolate set-up (configuration, JWKS, key stores)", /^chartgate::edge::(worker::isolate|config)|^chartgate::keys::KeySet::(from_json|parse)|^chartgate::decision::Policy::new|^chartgate::trust::(document::<impl chartgate::trust::)?TrustPolicies>?::from_json/],
   ["token: parse, claims, WebCrypto verify", /^chartgate::(jws|claims|verify|keys|wasm::webcrypto|credential)|^base64::/],
-  ["decision: path, route, scope, grant", /^chartgate::(path|route|scope|decision|allowance|trust|edge::token_cache|edge::worker::decide|wasm::decide|error)/],
-  ["registry (OCI)", /^chartgate::edge::(worker::)?registry/],
-  ["chart server and ledger", /^chartgate::edge::(worker::)?(publish|ledger|charts|chart_archive|serving)|^(tar|flate2|miniz_oxide|yaml_rust2|semver)::/],
-  ["serving: cache, R2, responses", /^chartgate::edge::worker::(serve|cache|r2|respond|stale)/],
+  ["decision: path, route, scope, grant", /^chartgate::(path|route|scope|decision|allowance|trust|edge::gate|edge::worker::gate|wasm::decide|error)/],
+  ["registry (OCI)", /^chartgate::edge::(worker::registry|store::oci)/],
+  ["chart server and ledger", /^chartgate::edge::(worker::(api|repo_ledger|charts)|store::(publish|ledger|ledger_calls|chart_archive|serving|layout))|^(tar|flate2|miniz_oxide|yaml_rust2|semver)::/],
+  ["serving: cache, R2, responses", /^chartgate::edge::worker::(serve|cache|r2|respond|stale|failure|body)/],
   ["way in and out: the entry, wasm-bindgen, the worker crate", /^(js_sys|wasm_bindgen|web_sys|worker|chartgate::edge::worker::(fetch|decide_and_serve|apart))|externref|^__wbindgen|^__worker|shim$|^fetch|^init$|^\d+$/],
   ["JSON (serde, serde_json)", /^(serde|serde_json|serde_core)|serde_core::|serde::/],
   ["allocator, collections, formatting (core, alloc)", /^(core|alloc|dlmalloc|__rust|hashbrown|&|\[|str |u8 |usize |i32 |u64 |f64 |bool |char )/],
