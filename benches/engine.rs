@@ -4,7 +4,12 @@
 
 use std::time::Duration;
 
-use chartgate::{KeySet, MintRequest, NativeVerifier, Policy, Request, ScopeSet, SigningKey};
+use chartgate::{
+    access::{Policy, Request, ScopeSet},
+    crypto::{NativeVerifier, SigningKey},
+    key::KeySet,
+    token::MintRequest,
+};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 const NOW: u64 = 1_800_000_000;
@@ -22,7 +27,7 @@ fn token(key: &SigningKey, padding: usize) -> String {
 fn decide(token: &str, keys: &KeySet, backend: &NativeVerifier) -> bool {
     let auth = format!("Bearer {token}");
     let req = Request { method: "GET", path: "/org1/repo1/index.yaml", query: None, authorization: Some(&auth) };
-    chartgate::decide(&req, keys, &Policy::default(), NOW, backend).is_ok()
+    chartgate::access::decide(&req, keys, &Policy::default(), NOW, backend).is_ok()
 }
 
 fn benches(c: &mut Criterion) {
@@ -44,7 +49,7 @@ fn benches(c: &mut Criterion) {
         let base = token(&key, 0).len();
         let pad = (kib * 1024).saturating_sub(base + 64) * 3 / 4;
         let t = token(&key, pad);
-        assert!(t.len() <= chartgate::MAX_TOKEN_LEN && decide(&t, &keys, &backend), "{kib} KiB: {}", t.len());
+        assert!(t.len() <= chartgate::token::MAX_TOKEN_LEN && decide(&t, &keys, &backend), "{kib} KiB: {}", t.len());
         group.bench_with_input(BenchmarkId::from_parameter(kib), &t, |b, t| b.iter(|| decide(t, &keys, &backend)));
     }
     group.finish();

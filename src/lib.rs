@@ -1,15 +1,16 @@
-//! chartgate decides whether a request for a Helm chart artifact may be served, from an RS256
-//! token and a policy. One engine serves the edge worker, the issuer, the CLI and the inspector
-//! page, so they never disagree about a token.
+//! chartgate decides whether a request for a Helm chart artifact may be served, from a token
+//! (RS256 or ES256) and a policy. One engine serves the edge worker, the issuer, the CLI and the
+//! inspector page, so they never disagree about a token.
 //!
 //! The engine (the modules at the top of `src/`) does no I/O and reads no clock: keys, policy and
-//! `now` are parameters, and the RSA signature check is a seam ([`SignatureVerifier`]) that each
-//! platform fills with its own crypto. It never logs, stores or echoes a token. Around it, one
-//! room per platform:
+//! `now` are parameters, and the signature check is a seam ([`token::SignatureVerifier`]) that
+//! each platform fills with its own crypto. It never logs, stores or echoes a token. Its public
+//! surface is grouped by role: [`token`], [`key`], [`access`], [`oci`], [`workload`]. Around it,
+//! one room per platform:
 //!
-//! - [`edge`]: the edge's pure serving rules (compiled and tested natively) and, on wasm32 with
-//!   the `edge` feature, the Cloudflare Worker that runs them;
-//! - [`issuer`], [`cli`] and the native crypto (not on wasm32): the token service, the command line,
+//! - [`edge`]: the edge's gate and store, pure rules compiled and tested natively, and, on wasm32
+//!   with the `edge` feature, the Cloudflare Worker glue that runs them;
+//! - [`issuer`], [`cli`] and [`crypto`] (not on wasm32): the token service, the command line,
 //!   signing and verification on the system's OpenSSL;
 //! - [`wasm`] (wasm32 only): WebCrypto verification and the inspector page's exports.
 #![forbid(unsafe_code)]
@@ -38,44 +39,77 @@ mod native;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-// The engine.
-pub use allowance::{claim, Allowance, FillError, ScopePattern, ScopeTemplate};
-pub use claims::{Access, AccessEntry, Audience, Claims, PathBinding, TrustedBy, MAX_DATE, MAX_PATHS};
-pub use credential::{
-    extract as extract_credential, find_token, helm_provenance_request, Credential, CredentialError, Pasted, Via,
-};
-pub use decision::{
-    authorize, check_claims, decide, decide_trusted, normalize, prepare, prepare_path, Denial, Grant, Holder,
-    MountSource, Policy, PolicyError, PolicySettings, Prepared, Request, DEFAULT_LEEWAY, MAX_LEEWAY,
-};
-pub use error::{human_duration, relative, OAuthError, Reason};
-pub use hex::hex;
-pub use jws::{
-    dangerous_decode, Alg, Header, JwsError, MalformedToken, Part, UnverifiedToken, MAX_KID_LEN, MAX_TOKEN_LEN,
-};
-pub use key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
-pub use keys::{
-    EcPublicKey, KeyError, KeyMaterial, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS,
-};
-pub use mint::{split_url, MintRequest, SignUrlError, SignedUrlPlan, DEFAULT_TTL, DEFAULT_URL_TTL};
-pub use path::{NormalizedPath, PathError, MAX_PATH};
-pub use registry::{
-    canonical_path, check_tag, is_registry_path, Algorithm, Digest, Endpoint, Reference, RegistryPathError, MAX_TAG,
-};
-pub use route::Route;
-pub use scope::{
-    Action, Actions, Depth, Kind, Layout, RepoName, Scope, ScopeError, ScopeSet, OCI_RESOURCE_TYPE, RESOURCE_TYPE,
-};
-pub use trust::{
-    discovered_jwks_uri, Condition, KeySource, ParseOptions, RawPolicy, Routed, TrustPolicies, TrustPolicy,
-    TrustPolicyError, TrustRule, TrustWarning, WorkloadPayload, MAX_POLICIES,
-};
-pub use verify::{begin, verify, verify_any, PendingSignature, SignatureVerifier, VerifiedToken};
+// The public surface, by role; inside the crate every item keeps its short path.
 
-// The native platform: the issuer, the command line, and the engine's OpenSSL backend.
+/// Tokens: compact JWS read strictly, claims, verification in a fixed order behind a signature
+/// seam, new tokens and signed-URL plans.
+pub mod token {
+    pub use crate::claims::{Access, AccessEntry, Audience, Claims, PathBinding, TrustedBy, MAX_DATE, MAX_PATHS};
+    pub use crate::jws::{
+        dangerous_decode, Alg, Header, JwsError, MalformedToken, Part, UnverifiedToken, MAX_KID_LEN, MAX_TOKEN_LEN,
+    };
+    pub use crate::mint::{split_url, MintRequest, SignUrlError, SignedUrlPlan, DEFAULT_TTL, DEFAULT_URL_TTL};
+    pub use crate::verify::{begin, verify, verify_any, PendingSignature, SignatureVerifier, VerifiedToken};
+}
+
+/// Keys: RSA and P-256 public keys, key sets and `kid`, and when to fetch a JWKS again.
+pub mod key {
+    pub use crate::key_refresh::{Plan, RefreshRules, RemoteKeys, UnknownKid};
+    pub use crate::keys::{
+        EcPublicKey, KeyError, KeyMaterial, KeySet, PublicKey, RsaPublicKey, MAX_KEYS, MAX_RSA_BITS, MIN_RSA_BITS,
+    };
+}
+
+/// Access: where the credential is, the request's path and route, scopes and patterns, the policy,
+/// the decision and its reasons.
+pub mod access {
+    pub use crate::allowance::{claim, Allowance, FillError, ScopePattern, ScopeTemplate};
+    pub use crate::credential::{
+        extract as extract_credential, find_token, helm_provenance_request, Credential, CredentialError, Pasted, Via,
+    };
+    pub use crate::decision::{
+        authorize, check_claims, decide, decide_trusted, normalize, prepare, prepare_path, Denial, Grant, Holder,
+        MountSource, Policy, PolicyError, PolicySettings, Prepared, Request, DEFAULT_LEEWAY, MAX_LEEWAY,
+    };
+    pub use crate::error::{human_duration, relative, OAuthError, Reason};
+    pub use crate::path::{NormalizedPath, PathError, MAX_PATH};
+    pub use crate::route::Route;
+    pub use crate::scope::{
+        Action, Actions, Depth, Kind, Layout, RepoName, Scope, ScopeError, ScopeSet, OCI_RESOURCE_TYPE, RESOURCE_TYPE,
+    };
+}
+
+/// The OCI registry's routes, references and digests.
+pub mod oci {
+    pub use crate::registry::{
+        canonical_path, check_tag, is_registry_path, Algorithm, Digest, Endpoint, Reference, RegistryPathError, MAX_TAG,
+    };
+}
+
+/// Trust policies: which external issuers' tokens (CI jobs, workloads, SSO) are accepted, and what
+/// they grant.
+pub mod workload {
+    pub use crate::trust::{
+        discovered_jwks_uri, Condition, KeySource, ParseOptions, RawPolicy, Routed, TrustPolicies, TrustPolicy,
+        TrustPolicyError, TrustRule, TrustWarning, WorkloadPayload, MAX_POLICIES,
+    };
+}
+
+/// Signing and verification on the system's OpenSSL (native only).
 #[cfg(not(target_arch = "wasm32"))]
-pub use native::{
-    cli,
-    crypto::{random_id, NativeVerifier, SigningError, SigningKey},
-    issuer,
-};
+pub mod crypto {
+    pub use crate::native::crypto::{random_id, NativeVerifier, SigningError, SigningKey};
+}
+
+// The native platform: the issuer and the command line.
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::{cli, issuer};
+
+pub(crate) use access::*;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use crypto::*;
+pub(crate) use hex::hex;
+pub(crate) use key::*;
+pub(crate) use oci::*;
+pub(crate) use token::*;
+pub(crate) use workload::*;

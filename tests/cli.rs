@@ -180,7 +180,8 @@ fn token_from_parent_downscopes_offline() {
     ]);
     assert!(child.status.success(), "{child:?}");
     let child = stdout(&child).trim().to_owned();
-    let (p, c) = (chartgate::dangerous_decode(&parent).unwrap().1, chartgate::dangerous_decode(&child).unwrap().1);
+    let (p, c) =
+        (chartgate::token::dangerous_decode(&parent).unwrap().1, chartgate::token::dangerous_decode(&child).unwrap().1);
     assert!(c["exp"].as_u64() <= p["exp"].as_u64(), "the child never outlives its parent");
     assert_eq!(c["lineage"][0], p["jti"]);
     assert_eq!(c["access"].as_array().unwrap().len(), 1);
@@ -224,7 +225,7 @@ fn tempdir(name: &str) -> String {
 fn verify_with_trust_policies() {
     let dir = tempdir("trust");
     let signer = other_key();
-    let jwks = chartgate::KeySet::new(vec![signer.public()]).unwrap().to_jwks().to_string();
+    let jwks = chartgate::key::KeySet::new(vec![signer.public()]).unwrap().to_jwks().to_string();
     let policy = serde_json::json!([{
         "name": "github", "issuer": "https://token.actions.githubusercontent.com", "audience": "https://charts.example.com",
         "keys": jwks,
@@ -303,7 +304,7 @@ fn trust_file(dir: &str, name: &str, keys: serde_json::Value, rules: serde_json:
 fn verify_trust_warns_about_push_rules_bound_by_name_only() {
     let dir = tempdir("trust-warn");
     let signer = other_key();
-    let jwks = chartgate::KeySet::new(vec![signer.public()]).unwrap().to_jwks().to_string();
+    let jwks = chartgate::key::KeySet::new(vec![signer.public()]).unwrap().to_jwks().to_string();
     let now = chartgate::issuer::now();
     let claims = serde_json::json!({"iss": "https://token.actions.githubusercontent.com", "aud": "https://charts.example.com",
         "repository": "acme/app", "repository_id": "892364310", "repository_owner": "acme", "repository_owner_id": "74563812",

@@ -3,7 +3,11 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use chartgate::{NativeVerifier, Policy, PolicySettings, Request, MAX_TOKEN_LEN};
+use chartgate::{
+    access::{Policy, PolicySettings, Request},
+    crypto::NativeVerifier,
+    token::MAX_TOKEN_LEN,
+};
 
 use crate::util::*;
 
@@ -27,7 +31,7 @@ fn allows_pull_with_each_credential_form() {
     for (auth, query) in [(Some(bearer.as_str()), None), (Some(basic.as_str()), None), (None, Some(query.as_str()))] {
         for path in ["/org1/repo1/index.yaml", "/org1/repo1/charts/app-0.1.0.tgz", "/org1/repo1/app-0.1.0.tgz.prov"] {
             let req = Request { method: "GET", path, query, authorization: auth };
-            let grant = chartgate::decide(&req, &keys, &Policy::default(), NOW, &backend).unwrap();
+            let grant = chartgate::access::decide(&req, &keys, &Policy::default(), NOW, &backend).unwrap();
             assert_eq!(grant.scope.unwrap().to_string(), PULL1);
         }
     }
@@ -213,9 +217,9 @@ fn denials_never_echo_the_token() {
 #[test]
 fn a_path_bound_token_mounts_only_from_inside_its_binding() {
     let sign = |paths: &[&str]| {
-        let binding = chartgate::PathBinding::parse(paths).unwrap();
-        let scopes = chartgate::ScopeSet::parse("artifact-repository:org1/repo1:pull,push").unwrap();
-        let req = chartgate::MintRequest { scopes, ttl: Some(300), paths: Some(binding), ..Default::default() };
+        let binding = chartgate::token::PathBinding::parse(paths).unwrap();
+        let scopes = chartgate::access::ScopeSet::parse("artifact-repository:org1/repo1:pull,push").unwrap();
+        let req = chartgate::token::MintRequest { scopes, ttl: Some(300), paths: Some(binding), ..Default::default() };
         key().sign(&req.claims(NOW)).unwrap()
     };
     let keys = keys();
@@ -230,10 +234,10 @@ fn a_path_bound_token_mounts_only_from_inside_its_binding() {
             query: Some(&query),
             authorization: Some(&auth),
         };
-        chartgate::decide(&req, &keys, &Policy::default(), NOW, &backend).unwrap().mount_from
+        chartgate::access::decide(&req, &keys, &Policy::default(), NOW, &backend).unwrap().mount_from
     };
     assert_eq!(mount(&sign(&["/v2/org1/repo1/dst/*"])), None, "the source lies outside the binding");
-    let src = chartgate::RepoName::parse("org1/repo1/src").unwrap();
+    let src = chartgate::access::RepoName::parse("org1/repo1/src").unwrap();
     assert_eq!(mount(&sign(&["/v2/org1/repo1/dst/*", "/v2/org1/repo1/src/*"])), Some(src.clone()));
     assert_eq!(mount(&mint("artifact-repository:org1/repo1:pull,push", 300)), Some(src), "no binding: access decides");
     assert_eq!(mount(&mint("repository:org1/repo1/dst:pull,push", 300)), None, "no pull on the source");

@@ -8,7 +8,11 @@ use std::sync::Arc;
 use chartgate::edge::revocation_keys;
 use chartgate::issuer::secret::SecretHash;
 use chartgate::issuer::{Issuer, IssuerConfig, TokenError};
-use chartgate::{KeySet, NativeVerifier, Policy, Request};
+use chartgate::{
+    access::{Policy, Request},
+    crypto::NativeVerifier,
+    key::KeySet,
+};
 use serde_json::Value;
 
 use crate::util::key;
@@ -33,7 +37,7 @@ fn issuer(top: &str, allowed: &str) -> (Issuer, Arc<AtomicU64>) {
 }
 
 fn rand_suffix() -> String {
-    chartgate::random_id()[..8].to_owned()
+    chartgate::crypto::random_id()[..8].to_owned()
 }
 
 fn root(issuer: &Issuer, scope: &str, ttl: u64) -> String {
@@ -42,7 +46,7 @@ fn root(issuer: &Issuer, scope: &str, ttl: u64) -> String {
 }
 
 fn claims(token: &str) -> Value {
-    chartgate::dangerous_decode(token).unwrap().1
+    chartgate::token::dangerous_decode(token).unwrap().1
 }
 
 fn link_token(url: &str) -> &str {
@@ -55,7 +59,7 @@ fn edge(issuer: &Issuer, token: &str, path: &str, now: u64) -> Result<(), String
     let policy = &issuer.config().policy;
     let auth = format!("Bearer {token}");
     let req = Request { method: "GET", path, query: None, authorization: Some(&auth) };
-    chartgate::decide(&req, &keys, policy, now, &NativeVerifier::new(&keys))
+    chartgate::access::decide(&req, &keys, policy, now, &NativeVerifier::new(&keys))
         .map(|_| ())
         .map_err(|d| d.reason.code().into())
 }
@@ -190,7 +194,7 @@ fn finding_12_signed_urls_follow_the_deployments_layout() {
     assert_eq!(edge(&issuer, link_token(&link), "/team/charts/x-1.0.0.tgz", T), Ok(()));
     let policy: &Policy = &issuer.config().policy;
     assert_eq!(policy.default_repo.as_str(), "charts");
-    assert_eq!(policy.depth, chartgate::Depth::One);
+    assert_eq!(policy.depth, chartgate::access::Depth::One);
 }
 
 #[test]

@@ -11,7 +11,11 @@ use std::sync::{Arc, OnceLock};
 
 use chartgate::issuer::secret::SecretHash;
 use chartgate::issuer::{Issuer, IssuerConfig};
-use chartgate::{KeySet, NativeVerifier, Policy, PolicySettings, Request, SigningKey};
+use chartgate::{
+    access::{Policy, PolicySettings, Request},
+    crypto::{NativeVerifier, SigningKey},
+    key::KeySet,
+};
 use serde_json::{json, Value};
 
 use crate::util::{key, other_key};
@@ -149,7 +153,7 @@ fn edge_decides(token: &str, path: &str) -> Result<(), String> {
     let policy = Policy::new(settings).unwrap();
     let auth = format!("Bearer {token}");
     let req = Request { method: "GET", path, query: None, authorization: Some(&auth) };
-    chartgate::decide(&req, &keys, &policy, chartgate::issuer::now(), &NativeVerifier::new(&keys))
+    chartgate::access::decide(&req, &keys, &policy, chartgate::issuer::now(), &NativeVerifier::new(&keys))
         .map(|_| ())
         .map_err(|d| d.reason.code().to_owned())
 }
@@ -368,7 +372,7 @@ fn exchange(form: &[(&str, &str)]) -> (u16, Value) {
 }
 
 fn claims_of(token: &str) -> Value {
-    chartgate::dangerous_decode(token).unwrap().1
+    chartgate::token::dangerous_decode(token).unwrap().1
 }
 
 #[test]
@@ -426,8 +430,8 @@ fn jwks_metadata_health_metrics_and_rotation() {
     assert!(headers["cache-control"].to_str().unwrap().contains("max-age"));
     // A token of the retiring key (issued before the rotation) still verifies at the edge.
     let old = SigningKey::from_pem(&other_key().private_pem().unwrap()).unwrap();
-    let req = chartgate::MintRequest {
-        scopes: chartgate::ScopeSet::parse("artifact-repository:org1/repo1:pull").unwrap(),
+    let req = chartgate::token::MintRequest {
+        scopes: chartgate::access::ScopeSet::parse("artifact-repository:org1/repo1:pull").unwrap(),
         iss: Some(base().to_owned()),
         aud: Some("charts".into()),
         ..Default::default()
@@ -435,7 +439,7 @@ fn jwks_metadata_health_metrics_and_rotation() {
     let old_token = old.sign(&req.claims(chartgate::issuer::now())).unwrap();
     assert_eq!(edge_decides(&old_token, "/org1/repo1/index.yaml"), Ok(()));
     let new_token = token_for("artifact-repository:org1/repo1:pull");
-    assert_eq!(chartgate::dangerous_decode(&new_token).unwrap().0["kid"], key().kid());
+    assert_eq!(chartgate::token::dangerous_decode(&new_token).unwrap().0["kid"], key().kid());
 
     let (_, meta, _) = call(http().get(format!("{}/.well-known/oauth-authorization-server", base())));
     assert_eq!(meta["issuer"], base());

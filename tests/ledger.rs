@@ -18,7 +18,7 @@ const CHARTS: [&str; 4] = ["a", "b", "a-1.0.0-b", "ng"];
 const VERSIONS: [&str; 5] = ["1.0.0", "1.0.0-rc.1", "2.0.0", "1.0.0-b-2.0.0", "2.0.0+build.7"];
 
 fn d(s: &str) -> String {
-    chartgate::Digest::of(chartgate::Algorithm::Sha256, s.as_bytes()).to_string()
+    chartgate::oci::Digest::of(chartgate::oci::Algorithm::Sha256, s.as_bytes()).to_string()
 }
 
 /// A release as a client would build it: the manifest names its archive, config and provenance.

@@ -1,7 +1,10 @@
 //! Property tests: the scope algebra, path normalisation, claims round trip, and mutation of
 //! valid tokens.
 
-use chartgate::{Actions, Claims, Depth, Kind, Layout, NormalizedPath, RepoName, Scope, ScopeSet};
+use chartgate::{
+    access::{Actions, Depth, Kind, Layout, NormalizedPath, RepoName, Scope, ScopeSet},
+    token::Claims,
+};
 use proptest::prelude::*;
 
 use crate::util::*;
@@ -98,8 +101,8 @@ proptest! {
         name in repo_name(),
         d in depth(),
     ) {
-        let settings = chartgate::PolicySettings { public: globs.clone(), depth: Some(d.segments() as u8), ..Default::default() };
-        let Ok(policy) = chartgate::Policy::new(settings) else { return Ok(()) };
+        let settings = chartgate::access::PolicySettings { public: globs.clone(), depth: Some(d.segments() as u8), ..Default::default() };
+        let Ok(policy) = chartgate::access::Policy::new(settings) else { return Ok(()) };
         let oci = RepoName::parse(&name).unwrap();
         let public = policy.is_public(&Scope::oci(oci.clone(), Actions::PULL));
         let chart_repo = policy.layout().chart_of(&oci).map(|(r, _)| RepoName::parse(r).unwrap());
@@ -118,8 +121,8 @@ proptest! {
     }
 
     #[test]
-    fn claims_round_trip(set in scope_set(), exp in 0u64..chartgate::MAX_DATE, sub in "[a-z]{0,8}") {
-        let req = chartgate::MintRequest { scopes: set, sub: Some(sub), jti: Some("j".into()), ..Default::default() };
+    fn claims_round_trip(set in scope_set(), exp in 0u64..chartgate::token::MAX_DATE, sub in "[a-z]{0,8}") {
+        let req = chartgate::token::MintRequest { scopes: set, sub: Some(sub), jti: Some("j".into()), ..Default::default() };
         let mut claims = req.claims(0);
         claims.exp = exp;
         let again = Claims::from_json(claims.to_json().to_string().as_bytes()).unwrap();
@@ -192,7 +195,7 @@ proptest! {
     fn children_never_escalate(parent_set in scope_set(), requested in scope_set(), ttl in 1u64..100_000, life in 1u64..10_000) {
         use chartgate::issuer::grant::downscope;
         let now = 1_000_000;
-        let mut claims = chartgate::MintRequest { scopes: parent_set, jti: Some("p".into()), ..Default::default() }.claims(now);
+        let mut claims = chartgate::token::MintRequest { scopes: parent_set, jti: Some("p".into()), ..Default::default() }.claims(now);
         claims.exp = now + life;
         let ns = RepoName::parse("repo").unwrap();
         let l = Layout { depth: Depth::Two, default_repo: &ns };
@@ -239,7 +242,7 @@ proptest! {
         let ns = RepoName::parse("repo").unwrap();
         let l = Layout { depth: Depth::Two, default_repo: &ns };
         let mut now = 1_000_000;
-        let root = Claims { jti: Some("root".into()), exp: now + life, ..chartgate::MintRequest { scopes: root_set, ..Default::default() }.claims(now) };
+        let root = Claims { jti: Some("root".into()), exp: now + life, ..chartgate::token::MintRequest { scopes: root_set, ..Default::default() }.claims(now) };
         let mut chain = vec![root.clone()];
         for (i, s) in steps.iter().enumerate() {
             now += s.wait;
@@ -248,20 +251,20 @@ proptest! {
             let (requested, paths) = match (s.kind, held.get(s.pick % held.len().max(1))) {
                 // sign-url: one pull scope and one exact path of that repository
                 (1, Some(scope)) => {
-                    let pull = Scope::new(scope.repo.clone(), chartgate::Action::Pull);
+                    let pull = Scope::new(scope.repo.clone(), chartgate::access::Action::Pull);
                     let path = format!("/{}/charts/c{}-1.0.0.tgz", scope.repo, s.chart);
-                    (Some(std::iter::once(pull).collect::<ScopeSet>()), Some(chartgate::PathBinding::parse(&[path]).unwrap()))
+                    (Some(std::iter::once(pull).collect::<ScopeSet>()), Some(chartgate::token::PathBinding::parse(&[path]).unwrap()))
                 }
                 // exchange or --from: a subset, sometimes bound to a repository's charts
                 (_, Some(scope)) => {
-                    let paths = (s.chart == 0).then(|| chartgate::PathBinding::parse(&[format!("/{}/charts/*", scope.repo)]).unwrap());
+                    let paths = (s.chart == 0).then(|| chartgate::token::PathBinding::parse(&[format!("/{}/charts/*", scope.repo)]).unwrap());
                     (Some(std::iter::once(scope.clone()).collect::<ScopeSet>()), paths)
                 }
                 (_, None) => (None, None),
             };
             let Ok(plan) = downscope(&parent, requested.as_ref(), s.ttl, paths, now, l) else { continue };
             prop_assert!(parent.exp > now, "an expired parent derived a child");
-            let request = chartgate::MintRequest { scopes: plan.scopes, ttl: Some(plan.ttl), jti: Some(format!("t{i}")), paths: plan.paths, lineage: plan.lineage, ..Default::default() };
+            let request = chartgate::token::MintRequest { scopes: plan.scopes, ttl: Some(plan.ttl), jti: Some(format!("t{i}")), paths: plan.paths, lineage: plan.lineage, ..Default::default() };
             let child = request.claims(now);
             prop_assert!(child.exp <= root.exp, "outlives the root: {} > {}", child.exp, root.exp);
             prop_assert!(child.exp <= parent.exp);
@@ -291,7 +294,7 @@ proptest! {
         "[a-zA-Z0-9._:,*/ \\-]{0,12}",
         any::<String>(),
     ]) {
-        let template = chartgate::ScopeTemplate::parse("artifact-repository:{v}/charts:pull").unwrap();
+        let template = chartgate::access::ScopeTemplate::parse("artifact-repository:{v}/charts:pull").unwrap();
         let ns = RepoName::parse("repo").unwrap();
         let layout = Layout { depth: Depth::Two, default_repo: &ns };
         if let Ok(pattern) = template.fill(&serde_json::json!({ "v": value })) {
@@ -299,8 +302,8 @@ proptest! {
             prop_assert_eq!(pattern.to_string(), format!("artifact-repository:{expected}:pull"));
             prop_assert!(!expected.contains('*'));
             let repo = RepoName::parse(&expected).unwrap();
-            let allowance = chartgate::Allowance(vec![pattern]);
-            prop_assert_eq!(allowance.actions_for(Kind::Chart, &repo, layout), Actions::from(chartgate::Action::Pull));
+            let allowance = chartgate::access::Allowance(vec![pattern]);
+            prop_assert_eq!(allowance.actions_for(Kind::Chart, &repo, layout), Actions::from(chartgate::access::Action::Pull));
             let other = RepoName::parse(&format!("{expected}x")).unwrap();
             prop_assert!(allowance.actions_for(Kind::Chart, &other, layout).is_empty());
         }

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use chartgate::edge::EdgeConfig;
-use chartgate::{NativeVerifier, Request};
+use chartgate::{access::Request, crypto::NativeVerifier};
 use serde_json::Value;
 
 fn corpus(name: &str) -> Value {
@@ -29,7 +29,7 @@ fn now() -> u64 {
 /// (status, reason) of the decision, `reason` empty when allowed.
 fn decide(config: &EdgeConfig, req: &Request<'_>) -> (u64, String) {
     let keys = config.static_keys.as_ref().unwrap();
-    match chartgate::decide(req, keys, &config.policy, now(), &NativeVerifier::new(keys)) {
+    match chartgate::access::decide(req, keys, &config.policy, now(), &NativeVerifier::new(keys)) {
         Ok(_) => (200, String::new()),
         Err(d) => (u64::from(d.status()), d.reason.code().to_owned()),
     }
@@ -100,8 +100,8 @@ fn fuzz_regressions() {
         if name.starts_with("credential-") {
             // credential: an error never echoes the credential (only a scheme followed by one).
             let (authorization, query) = text.split_once('\n').unwrap_or((text, ""));
-            if let Err(chartgate::CredentialError::UnsupportedScheme(scheme)) =
-                chartgate::extract_credential(Some(authorization), Some(query))
+            if let Err(chartgate::access::CredentialError::UnsupportedScheme(scheme)) =
+                chartgate::access::extract_credential(Some(authorization), Some(query))
             {
                 assert!(authorization.trim().len() > scheme.len() + 1, "{name}: the error echoes the credential");
             }
@@ -110,9 +110,9 @@ fn fuzz_regressions() {
             // config: a broken key set or variable is an error, never a panic.
             let vars: std::collections::HashMap<&str, &str> =
                 text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim(), v)).collect();
-            assert!(chartgate::KeySet::parse(text).is_err(), "{name}: parsed as a key set");
+            assert!(chartgate::key::KeySet::parse(text).is_err(), "{name}: parsed as a key set");
             if let Some(jwks) = vars.get("JWKS") {
-                assert!(chartgate::KeySet::parse(jwks).is_err(), "{name}: its JWKS parsed");
+                assert!(chartgate::key::KeySet::parse(jwks).is_err(), "{name}: its JWKS parsed");
             }
             replayed += 1;
         }

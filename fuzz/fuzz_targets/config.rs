@@ -18,6 +18,6 @@ fuzz_target!(|text: &str| {
     if let Err(e) = chartgate::edge::EdgeConfig::from_lookup(|name| vars.get(name).cloned()) {
         assert!(vars.contains_key(e.var) || e.var == "JWKS", "error names {} which was not set", e.var);
     }
-    let _ = chartgate::KeySet::parse(text);
+    let _ = chartgate::key::KeySet::parse(text);
     let _ = chartgate::issuer::IssuerConfig::parse("fuzz.toml", text, std::env::temp_dir().join("chartgate-fuzz-none"));
 });

@@ -2,13 +2,13 @@
 //! string. No panic, and no error message ever echoes the credential.
 #![no_main]
 
-use chartgate::CredentialError;
+use chartgate::access::CredentialError;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     let (authorization, query) = text.split_once('\n').unwrap_or((text, ""));
     let authorization = (!authorization.is_empty()).then_some(authorization);
-    match chartgate::extract_credential(authorization, Some(query)) {
+    match chartgate::access::extract_credential(authorization, Some(query)) {
         Ok(Some(c)) => assert!(!c.token.is_empty()),
         Ok(None) => {}
         // Every other error has a fixed text; this one names a scheme, and only a scheme that
@@ -20,7 +20,7 @@ fuzz_target!(|text: &str| {
         }
         Err(_) => {}
     }
-    let _ = chartgate::find_token(text);
-    let pasted = chartgate::Pasted::parse(text);
-    let _ = chartgate::extract_credential(pasted.authorization.as_deref(), pasted.query.as_deref());
+    let _ = chartgate::access::find_token(text);
+    let pasted = chartgate::access::Pasted::parse(text);
+    let _ = chartgate::access::extract_credential(pasted.authorization.as_deref(), pasted.query.as_deref());
 });

@@ -2,7 +2,7 @@
 //! segment, an empty segment, a backslash or a NUL.
 #![no_main]
 
-use chartgate::{NormalizedPath, Route};
+use chartgate::{access::{NormalizedPath, Route}};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|raw: &str| {
@@ -14,7 +14,7 @@ fuzz_target!(|raw: &str| {
         assert!(!segment.is_empty() && segment != "." && segment != "..", "{raw:?} -> {:?}", path.as_str());
     }
     assert!(!path.as_str().contains(['\\', '\0']));
-    for depth in [chartgate::Depth::Zero, chartgate::Depth::One, chartgate::Depth::Two] {
-        let _ = Route::parse("GET", &path, depth, &chartgate::RepoName::parse("repo").unwrap());
+    for depth in [chartgate::access::Depth::Zero, chartgate::access::Depth::One, chartgate::access::Depth::Two] {
+        let _ = Route::parse("GET", &path, depth, &chartgate::access::RepoName::parse("repo").unwrap());
     }
 });

@@ -1,7 +1,7 @@
 //! Scope strings: no panic, and whatever parses prints back to a string that parses to the same.
 #![no_main]
 
-use chartgate::{Scope, ScopeSet};
+use chartgate::{access::{Scope, ScopeSet}};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

@@ -2,7 +2,7 @@
 //! is ever accepted without a valid signature.
 #![no_main]
 
-use chartgate::{Claims, KeySet, PublicKey, SignatureVerifier};
+use chartgate::{token::{Claims, SignatureVerifier}, key::{KeySet, PublicKey}};
 use libfuzzer_sys::fuzz_target;
 
 /// A backend that accepts every signature: whatever reaches it got past the parser, so the
@@ -28,9 +28,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = Claims::from_json(data);
     let Ok(text) = std::str::from_utf8(data) else { return };
     let keys = KeySet::parse(JWK).expect("constant key");
-    let _ = chartgate::dangerous_decode(text);
-    assert!(chartgate::verify(text, &keys, &RefuseAll).is_err(), "a refused signature verified");
-    if let Ok(token) = chartgate::verify(text, &keys, &AcceptAll) {
-        let _ = chartgate::check_claims(&token.claims, &chartgate::Policy::default(), 1_700_000_000);
+    let _ = chartgate::token::dangerous_decode(text);
+    assert!(chartgate::token::verify(text, &keys, &RefuseAll).is_err(), "a refused signature verified");
+    if let Ok(token) = chartgate::token::verify(text, &keys, &AcceptAll) {
+        let _ = chartgate::access::check_claims(&token.claims, &chartgate::access::Policy::default(), 1_700_000_000);
     }
 });

@@ -17,8 +17,8 @@ const POLICY: &str = r#"[{"name": "ci", "issuer": "https://ci.example", "audienc
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     // Any document: an error or a policy set, never a panic.
-    let _ = chartgate::TrustPolicies::from_json(&text);
-    let policies = chartgate::TrustPolicies::from_json(POLICY).expect("the fixed policy parses");
+    let _ = chartgate::workload::TrustPolicies::from_json(&text);
+    let policies = chartgate::workload::TrustPolicies::from_json(POLICY).expect("the fixed policy parses");
     let policy = &policies.policies()[0];
     if let Ok((claims, by)) = policy.admit(data, 1_000, 60) {
         assert!(claims.exp <= claims.iat.unwrap_or(0).saturating_add(900) || claims.iat.is_none());
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             let s = p.to_string();
             let name = s.split(':').nth(1).unwrap_or_default();
             assert!(!name.contains('*'), "{by:?} granted a glob from a claim: {s}");
-            assert!(chartgate::ScopePattern::parse(&s).is_ok(), "{s}");
+            assert!(chartgate::access::ScopePattern::parse(&s).is_ok(), "{s}");
         }
     }
 });

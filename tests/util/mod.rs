@@ -3,7 +3,12 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use chartgate::{Denial, Grant, KeySet, MintRequest, NativeVerifier, Policy, Request, ScopeSet, SigningKey};
+use chartgate::{
+    access::{Denial, Grant, Policy, Request, ScopeSet},
+    crypto::{NativeVerifier, SigningKey},
+    key::KeySet,
+    token::MintRequest,
+};
 
 /// Fixed "now" for deterministic time checks.
 pub const NOW: u64 = 1_800_000_000;
@@ -59,7 +64,7 @@ pub fn decide_with(method: &str, path: &str, token: &str, policy: &Policy, now: 
     let auth = format!("Bearer {token}");
     let req = Request { method, path, query: None, authorization: Some(&auth) };
     let keys = keys();
-    chartgate::decide(&req, &keys, policy, now, &NativeVerifier::new(&keys))
+    chartgate::access::decide(&req, &keys, policy, now, &NativeVerifier::new(&keys))
 }
 
 pub fn code(result: Result<Grant, Denial>) -> &'static str {
