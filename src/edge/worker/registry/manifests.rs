@@ -5,18 +5,10 @@
 use super::*;
 
 impl Registry<'_> {
-    /// The chart repository's ledger and the chart, when this OCI repository lies in a chart
-    /// repository: then the ledger is the authority on its tags and visible manifests.
-    pub(in crate::edge::worker) fn ledger(&self) -> Result<Option<(LedgerClient, String)>> {
-        let Some((repo, chart)) = self.t.config.policy.layout().chart_of(self.repo) else { return Ok(None) };
-        let Ok(repo) = RepoName::parse(repo) else { return Ok(None) };
-        Ok(Some((LedgerClient::new(self.t.env, &repo)?, chart.to_owned())))
-    }
-
     /// The manifest a reference names, if a commit made it visible (through the ledger), or, for an
     /// OCI repository in no chart repository, if R2 holds it.
     pub(in crate::edge::worker) async fn resolve(&self, reference: &Reference) -> Result<Option<Digest>> {
-        if let Some((ledger, chart)) = self.ledger()? {
+        if let Some((ledger, chart)) = self.ledger() {
             return match reference {
                 Reference::Tag(tag) => ledger.tag(&chart, tag).await,
                 Reference::Digest(d) => Ok(ledger.has_manifest(&chart, d).await?.then(|| d.clone())),
@@ -126,7 +118,7 @@ impl Registry<'_> {
             (manifest.blobs.iter().map(|b| (Key::Link(self.repo, b).path(), format!("blob {b}"))))
                 .chain(manifest.manifests.iter().map(|m| (Key::Manifest(self.repo, m).path(), format!("manifest {m}"))))
                 .collect();
-        let ledger = self.ledger()?;
+        let ledger = self.ledger();
         let rule = self.t.config.immutable_tags;
         // Without a ledger (an OCI name in no chart repository) immutable tags are checked here.
         let protected: Vec<Reference> = match ledger {
@@ -254,10 +246,10 @@ impl Registry<'_> {
     }
 
     pub(in crate::edge::worker) async fn delete_manifest(&self, reference: &Reference) -> Reply {
-        if let Some((ledger, chart)) = self.ledger()? {
+        if let Some((ledger, chart)) = self.ledger() {
             let op = match reference {
-                Reference::Tag(tag) => Op::DeleteTag { chart: chart.clone(), tag: tag.clone() },
-                Reference::Digest(d) => Op::DeleteManifest { chart: chart.clone(), manifest: d.to_string() },
+                Reference::Tag(tag) => Op::DeleteTag { chart: chart.to_owned(), tag: tag.clone() },
+                Reference::Digest(d) => Op::DeleteManifest { chart: chart.to_owned(), manifest: d.to_string() },
             };
             let changes = match ledger.commit(&op).await? {
                 Ok(changes) => changes,

@@ -71,7 +71,7 @@ pub(super) async fn serve(
     endpoint: &Endpoint,
 ) -> Reply<(Response, CacheStatus)> {
     let bucket = t.env.bucket("CHARTS")?;
-    let r = Registry { bucket, origin: t.url.origin().to_owned(), repo, t };
+    let r = Registry { bucket, origin: t.url.origin().to_owned(), repo, t, home: TagHome::of(&t, repo)? };
     let method = req.inner().method();
     let mut cache = CacheStatus::Miss;
     // Each endpoint is its own boxed future: a pull compiles the pull's code, not the upload's.
@@ -115,6 +115,23 @@ pub(super) struct Registry<'a> {
     origin: String,
     repo: &'a RepoName,
     t: Target<'a>,
+    home: TagHome,
+}
+
+/// Where an OCI repository's tags and visible manifests are recorded, decided once when the
+/// repository is known: its chart repository's ledger (the authority then), or, for an OCI name
+/// in no chart repository, R2.
+enum TagHome {
+    Ledger { ledger: LedgerClient, chart: String },
+    R2,
+}
+
+impl TagHome {
+    fn of(t: &Target<'_>, oci: &RepoName) -> Result<TagHome> {
+        let Some((repo, chart)) = t.config.policy.layout().chart_of(oci) else { return Ok(TagHome::R2) };
+        let Ok(repo) = RepoName::parse(repo) else { return Ok(TagHome::R2) };
+        Ok(TagHome::Ledger { ledger: LedgerClient::new(t.env, &repo)?, chart: chart.to_owned() })
+    }
 }
 
 fn query(url: &crate::edge::RequestUrl, key: &str) -> Option<String> {
@@ -131,8 +148,23 @@ fn parse_digest(text: Option<String>) -> std::result::Result<Digest, RegistryErr
 }
 
 impl<'a> Registry<'a> {
+    /// The chart repository's ledger and the chart, when this OCI repository lies in a chart
+    /// repository ([`TagHome`]).
+    fn ledger(&self) -> Option<(&LedgerClient, &str)> {
+        match &self.home {
+            TagHome::Ledger { ledger, chart } => Some((ledger, chart)),
+            TagHome::R2 => None,
+        }
+    }
+
     pub(super) fn new(t: Target<'a>, repo: &'a RepoName) -> Result<Registry<'a>> {
-        Ok(Registry { bucket: t.env.bucket("CHARTS")?, origin: t.url.origin().to_owned(), repo, t })
+        Ok(Registry {
+            bucket: t.env.bucket("CHARTS")?,
+            origin: t.url.origin().to_owned(),
+            repo,
+            t,
+            home: TagHome::of(&t, repo)?,
+        })
     }
 
     /// What a client is told of content by digest: `public` only for a public repository.

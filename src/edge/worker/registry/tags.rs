@@ -5,8 +5,8 @@ use super::*;
 impl Registry<'_> {
     pub(in crate::edge::worker) async fn tags(&self) -> Reply {
         let prefix = Prefix::Tags(self.repo).path();
-        let mut tags: Vec<String> = match self.ledger()? {
-            Some((ledger, chart)) => ledger.tags(&chart).await?,
+        let mut tags: Vec<String> = match self.ledger() {
+            Some((ledger, chart)) => ledger.tags(chart).await?,
             None => self.list(&prefix, false).await?.iter().map(|o| o.key()[prefix.len()..].to_owned()).collect(),
         };
         tags.sort();
