@@ -10,8 +10,8 @@ impl Registry<'_> {
     pub(in crate::edge::worker) async fn resolve(&self, reference: &Reference) -> Result<Option<Digest>> {
         if let Some((ledger, chart)) = self.ledger() {
             return match reference {
-                Reference::Tag(tag) => ledger.tag(&chart, tag).await,
-                Reference::Digest(d) => Ok(ledger.has_manifest(&chart, d).await?.then(|| d.clone())),
+                Reference::Tag(tag) => ledger.tag(chart, tag).await,
+                Reference::Digest(d) => Ok(ledger.has_manifest(chart, d).await?.then(|| d.clone())),
             };
         }
         match reference {
