@@ -1,5 +1,6 @@
 //! Where chartgate sends credentials and token requests (a trust policy's keys, an issuer, a
-//! login provider, a registry's token endpoint): `https` URLs, plain `http` only on this machine.
+//! login provider, a registry's token endpoint): `https` URLs, plain `http` only on this machine;
+//! and text from such a party (or a URL a person typed) made safe to print.
 
 /// An `http(s)` URL; plain `http` only on a loopback host (a local provider in development).
 pub fn check_url(url: &str) -> Result<(), String> {
@@ -24,4 +25,37 @@ pub fn is_loopback(rest: &str) -> bool {
         _ => host,
     };
     matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// The origin of a URL as a person types it: a bare host is `https://host`; only the scheme and
+/// authority are kept, lower-cased.
+///
+/// # Errors
+/// Another scheme, user information, no host, or plain `http` to another machine; the message
+/// quotes the URL made printable.
+pub fn origin(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s.to_ascii_lowercase(), r),
+        None => ("https".to_owned(), url),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default().to_ascii_lowercase();
+    let refuse = |why: &str| Err(format!("{:?} {why}", printable(url)));
+    if authority.is_empty() || authority.contains('@') {
+        return refuse("must name a host, without user information");
+    }
+    match scheme.as_str() {
+        "https" => {}
+        "http" if is_loopback(&authority) => {}
+        "http" => return refuse("uses plain http to another machine: use https"),
+        _ => return refuse("is not an https URL"),
+    }
+    Ok(format!("{scheme}://{authority}"))
+}
+
+/// Server-sent text made safe for a terminal: control characters and invisible format
+/// characters (bidirectional overrides, zero-width marks) dropped, at most 300 characters.
+pub fn printable(text: &str) -> String {
+    let format = |c: char| matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}');
+    text.chars().filter(|&c| !c.is_control() && !format(c)).take(300).collect()
 }

@@ -182,7 +182,7 @@ pub fn registry_origin(server_url: &str) -> Result<String, HelperError> {
     } else {
         format!("https://{server}")
     };
-    super::login::edge_origin(&url).map_err(|e| HelperError::Source(e.to_string()))
+    crate::url_policy::origin(&url).map_err(HelperError::Source)
 }
 
 /// Whether a workload token may be answered for a registry whose challenge names `realm`: the
@@ -255,12 +255,7 @@ fn check_mode(path: &Path, meta: &std::fs::Metadata, forbidden: u32, why: &str) 
     Ok(())
 }
 
-/// Server-sent text made safe for a terminal: control characters and invisible format
-/// characters (bidirectional overrides, zero-width marks) dropped, at most 300 characters.
-pub fn printable(text: &str) -> String {
-    let format = |c: char| matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}');
-    text.chars().filter(|&c| !c.is_control() && !format(c)).take(300).collect()
-}
+pub use crate::url_policy::printable;
 
 /// The `get` answer: `{"ServerURL", "Username", "Secret"}`.
 pub fn get_answer(server_url: &str, username: &str, secret: &str) -> String {

@@ -438,23 +438,7 @@ pub fn record_path(dir: &Path, host: &str) -> Result<PathBuf, LoginError> {
 /// [`LoginError::Discovery`] for another scheme, user information, or plain http to another
 /// machine.
 pub fn edge_origin(url: &str) -> Result<String, LoginError> {
-    let url = url.trim();
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (s.to_ascii_lowercase(), r),
-        None => ("https".to_owned(), url),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default().to_ascii_lowercase();
-    let refuse = |why: &str| Err(LoginError::Discovery(format!("{:?} {why}", super::credentials::printable(url))));
-    if authority.is_empty() || authority.contains('@') {
-        return refuse("must name a host, without user information");
-    }
-    match scheme.as_str() {
-        "https" => {}
-        "http" if crate::url_policy::is_loopback(&authority) => {}
-        "http" => return refuse("uses plain http to another machine: use https"),
-        _ => return refuse("is not an https URL"),
-    }
-    Ok(format!("{scheme}://{authority}"))
+    crate::url_policy::origin(url).map_err(LoginError::Discovery)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! layout in one place ([`layout`]); each chart repository's ledger and its rules ([`ledger`]),
 //! and the typed calls the worker makes of it ([`ledger_calls`]); publishing through
 //! ChartMuseum's API ([`publish`]); the OCI distribution rules (manifests, uploads, tag pages,
-//! referrers, which op a push commits: [`oci`]); reading a chart archive ([`chart_archive`]); and
+//! referrers: [`oci`]); what a push commits to the ledger ([`push`]); reading a chart archive ([`chart_archive`]); and
 //! the HTTP serving rules of what is stored ([`serving`]). All pure and natively tested; the worker
 //! glue only moves bytes between these rules and R2, the cache and the ledger's Durable Object.
 
@@ -12,4 +12,5 @@ pub mod ledger;
 pub mod ledger_calls;
 pub mod oci;
 pub mod publish;
+pub mod push;
 pub(crate) mod serving;

@@ -27,11 +27,11 @@ use super::Target;
 use crate::edge::store::layout::{Key, Prefix};
 use crate::edge::store::ledger::{Change, Op};
 use crate::edge::store::oci::{
-    check_chunk, check_tag_move, commit_op, manifest_algorithm, query_tags, referrers_index, registry_error, tags_page,
-    upload_range, Chunks, Manifest, RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX,
-    PART_SIZE, SINGLE_PUT_LIMIT,
+    check_chunk, check_tag_move, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks,
+    Manifest, RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
 };
 use crate::edge::store::publish::check_pushed_chart;
+use crate::edge::store::push::{commit_op, registry_error};
 use crate::edge::ChartId;
 use crate::edge::{CacheStatus, SECURITY_HEADERS};
 use crate::{Algorithm, Digest, Endpoint, Reference, RepoName};
