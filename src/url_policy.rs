@@ -33,6 +33,7 @@ pub fn is_loopback(rest: &str) -> bool {
 /// # Errors
 /// Another scheme, user information, no host, or plain `http` to another machine; the message
 /// quotes the URL made printable.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn origin(url: &str) -> Result<String, String> {
     let url = url.trim();
     let (scheme, rest) = match url.split_once("://") {
@@ -55,6 +56,7 @@ pub fn origin(url: &str) -> Result<String, String> {
 
 /// Server-sent text made safe for a terminal: control characters and invisible format
 /// characters (bidirectional overrides, zero-width marks) dropped, at most 300 characters.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn printable(text: &str) -> String {
     let format = |c: char| matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}');
     text.chars().filter(|&c| !c.is_control() && !format(c)).take(300).collect()
