@@ -31,6 +31,7 @@ mod trust;
 mod verify;
 
 pub mod edge;
+pub mod entry;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(target_arch = "wasm32")]
