@@ -108,6 +108,13 @@ pub fn valid_chart_name(name: &str) -> bool {
         && name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
+/// The `name` a `Chart.yaml` text declares, read under the default bounds (`chartgate check`
+/// names a directory's archive after it, as `helm package` does).
+pub fn chart_yaml_name(text: &str) -> Option<String> {
+    let doc = yaml::read(text, "Chart.yaml", &Limits::default(), true).ok()??;
+    doc.get("name")?.as_str().map(str::to_owned)
+}
+
 /// Helm's rule for a dependency alias: `^[a-zA-Z0-9_-]+$`.
 fn valid_alias(alias: &str) -> bool {
     !alias.is_empty() && alias.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
