@@ -528,13 +528,17 @@ fn read_identity(
     let Value::Object(meta) = &doc else {
         return refuse(out, file, "chart_yaml_invalid", "not a mapping".into());
     };
-    let text_of = |key: &str| match meta.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(format!("{key} is not a string")),
+    // helm reads these fields into strings: a number is read as its text, null as absent.
+    let text_of = |key: &str| -> Result<Option<String>, String> {
+        match meta.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(format!("{key} is not a string")),
+        }
     };
     let before = out.len();
-    match text_of("apiVersion") {
+    match text_of("apiVersion").as_ref().map(|v| v.as_deref()) {
         // helm's loader takes a missing apiVersion as v1.
         Ok(None | Some("" | "v1" | "v2")) => {}
         Ok(Some(other)) => {
@@ -542,12 +546,12 @@ fn read_identity(
         }
         Err(why) => out.push(Refusal::new("api_version", Some(file), why)),
     }
-    match text_of("type") {
+    match text_of("type").as_ref().map(|v| v.as_deref()) {
         Ok(None | Some("" | "application" | "library")) => {}
         _ => out.push(Refusal::new("chart_yaml_invalid", Some(file), "type must be application or library")),
     }
     let name = match text_of("name") {
-        Ok(Some(n)) if valid_chart_name(n) => Some(n.to_string()),
+        Ok(Some(n)) if valid_chart_name(&n) => Some(n),
         Ok(Some(n)) => refuse(
             out,
             file,
@@ -558,7 +562,7 @@ fn read_identity(
         Err(why) => refuse(out, file, "chart_name", why),
     };
     let version = match text_of("version") {
-        Ok(Some(v)) if semver::Version::parse(v).is_ok() => Some(v.to_string()),
+        Ok(Some(v)) if semver::Version::parse(&v).is_ok() => Some(v),
         Ok(Some(v)) => refuse(out, file, "chart_version", format!("{v:?} is not a SemVer 2 version")),
         Ok(None) => refuse(out, file, "chart_version", "no version".into()),
         Err(why) => refuse(out, file, "chart_version", why),
@@ -572,6 +576,7 @@ fn read_identity(
             ));
         }
     }
+    check_shapes(meta, file, out);
     check_dependencies(&doc, file, out);
     if out.len() > before {
         return None;
@@ -579,11 +584,54 @@ fn read_identity(
     Some((name?, version?))
 }
 
+/// The shapes helm's lint and loader assumed without checking (GHSA-f9f8-9pmf-xv68: a null
+/// maintainer, a non-string `import-values` child or parent made helm panic).
+fn check_shapes(meta: &serde_json::Map<String, Value>, file: &str, out: &mut Vec<Refusal>) {
+    let mut refuse = |why: &str| out.push(Refusal::new("chart_yaml_invalid", Some(file), why));
+    match meta.get("maintainers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            if items.iter().any(|m| !m.is_object()) {
+                refuse("a maintainer is not a mapping");
+            }
+        }
+        Some(_) => refuse("maintainers is not a list"),
+    }
+    match meta.get("dependencies") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(deps)) => {
+            for dep in deps {
+                let Value::Object(dep) = dep else {
+                    refuse("a dependency is not a mapping");
+                    continue;
+                };
+                match dep.get("import-values") {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Array(imports)) => {
+                        let valid = |i: &Value| match i {
+                            Value::String(_) => true,
+                            Value::Object(m) => {
+                                ["child", "parent"].iter().all(|k| matches!(m.get(*k), Some(Value::String(_))))
+                            }
+                            _ => false,
+                        };
+                        if !imports.iter().all(valid) {
+                            refuse("an import-values entry is not a string or a child/parent mapping of strings");
+                        }
+                    }
+                    Some(_) => refuse("import-values is not a list"),
+                }
+            }
+        }
+        Some(_) => refuse("dependencies is not a list"),
+    }
+}
+
 /// Dependency names and aliases in a `Chart.yaml`, `Chart.lock` or `requirements.*` document.
 fn check_dependencies(doc: &Value, file: &str, out: &mut Vec<Refusal>) {
     let Some(Value::Array(deps)) = doc.get("dependencies") else { return };
     let mut keys = BTreeSet::new();
-    for dep in deps {
+    for dep in deps.iter().filter(|d| d.is_object() || !file.ends_with("Chart.yaml")) {
         let name = dep.get("name").and_then(Value::as_str).unwrap_or("");
         if !valid_chart_name(name) {
             out.push(Refusal::new(

@@ -441,6 +441,14 @@ fn identity_is_checked() {
         ("- a\n- b\n", "chart_yaml_invalid"),
         ("name: x\nversion: 1.0.0\n  bad: [\n", "chart_yaml_invalid"),
         ("", "chart_yaml_invalid"),
+        // GHSA-f9f8-9pmf-xv68's shapes.
+        ("apiVersion: v2\nname: x\nversion: 1.0.0\nmaintainers:\n  -\n", "chart_yaml_invalid"),
+        ("apiVersion: v2\nname: x\nversion: 1.0.0\nmaintainers: a\n", "chart_yaml_invalid"),
+        (
+            "apiVersion: v2\nname: x\nversion: 1.0.0\ndependencies:\n  - name: d\n    import-values:\n      - child: 1\n        parent: p\n",
+            "chart_yaml_invalid",
+        ),
+        ("apiVersion: v2\nname: x\nversion: 1.0.0\ndependencies: [null]\n", "chart_yaml_invalid"),
     ] {
         let tgz = Tar::default().file("x/Chart.yaml", yaml).tgz();
         assert_eq!(codes(&tgz), [code], "{yaml}");
@@ -448,6 +456,8 @@ fn identity_is_checked() {
     // helm takes a missing apiVersion as v1; a BOM is trimmed as helm trims it.
     let tgz = Tar::default().file("x/Chart.yaml", "\u{feff}name: x\nversion: 1.0.0-rc.1+b\n").tgz();
     assert!(check(&tgz).is_accepted());
+    let ok = "apiVersion: v2\nname: x\nversion: 1.0.0\nmaintainers:\n  - name: m\ndependencies:\n  - name: d\n    import-values:\n      - data\n      - child: \"1\"\n        parent: p\n";
+    assert!(check(&Tar::default().file("x/Chart.yaml", ok).tgz()).is_accepted());
 }
 
 #[test]

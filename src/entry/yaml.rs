@@ -21,7 +21,7 @@ struct Open {
 }
 
 /// Reads every document of `text` under `limits`; builds the first document as JSON when
-/// `build` (scalars stay strings, as helm's string-typed fields read them).
+/// `build` (plain scalars resolved as YAML 1.2's core schema resolves them).
 pub(crate) fn read(text: &str, file: &str, limits: &Limits, build: bool) -> Result<Option<Value>, Refusal> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let refuse = |code, detail: String| Refusal::new(code, Some(file), detail);
@@ -42,7 +42,7 @@ pub(crate) fn read(text: &str, file: &str, limits: &Limits, build: bool) -> Resu
                 documents += 1;
                 None
             }
-            Event::Scalar(text, _, anchor, _) => Some((1, anchor, build.then_some(Value::String(text)))),
+            Event::Scalar(text, style, anchor, _) => Some((1, anchor, build.then(|| scalar(text, style)))),
             Event::Alias(id) => {
                 let (size, value) = anchors.get(&id).cloned().unwrap_or((1, None));
                 Some((size, 0, value))
@@ -106,6 +106,26 @@ pub(crate) fn read(text: &str, file: &str, limits: &Limits, build: bool) -> Resu
         }
     }
     Ok(first)
+}
+
+/// A scalar as YAML 1.2's core schema resolves it (what Go's YAML decoders give an untyped
+/// field): a plain `null`, `true` or number is not a string.
+fn scalar(text: String, style: yaml_rust2::scanner::TScalarStyle) -> Value {
+    if style != yaml_rust2::scanner::TScalarStyle::Plain {
+        return Value::String(text);
+    }
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        t if t.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.') => {
+            match serde_json::from_str::<serde_json::Number>(t.strip_prefix('+').unwrap_or(t)) {
+                Ok(n) => Value::Number(n),
+                Err(_) => Value::String(text),
+            }
+        }
+        _ => Value::String(text),
+    }
 }
 
 /// A mapping key as a string (a collection key is written as its JSON).
