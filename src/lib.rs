@@ -7,6 +7,8 @@
 //! platform fills with its own crypto. It never logs, stores or echoes a token. Around it, one
 //! room per platform:
 //!
+//! - [`entry`]: the entry gate, what may enter a repository: a chart archive read as helm reads
+//!   it and refused, with a stable code, when it would harm a helm client (pure, like the engine);
 //! - [`edge`]: the edge's pure serving rules (compiled and tested natively) and, on wasm32 with
 //!   the `edge` feature, the Cloudflare Worker that runs them;
 //! - [`issuer`], [`cli`] and the native crypto (not on wasm32): the token service, the command line,
