@@ -409,7 +409,7 @@ fn check(
     }
 
     let (name, version) = identity?;
-    (out.len() == before).then(|| Passed { name, version, checks, schema_refs, files, inflated })
+    (out.len() == before).then_some(Passed { name, version, checks, schema_refs, files, inflated })
 }
 
 /// Refusals after which nothing else is judged (the stream cannot be trusted further).

@@ -414,7 +414,8 @@ fn parse_pax(data: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, TarError> {
             return Err(BAD);
         }
         if k == b"GNU.sparse.offset" || k == b"GNU.sparse.numbytes" {
-            let expect: &[u8] = if sparse_map.len() % 2 == 0 { b"GNU.sparse.offset" } else { b"GNU.sparse.numbytes" };
+            let expect: &[u8] =
+                if sparse_map.len().is_multiple_of(2) { b"GNU.sparse.offset" } else { b"GNU.sparse.numbytes" };
             if k != expect || v.contains(&b',') {
                 return Err(BAD);
             }
