@@ -8,6 +8,8 @@
 //! surface is grouped by role: [`token`], [`key`], [`access`], [`oci`], [`workload`]. Around it,
 //! one room per platform:
 //!
+//! - [`entry`]: the entry gate, what may enter a repository: a chart archive read as helm reads
+//!   it and refused, with a stable code, when it would harm a helm client (pure, like the engine);
 //! - [`edge`]: the edge's gate and store, pure rules compiled and tested natively, and, on wasm32
 //!   with the `edge` feature, the Cloudflare Worker glue that runs them;
 //! - [`issuer`], [`cli`] and [`crypto`] (not on wasm32): the token service, the command line,
@@ -34,6 +36,7 @@ mod url_policy;
 mod verify;
 
 pub mod edge;
+pub mod entry;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(target_arch = "wasm32")]

@@ -364,3 +364,64 @@ fn finding_11_verify_trust_with_unreachable_keys_exits_3() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(stderr.contains("keys_unavailable") && stderr.contains(r#"trust policy "github""#), "{stderr}");
 }
+
+/// Writes a small chart directory `demo` 0.1.0 under `root`.
+fn chart_dir(root: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(root).join("demo-src");
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("Chart.yaml"), "apiVersion: v2\nname: demo\nversion: 0.1.0\n").unwrap();
+    std::fs::write(dir.join("values.yaml"), "replicas: 1\n").unwrap();
+    std::fs::write(dir.join("templates/cm.yaml"), "kind: ConfigMap\n").unwrap();
+    dir
+}
+
+/// `check` runs the entry gate on a directory (packaged in memory under the chart's name, as
+/// `helm package` does) and on an archive: exit 0 accepted, 1 refused with each code and file,
+/// `--json` the verdict, `--claim` an OCI config's claims, 2 when the input cannot be read.
+#[test]
+fn check_gives_the_entry_gate_verdict() {
+    let root = tempdir("check");
+    let dir = chart_dir(&root);
+    let dir_arg = dir.to_str().unwrap();
+    let out = chartgate(&["check", dir_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("accepted: demo 0.1.0 (3 files)"), "{}", stdout(&out));
+
+    let out = chartgate(&["check", "--claim", "demo:0.2.0", dir_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("version_mismatch demo/Chart.yaml"), "{}", stdout(&out));
+
+    // CVE-2025-53547's shape: a symlinked Chart.lock.
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("Chart.lock")).unwrap();
+    let out = chartgate(&["check", dir_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("dependency_not_regular demo/Chart.lock"), "{}", stdout(&out));
+    let out = chartgate(&["check", "--json", dir_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["verdict"], "refused");
+    assert_eq!(verdict["refusals"][0]["code"], "dependency_not_regular");
+    assert_eq!(verdict["refusals"][0]["file"], "demo/Chart.lock");
+
+    // An archive, with a path helm would refuse to extract.
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, text) in [("demo/Chart.yaml", "apiVersion: v2\nname: demo\nversion: 0.1.0\n"), ("other/x", "a")] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, path, text.as_bytes()).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
+    let tgz = format!("{root}/demo-0.1.0.tgz");
+    std::fs::write(&tgz, gz.finish().unwrap()).unwrap();
+    let out = chartgate(&["check", &tgz]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("outside_chart_dir other/x"), "{}", stdout(&out));
+    let out = chartgate(&["check", "--json", &tgz]);
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["refusals"][0]["code"], "outside_chart_dir");
+
+    assert_eq!(chartgate(&["check", &format!("{root}/missing.tgz")]).status.code(), Some(2));
+}

@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod entry;
 mod findings;
 mod interop;
 mod issuer;

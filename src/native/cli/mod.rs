@@ -1,5 +1,5 @@
 //! The `chartgate` command line: keygen, token, sign-url, inspect, verify, serve, hash-secret,
-//! mirror, and the client side ([`client`]: login, logout, the credential helper, the helm
+//! mirror, check, and the client side ([`client`]: login, logout, the credential helper, the helm
 //! plugin's fetch). Arguments are parsed by clap, turned into engine types, and the engine
 //! decides; exit 0 allowed/valid, 1 denied/invalid/refused, 2 usage or configuration error, 3 a
 //! failure of the system (I/O, signing, the listener, a server that cannot be reached).
@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 
+mod check;
 mod client;
 use client::{credential_helper, helm_getter, login_cmd, logout_cmd};
 use serde_json::json;
@@ -196,6 +197,21 @@ enum Command {
         at: Option<u64>,
         /// A token, a URL with ?token= or user:token@, an Authorization header line, or - for stdin.
         input: String,
+    },
+    /// Check a chart archive or directory with the entry gate the edge runs on every way in:
+    /// archive structure, paths, identity, parse bombs, schema references, dependencies.
+    #[command(
+        after_help = "Exit status: 0 accepted, 1 refused (each refusal with its code, file and detail), 2 usage error.\n\nExamples:\n  chartgate check mychart-1.0.0.tgz\n  chartgate check --json ./mychart\n  chartgate check --claim mychart:1.0.0 mychart-1.0.0.tgz"
+    )]
+    Check {
+        /// Also compare with an OCI config's claims: NAME:VERSION.
+        #[arg(long)]
+        claim: Option<String>,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+        /// A chart archive (.tgz) or a chart directory.
+        chart: PathBuf,
     },
     /// Verify a token (and optionally decide a request) with the engine the edge runs.
     #[command(
@@ -404,6 +420,10 @@ fn load_signing_key(path: &Path) -> Result<SigningKey, CliError> {
 fn run(command: Command) -> CliResult {
     match command {
         Command::Keygen { out, bits, force } => keygen(&out, bits, force),
+        Command::Check { claim, json, chart } => {
+            let claimed = claim.as_deref().map(check::parse_claim).transpose()?;
+            check::check(&chart, claimed, json)
+        }
         Command::Token { mint, scopes, from, paths, ttl, default_repo, depth } => {
             let key = load_signing_key(&mint.key)?;
             let at = mint.now.unwrap_or_else(now);
