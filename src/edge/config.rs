@@ -89,6 +89,9 @@ pub struct EdgeConfig {
     /// `IMMUTABLE_TAGS`: OCI tags that may not be moved once pushed: `releases` (default: semantic
     /// versions without pre-release), `all` or `off`.
     pub immutable_tags: crate::edge::ImmutableTags,
+    /// `ENTRY_CHECKS`: `enforce` (the default) refuses what the entry gate refuses; `report`
+    /// accepts it and records what would have been refused.
+    pub entry_checks: crate::edge::store::entry::EntryChecks,
 }
 
 // Out of line: compiled only when the variable is set (V8 compiles a wasm function on its first call).
@@ -196,7 +199,13 @@ impl EdgeConfig {
             })?,
         };
         let backend = Self::backend(&get)?;
+        let entry_checks = match get("ENTRY_CHECKS") {
+            None => Default::default(),
+            Some(v) => crate::edge::store::entry::EntryChecks::parse(&v)
+                .ok_or_else(|| ConfigError { var: "ENTRY_CHECKS", why: format!("{v:?} is not enforce or report") })?,
+        };
         Ok(EdgeConfig {
+            entry_checks,
             immutable_tags,
             backend,
             policy,
@@ -355,6 +364,7 @@ mod tests {
             (&[("JWKS", JWK), ("LEEWAY", "soon")], "LEEWAY"),
             (&[("JWKS", JWK), ("DEPTH", "3")], "DEPTH"),
             (&[("JWKS", JWK), ("MODE", "off")], "MODE"),
+            (&[("JWKS", JWK), ("ENTRY_CHECKS", "off")], "ENTRY_CHECKS"),
             (&[("JWKS", JWK), ("ORIGIN_URL", "ftp://x")], "ORIGIN_URL"),
             (&[("JWKS", JWK), ("FORWARD_CREDENTIALS", "maybe")], "FORWARD_CREDENTIALS"),
             (&[("JWKS", JWK), ("DEFAULT_NAMESPACE", "A B")], "DEFAULT_NAMESPACE"),

@@ -299,6 +299,9 @@ pub struct Release {
     pub manifest: String,
     /// RFC 3339 time of the commit that listed it.
     pub created: String,
+    /// What the entry gate found when the version entered ([`super::entry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<super::entry::EntryRecord>,
 }
 
 impl Release {
@@ -1302,6 +1305,10 @@ fn entry(r: &Release) -> Value {
     m.insert("urls".into(), json!([format!("charts/{}", id.file_name())]));
     m.insert("created".into(), r.created.clone().into());
     m.insert("digest".into(), r.archive.strip_prefix("sha256:").unwrap_or(&r.archive).into());
+    // Under `ENTRY_CHECKS = report`: what the gate would have refused, in the listing.
+    if let Some(refused) = r.entry.as_ref().filter(|e| !e.would_refuse.is_empty()) {
+        m.insert("chartgateEntryRefusals".into(), json!(refused.would_refuse));
+    }
     Value::Object(m)
 }
 
@@ -1322,6 +1329,7 @@ mod tests {
             config: d(&format!("config {name} {version} {content}")),
             manifest: d(&format!("manifest {name} {version} {content} {prov:?}")),
             created: "2026-12-01T00:00:00Z".into(),
+            entry: None,
         }
     }
 

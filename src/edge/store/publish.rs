@@ -34,21 +34,30 @@ pub enum PublishError {
     VersionNotFound(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The entry gate refused the archive ([`super::entry`]): every refusal, each with its code.
+    #[error("{}", super::entry::describe(.0))]
+    EntryRefused(Vec<crate::entry::Refusal>),
 }
 
 impl PublishError {
     pub fn status(&self) -> u16 {
         match self {
             PublishError::Exists | PublishError::Immutable(_) => 409,
-            PublishError::BadChart(_) => 400,
+            PublishError::BadChart(_) | PublishError::EntryRefused(_) => 400,
             PublishError::ChartNotFound | PublishError::VersionNotFound(_) => 404,
             PublishError::TooLarge(_) => 413,
         }
     }
 
-    /// ChartMuseum's body: `{"error": "…"}`.
+    /// ChartMuseum's body: `{"error": "…"}`, and for the entry gate's refusal each refusal's
+    /// `code`, `file` and `detail` under `refusals`.
     pub fn body(&self) -> String {
-        json!({"error": self.to_string()}).to_string()
+        match self {
+            PublishError::EntryRefused(refusals) => {
+                json!({"error": self.to_string(), "refusals": refusals}).to_string()
+            }
+            _ => json!({"error": self.to_string()}).to_string(),
+        }
     }
 }
 

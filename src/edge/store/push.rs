@@ -36,6 +36,7 @@ pub fn commit_op(
         config: config_digest.to_string(),
         manifest: d.to_string(),
         created: now.to_owned(),
+        entry: None,
     };
     Ok(Op::Publish { release: Box::new(release), exclusive: false, force: false, tags: tags.to_vec() })
 }

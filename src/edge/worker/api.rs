@@ -11,6 +11,7 @@ use super::charts::{link_release, store_signature, store_upload};
 use super::failure::Reply;
 use super::repo_ledger::LedgerClient;
 use super::{apart, respond, Target};
+use crate::edge::store::entry::admit;
 use crate::edge::store::ledger::{ChartMeta, LedgerError, Op, Release};
 use crate::edge::store::publish::{
     chart_of_path, check_created, check_file_name, check_prov, check_prov_signs, prov_chart, PublishError, MAX_UPLOAD,
@@ -128,7 +129,18 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Reply {
     if tgz.len() > MAX_UPLOAD {
         return Err(PublishError::TooLarge(format!("the chart is larger than {MAX_UPLOAD} bytes")).into());
     }
+    // The entry gate first: what may enter, read as helm will read it.
+    let verdict = crate::entry::check_archive(&tgz, &crate::entry::Limits::default());
+    let entry = admit(verdict, t.config.entry_checks).map_err(PublishError::EntryRefused)?;
     let (id, meta) = chart_metadata(&tgz).map_err(PublishError::from)?;
+    if !entry.would_refuse.is_empty() {
+        worker::console_log!(
+            "chartgate: entry gate (ENTRY_CHECKS=report): {} {} of {repo} would be refused: {}",
+            id.name,
+            id.version,
+            entry.would_refuse.join(", ")
+        );
+    }
     if let Some(f) = file_name {
         check_file_name(&f, &id)?;
     }
@@ -151,6 +163,7 @@ async fn upload(req: &mut Request, t: &Target<'_>, repo: &RepoName) -> Reply {
     if let Some(created) = created {
         release.created = created;
     }
+    release.entry = Some(entry);
     let op = Op::Publish { release: release.clone(), exclusive: true, force, tags: Vec::new() };
     LedgerClient::new(t.env, repo)?.commit(&op).await??;
     link_release(t, repo, &release).await?;

@@ -161,6 +161,7 @@ async fn bench_index(req: Request) -> Result<Response> {
                 config: digest.clone(),
                 manifest: digest,
                 created: "2026-01-01T00:00:00Z".into(),
+                entry: None,
             };
             Change::PutRelease { release: Box::new(release) }
         })

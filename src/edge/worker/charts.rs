@@ -92,6 +92,7 @@ pub(super) async fn store_upload(
         config: config.to_string(),
         manifest: manifest.to_string(),
         created: String::from(js_sys::Date::new_0().to_iso_string()),
+        entry: None,
     })
 }
 

@@ -166,7 +166,7 @@ impl Registry<'_> {
             // nothing is (the stored manifest is removed unless a commit had made it visible).
             Some((ledger, chart)) => {
                 let now = String::from(js_sys::Date::new_0().to_iso_string());
-                let op = match commit_op(&manifest, chart_config.as_deref(), chart, &d, &tags, &now) {
+                let mut op = match commit_op(&manifest, chart_config.as_deref(), chart, &d, &tags, &now) {
                     Ok(op) => op,
                     Err(why) => {
                         return Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?.into())
@@ -174,6 +174,13 @@ impl Registry<'_> {
                 };
                 if let Some(why) = self.provenance_refusal(&op).await? {
                     return Err(self.refused(ledger, chart, &d, RegistryError::ManifestInvalid(why)).await?.into());
+                }
+                if let Op::Publish { release, .. } = &mut op {
+                    // The chart layer is read like an upload: the entry gate, with the config's claims.
+                    match apart(self.entry_gate(release)).await? {
+                        Ok(record) => release.entry = Some(record),
+                        Err(e) => return Err(self.refused(ledger, chart, &d, e).await?.into()),
+                    }
                 }
                 if let Err(e) = ledger.commit(&op).await? {
                     return Err(self.refused(ledger, chart, &d, registry_error(e)).await?.into());
@@ -313,6 +320,42 @@ impl Registry<'_> {
         self.bucket.delete_multiple(stale).await?;
         Cache::default().delete(self.cache_key("manifests", d), true).await?;
         Ok(empty(202, headers()?)?)
+    }
+
+    /// The entry gate on a pushed chart's archive layer, with its config's name and version as the
+    /// claims: the record the version enters with, or why it may not enter.
+    async fn entry_gate(
+        &self,
+        release: &Release,
+    ) -> Result<std::result::Result<crate::edge::store::entry::EntryRecord, RegistryError>> {
+        use crate::edge::store::entry::{admit, describe};
+        let limits = crate::entry::Limits::default();
+        let Ok(archive) = Digest::parse(&release.archive) else {
+            return Ok(Err(RegistryError::ManifestInvalid("the chart layer's digest cannot be read".into())));
+        };
+        let size = self.bucket.head(Key::Blob(&archive).path()).await?.map_or(0, |o| o.size());
+        if size > limits.max_archive_bytes {
+            let why = format!("the chart layer is {size} bytes, more than {}", limits.max_archive_bytes);
+            return Ok(Err(RegistryError::SizeInvalid(why)));
+        }
+        let tgz = self.read(Key::Blob(&archive).path()).await?.unwrap_or_default();
+        let claimed = crate::entry::Claimed { name: release.meta.name.clone(), version: release.meta.version.clone() };
+        let verdict = crate::entry::check_claimed(&tgz, &limits, &claimed);
+        match admit(verdict, self.t.config.entry_checks) {
+            Ok(record) => {
+                if !record.would_refuse.is_empty() {
+                    console_log!(
+                        "chartgate: entry gate (ENTRY_CHECKS=report): {} {} of {} would be refused: {}",
+                        claimed.name,
+                        claimed.version,
+                        self.repo,
+                        record.would_refuse.join(", ")
+                    );
+                }
+                Ok(Ok(record))
+            }
+            Err(refusals) => Ok(Err(RegistryError::ManifestInvalid(describe(&refusals)))),
+        }
     }
 
     /// A chart version pushed with helm's provenance layer: the provenance file must sign the

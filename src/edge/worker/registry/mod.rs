@@ -16,7 +16,9 @@ use futures_util::future::{join, join_all};
 use futures_util::StreamExt;
 use serde_json::Value;
 use sha2::Digest as _;
-use worker::{Bucket, Cache, Data, Headers, HttpMetadata, Method, Request, Response, ResponseBody, Result};
+use worker::{
+    console_log, Bucket, Cache, Data, Headers, HttpMetadata, Method, Request, Response, ResponseBody, Result,
+};
 
 use super::apart;
 use super::failure::{Failure, Reply};
@@ -25,7 +27,7 @@ use super::repo_ledger::LedgerClient;
 use super::respond;
 use super::Target;
 use crate::edge::store::layout::{Key, Prefix};
-use crate::edge::store::ledger::{Change, Op};
+use crate::edge::store::ledger::{Change, Op, Release};
 use crate::edge::store::oci::{
     check_chunk, check_tag_move, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks,
     Manifest, RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
