@@ -29,7 +29,7 @@ fn release(chart: usize, version: usize, content: u8, prov: Option<u8>) -> Relea
     let prov = prov.map(|p| d(&format!("prov {p}")));
     let manifest = d(&format!("manifest {config} {archive} {prov:?}"));
     let meta = ChartMeta { name: name.into(), version: version.into(), ..Default::default() };
-    Release { meta, archive, prov, config, manifest, created: "2026-12-01T00:00:00Z".into() }
+    Release { meta, archive, prov, config, manifest, created: "2026-12-01T00:00:00Z".into(), entry: None }
 }
 
 #[derive(Debug, Clone)]

@@ -192,6 +192,39 @@ async fn send_typed(
     }
 }
 
+/// Every version `repo` (an `index.yaml` repository) lists, downloaded with `token` as the
+/// bearer (to the repository's own host only) and judged by the entry gate: `(name, version,
+/// verdict)`, in index order.
+///
+/// # Errors
+/// The index or an archive that cannot be fetched or read.
+pub async fn judge(
+    repo: &str,
+    token: Option<&str>,
+    limits: &crate::entry::Limits,
+) -> Result<Vec<(String, String, crate::entry::Verdict)>, MirrorError> {
+    let repo = repo.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let with_token = |r: reqwest::RequestBuilder| match token {
+        Some(t) => r.bearer_auth(t),
+        None => r,
+    };
+    let index_url = index_url(repo).ok_or_else(|| MirrorError::Url(repo.to_owned()))?;
+    let index = get(&client, &index_url, with_token)
+        .await?
+        .ok_or_else(|| MirrorError::Fetch { url: index_url.clone(), why: "HTTP 404".into() })?;
+    let mut judged = Vec::new();
+    for v in versions(&parse_index(&index_url, &index)?, repo) {
+        let same_host = crate::split_url(&v.url).map(|(o, _)| o) == crate::split_url(repo).map(|(o, _)| o);
+        let auth = |r: reqwest::RequestBuilder| if same_host { with_token(r) } else { r };
+        let tgz = get(&client, &v.url, auth)
+            .await?
+            .ok_or_else(|| MirrorError::Fetch { url: v.url.clone(), why: "HTTP 404".into() })?;
+        judged.push((v.name, v.version, crate::entry::check_archive(&tgz, limits)));
+    }
+    Ok(judged)
+}
+
 /// Mirrors `source` into `target` (`https://edge/org1/repo1`) with a token that may push there.
 pub async fn mirror(source: &str, target: &str, token: &str, auth: &SourceAuth) -> Result<Summary, MirrorError> {
     let source = source.trim_end_matches('/');

@@ -48,6 +48,37 @@ pub(super) fn check(input: &Path, claimed: Option<Claimed>, as_json: bool) -> Cl
     Ok(if verdict.is_accepted() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// `chartgate check --repo`: every version the repository's `index.yaml` lists, downloaded and
+/// judged by today's gate; exit 1 when any would be refused.
+pub(super) fn check_repo(repo: &str, token: Option<&str>, as_json: bool) -> CliResult {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let judged = runtime
+        .block_on(crate::native::mirror::judge(repo, token, &Limits::default()))
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let refused = judged.iter().filter(|(_, _, v)| !v.is_accepted()).count();
+    if as_json {
+        let list: Vec<serde_json::Value> = judged
+            .iter()
+            .map(|(name, version, verdict)| serde_json::json!({"name": name, "version": version, "verdict": verdict}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list).map_err(|e| CliError::Failed(e.to_string()))?);
+    } else {
+        for (name, version, verdict) in &judged {
+            match verdict {
+                Verdict::Accepted(_) => println!("{name} {version}: accepted"),
+                Verdict::Refused { refusals } => {
+                    println!("{name} {version}: would be refused");
+                    for r in refusals {
+                        println!("  {r}");
+                    }
+                }
+            }
+        }
+        println!("{} versions, {refused} would be refused today", judged.len());
+    }
+    Ok(if refused == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 /// A chart directory as an in-memory `.tgz`, every entry under `<name>/` (the name its
 /// `Chart.yaml` declares, else the directory's).
 fn package(dir: &Path) -> Result<Vec<u8>, CliError> {

@@ -201,7 +201,7 @@ enum Command {
     /// Check a chart archive or directory with the entry gate the edge runs on every way in:
     /// archive structure, paths, identity, parse bombs, schema references, dependencies.
     #[command(
-        after_help = "Exit status: 0 accepted, 1 refused (each refusal with its code, file and detail), 2 usage error.\n\nExamples:\n  chartgate check mychart-1.0.0.tgz\n  chartgate check --json ./mychart\n  chartgate check --claim mychart:1.0.0 mychart-1.0.0.tgz"
+        after_help = "Exit status: 0 accepted, 1 refused (each refusal with its code, file and detail), 2 usage error, 3 a repository that cannot be read.\n\nExamples:\n  chartgate check mychart-1.0.0.tgz\n  chartgate check --json ./mychart\n  chartgate check --claim mychart:1.0.0 mychart-1.0.0.tgz\n  chartgate check --repo https://charts.example.com/org1/repo1 --token - <<< \"$PULL\""
     )]
     Check {
         /// Also compare with an OCI config's claims: NAME:VERSION.
@@ -210,8 +210,16 @@ enum Command {
         /// Print the verdict as JSON.
         #[arg(long)]
         json: bool,
+        /// Every version a repository lists (its index.yaml and archives), judged by today's
+        /// gate: what a repository already holds is not re-judged silently.
+        #[arg(long, conflicts_with_all = ["chart", "claim"])]
+        repo: Option<String>,
+        /// With --repo: a token that may pull from it (or - for stdin).
+        #[arg(long, requires = "repo")]
+        token: Option<String>,
         /// A chart archive (.tgz) or a chart directory.
-        chart: PathBuf,
+        #[arg(required_unless_present = "repo")]
+        chart: Option<PathBuf>,
     },
     /// Verify a token (and optionally decide a request) with the engine the edge runs.
     #[command(
@@ -420,9 +428,13 @@ fn load_signing_key(path: &Path) -> Result<SigningKey, CliError> {
 fn run(command: Command) -> CliResult {
     match command {
         Command::Keygen { out, bits, force } => keygen(&out, bits, force),
-        Command::Check { claim, json, chart } => {
+        Command::Check { json, repo: Some(repo), token, .. } => {
+            let token = token.map(|t| read_input(&t)).transpose()?;
+            check::check_repo(&repo, token.as_deref().map(str::trim), json)
+        }
+        Command::Check { claim, json, chart, repo: None, .. } => {
             let claimed = claim.as_deref().map(check::parse_claim).transpose()?;
-            check::check(&chart, claimed, json)
+            check::check(chart.as_deref().ok_or_else(|| usage("name a chart, or --repo"))?, claimed, json)
         }
         Command::Token { mint, scopes, from, paths, ttl, default_repo, depth } => {
             let key = load_signing_key(&mint.key)?;
