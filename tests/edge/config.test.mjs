@@ -137,7 +137,7 @@ test("R2 write-through stores origin responses; without an origin, the edge answ
     body: "x",
   });
   assert.equal(up.status, 400, "the edge reads the upload (here not a chart) instead of needing an origin");
-  assert.match((await up.json()).error, /not a gzipped tar/);
+  assert.match((await up.json()).error, /archive_invalid: not gzip/);
   const missing = await noOrigin.get("/org1/repo1/charts/none-1.0.0.tgz", mint(key, PULL));
   assert.equal(missing.status, 404);
 });

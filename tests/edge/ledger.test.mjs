@@ -82,9 +82,11 @@ test("review 1: a released tag never moves: extra chart and provenance layers on
   await push(chart);
   const oci = `${REPO}/moves`;
   const manifest = await (await get(`/v2/${oci}/manifests/1.0.0`)).json();
-  const extra = [await blob(oci, Buffer.from("other chart 1")), await blob(oci, Buffer.from("other chart 2"))];
+  // Other real archives of moves 1.0.0 (they pass the entry gate, so the ledger's rule decides).
+  const others = [makeChartRepo("moves", "1.0.0", ["--app-version", "2"]).tgz, makeChartRepo("moves", "1.0.0", ["--app-version", "3"]).tgz];
+  const extra = [await blob(oci, others[0]), await blob(oci, others[1])];
   // A provenance file of the other chart layer (its digest listed), so the ledger's rule decides.
-  const signs = `-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: moves\nversion: 1.0.0\n\n...\nfiles:\n  moves-1.0.0.tgz: sha256:${hex(Buffer.from("other chart 1"))}\n`;
+  const signs = `-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: moves\nversion: 1.0.0\n\n...\nfiles:\n  moves-1.0.0.tgz: sha256:${hex(others[0])}\n`;
   const prov = await blob(oci, Buffer.from(signs));
   const res = await putChart(oci, "1.0.0", manifest.config, [
     [HELM_CHART, manifest.layers[0]],
@@ -128,12 +130,14 @@ test("review 3: <name>-<version>.tgz names one chart: no version that is not Sem
   const config = Buffer.from(JSON.stringify({ name: "ng", version: "ingress-1.0.0", apiVersion: "v2" }));
   const res = await putChart(oci, "ingress-1.0.0", await blob(oci, config), [[HELM_CHART, layer]]);
   assert.equal(res.status, 400);
-  assert.match(await res.text(), /not a SemVer 2 version/);
+  // Refused before the ledger is asked: the entry gate opens the layer, which is no chart.
+  assert.match(await res.text(), /MANIFEST_INVALID.*(not a SemVer 2 version|archive_invalid)/);
   // A collision SemVer allows: chart a-1.0.0-b 2.0.0 and chart a 1.0.0-b-2.0.0.
   const first = makeChartRepo("a-1.0.0-b", "2.0.0");
   assert.equal((await api("/charts", { method: "POST", body: first.tgz })).status, 201);
   const aConfig = Buffer.from(JSON.stringify({ name: "a", version: "1.0.0-b-2.0.0", apiVersion: "v2" }));
-  const clash = await putChart(`${REPO}/a`, "1.0.0-b-2.0.0", await blob(`${REPO}/a`, aConfig), [[HELM_CHART, await blob(`${REPO}/a`, Buffer.from("a"))]]);
+  const aChart = makeChartRepo("a", "1.0.0-b-2.0.0").tgz;
+  const clash = await putChart(`${REPO}/a`, "1.0.0-b-2.0.0", await blob(`${REPO}/a`, aConfig), [[HELM_CHART, await blob(`${REPO}/a`, aChart)]]);
   assert.equal(clash.status, 400);
   assert.match(await clash.text(), /already names chart a-1\.0\.0-b version 2\.0\.0/);
   assert.deepEqual(Buffer.from(await (await get(`/${REPO}/charts/${first.file}`)).arrayBuffer()), first.tgz);
@@ -207,9 +211,10 @@ test("review 7: a deeply nested config cannot brick the repository: refused if u
     return nested;
   };
   const oci = `${REPO}/nested`;
+  const nestedChart = makeChartRepo("nested", "1.0.0").tgz; // a real archive: it passes the entry gate
   const push = async (levels) => {
     const config = Buffer.from(JSON.stringify({ name: "nested", version: "1.0.0", apiVersion: "v2", description: "ok", extra: deep(levels), annotations: { n: deep(levels), k: "v" } }));
-    return putChart(oci, "1.0.0", await blob(oci, config), [[HELM_CHART, await blob(oci, Buffer.from("nested chart"))]]);
+    return putChart(oci, "1.0.0", await blob(oci, config), [[HELM_CHART, await blob(oci, nestedChart)]]);
   };
   const review = await push(126);
   assert.equal(review.status, 400, "a config too deep to read is refused before anything is visible");
