@@ -4,10 +4,10 @@
 // nothing visible. ENTRY_CHECKS=report accepts and records what would have been refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CHARTGATE, HELM, disposeAfter, helm, helmEnv, keygen, makeChartRepo, mint, plainHttpFront, startWorker, tmp } from "./harness.mjs";
+import { CHARTGATE, HELM, disposeAfter, helm, helmEnv, keygen, makeChartRepo, mint, plainHttpFront, runAsync, startWorker, tmp } from "./harness.mjs";
 
 const started = disposeAfter(after);
 let key, w, front, reporting;
@@ -50,16 +50,11 @@ async function listed(base, repo) {
   return JSON.parse(await res.text()).entries ?? {};
 }
 
-function run(bin, args, { env = process.env, cwd } = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, { env, cwd, timeout: 60_000 });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    child.on("close", (code) => resolve({ code, out }));
-    child.stdin.end();
-  });
-}
+/** A program's exit code and output (harness's runAsync, with the code). */
+const run = async (bin, args, opts) => {
+  const r = await runAsync(bin, args, opts);
+  return { code: r.ok ? 0 : 1, out: r.out };
+};
 
 test("a real chart enters over the API and over OCI; helm pulls what it pushed", async () => {
   const chart = makeChartRepo("welcome", "1.0.0");
@@ -147,14 +142,7 @@ test("chartgate check --repo lists what a repository already holds that today's 
   const bad = craftedChart("stale", "1.0.0", symlinkedLock);
   assert.equal((await upload(reporting.url, "org1/audit2", bad.tgz)).status, 201, "entered under report");
   const pull = mint(key, "artifact-repository:org1/audit2:pull");
-  const check = (...args) => new Promise((resolve) => {
-    const child = spawn(CHARTGATE, ["check", "--repo", `${reporting.url}/org1/audit2`, "--token", "-", ...args], { timeout: 60_000 });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    child.on("close", (code) => resolve({ code, out }));
-    child.stdin.end(pull);
-  });
+  const check = (...args) => run(CHARTGATE, ["check", "--repo", `${reporting.url}/org1/audit2`, "--token", "-", ...args], { input: pull });
   const text = await check();
   assert.equal(text.code, 1, text.out);
   assert.match(text.out, /fine 1\.0\.0: accepted/);

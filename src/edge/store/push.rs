@@ -60,14 +60,7 @@ pub fn registry_error(e: LedgerError) -> RegistryError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const D: &str = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
-
-    fn helm_manifest() -> String {
-        format!(
-            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"{D}","size":5}},"layers":[{{"mediaType":"application/vnd.cncf.helm.chart.content.v1.tar+gzip","digest":"{D}","size":5}}],"annotations":{{"a":"b"}}}}"#
-        )
-    }
+    use crate::edge::store::oci::tests::{helm_manifest, D};
 
     #[test]
     fn a_pushed_manifest_commits_one_op() {
