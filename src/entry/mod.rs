@@ -99,6 +99,33 @@ pub fn check_claimed(tgz: &[u8], limits: &Limits, claimed: &Claimed) -> Verdict 
     verdict(tgz, limits, Some(claimed))
 }
 
+/// A version as helm's loader reads one (Masterminds' `semver.NewVersion`, which helm 4 still uses
+/// to load a chart): SemVer 2, or with a leading `v`, missing minor or patch numbers, or leading
+/// zeros (cert-manager ships `v1.18.2`). Whether a repository lists such a version is the
+/// repository's rule, not the gate's.
+pub fn helm_version(v: &str) -> bool {
+    let v = v.strip_prefix(['v', 'V']).unwrap_or(v);
+    let (core, rest) = match v.find(['-', '+']) {
+        Some(i) => (&v[..i], &v[i..]),
+        None => (v, ""),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.is_empty()
+        || parts.len() > 3
+        || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    let numbers: Vec<String> = parts
+        .iter()
+        .map(|p| p.trim_start_matches('0'))
+        .map(|p| if p.is_empty() { "0".to_owned() } else { p.to_owned() })
+        .chain(std::iter::repeat("0".to_owned()))
+        .take(3)
+        .collect();
+    semver::Version::parse(&format!("{}{rest}", numbers.join("."))).is_ok()
+}
+
 /// Helm's rule for a chart name (`helm create`'s `^[a-zA-Z0-9._-]+$`, never `.` or `..`), and the
 /// edge's: it does not start with `.` and fits a storage key (at most 128 bytes).
 pub fn valid_chart_name(name: &str) -> bool {
@@ -401,6 +428,15 @@ fn check(
             };
             let build = DEPENDENCY_FILES.contains(&base);
             match yaml::read(text, &file, limits, build) {
+                // The indentation yaml-rust2 refuses and Go's decoder reads (a flow collection
+                // closing at its parent's indentation, as Bitnami's chainloop writes; yaml-rust2
+                // issues 30, 56, 69): not a refusal for a file whose content is not built, unless
+                // it holds aliases, whose expansion cannot then be bounded.
+                Err(r)
+                    if r.code == "yaml_invalid"
+                        && r.detail.contains("indentation")
+                        && !build
+                        && !yaml::has_alias(text) => {}
                 Err(r) => out.push(r),
                 Ok(Some(doc)) if build => check_dependencies(&doc, &file, out),
                 Ok(_) => {}
@@ -562,8 +598,8 @@ fn read_identity(
         Err(why) => refuse(out, file, "chart_name", why),
     };
     let version = match text_of("version") {
-        Ok(Some(v)) if semver::Version::parse(&v).is_ok() => Some(v),
-        Ok(Some(v)) => refuse(out, file, "chart_version", format!("{v:?} is not a SemVer 2 version")),
+        Ok(Some(v)) if helm_version(&v) => Some(v),
+        Ok(Some(v)) => refuse(out, file, "chart_version", format!("{v:?} is not a version helm reads")),
         Ok(None) => refuse(out, file, "chart_version", "no version".into()),
         Err(why) => refuse(out, file, "chart_version", why),
     };

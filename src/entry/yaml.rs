@@ -20,6 +20,17 @@ struct Open {
     key: Option<String>,
 }
 
+/// True when `text` may hold an alias (`*name` where a node can start), judged lexically: what
+/// the gate falls back on when the YAML parser cannot read a file Go's decoder would.
+pub(crate) fn has_alias(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'*'
+            && bytes.get(i + 1).is_some_and(|n| n.is_ascii_alphanumeric() || *n == b'_' || *n == b'-')
+            && (i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'[' | b'{' | b',' | b':' | b'-'))
+    })
+}
+
 /// Reads every document of `text` under `limits`; builds the first document as JSON when
 /// `build` (plain scalars resolved as YAML 1.2's core schema resolves them).
 pub(crate) fn read(text: &str, file: &str, limits: &Limits, build: bool) -> Result<Option<Value>, Refusal> {
