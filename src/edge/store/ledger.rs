@@ -66,7 +66,7 @@ pub enum LedgerError {
     #[error("chart name {0:?} is invalid: helm requires a file name of letters, digits, '.', '_' and '-'")]
     BadName(String),
     /// The version is not SemVer 2.
-    #[error("version {0:?} of chart {1} is not a SemVer 2 version (helm requires one, e.g. 1.2.3 or 1.2.3-rc.1)")]
+    #[error("version {0:?} of chart {1} is not a SemVer 2 version (e.g. 1.2.3, v1.2.3 or 1.2.3-rc.1)")]
     BadVersion(String, String),
     /// `<name>-<version>.tgz` already names another chart's version.
     #[error("{file} already names chart {other_name} version {other_version} in this repository: rename the chart or choose another version")]
@@ -126,9 +126,16 @@ pub fn check_name(name: &str) -> Result<(), LedgerError> {
     }
 }
 
-/// Checks a version: SemVer 2, strictly (no `v`, three numbers), as helm's `StrictNewVersion`.
+/// A version's SemVer 2 reading: strict (three numbers), with an optional leading `v` as many
+/// charts write it (cert-manager's `v1.18.2`, which helm's loader reads and `helm push` pushes).
+pub fn semver_of(version: &str) -> Option<semver::Version> {
+    semver::Version::parse(version.strip_prefix('v').unwrap_or(version)).ok()
+}
+
+/// Checks a version: SemVer 2, strictly (three numbers), optionally `v`-prefixed ([`semver_of`]):
+/// the forms whose release tags `IMMUTABLE_TAGS` recognises.
 pub fn check_version(name: &str, version: &str) -> Result<(), LedgerError> {
-    if version.len() <= MAX_VERSION && semver::Version::parse(version).is_ok() {
+    if version.len() <= MAX_VERSION && semver_of(version).is_some() {
         Ok(())
     } else {
         Err(LedgerError::BadVersion(version.chars().take(64).collect(), name.to_owned()))
@@ -749,7 +756,7 @@ impl Ledger {
                 self.version_tags.insert(key(&id.name, &id.tag()), id.version.clone());
                 self.manifests.insert(key(&id.name, &release.manifest), ());
                 self.meta_bytes += entry_size(release);
-                let order = semver::Version::parse(&id.version).unwrap_or_else(|_| semver::Version::new(0, 0, 0));
+                let order = semver_of(&id.version).unwrap_or_else(|| semver::Version::new(0, 0, 0));
                 self.rendered.insert(k.clone(), (order, entry(release).to_string()));
                 if let Some(old) = self.releases.insert(k, (**release).clone()) {
                     self.meta_bytes -= entry_size(&old);
@@ -1140,7 +1147,7 @@ impl Ledger {
             by_chart.entry(r.meta.name.as_str()).or_default().push(r);
         }
         for list in by_chart.values_mut() {
-            list.sort_by_cached_key(|r| std::cmp::Reverse(semver::Version::parse(&r.meta.version).ok()));
+            list.sort_by_cached_key(|r| std::cmp::Reverse(semver_of(&r.meta.version)));
         }
         by_chart
     }
@@ -1223,7 +1230,7 @@ pub fn resolve_version<'a>(versions: impl IntoIterator<Item = &'a str>, constrai
     let names_pre = alternatives.iter().flatten().any(Term::names_pre);
     versions
         .into_iter()
-        .filter_map(|v| Some((semver::Version::parse(v).ok()?, v)))
+        .filter_map(|v| Some((semver_of(v)?, v)))
         .filter(|(v, _)| v.pre.is_empty() || names_pre)
         .filter(|(v, _)| alternatives.iter().any(|terms| terms.iter().all(|t| t.matches(v))))
         .max_by(|a, b| a.0.cmp(&b.0))
@@ -1635,6 +1642,23 @@ mod tests {
 
     /// Review case 9 of security round 4: `…/charts/<name>/latest` answered a pre-release, where
     /// ChartMuseum (helm's `IndexFile.Get(name, "")`) skips them (helm/helm#2567).
+    /// cert-manager's releases are `v1.18.2` (helm's loader reads them, `helm push` pushes them):
+    /// listed, ordered and protected as releases like `1.18.2`; other forms stay refused.
+    #[test]
+    fn v_prefixed_versions_are_releases() {
+        let rule = ImmutableTags::Releases;
+        let mut l = Ledger::default();
+        apply(&mut l, publish(release("cm", "v1.18.2", "a", None), true, false)).unwrap();
+        apply(&mut l, publish(release("cm", "v1.9.0", "b", None), true, false)).unwrap();
+        let index = String::from_utf8(l.render_index("now")).unwrap();
+        assert!(index.find("v1.18.2").unwrap() < index.find("v1.9.0").unwrap(), "ordered as versions: {index}");
+        let moved = l.plan(&publish(release("cm", "v1.18.2", "c", None), false, true), rule);
+        assert!(matches!(moved, Err(LedgerError::Immutable(_))), "{moved:?}");
+        for bad in ["1.2", "v1", "01.2.3", "vv1.2.3"] {
+            assert!(check_version("cm", bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn case_09_latest_and_ranges_resolve_as_helm_does() {
         let mut l = Ledger::default();
