@@ -152,3 +152,43 @@ test("chartgate check --repo lists what a repository already holds that today's 
   assert.deepEqual(json.map((v) => [v.name, v.verdict.verdict]).sort(), [["fine", "accepted"], ["stale", "refused"]]);
   assert.ok(!text.out.includes(pull), "the token is never printed");
 });
+
+/** Pushes `tgz` with oras as a helm chart layer of `layerType` under `config` to `ref`. */
+async function orasPush(ref, config, tgz, layerType, scope) {
+  const dir = tmp("oras-push");
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+  writeFileSync(join(dir, "chart.tgz"), tgz);
+  const cfg = ["--plain-http", "--registry-config", join(dir, "auth.json")];
+  await run("oras", ["login", front.host, ...cfg, "-u", "token", "-p", mint(key, scope)]);
+  return run("oras", ["push", ...cfg, `${front.host}/${ref}`, "--config", "config.json:application/vnd.cncf.helm.config.v1+json", `chart.tgz:${layerType}`], { cwd: dir });
+}
+
+// Found by an outside attack of this issue's first landing: a chart layer under a config naming no
+// chart, or under helm's legacy layer type, was stored as an artifact out of the gate's sight and
+// served by `helm pull oci://`; a chart pushed to a name outside every chart repository was never
+// gated; an artifact tagged `v1.0.0` shadowed release `1.0.0` for helm.
+test("attack regressions: nameless configs, legacy chart layers, names outside chart repositories, other spellings of a release", async () => {
+  const bad = craftedChart("shadow", "9.9.9", symlinkedLock);
+  const scope = "artifact-repository:org1/gate:pull,push";
+  const nameless = await orasPush("org1/gate/shadow:9.9.9", {}, bad.tgz, "application/vnd.cncf.helm.chart.content.v1.tar+gzip", scope);
+  assert.notEqual(nameless.code, 0, nameless.out);
+  assert.match(nameless.out, /must name the chart and its version/);
+  const legacy = await orasPush("org1/gate/shadow:9.9.9", { apiVersion: "v2", name: "shadow", version: "9.9.9" }, bad.tgz, "application/tar+gzip", scope);
+  assert.notEqual(legacy.code, 0, legacy.out);
+  assert.match(legacy.out, /entry gate refuses this chart: (symlink|dependency_not_regular)/);
+  const outside = await orasPush("org1/gate/x/shadow:9.9.9", { apiVersion: "v2", name: "shadow", version: "9.9.9" }, bad.tgz, "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "repository:org1/gate/x/shadow:pull,push");
+  assert.notEqual(outside.code, 0, outside.out);
+  assert.match(outside.out, /entry gate refuses this chart/);
+  const pulled = await fetch(`${w.url}/v2/org1/gate/x/shadow/manifests/9.9.9`, { headers: auth("repository:org1/gate/x/shadow:pull") });
+  assert.equal(pulled.status, 404, "nothing tagged");
+  // Release 1.0.0, then an artifact tagged v1.0.0: refused as that version's tag.
+  const real = makeChartRepo("spelled", "1.0.0");
+  assert.equal((await upload(w.url, "org1/gate", real.tgz)).status, 201);
+  const dir = tmp("oras-note");
+  writeFileSync(join(dir, "note.txt"), "not a chart");
+  const cfg = ["--plain-http", "--registry-config", join(dir, "auth.json")];
+  await run("oras", ["login", front.host, ...cfg, "-u", "token", "-p", mint(key, scope)]);
+  const shadowing = await run("oras", ["push", ...cfg, `${front.host}/org1/gate/spelled:v1.0.0`, "--artifact-type", "application/vnd.example.note", "note.txt:text/plain"], { cwd: dir });
+  assert.notEqual(shadowing.code, 0, shadowing.out);
+  assert.match(shadowing.out, /version 1\.0\.0|1\.0\.0's|DENIED|denied/);
+});

@@ -235,14 +235,16 @@ test("an abandoned upload session expires after 24 hours and its objects are rem
 });
 
 test("manifests: helm's form without mediaType, HEAD, tags with n/last and Link, delete", async () => {
+  // An artifact in helm's manifest form (no top-level mediaType); a helm chart's config would make
+  // it a chart, which enters through the entry gate (tests/edge/entry-gate.test.mjs).
   const config = Buffer.from("{}");
-  const layer = Buffer.from("chart bytes");
+  const layer = Buffer.from("layer bytes");
   await pushBlob(A, config);
   await pushBlob(A, layer);
   const manifest = JSON.stringify({
     schemaVersion: 2,
-    config: { mediaType: "application/vnd.cncf.helm.config.v1+json", digest: sha256(config), size: 2 },
-    layers: [{ mediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip", digest: sha256(layer), size: layer.length }],
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: 2 },
+    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: sha256(layer), size: layer.length }],
   });
   for (const tag of ["0.1.0", "0.2.0", "latest"]) {
     const put = await pushManifest(A, tag, manifest);

@@ -796,6 +796,18 @@ impl Ledger {
         if let Some(version) = self.version_tags.get(&key(chart, tag)) {
             return Some(version.clone());
         }
+        // A tag helm reads as the same version (`v1.0.0` and `1.0.0`; `_` is how a tag writes
+        // `+`) belongs to that version too: no artifact shadows a release under another spelling.
+        if let Some(wanted) = semver_of(&tag.replace('_', "+")) {
+            let same = |v: &String| semver_of(v).is_some_and(|v| v == wanted);
+            let listed =
+                self.releases.range(key(chart, "")..).take_while(|((c, _), _)| c == chart).map(|((_, v), _)| v);
+            let deleted =
+                self.tombstones.range(key(chart, "")..).take_while(|((c, _), _)| c == chart).map(|((_, v), _)| v);
+            if let Some(v) = listed.chain(deleted).find(|v| same(v)) {
+                return Some(v.clone());
+            }
+        }
         // A tombstone keeps its version's tag: no artifact takes a deleted release's place.
         self.tombstones
             .range(key(chart, "")..)
@@ -970,6 +982,11 @@ impl Ledger {
             let why =
                 format!("the index entry of {} {} would be {size} bytes, more than {MAX_ENTRY}", id.name, id.version);
             return Err(LedgerError::TooLarge(why));
+        }
+        // Another spelling of a version the chart has (`v1.0.0` beside `1.0.0`): helm would not
+        // know which one a `--version` means.
+        if let Some(owner) = self.tag_owner(&id.name, &id.tag()).filter(|v| *v != id.version) {
+            return Err(LedgerError::VersionTag { chart: id.name.clone(), tag: id.version.clone(), version: owner });
         }
         let file = id.file_name();
         for taken in [self.files.get(&file), self.reserved.get(&file)].into_iter().flatten() {
@@ -1194,12 +1211,12 @@ impl Ledger {
 pub fn chart_parts(
     manifest: &crate::edge::store::oci::Manifest,
 ) -> Result<(crate::Digest, crate::Digest, Option<crate::Digest>), String> {
-    use crate::edge::store::oci::{HELM_CHART, HELM_PROV};
+    use crate::edge::store::oci::{HELM_CHART, HELM_CHART_LEGACY, HELM_PROV};
     let (config, _) = manifest.helm_chart.clone().ok_or_else(|| "not a helm chart's manifest".to_owned())?;
     let (mut chart, mut prov) = (None, None);
     for (media_type, digest) in &manifest.layers {
         let slot = match media_type.as_str() {
-            HELM_CHART => &mut chart,
+            HELM_CHART | HELM_CHART_LEGACY => &mut chart,
             HELM_PROV => &mut prov,
             other => {
                 return Err(format!("a helm chart's manifest has only its chart and provenance layers, not {other}"))
@@ -1654,6 +1671,13 @@ mod tests {
         assert!(index.find("v1.18.2").unwrap() < index.find("v1.9.0").unwrap(), "ordered as versions: {index}");
         let moved = l.plan(&publish(release("cm", "v1.18.2", "c", None), false, true), rule);
         assert!(matches!(moved, Err(LedgerError::Immutable(_))), "{moved:?}");
+        // Another spelling of a listed version is that version's: neither a second release nor an
+        // artifact's tag (found by an outside attack: `v1.0.0` shadowed release `1.0.0` for helm).
+        let twin = l.plan(&publish(release("cm", "1.18.2", "d", None), true, false), rule);
+        assert!(matches!(twin, Err(LedgerError::VersionTag { .. })), "{twin:?}");
+        let artifact =
+            Op::Manifest { chart: "cm".into(), manifest: d("x"), tags: vec!["1.18.2".into(), "v1.9.0".into()] };
+        assert!(matches!(l.plan(&artifact, rule), Err(LedgerError::VersionTag { .. })));
         for bad in ["1.2", "v1", "01.2.3", "vv1.2.3"] {
             assert!(check_version("cm", bad).is_err(), "{bad}");
         }

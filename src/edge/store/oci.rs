@@ -45,6 +45,9 @@ pub const MAX_QUERY_TAGS: usize = 32;
 /// helm's media types: the chart's metadata (the config) and its archive (the layer).
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// The chart layer's media type before helm 3.8 (`LegacyChartLayerMediaType`), which helm 4 and 3
+/// still pull: a chart all the same.
+pub const HELM_CHART_LEGACY: &str = "application/tar+gzip";
 /// helm's provenance layer (`helm push` adds it when `<chart>.tgz.prov` lies beside the archive).
 pub const HELM_PROV: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 
@@ -251,7 +254,7 @@ impl Manifest {
         let (mut helm_chart, mut helm_prov) = (None, None);
         if let (Some(config), Some(layers)) = (obj.get("config"), obj.get("layers").and_then(Value::as_array)) {
             if typed(config, HELM_CONFIG) {
-                if let Some(layer) = layers.iter().find(|l| typed(l, HELM_CHART)) {
+                if let Some(layer) = layers.iter().find(|l| typed(l, HELM_CHART) || typed(l, HELM_CHART_LEGACY)) {
                     helm_chart = Some((descriptor_digest(config, "config")?, descriptor_digest(layer, "layers")?));
                     helm_prov = layers
                         .iter()

@@ -187,9 +187,9 @@ pub fn check_prov(prov: &[u8], id: &ChartId) -> Result<(), PublishError> {
     Ok(())
 }
 
-/// The archive digests a provenance file's signed `files:` block lists (`<file>: sha256:<hex>`,
-/// as `helm package --sign` writes them after the `Chart.yaml` block), lower-cased.
-fn prov_digests(prov: &str) -> Vec<String> {
+/// The archives a provenance file's signed `files:` block lists (`<file>: sha256:<hex>`, as `helm
+/// package --sign` writes them after the `Chart.yaml` block): file name and digest, lower-cased.
+fn prov_digests(prov: &str) -> Vec<(String, String)> {
     // Only the signed message: after the armor header's blank line, before the signature.
     let signed = prov.split_once("\n\n").map_or("", |(_, body)| body);
     let signed = signed.split("\n-----BEGIN PGP SIGNATURE-----").next().unwrap_or("");
@@ -197,8 +197,9 @@ fn prov_digests(prov: &str) -> Vec<String> {
     let mut lines = files.lines().skip_while(|l| l.trim_end() != "files:").skip(1);
     let mut out = Vec::new();
     while let Some(line) = lines.next().filter(|l| l.starts_with(' ')) {
-        if let Some((_, value)) = line.split_once(": ") {
-            out.push(value.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase());
+        if let Some((file, value)) = line.split_once(": ") {
+            let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_owned();
+            out.push((unquote(file), unquote(value).to_ascii_lowercase()));
         }
     }
     out
@@ -210,13 +211,17 @@ fn prov_digests(prov: &str) -> Vec<String> {
 pub fn check_prov_signs(prov: &[u8], archive: &str, id: &ChartId) -> Result<(), PublishError> {
     let text = std::str::from_utf8(prov)
         .map_err(|_| PublishError::BadChart("the provenance file is not UTF-8 text".into()))?;
+    // helm verifies the entry named after the archive it downloaded (`<name>-<version>.tgz`).
+    let file = id.file_name();
     let listed = prov_digests(text);
-    if listed.iter().any(|d| d == archive) {
+    let named = listed.iter().find(|(f, _)| *f == file).map(|(_, d)| d);
+    if named.is_some_and(|d| d == archive) {
         return Ok(());
     }
-    let why = match listed.first() {
-        Some(other) => format!("it signs {other}"),
-        None => "it lists no archive digest under files:".into(),
+    let why = match (named, listed.first()) {
+        (Some(other), _) => format!("it signs {other}"),
+        (None, Some((f, _))) => format!("it lists {f}, not {file}"),
+        (None, None) => "it lists no archive digest under files:".into(),
     };
     Err(PublishError::BadChart(format!(
         "the provenance file is not the archive's: {} {} is {archive}, {why}",
@@ -427,6 +432,10 @@ mod tests {
         // A digest outside the signed message (after the signature) binds nothing.
         let outside = format!("{}files:\n  hello-0.1.0.tgz: {a}\n", prov(&b));
         assert!(check_prov_signs(outside.as_bytes(), &a, &hello).is_err());
+        // The digest must be listed under the archive's own name, which helm verifies.
+        let elsewhere = prov(&a).replace("hello-0.1.0.tgz: ", &format!("hello-0.1.0.tgz: {b}\n  unrelated.tgz: "));
+        let named = check_prov_signs(elsewhere.as_bytes(), &a, &hello).unwrap_err().to_string();
+        assert!(named.contains(&format!("it signs {b}")), "{named}");
         let bare = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: hello\nversion: 0.1.0\n";
         assert!(check_prov_signs(bare.as_bytes(), &a, &hello).unwrap_err().to_string().contains("no archive digest"));
     }

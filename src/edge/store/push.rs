@@ -24,10 +24,12 @@ pub fn commit_op(
     let Some(config) = config.filter(|_| manifest.helm_chart.is_some()) else { return Ok(artifact()) };
     let config: Value = serde_json::from_slice(config)
         .map_err(|e| format!("a helm chart's config must be a readable JSON object (the chart's metadata): {e}"))?;
-    // A config that names no chart lists nothing (as before the ledger): the manifest is an artifact.
     let object = config.as_object().ok_or_else(|| "a helm chart's config must be a JSON object".to_owned())?;
     check_keys(object).map_err(|why| format!("a helm chart's config: {why}"))?;
-    let Some(meta) = ChartMeta::from_json(object) else { return Ok(artifact()) };
+    // A chart layer is a chart: its config names it, and it enters like any version (never as an
+    // artifact beside the releases, out of the entry gate's sight).
+    let meta = ChartMeta::from_json(object)
+        .ok_or_else(|| "a helm chart's config must name the chart and its version (name, version)".to_owned())?;
     let (config_digest, archive, prov) = chart_parts(manifest)?;
     let release = Release {
         meta,
@@ -76,8 +78,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Found by an outside attack (a chart layer under a nameless config was stored as an artifact,
+        // out of the entry gate's sight, and served by `helm pull oci://`): refused.
         let nameless = br#"{"description": "no chart named"}"#;
-        assert!(matches!(commit_op(&manifest, Some(nameless), "hello", &d, &[], now), Ok(Op::Manifest { .. })));
+        let refused = commit_op(&manifest, Some(nameless), "hello", &d, &[], now).unwrap_err();
+        assert!(refused.contains("must name the chart and its version"), "{refused}");
         assert!(commit_op(&manifest, Some(b"[1]"), "hello", &d, &[], now).is_err());
         assert!(matches!(commit_op(&manifest, None, "hello", &d, &[], now), Ok(Op::Manifest { .. })));
     }

@@ -125,12 +125,12 @@ impl Registry<'_> {
             Some(_) => Vec::new(),
             None => tags.iter().filter(|t| rule.protects(t)).map(|t| Reference::Tag(t.clone())).collect(),
         };
-        // A chart must be the chart its repository stands for: its config is read with the rest.
-        let chart = manifest.helm_chart.as_ref().zip(self.t.config.policy.layout().chart_of(self.repo));
+        // A helm chart's config is read with the rest (bounded: it is the chart's metadata); in a
+        // chart repository it must name the chart the repository stands for.
         let config_read = async {
-            match chart {
-                Some(((config, _), _)) => self.read(Key::Blob(config).path()).await,
-                None => Ok(None),
+            match &manifest.helm_chart {
+                Some((config, _)) => self.read_bounded(&Key::Blob(config).path(), MAX_CONFIG).await,
+                None => Ok(Ok(None)),
             }
         };
         let (found, (config, current)) = join(
@@ -143,13 +143,11 @@ impl Registry<'_> {
                 return Err(RegistryError::ManifestBlobUnknown(what.clone()).into());
             }
         }
-        let mut chart_config = None;
-        if let Some((_, (_, chart))) = chart {
-            let config = config?.unwrap_or_default();
-            if let Err(why) = check_pushed_chart(&config, self.repo.as_str(), chart) {
+        let chart_config = config??;
+        if let (Some(config), Some((_, chart))) = (&chart_config, self.t.config.policy.layout().chart_of(self.repo)) {
+            if let Err(why) = check_pushed_chart(config, self.repo.as_str(), chart) {
                 return Err(RegistryError::ManifestInvalid(why).into());
             }
-            chart_config = Some(config);
         }
         for (tag, current) in protected.iter().zip(current) {
             if let Some(current) = current? {
@@ -177,7 +175,7 @@ impl Registry<'_> {
                 }
                 if let Op::Publish { release, .. } = &mut op {
                     // The chart layer is read like an upload: the entry gate, with the config's claims.
-                    match apart(self.entry_gate(release)).await? {
+                    match apart(self.entry_gate(&release.archive, &release.meta.name, &release.meta.version)).await? {
                         Ok(record) => release.entry = Some(record),
                         Err(e) => return Err(self.refused(ledger, chart, &d, e).await?.into()),
                     }
@@ -198,6 +196,22 @@ impl Registry<'_> {
                 }
             }
             None => {
+                // A chart pushed to a name outside every chart repository enters through the
+                // same gate.
+                if let (Some((_, archive)), Some(config)) = (&manifest.helm_chart, &chart_config) {
+                    let meta = serde_json::from_slice::<Value>(config)
+                        .ok()
+                        .and_then(|v| v.as_object().and_then(crate::edge::store::ledger::ChartMeta::from_json))
+                        .ok_or_else(|| {
+                            RegistryError::ManifestInvalid(
+                                "a helm chart's config must name the chart and its version (name, version)".into(),
+                            )
+                        })?;
+                    if let Err(e) = apart(self.entry_gate(&archive.to_string(), &meta.name, &meta.version)).await? {
+                        self.remove_manifest_object(&d).await?;
+                        return Err(e.into());
+                    }
+                }
                 for tag in &tags {
                     let meta = std::collections::HashMap::from([("digest".to_owned(), d.to_string())]);
                     self.bucket
@@ -326,11 +340,13 @@ impl Registry<'_> {
     /// claims: the record the version enters with, or why it may not enter.
     async fn entry_gate(
         &self,
-        release: &Release,
+        archive: &str,
+        name: &str,
+        version: &str,
     ) -> Result<std::result::Result<crate::edge::store::entry::EntryRecord, RegistryError>> {
         use crate::edge::store::entry::{admit, describe};
         let limits = crate::entry::Limits::default();
-        let Ok(archive) = Digest::parse(&release.archive) else {
+        let Ok(archive) = Digest::parse(archive) else {
             return Ok(Err(RegistryError::ManifestInvalid("the chart layer's digest cannot be read".into())));
         };
         let size = self.bucket.head(Key::Blob(&archive).path()).await?.map_or(0, |o| o.size());
@@ -339,7 +355,7 @@ impl Registry<'_> {
             return Ok(Err(RegistryError::SizeInvalid(why)));
         }
         let tgz = self.read(Key::Blob(&archive).path()).await?.unwrap_or_default();
-        let claimed = crate::entry::Claimed { name: release.meta.name.clone(), version: release.meta.version.clone() };
+        let claimed = crate::entry::Claimed { name: name.to_owned(), version: version.to_owned() };
         let verdict = crate::entry::check_claimed(&tgz, &limits, &claimed);
         match admit(verdict, self.t.config.entry_checks) {
             Ok(record) => {

@@ -27,7 +27,7 @@ use super::repo_ledger::LedgerClient;
 use super::respond;
 use super::Target;
 use crate::edge::store::layout::{Key, Prefix};
-use crate::edge::store::ledger::{Change, Op, Release};
+use crate::edge::store::ledger::{Change, Op};
 use crate::edge::store::oci::{
     check_chunk, check_tag_move, manifest_algorithm, query_tags, referrers_index, tags_page, upload_range, Chunks,
     Manifest, RegistryError, UploadSession, MAX_CHUNKS, MAX_MANIFEST, MAX_TAGS, OCI_INDEX, PART_SIZE, SINGLE_PUT_LIMIT,
@@ -39,6 +39,9 @@ use crate::edge::{CacheStatus, SECURITY_HEADERS};
 use crate::{Algorithm, Digest, Endpoint, Reference, RepoName};
 
 use respond::API_VERSION;
+/// The largest helm chart config read (the chart's metadata: a few KiB in practice).
+const MAX_CONFIG: u64 = 1024 * 1024;
+
 /// What the edge cache keeps blobs and manifests by digest under (a client is told
 /// [`Registry::client_cache_control`]).
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -200,6 +203,24 @@ impl<'a> Registry<'a> {
     }
 
     /// An object's bytes, `None` when absent.
+    /// An object of at most `limit` bytes, its size checked before it is read (R2's metadata):
+    /// a larger one is refused, never read into memory.
+    pub(super) async fn read_bounded(
+        &self,
+        key: &str,
+        limit: u64,
+    ) -> Result<std::result::Result<Option<Vec<u8>>, RegistryError>> {
+        match self.bucket.head(key).await? {
+            Some(o) if o.size() > limit => Ok(Err(RegistryError::SizeInvalid(format!(
+                "{} is {} bytes, more than {limit}",
+                key.rsplit('/').next().unwrap_or(key),
+                o.size()
+            )))),
+            Some(_) => Ok(Ok(self.read(key.to_owned()).await?)),
+            None => Ok(Ok(None)),
+        }
+    }
+
     pub(super) async fn read(&self, key: String) -> Result<Option<Vec<u8>>> {
         let Some(object) = self.bucket.get(key).execute().await? else { return Ok(None) };
         match object.body() {
