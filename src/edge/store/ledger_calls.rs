@@ -1,99 +1,172 @@
-//! The ledger's typed interface: the calls the worker makes of a repository's ledger (its Durable
-//! Object) and their replies, serialized as JSON between the two, and the pure answer to each
-//! read ([`Ledger::answer`]). A commit's planning and writing, and the rendered `index.yaml` (raw
-//! bytes, not JSON), are the object's own.
+//! The ledger's typed interface: one type per call the worker makes of a repository's ledger (its
+//! Durable Object), each with the type of its reply, serialized as JSON between the two, and the
+//! pure answer to each read. One type per call rather than one enum of every call: serde's code
+//! for a call is compiled only where that call is made or answered, so a chart read never
+//! compiles a commit's (the read path's first request compiles what it runs, nothing else).
+//!
+//! On the wire a call is its fields with `"call": "<name>"` beside them ([`Call::NAME`]); the
+//! object reads the name first, then the call it names.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ledger::{Change, Ledger, LedgerError, Op, Release};
 
-/// One call to a repository's ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "call", rename_all = "snake_case")]
-pub enum LedgerCall {
-    /// Plans `op` under the deployment's `IMMUTABLE_TAGS` and writes its changes, or refuses it.
-    Commit { op: Op },
-    /// The rendered `index.yaml` (answered as raw bytes).
-    Index,
-    /// ChartMuseum's API read ([`Ledger::api`]).
-    Api { name: Option<String>, version: Option<String> },
-    /// The release and content digest of an HTTP file name (`x-1.0.0.tgz`, `x-1.0.0.tgz.prov`).
-    File { file: String },
-    /// One release.
-    Release { name: String, version: String },
-    /// The manifest a tag of a chart's OCI repository names.
-    Tag { chart: String, tag: String },
-    /// Every tag of a chart's OCI repository.
-    Tags { chart: String },
-    /// Whether a commit made a manifest visible in a chart's OCI repository.
-    HasManifest { chart: String, manifest: String },
-    /// Every digest the ledger references (what the collector keeps).
-    Referenced,
+/// A call to a repository's ledger, and the type of its reply.
+pub trait Call: Serialize + DeserializeOwned {
+    /// The call's name on the wire.
+    const NAME: &'static str;
+    type Reply: Serialize + DeserializeOwned;
 }
 
-/// A ledger's reply to a [`LedgerCall`] other than [`LedgerCall::Index`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
-pub enum LedgerReply {
-    /// The commit's changes, written.
-    Committed {
-        changes: Vec<Change>,
-    },
-    /// The ledger refused the call; nothing changed.
-    Refused {
-        error: LedgerError,
-    },
-    /// [`LedgerCall::Api`]'s document.
-    Api {
-        document: Value,
-    },
-    /// [`LedgerCall::File`]: the release the file is of, and the content's digest.
-    File {
-        found: Option<(String, String, String)>,
-    },
-    Release {
-        release: Option<Box<Release>>,
-    },
-    Tag {
-        manifest: Option<String>,
-    },
-    Tags {
-        tags: Vec<String>,
-    },
-    HasManifest {
-        visible: bool,
-    },
-    Referenced {
-        digests: Vec<String>,
-    },
+/// The name of the call a request body holds, read before the call itself.
+pub fn call_name(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Named {
+        call: String,
+    }
+    serde_json::from_slice::<Named>(body).ok().map(|n| n.call)
 }
 
-impl Ledger {
-    /// The answer to a read call; `None` for [`LedgerCall::Commit`] and [`LedgerCall::Index`],
-    /// which the ledger's object answers itself.
-    pub fn answer(&self, call: &LedgerCall) -> Option<LedgerReply> {
-        Some(match call {
-            LedgerCall::Commit { .. } | LedgerCall::Index => return None,
-            LedgerCall::Api { name, version } => match self.api(name.as_deref(), version.as_deref()) {
-                Ok(document) => LedgerReply::Api { document },
-                Err(error) => LedgerReply::Refused { error },
-            },
-            LedgerCall::File { file } => LedgerReply::File {
-                found: self.file(file).map(|(r, d)| (r.meta.name.clone(), r.meta.version.clone(), d.to_owned())),
-            },
-            LedgerCall::Release { name, version } => {
-                LedgerReply::Release { release: self.release(name, version).cloned().map(Box::new) }
-            }
-            LedgerCall::Tag { chart, tag } => {
-                LedgerReply::Tag { manifest: self.resolve_tag(chart, tag).map(str::to_owned) }
-            }
-            LedgerCall::Tags { chart } => LedgerReply::Tags { tags: self.tags_of(chart) },
-            LedgerCall::HasManifest { chart, manifest } => {
-                LedgerReply::HasManifest { visible: self.has_manifest(chart, manifest) }
-            }
-            LedgerCall::Referenced => LedgerReply::Referenced { digests: self.referenced() },
-        })
+/// A call as sent: its fields and its name.
+pub fn to_wire<C: Call>(call: &C) -> serde_json::Result<String> {
+    let mut value = serde_json::to_value(call)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("call".into(), C::NAME.into());
+    }
+    Ok(value.to_string())
+}
+
+/// Plans `op` under the deployment's `IMMUTABLE_TAGS` and writes its changes, or refuses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    pub op: Op,
+}
+impl Call for Commit {
+    const NAME: &'static str = "commit";
+    /// The changes written, or the ledger's refusal (nothing changed).
+    type Reply = Result<Vec<Change>, LedgerError>;
+}
+
+/// The rendered `index.yaml` (answered as raw bytes, not JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {}
+impl Call for Index {
+    const NAME: &'static str = "index";
+    type Reply = ();
+}
+
+/// ChartMuseum's API read ([`Ledger::api`]): the document, or `None` when not found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Api {
+    pub name: Option<String>,
+    pub version: Option<String>,
+}
+impl Call for Api {
+    const NAME: &'static str = "api";
+    type Reply = Option<Value>;
+}
+
+/// The release (name, version) and content digest an HTTP file name is of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct File {
+    pub file: String,
+}
+impl Call for File {
+    const NAME: &'static str = "file";
+    type Reply = Option<(String, String, String)>;
+}
+
+/// One release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetRelease {
+    pub name: String,
+    pub version: String,
+}
+impl Call for GetRelease {
+    const NAME: &'static str = "release";
+    type Reply = Option<Release>;
+}
+
+/// The manifest a tag of a chart's OCI repository names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub chart: String,
+    pub tag: String,
+}
+impl Call for Tag {
+    const NAME: &'static str = "tag";
+    type Reply = Option<String>;
+}
+
+/// Every tag of a chart's OCI repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tags {
+    pub chart: String,
+}
+impl Call for Tags {
+    const NAME: &'static str = "tags";
+    type Reply = Vec<String>;
+}
+
+/// Whether a commit made a manifest visible in a chart's OCI repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HasManifest {
+    pub chart: String,
+    pub manifest: String,
+}
+impl Call for HasManifest {
+    const NAME: &'static str = "has_manifest";
+    type Reply = bool;
+}
+
+/// Every digest the ledger references (what the collector keeps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referenced {}
+impl Call for Referenced {
+    const NAME: &'static str = "referenced";
+    type Reply = Vec<String>;
+}
+
+/// A read the ledger answers by itself, with no write.
+pub trait Read: Call {
+    fn answer(&self, ledger: &Ledger) -> Self::Reply;
+}
+
+impl Read for Api {
+    fn answer(&self, l: &Ledger) -> Option<Value> {
+        l.api(self.name.as_deref(), self.version.as_deref()).ok()
+    }
+}
+impl Read for File {
+    fn answer(&self, l: &Ledger) -> Option<(String, String, String)> {
+        l.file(&self.file).map(|(r, d)| (r.meta.name.clone(), r.meta.version.clone(), d.to_owned()))
+    }
+}
+impl Read for GetRelease {
+    fn answer(&self, l: &Ledger) -> Option<Release> {
+        l.release(&self.name, &self.version).cloned()
+    }
+}
+impl Read for Tag {
+    fn answer(&self, l: &Ledger) -> Option<String> {
+        l.resolve_tag(&self.chart, &self.tag).map(str::to_owned)
+    }
+}
+impl Read for Tags {
+    fn answer(&self, l: &Ledger) -> Vec<String> {
+        l.tags_of(&self.chart)
+    }
+}
+impl Read for HasManifest {
+    fn answer(&self, l: &Ledger) -> bool {
+        l.has_manifest(&self.chart, &self.manifest)
+    }
+}
+impl Read for Referenced {
+    fn answer(&self, l: &Ledger) -> Vec<String> {
+        l.referenced()
     }
 }
 
@@ -102,32 +175,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn calls_and_replies_round_trip_as_json() {
-        let calls = [
-            LedgerCall::Index,
-            LedgerCall::Api { name: Some("hello".into()), version: None },
-            LedgerCall::File { file: "hello-1.0.0.tgz".into() },
-            LedgerCall::HasManifest { chart: "hello".into(), manifest: "sha256:00".into() },
-            LedgerCall::Referenced,
-        ];
-        for call in calls {
-            let text = serde_json::to_string(&call).unwrap();
-            assert_eq!(serde_json::from_str::<LedgerCall>(&text).unwrap(), call, "{text}");
-        }
-        let refused = LedgerReply::Refused { error: LedgerError::Exists };
+    fn calls_carry_their_name_and_round_trip() {
+        let wire = to_wire(&File { file: "x-1.0.0.tgz".into() }).unwrap();
+        assert_eq!(call_name(wire.as_bytes()).as_deref(), Some("file"));
+        assert_eq!(serde_json::from_str::<File>(&wire).unwrap(), File { file: "x-1.0.0.tgz".into() });
+        let wire = to_wire(&Referenced {}).unwrap();
+        assert_eq!(call_name(wire.as_bytes()).as_deref(), Some("referenced"));
+        let refused: <Commit as Call>::Reply = Err(LedgerError::Exists);
         let text = serde_json::to_string(&refused).unwrap();
-        assert_eq!(serde_json::from_str::<LedgerReply>(&text).unwrap(), refused);
-        assert!(serde_json::from_str::<LedgerCall>(r#"{"call": "drop_everything"}"#).is_err(), "no such call");
+        assert_eq!(serde_json::from_str::<<Commit as Call>::Reply>(&text).unwrap(), refused);
+        assert_eq!(call_name(b"{\"no\": 1}"), None);
     }
 
     #[test]
     fn an_empty_ledger_answers_every_read() {
         let l = Ledger::default();
-        let file = l.answer(&LedgerCall::File { file: "x-1.0.0.tgz".into() });
-        assert_eq!(file, Some(LedgerReply::File { found: None }));
-        assert_eq!(l.answer(&LedgerCall::Tags { chart: "x".into() }), Some(LedgerReply::Tags { tags: vec![] }));
-        assert_eq!(l.answer(&LedgerCall::Index), None, "the object renders the index");
-        let api = l.answer(&LedgerCall::Api { name: Some("x".into()), version: Some("1.0.0".into()) });
-        assert!(matches!(api, Some(LedgerReply::Refused { .. })), "{api:?}");
+        assert_eq!(File { file: "x-1.0.0.tgz".into() }.answer(&l), None);
+        assert_eq!(Tags { chart: "x".into() }.answer(&l), Vec::<String>::new());
+        assert_eq!(Api { name: Some("x".into()), version: Some("1.0.0".into()) }.answer(&l), None);
+        assert!(!HasManifest { chart: "x".into(), manifest: "sha256:00".into() }.answer(&l));
     }
 }

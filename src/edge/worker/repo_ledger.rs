@@ -14,8 +14,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorageValue, State};
 
-use crate::edge::store::ledger::{Change, Ledger, LedgerError, Op, Release};
-use crate::edge::store::ledger_calls::{LedgerCall, LedgerReply};
+use crate::edge::store::ledger::{Change, Ledger, Op, Release};
+use crate::edge::store::ledger_calls::{
+    call_name, to_wire, Api, Call, Commit, File, GetRelease, HasManifest, Index, Read, Referenced, Tag, Tags,
+};
 use crate::edge::{ChartId, EdgeConfig};
 use crate::{Digest, RepoName};
 
@@ -126,15 +128,28 @@ impl RepoLedger {
 }
 
 impl RepoLedger {
-    /// [`LedgerCall::Commit`]: plans `op` against the ledger and writes its changes, or refuses it.
-    fn commit(&self, op: &Op, config: &EdgeConfig) -> Result<LedgerReply> {
+    /// [`Commit`]: plans `op` against the ledger and writes its changes, or refuses it.
+    fn commit(&self, op: &Op, config: &EdgeConfig) -> Result<<Commit as Call>::Reply> {
         match self.with(|l| l.plan(op, config.immutable_tags))? {
             Ok(changes) => {
                 self.write(&changes)?;
-                Ok(LedgerReply::Committed { changes })
+                Ok(Ok(changes))
             }
-            Err(error) => Ok(LedgerReply::Refused { error }),
+            Err(error) => Ok(Err(error)),
         }
+    }
+
+    /// A read call answered from the ledger, as JSON.
+    fn read<C: Read>(&self, body: &[u8]) -> Result<Response> {
+        let call: C = serde_json::from_slice(body).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        Response::from_json(&self.with(|l| call.answer(l))?)
+    }
+
+    /// A commit: its plan and write, compiled only when a commit comes.
+    async fn commit_call(&self, body: &[u8]) -> Result<Response> {
+        let Commit { op } = serde_json::from_slice(body).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let isolate = super::isolate::isolate(&self.env).map_err(worker::Error::RustError)?;
+        Response::from_json(&self.commit(&op, &isolate.config)?)
     }
 }
 
@@ -145,134 +160,99 @@ impl DurableObject for RepoLedger {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         // Sent by this worker only; bounded all the same (an op is at most a few entries' bytes).
-        let Some(bytes) = super::body::read_bounded(&mut req, 4 * 1024 * 1024).await? else {
+        let Some(body) = super::body::read_bounded(&mut req, 4 * 1024 * 1024).await? else {
             return Response::error("ledger call too large", 413);
         };
-        let call: LedgerCall = match serde_json::from_slice(&bytes) {
-            Ok(call) => call,
-            Err(e) => return Response::error(format!("not a ledger call: {e}"), 400),
-        };
-        let isolate = match super::isolate::isolate(&self.env) {
-            Ok(i) => i,
-            Err(e) => return Response::error(e, 500),
-        };
-        // Boxed apart (V8 compiles a wasm function on its first call): a read does not compile the
-        // commit's plan and write.
+        let Some(name) = call_name(&body) else { return Response::error("not a ledger call", 400) };
         super::apart(self.load()).await?;
-        let reply = match &call {
-            LedgerCall::Commit { op } => super::apart(async { self.commit(op, &isolate.config) }).await?,
-            LedgerCall::Index => return Response::from_bytes(self.index()?),
-            read => match self.with(|l| l.answer(read))? {
-                Some(reply) => reply,
-                None => return Response::error("no such call", 400),
-            },
-        };
-        Response::from_json(&reply)
+        // Each call is its own function (V8 compiles a wasm function on its first call): a read
+        // compiles its own call's code, never a commit's plan and write.
+        match name.as_str() {
+            Commit::NAME => super::apart(self.commit_call(&body)).await,
+            Index::NAME => Response::from_bytes(self.index()?),
+            Api::NAME => super::apart(async { self.read::<Api>(&body) }).await,
+            File::NAME => super::apart(async { self.read::<File>(&body) }).await,
+            GetRelease::NAME => super::apart(async { self.read::<GetRelease>(&body) }).await,
+            Tag::NAME => super::apart(async { self.read::<Tag>(&body) }).await,
+            Tags::NAME => super::apart(async { self.read::<Tags>(&body) }).await,
+            HasManifest::NAME => super::apart(async { self.read::<HasManifest>(&body) }).await,
+            Referenced::NAME => super::apart(async { self.read::<Referenced>(&body) }).await,
+            _ => Response::error("no such ledger call", 400),
+        }
     }
 }
 
-/// The worker's side: the ledger of one chart repository, called through [`LedgerCall`].
+/// The worker's side: the ledger of one chart repository, called with the calls of
+/// [`crate::edge::store::ledger_calls`].
 pub(super) struct LedgerClient {
     stub: worker::Stub,
 }
 
 /// What a commit answered: the changes it made, or the ledger's refusal.
-pub(super) type Committed = std::result::Result<Vec<Change>, LedgerError>;
+pub(super) type Committed = <Commit as Call>::Reply;
 
 impl LedgerClient {
     pub(super) fn new(env: &Env, repo: &RepoName) -> Result<LedgerClient> {
         Ok(LedgerClient { stub: env.durable_object("LEDGER")?.get_by_name(repo.as_str())? })
     }
 
-    async fn send(&self, call: &LedgerCall) -> Result<Response> {
+    async fn send<C: Call>(&self, call: &C) -> Result<Response> {
         let mut init = RequestInit::new();
-        init.with_method(worker::Method::Post).with_body(Some(serde_json::to_string(call)?.into()));
+        init.with_method(worker::Method::Post).with_body(Some(to_wire(call)?.into()));
         let req = Request::new_with_init("https://ledger/", &init)?;
         let res = self.stub.fetch_with_request(req).await?;
         match res.status_code() {
             200 => Ok(res),
-            status => Err(worker::Error::RustError(format!("the ledger answered {status} to a call"))),
+            status => Err(worker::Error::RustError(format!("the ledger answered {status} to {}", C::NAME))),
         }
     }
 
-    async fn call(&self, call: LedgerCall) -> Result<LedgerReply> {
+    async fn call<C: Call>(&self, call: C) -> Result<C::Reply> {
         self.send(&call).await?.json().await
     }
 
     /// Commits one op: `Err` is the ledger's refusal (nothing changed).
     pub(super) async fn commit(&self, op: &Op) -> Result<Committed> {
-        match self.call(LedgerCall::Commit { op: op.clone() }).await? {
-            LedgerReply::Committed { changes } => Ok(Ok(changes)),
-            LedgerReply::Refused { error } => Ok(Err(error)),
-            other => Err(unexpected(&other)),
-        }
+        self.call(Commit { op: op.clone() }).await
     }
 
     /// `index.yaml`, rendered from the ledger.
     pub(super) async fn index(&self) -> Result<Vec<u8>> {
-        self.send(&LedgerCall::Index).await?.bytes().await
+        self.send(&Index {}).await?.bytes().await
     }
 
     /// ChartMuseum's API read of `name` and `version` (see [`Ledger::api`]): `None` when not found.
     pub(super) async fn api(&self, name: Option<&str>, version: Option<&str>) -> Result<Option<Value>> {
-        let call = LedgerCall::Api { name: name.map(str::to_owned), version: version.map(str::to_owned) };
-        match self.call(call).await? {
-            LedgerReply::Api { document } => Ok(Some(document)),
-            LedgerReply::Refused { .. } => Ok(None),
-            other => Err(unexpected(&other)),
-        }
+        self.call(Api { name: name.map(str::to_owned), version: version.map(str::to_owned) }).await
     }
 
     /// The release and content digest of an HTTP file (`x-1.0.0.tgz` or `.prov`).
     pub(super) async fn file(&self, file: &str) -> Result<Option<(ChartId, Digest)>> {
-        match self.call(LedgerCall::File { file: file.to_owned() }).await? {
-            LedgerReply::File { found } => Ok(found
-                .and_then(|(name, version, digest)| Some((ChartId { name, version }, Digest::parse(&digest).ok()?)))),
-            other => Err(unexpected(&other)),
-        }
+        let found = self.call(File { file: file.to_owned() }).await?;
+        Ok(found.and_then(|(name, version, digest)| Some((ChartId { name, version }, Digest::parse(&digest).ok()?))))
     }
 
     pub(super) async fn release(&self, id: &ChartId) -> Result<Option<Release>> {
-        match self.call(LedgerCall::Release { name: id.name.clone(), version: id.version.clone() }).await? {
-            LedgerReply::Release { release } => Ok(release.map(|r| *r)),
-            other => Err(unexpected(&other)),
-        }
+        self.call(GetRelease { name: id.name.clone(), version: id.version.clone() }).await
     }
 
     /// The manifest a tag of `chart`'s OCI repository names.
     pub(super) async fn tag(&self, chart: &str, tag: &str) -> Result<Option<Digest>> {
-        match self.call(LedgerCall::Tag { chart: chart.to_owned(), tag: tag.to_owned() }).await? {
-            LedgerReply::Tag { manifest } => Ok(manifest.and_then(|m| Digest::parse(&m).ok())),
-            other => Err(unexpected(&other)),
-        }
+        let found = self.call(Tag { chart: chart.to_owned(), tag: tag.to_owned() }).await?;
+        Ok(found.and_then(|m| Digest::parse(&m).ok()))
     }
 
     pub(super) async fn tags(&self, chart: &str) -> Result<Vec<String>> {
-        match self.call(LedgerCall::Tags { chart: chart.to_owned() }).await? {
-            LedgerReply::Tags { tags } => Ok(tags),
-            other => Err(unexpected(&other)),
-        }
+        self.call(Tags { chart: chart.to_owned() }).await
     }
 
     /// Every digest the ledger references (what the garbage collector keeps).
     pub(super) async fn referenced(&self) -> Result<Vec<String>> {
-        match self.call(LedgerCall::Referenced).await? {
-            LedgerReply::Referenced { digests } => Ok(digests),
-            other => Err(unexpected(&other)),
-        }
+        self.call(Referenced {}).await
     }
 
     /// True when a commit made `digest` visible in `chart`'s OCI repository.
     pub(super) async fn has_manifest(&self, chart: &str, digest: &Digest) -> Result<bool> {
-        let call = LedgerCall::HasManifest { chart: chart.to_owned(), manifest: digest.to_string() };
-        match self.call(call).await? {
-            LedgerReply::HasManifest { visible } => Ok(visible),
-            other => Err(unexpected(&other)),
-        }
+        self.call(HasManifest { chart: chart.to_owned(), manifest: digest.to_string() }).await
     }
-}
-
-/// A reply of another call than the one made: the object and the worker disagree.
-fn unexpected(reply: &LedgerReply) -> worker::Error {
-    worker::Error::RustError(format!("the ledger answered another call: {reply:?}"))
 }
